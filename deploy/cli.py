@@ -1,0 +1,93 @@
+"""The ``gaitstream`` command line.
+
+Each command lives in the module that owns its job; that module exposes
+``add_arguments(parser)`` and ``main(args) -> int``. Modules are imported only when their command
+runs, so an edge box without the webcam or training extras still has every other command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+# (command, module, help). Two-word commands ("bench transport") group under their first word.
+COMMANDS: list[tuple[str, str, str]] = [
+    ("demo", "deploy.demo", "run the whole pipeline on the simulated walker (no camera needed)"),
+    ("run", "deploy.launcher", "start, watch and restart the processes a TOML configuration names"),
+    ("proc", "deploy.processes", "run one pipeline process (used by the launcher)"),
+    ("keys", "streams.keys", "generate CURVE key pairs for links that leave the machine"),
+    ("record", "streams.record", "record topics to a stream file"),
+    ("replay", "streams.replay", "publish a stream file again"),
+    ("analyze", "inference.analyze", "run a recording through the gait analysis offline"),
+    ("plot", "inference.plots", "save a figure of a trial: angles, feet, events"),
+    ("simulate", "capture.sim.dataset", "write a simulated-walker dataset with ground truth"),
+    ("export", "sinks.export", "export logged records to CSV or Parquet"),
+    ("eval events", "inference.eval_events", "gait-event timing against ground truth"),
+    ("eval anomaly", "inference.eval_anomaly", "diffusion anomaly scores against labels"),
+    ("train gait-transformer", "inference.train_gait_transformer", "train the gait transformer"),
+    ("train diffusion", "inference.train_diffusion", "train the diffusion anomaly scorer"),
+    ("bench transport", "streams.bench", "latency and throughput of the wire vs bare pyzmq"),
+    ("bench analysis", "inference.bench_analysis", "frames/s of the classical analysis"),
+    ("bench sinks", "sinks.bench", "records/s into the databases, alert latency"),
+    ("bench webcam", "capture.bench_webcam", "pose ms/frame and end-to-end frames/s"),
+    ("bench gait-transformer", "inference.bench_gait_transformer", "model windows/s per backend"),
+    ("bench diffusion", "inference.bench_diffusion", "ms per scored cycle per backend and K"),
+]
+
+
+def _build_parser() -> tuple[argparse.ArgumentParser, dict[tuple[str, ...], str]]:
+    parser = argparse.ArgumentParser(prog="gaitstream", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    top = parser.add_subparsers(dest="command", metavar="COMMAND")
+    groups: dict[str, argparse._SubParsersAction] = {}
+    targets: dict[tuple[str, ...], str] = {}
+    for name, module, help_ in COMMANDS:
+        words = tuple(name.split())
+        targets[words] = module
+        if len(words) == 1:
+            top.add_parser(words[0], help=help_, add_help=False)
+        else:
+            if words[0] not in groups:
+                g = top.add_parser(words[0], help=f"{words[0]} commands")
+                groups[words[0]] = g.add_subparsers(dest="sub", metavar="WHAT")
+            groups[words[0]].add_parser(words[1], help=help_, add_help=False)
+    return parser, targets
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser, targets = _build_parser()
+    verbose = False
+    while argv and argv[0] in ("-v", "--verbose"):
+        verbose = True
+        argv.pop(0)
+    words: tuple[str, ...] = ()
+    for n in (2, 1):
+        if tuple(argv[:n]) in targets:
+            words = tuple(argv[:n])
+            break
+    if not words:
+        if argv and argv[0] not in ("-h", "--help"):
+            parser.parse_args(argv)  # prints the usage error and exits 2
+        parser.print_help()
+        return 0 if argv else 2
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    module = importlib.import_module(targets[words])
+    sub = argparse.ArgumentParser(prog="gaitstream " + " ".join(words),
+                                  description=(module.__doc__ or "").strip().splitlines()[0]
+                                  if module.__doc__ else None)
+    module.add_arguments(sub)
+    args = sub.parse_args(argv[len(words):])
+    try:
+        return int(module.main(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

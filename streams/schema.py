@@ -1,0 +1,529 @@
+"""The wire: every message type, its msgpack encoding, its version and its validation.
+
+Nothing outside ``streams/`` builds or parses message bytes. A message is a msgpack map with the
+common header keys ``type, v, src, seq, t, host`` followed by type-specific keys. Arrays travel
+as ``{"dt": "<f4", "sh": [..], "b": raw little-endian bytes}`` and never as lists of floats.
+Images travel as a separate ZeroMQ frame next to their header (see ``transport``).
+
+Decoding validates everything it reads and raises only :class:`WireError`, whose message names
+what was wrong; a process counts the rejection and keeps running.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import msgpack
+import numpy as np
+
+SCHEMA_VERSION = 1
+
+# Upper bounds that keep a hostile or broken sender from making a process allocate absurd memory.
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024  # a header or skeleton message; images travel separately
+MAX_IMAGE_BYTES = 64 * 1024 * 1024
+MAX_BODIES = 16
+MAX_JOINTS = 128
+MAX_STRING = 256
+MAX_DICT_ITEMS = 256
+
+_ALLOWED_DTYPES = {"<f4", "<f8", "<i4", "<i8", "<u2", "|u1"}
+
+
+class WireError(ValueError):
+    """A message could not be decoded or failed validation; the text says what was wrong."""
+
+
+def monotonic_us() -> int:
+    """The host's monotonic clock in integer microseconds (shared by all processes on one host)."""
+    return time.monotonic_ns() // 1000
+
+
+# --------------------------------------------------------------------------- array helpers
+
+
+def pack_array(a: np.ndarray) -> dict[str, Any]:
+    a = np.ascontiguousarray(a)
+    dt = a.dtype.newbyteorder("<") if a.dtype.byteorder == ">" else a.dtype
+    a = a.astype(dt, copy=False)
+    return {"dt": dt.str, "sh": list(a.shape), "b": a.tobytes()}
+
+
+def unpack_array(
+    obj: Any, name: str, dtype: str, ndim: int, *, finite: bool = True
+) -> np.ndarray:
+    if not isinstance(obj, dict) or set(obj) != {"dt", "sh", "b"}:
+        raise WireError(f"{name}: expected an array map with keys dt, sh, b")
+    dt, sh, b = obj["dt"], obj["sh"], obj["b"]
+    if not isinstance(dt, str) or dt not in _ALLOWED_DTYPES:
+        raise WireError(f"{name}: dtype {dt!r} not allowed")
+    if dt != dtype:
+        raise WireError(f"{name}: dtype {dt} where {dtype} is required")
+    if not isinstance(sh, list) or len(sh) != ndim:
+        raise WireError(f"{name}: shape must have {ndim} dimensions, got {sh!r}")
+    if not all(isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= 1 << 20 for n in sh):
+        raise WireError(f"{name}: invalid shape {sh!r}")
+    if not isinstance(b, bytes):
+        raise WireError(f"{name}: data must be bytes")
+    want = int(np.prod(sh, dtype=np.int64)) * np.dtype(dt).itemsize
+    if len(b) != want:
+        raise WireError(f"{name}: {len(b)} data bytes for shape {sh} {dt} (expected {want})")
+    a = np.frombuffer(b, dtype=np.dtype(dt)).reshape(sh)
+    if finite and a.dtype.kind == "f" and not np.isfinite(a).all():
+        raise WireError(f"{name}: contains NaN or infinite values")
+    return a
+
+
+# --------------------------------------------------------------------------- field checks
+
+
+def _req(d: dict, key: str, typ: type | tuple, msg_type: str) -> Any:
+    if key not in d:
+        raise WireError(f"{msg_type}: missing field {key!r}")
+    v = d[key]
+    if typ is int:
+        if not isinstance(v, int) or isinstance(v, bool):
+            raise WireError(f"{msg_type}.{key}: expected an integer, got {type(v).__name__}")
+        if not -(1 << 62) < v < 1 << 62:
+            raise WireError(f"{msg_type}.{key}: integer out of range")
+    elif typ is float:
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise WireError(f"{msg_type}.{key}: expected a number, got {type(v).__name__}")
+        v = float(v)
+        if not math.isfinite(v):
+            raise WireError(f"{msg_type}.{key}: not a finite number")
+    elif typ is str:
+        if not isinstance(v, str):
+            raise WireError(f"{msg_type}.{key}: expected a string, got {type(v).__name__}")
+        if len(v) > MAX_STRING:
+            raise WireError(f"{msg_type}.{key}: string longer than {MAX_STRING}")
+    elif not isinstance(v, typ):
+        raise WireError(f"{msg_type}.{key}: expected {typ}, got {type(v).__name__}")
+    return v
+
+
+def _opt(d: dict, key: str, typ: type, msg_type: str, default: Any = None) -> Any:
+    if d.get(key) is None:
+        return default
+    return _req(d, key, typ, msg_type)
+
+
+def _str_list(v: Any, name: str) -> list[str]:
+    if not isinstance(v, list) or len(v) > MAX_DICT_ITEMS:
+        raise WireError(f"{name}: expected a list of at most {MAX_DICT_ITEMS} strings")
+    for s in v:
+        if not isinstance(s, str) or len(s) > MAX_STRING:
+            raise WireError(f"{name}: items must be strings of at most {MAX_STRING} characters")
+    return list(v)
+
+
+def _num_dict(v: Any, name: str, *, allow_none: bool = False) -> dict[str, float | None]:
+    if not isinstance(v, dict) or len(v) > MAX_DICT_ITEMS:
+        raise WireError(f"{name}: expected a map of at most {MAX_DICT_ITEMS} numbers")
+    out: dict[str, float | None] = {}
+    for k, x in v.items():
+        if not isinstance(k, str) or len(k) > MAX_STRING:
+            raise WireError(f"{name}: keys must be short strings")
+        if x is None and allow_none:
+            out[k] = None
+            continue
+        if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x):
+            raise WireError(f"{name}[{k!r}]: expected a finite number, got {x!r}")
+        out[k] = float(x)
+    return out
+
+
+# --------------------------------------------------------------------------- messages
+
+
+@dataclass
+class Header:
+    """Fields every message carries. ``t_us`` is the source clock (device time when there is one);
+    ``host_us`` the host's monotonic time when the data entered the pipeline, for latency."""
+
+    source: str
+    seq: int
+    t_us: int
+    host_us: int
+
+
+@dataclass
+class Message:
+    TYPE: ClassVar[str] = ""
+    source: str
+    seq: int
+    t_us: int
+    host_us: int
+
+    def _head(self) -> dict[str, Any]:
+        return {
+            "type": self.TYPE,
+            "v": SCHEMA_VERSION,
+            "src": self.source,
+            "seq": int(self.seq),
+            "t": int(self.t_us),
+            "host": int(self.host_us),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], head: Header) -> "Message":
+        raise NotImplementedError
+
+
+@dataclass
+class Body:
+    body_id: int
+    joints: np.ndarray  # (J, 3) float32, metres
+    confidence: np.ndarray  # (J,) float32 in [0, 1]
+
+
+@dataclass
+class SkeletonFrame(Message):
+    """All bodies one source saw at one instant, in the source's own joint layout."""
+
+    TYPE: ClassVar[str] = "skeleton"
+    layout: str = "canonical22"
+    bodies: list[Body] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = self._head()
+        d["layout"] = self.layout
+        d["bodies"] = [
+            {
+                "id": int(b.body_id),
+                "j": pack_array(np.asarray(b.joints, dtype=np.float32)),
+                "c": pack_array(np.asarray(b.confidence, dtype=np.float32)),
+            }
+            for b in self.bodies
+        ]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], head: Header) -> "SkeletonFrame":
+        layout = _req(d, "layout", str, cls.TYPE)
+        bodies_raw = _req(d, "bodies", list, cls.TYPE)
+        if len(bodies_raw) > MAX_BODIES:
+            raise WireError(f"skeleton: {len(bodies_raw)} bodies (at most {MAX_BODIES})")
+        bodies = []
+        for i, b in enumerate(bodies_raw):
+            if not isinstance(b, dict):
+                raise WireError(f"skeleton.bodies[{i}]: expected a map")
+            bid = _req(b, "id", int, f"skeleton.bodies[{i}]")
+            joints = unpack_array(b.get("j"), f"skeleton.bodies[{i}].joints", "<f4", 2)
+            conf = unpack_array(b.get("c"), f"skeleton.bodies[{i}].confidence", "<f4", 1)
+            if joints.shape[1] != 3 or not 0 < joints.shape[0] <= MAX_JOINTS:
+                raise WireError(f"skeleton.bodies[{i}].joints: shape {joints.shape} is not (J, 3)")
+            if conf.shape[0] != joints.shape[0]:
+                raise WireError(f"skeleton.bodies[{i}].confidence: {conf.shape[0]} values for "
+                                f"{joints.shape[0]} joints")
+            if (conf < 0).any() or (conf > 1).any():
+                raise WireError(f"skeleton.bodies[{i}].confidence: values outside [0, 1]")
+            if np.abs(joints).max(initial=0.0) > 1000.0:
+                raise WireError(f"skeleton.bodies[{i}].joints: coordinates beyond 1 km "
+                                "(units must be metres)")
+            bodies.append(Body(bid, joints, conf))
+        return cls(**vars(head), layout=layout, bodies=bodies)
+
+
+@dataclass
+class ImageFrame(Message):
+    """A camera frame. ``image`` is sent as its own ZeroMQ frame (zero-copy), not inside msgpack."""
+
+    TYPE: ClassVar[str] = "image"
+    width: int = 0
+    height: int = 0
+    encoding: str = "bgr8"  # bgr8 | rgb8 | gray8 | jpeg
+    image: Any = b""  # bytes-like / buffer / numpy array (H, W, C) uint8
+
+    CHANNELS: ClassVar[dict[str, int]] = {"bgr8": 3, "rgb8": 3, "gray8": 1}
+
+    def to_dict(self) -> dict[str, Any]:
+        d = self._head()
+        d.update(w=int(self.width), h=int(self.height), enc=self.encoding)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], head: Header) -> "ImageFrame":
+        w = _req(d, "w", int, cls.TYPE)
+        h = _req(d, "h", int, cls.TYPE)
+        enc = _req(d, "enc", str, cls.TYPE)
+        if not (0 < w <= 16384 and 0 < h <= 16384):
+            raise WireError(f"image: size {w}x{h} out of range")
+        if enc not in (*cls.CHANNELS, "jpeg"):
+            raise WireError(f"image: unknown encoding {enc!r}")
+        return cls(**vars(head), width=w, height=h, encoding=enc)
+
+    def attach(self, buf: Any) -> "ImageFrame":
+        n = memoryview(buf).nbytes
+        if n > MAX_IMAGE_BYTES:
+            raise WireError(f"image: {n} bytes exceeds {MAX_IMAGE_BYTES}")
+        if self.encoding in self.CHANNELS:
+            want = self.width * self.height * self.CHANNELS[self.encoding]
+            if n != want:
+                raise WireError(f"image: {n} bytes for {self.width}x{self.height} "
+                                f"{self.encoding} (expected {want})")
+        elif n == 0:
+            raise WireError("image: empty jpeg payload")
+        self.image = buf
+        return self
+
+    def array(self) -> np.ndarray:
+        """The raw image as an (H, W, C) uint8 view (no copy); raw encodings only."""
+        if self.encoding not in self.CHANNELS:
+            raise WireError(f"image: {self.encoding} needs decoding, not a raw view")
+        c = self.CHANNELS[self.encoding]
+        return np.frombuffer(self.image, dtype=np.uint8).reshape(self.height, self.width, c)
+
+
+EVENT_KINDS = ("foot_strike", "foot_off")
+SIDES = ("left", "right")
+
+
+@dataclass
+class GaitEvent(Message):
+    """A gait event of one track. ``event_us`` is the sub-frame event time on the source clock."""
+
+    TYPE: ClassVar[str] = "gait_event"
+    track: int = 0
+    side: str = "left"
+    kind: str = "foot_strike"
+    event_us: int = 0
+    method: str = "classical"
+    confidence: float = 1.0
+
+    def to_dict(self) -> dict[str, Any]:
+        d = self._head()
+        d.update(track=int(self.track), side=self.side, kind=self.kind, ev=int(self.event_us),
+                 method=self.method, conf=float(self.confidence))
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], head: Header) -> "GaitEvent":
+        side = _req(d, "side", str, cls.TYPE)
+        kind = _req(d, "kind", str, cls.TYPE)
+        if side not in SIDES:
+            raise WireError(f"gait_event.side: {side!r} is not one of {SIDES}")
+        if kind not in EVENT_KINDS:
+            raise WireError(f"gait_event.kind: {kind!r} is not one of {EVENT_KINDS}")
+        conf = _req(d, "conf", float, cls.TYPE)
+        if not 0.0 <= conf <= 1.0:
+            raise WireError("gait_event.conf: outside [0, 1]")
+        return cls(**vars(head), track=_req(d, "track", int, cls.TYPE), side=side, kind=kind,
+                   event_us=_req(d, "ev", int, cls.TYPE), method=_req(d, "method", str, cls.TYPE),
+                   confidence=conf)
+
+
+# Per-cycle measures, with units. A measure that could not be computed is None (not NaN, not
+# missing), so that a record always says what it does not know.
+CYCLE_METRICS: dict[str, str] = {
+    "stride_time_s": "s",
+    "step_time_s": "s",
+    "cadence_spm": "steps/min",
+    "stride_length_m": "m",
+    "step_length_m": "m",
+    "step_width_m": "m",
+    "speed_mps": "m/s",
+    "stance_pct": "% cycle",
+    "swing_pct": "% cycle",
+    "single_support_pct": "% cycle",
+    "double_support_pct": "% cycle",
+    "knee_rom_deg": "deg",
+    "hip_rom_deg": "deg",
+    "peak_swing_knee_flexion_deg": "deg",
+    "arm_swing_deg": "deg",
+    "step_time_symmetry": "ratio",
+    "step_length_symmetry": "ratio",
+}
+
+
+@dataclass
+class GaitCycle(Message):
+    """One completed stride of one track: foot strike to the next foot strike of ``side``.
+
+    ``metrics`` uses the keys of :data:`CYCLE_METRICS` (None = not computable); ``flags`` are
+    quality flags (a cycle that should not be trusted says so); ``anomaly`` holds the diffusion
+    scorer's subject-level ``"subject"`` score and feature-level scores when a scorer ran.
+    """
+
+    TYPE: ClassVar[str] = "gait_cycle"
+    track: int = 0
+    side: str = "left"
+    start_us: int = 0
+    end_us: int = 0
+    metrics: dict[str, float | None] = field(default_factory=dict)
+    flags: list[str] = field(default_factory=list)
+    anomaly: dict[str, float] = field(default_factory=dict)
+    method: str = "classical"
+    session: str = ""
+    subject: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        d = self._head()
+        d.update(track=int(self.track), side=self.side, start=int(self.start_us),
+                 end=int(self.end_us),
+                 metrics={k: (None if v is None or not math.isfinite(v) else float(v))
+                          for k, v in self.metrics.items()},
+                 flags=list(self.flags), anomaly={k: float(v) for k, v in self.anomaly.items()},
+                 method=self.method, session=self.session, subject=self.subject)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], head: Header) -> "GaitCycle":
+        side = _req(d, "side", str, cls.TYPE)
+        if side not in SIDES:
+            raise WireError(f"gait_cycle.side: {side!r} is not one of {SIDES}")
+        start, end = _req(d, "start", int, cls.TYPE), _req(d, "end", int, cls.TYPE)
+        if end < start:
+            raise WireError("gait_cycle: end before start")
+        return cls(**vars(head), track=_req(d, "track", int, cls.TYPE), side=side,
+                   start_us=start, end_us=end,
+                   metrics=_num_dict(_req(d, "metrics", dict, cls.TYPE), "gait_cycle.metrics",
+                                     allow_none=True),
+                   flags=_str_list(_req(d, "flags", list, cls.TYPE), "gait_cycle.flags"),
+                   anomaly=_num_dict(_req(d, "anomaly", dict, cls.TYPE), "gait_cycle.anomaly"),
+                   method=_req(d, "method", str, cls.TYPE),
+                   session=_req(d, "session", str, cls.TYPE),
+                   subject=_req(d, "subject", str, cls.TYPE))
+
+
+SEVERITIES = ("info", "warning", "critical")
+ALERT_STATES = ("raised", "cleared")
+
+
+@dataclass
+class Alert(Message):
+    """A rule crossed (``raised``) or returned (``cleared``). ``alert_id`` is unique per raising,
+    so that a delivery outbox can send each alert exactly once."""
+
+    TYPE: ClassVar[str] = "alert"
+    alert_id: str = ""
+    rule: str = ""
+    severity: str = "warning"
+    state: str = "raised"
+    text: str = ""
+    track: int | None = None
+    value: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = self._head()
+        d.update(id=self.alert_id, rule=self.rule, sev=self.severity, state=self.state,
+                 text=self.text, track=self.track,
+                 value=None if self.value is None else float(self.value))
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], head: Header) -> "Alert":
+        sev = _req(d, "sev", str, cls.TYPE)
+        state = _req(d, "state", str, cls.TYPE)
+        if sev not in SEVERITIES:
+            raise WireError(f"alert.sev: {sev!r} is not one of {SEVERITIES}")
+        if state not in ALERT_STATES:
+            raise WireError(f"alert.state: {state!r} is not one of {ALERT_STATES}")
+        text = d.get("text")
+        if not isinstance(text, str) or len(text) > 4096:
+            raise WireError("alert.text: expected a string of at most 4096 characters")
+        return cls(**vars(head), alert_id=_req(d, "id", str, cls.TYPE),
+                   rule=_req(d, "rule", str, cls.TYPE), severity=sev, state=state, text=text,
+                   track=_opt(d, "track", int, cls.TYPE), value=_opt(d, "value", float, cls.TYPE))
+
+
+@dataclass
+class Status(Message):
+    """Per-process health, published every second on the ``status`` topic.
+
+    ``counters``: received, published, dropped, rejected, ... (monotonic since start);
+    ``latency_ms``: p50 / p99 / max of the process's own input-to-output latency;
+    ``state``: short strings such as ``camera: offline``.
+    """
+
+    TYPE: ClassVar[str] = "status"
+    process: str = ""
+    role: str = ""
+    uptime_s: float = 0.0
+    counters: dict[str, float] = field(default_factory=dict)
+    latency_ms: dict[str, float] = field(default_factory=dict)
+    state: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = self._head()
+        d.update(proc=self.process, role=self.role, up=float(self.uptime_s),
+                 counters=dict(self.counters), lat=dict(self.latency_ms), state=dict(self.state))
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], head: Header) -> "Status":
+        state = _req(d, "state", dict, cls.TYPE)
+        if len(state) > MAX_DICT_ITEMS or not all(
+            isinstance(k, str) and isinstance(v, str) and len(k) <= MAX_STRING
+            and len(v) <= MAX_STRING for k, v in state.items()
+        ):
+            raise WireError("status.state: expected a map of short strings")
+        return cls(**vars(head), process=_req(d, "proc", str, cls.TYPE),
+                   role=_req(d, "role", str, cls.TYPE), uptime_s=_req(d, "up", float, cls.TYPE),
+                   counters=_num_dict(_req(d, "counters", dict, cls.TYPE), "status.counters"),
+                   latency_ms=_num_dict(_req(d, "lat", dict, cls.TYPE), "status.lat"),
+                   state=dict(state))
+
+
+MESSAGE_TYPES: dict[str, type[Message]] = {
+    c.TYPE: c for c in (SkeletonFrame, ImageFrame, GaitEvent, GaitCycle, Alert, Status)
+}
+
+
+# --------------------------------------------------------------------------- encode / decode
+
+
+def encode(msg: Message) -> bytes:
+    """The msgpack bytes of a message (for ImageFrame: its header; the pixels go separately)."""
+    return msgpack.packb(msg.to_dict(), use_bin_type=True)
+
+
+def decode(data: bytes | memoryview, image: Any = None) -> Message:
+    """Parse and validate one message. Raises :class:`WireError` and nothing else."""
+    try:
+        n = memoryview(data).nbytes
+    except TypeError as e:
+        raise WireError(f"message is not bytes-like ({type(data).__name__})") from e
+    if n > MAX_MESSAGE_BYTES:
+        raise WireError(f"message of {n} bytes exceeds {MAX_MESSAGE_BYTES}")
+    if n == 0:
+        raise WireError("empty message")
+    try:
+        d = msgpack.unpackb(
+            data, raw=False, strict_map_key=True, max_buffer_size=MAX_MESSAGE_BYTES,
+            max_array_len=MAX_DICT_ITEMS * 4, max_map_len=MAX_DICT_ITEMS,
+        )
+    except Exception as e:  # msgpack raises many types (ExtraData, FormatError, ValueError, ...)
+        raise WireError(f"malformed msgpack: {type(e).__name__}: {e}") from None
+    if not isinstance(d, dict):
+        raise WireError(f"message is a {type(d).__name__}, not a map")
+    mtype = d.get("type")
+    if not isinstance(mtype, str) or mtype not in MESSAGE_TYPES:
+        raise WireError(f"unknown message type {mtype!r}")
+    v = d.get("v")
+    if v != SCHEMA_VERSION:
+        raise WireError(f"{mtype}: schema version {v!r}, this build reads {SCHEMA_VERSION}")
+    head = Header(
+        source=_req(d, "src", str, mtype),
+        seq=_req(d, "seq", int, mtype),
+        t_us=_req(d, "t", int, mtype),
+        host_us=_req(d, "host", int, mtype),
+    )
+    if not head.source:
+        raise WireError(f"{mtype}: empty source")
+    try:
+        msg = MESSAGE_TYPES[mtype].from_dict(d, head)
+    except WireError:
+        raise
+    except Exception as e:  # a validation path we did not foresee must still be a WireError
+        raise WireError(f"{mtype}: invalid content ({type(e).__name__}: {e})") from None
+    if isinstance(msg, ImageFrame):
+        if image is None:
+            raise WireError("image: header arrived without its pixel frame")
+        msg.attach(image)
+    return msg
