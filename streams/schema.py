@@ -495,7 +495,7 @@ def decode(data: bytes | memoryview, image: Any = None) -> Message:
         raise WireError("empty message")
     try:
         d = msgpack.unpackb(
-            data, raw=False, strict_map_key=True, max_buffer_size=MAX_MESSAGE_BYTES,
+            data, raw=False, strict_map_key=True,
             max_array_len=MAX_DICT_ITEMS * 4, max_map_len=MAX_DICT_ITEMS,
         )
     except Exception as e:  # msgpack raises many types (ExtraData, FormatError, ValueError, ...)

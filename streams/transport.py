@@ -1,0 +1,282 @@
+"""ZeroMQ PUB/SUB transport for the wire messages.
+
+A ZeroMQ message is ``[topic, msgpack body]``, or ``[topic, header, pixels]`` for an ImageFrame:
+pixels leave as their own frame without a copy. Publishers bind (127.0.0.1 unless configured
+otherwise) and never block: past the high-water mark ZeroMQ drops, and subscribers count the drop
+from the gap in the per-source sequence numbers. Links that leave the machine use CURVE.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import zmq
+import zmq.auth
+from zmq.auth.thread import ThreadAuthenticator
+
+from .schema import ImageFrame, Message, WireError, decode, encode
+
+log = logging.getLogger(__name__)
+
+MAX_TOPIC = 128
+
+
+def skeleton_topic(source: str) -> str:
+    return f"skel/{source}"
+
+
+def image_topic(source: str) -> str:
+    return f"img/{source}"
+
+
+def gait_topic(source: str) -> str:
+    return f"gait/{source}"
+
+
+ALERT_TOPIC = "alert"
+STATUS_TOPIC = "status"
+
+
+def topic_for(msg: Message) -> str:
+    """The topic a message is published on, decided by its type and source."""
+    kind = msg.TYPE
+    if kind == "skeleton":
+        return skeleton_topic(msg.source)
+    if kind == "image":
+        return image_topic(msg.source)
+    if kind in ("gait_event", "gait_cycle"):
+        return gait_topic(msg.source)
+    if kind == "alert":
+        return ALERT_TOPIC
+    return STATUS_TOPIC
+
+
+@dataclass
+class CurveConfig:
+    """CURVE keys for one socket, as paths to certificate files made by ``gaitstream keys``.
+
+    Server side (the binding publisher): ``secret_key_file`` = its own ``.key_secret``;
+    ``authorized_dir`` = a folder of client ``.key`` files allowed to connect (None = any client
+    that knows the server key). Client side (the connecting subscriber): ``secret_key_file`` = its
+    own ``.key_secret``; ``server_key_file`` = the server's public ``.key``.
+    """
+
+    secret_key_file: str
+    server_key_file: str | None = None
+    authorized_dir: str | None = None
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> "CurveConfig | None":
+        if not d:
+            return None
+        unknown = set(d) - {"secret_key_file", "server_key_file", "authorized_dir"}
+        if unknown:
+            raise ValueError(f"curve: unknown keys {sorted(unknown)}")
+        return cls(**d)
+
+
+_auth_lock = threading.Lock()
+_authenticators: dict[int, ThreadAuthenticator] = {}
+
+
+def _apply_curve(sock: zmq.Socket, curve: CurveConfig, server: bool) -> None:
+    public, secret = zmq.auth.load_certificate(curve.secret_key_file)
+    if secret is None:
+        raise ValueError(f"{curve.secret_key_file} holds no secret key")
+    sock.curve_publickey = public
+    sock.curve_secretkey = secret
+    if server:
+        ctx = sock.context
+        with _auth_lock:  # one authenticator per context; ZAP serves every CURVE server on it
+            auth = _authenticators.get(id(ctx))
+            if auth is None:
+                auth = ThreadAuthenticator(ctx)
+                auth.start()
+                _authenticators[id(ctx)] = auth
+        if curve.authorized_dir:
+            auth.configure_curve(domain="*", location=str(Path(curve.authorized_dir)))
+        else:
+            auth.configure_curve(domain="*", location=zmq.auth.CURVE_ALLOW_ANY)
+        sock.curve_server = True
+    else:
+        if not curve.server_key_file:
+            raise ValueError("curve: a client needs server_key_file")
+        server_public, _ = zmq.auth.load_certificate(curve.server_key_file)
+        sock.curve_serverkey = server_public
+
+
+def check_bind_endpoint(endpoint: str, allow_remote: bool) -> None:
+    """Refuse to bind beyond loopback unless the configuration says so explicitly."""
+    if not endpoint.startswith("tcp://"):
+        return  # ipc:// and inproc:// never leave the machine
+    host = endpoint[len("tcp://"):].rsplit(":", 1)[0].strip("[]")
+    if host in ("127.0.0.1", "localhost", "::1") or host.startswith("127."):
+        return
+    if not allow_remote:
+        raise ValueError(f"refusing to bind {endpoint}: not loopback; set allow_remote = true "
+                         "(and configure curve) to expose it")
+
+
+class Publisher:
+    """Binds (or connects) a PUB socket; ``send`` never blocks and never raises on a full queue."""
+
+    def __init__(self, endpoint: str, *, bind: bool = True, hwm: int = 1000,
+                 curve: CurveConfig | None = None, allow_remote: bool = False,
+                 context: zmq.Context | None = None):
+        self.ctx = context or zmq.Context.instance()
+        # XPUB publishes exactly like PUB and also lets a replay see when subscribers arrived.
+        self.sock = self.ctx.socket(zmq.XPUB)
+        self.sock.setsockopt(zmq.SNDHWM, hwm)
+        self.sock.setsockopt(zmq.LINGER, 200)
+        if curve:
+            _apply_curve(self.sock, curve, server=bind)
+        if bind:
+            check_bind_endpoint(endpoint, allow_remote or curve is not None)
+            self.sock.bind(endpoint)
+        else:
+            self.sock.connect(endpoint)
+        self.endpoint = self.sock.getsockopt_string(zmq.LAST_ENDPOINT) if bind else endpoint
+        self.sent = 0
+        self.send_errors = 0
+
+    def send(self, msg: Message, topic: str | None = None) -> bool:
+        """Publish one message; returns False when ZeroMQ could not take it (counted)."""
+        t = (topic or topic_for(msg)).encode()
+        body = encode(msg)
+        try:
+            if isinstance(msg, ImageFrame):
+                self.sock.send_multipart([t, body, msg.image], flags=zmq.NOBLOCK, copy=False)
+            else:
+                self.sock.send_multipart([t, body], flags=zmq.NOBLOCK)
+        except zmq.Again:
+            self.send_errors += 1
+            return False
+        self.sent += 1
+        return True
+
+    def send_raw(self, frames: list[bytes]) -> None:
+        """Publish already-encoded frames (replay of a recorded stream)."""
+        try:
+            self.sock.send_multipart(frames, flags=zmq.NOBLOCK, copy=False)
+            self.sent += 1
+        except zmq.Again:
+            self.send_errors += 1
+
+    def wait_for_subscribers(self, n: int = 1, timeout_s: float = 5.0) -> int:
+        """Block until ``n`` subscriptions arrived (PUB/SUB drops what is sent before a
+        subscriber joins); returns how many arrived."""
+        import time
+
+        seen = 0
+        deadline = time.monotonic() + timeout_s
+        while seen < n and (left := deadline - time.monotonic()) > 0:
+            if self.sock.poll(int(left * 1000) + 1, zmq.POLLIN):
+                frame = self.sock.recv()
+                if frame[:1] == b"\x01":
+                    seen += 1
+        return seen
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@dataclass
+class SubscriberCounters:
+    received: int = 0
+    rejected: int = 0
+    gaps: int = 0  # messages lost upstream, from sequence-number gaps per (topic, source)
+    reasons: dict[str, int] = field(default_factory=dict)
+
+
+class Subscriber:
+    """Connects a SUB socket to publishers and yields validated messages.
+
+    Bad input never escapes ``recv``: it is logged with its reason and counted in ``counters``.
+    """
+
+    def __init__(self, endpoints: Iterable[str], topics: Iterable[str], *, hwm: int = 1000,
+                 curve: CurveConfig | None = None, context: zmq.Context | None = None,
+                 conflate_log_s: float = 5.0):
+        self.ctx = context or zmq.Context.instance()
+        self.sock = self.ctx.socket(zmq.SUB)
+        self.sock.setsockopt(zmq.RCVHWM, hwm)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        if curve:
+            _apply_curve(self.sock, curve, server=False)
+        for t in topics:
+            self.sock.setsockopt(zmq.SUBSCRIBE, t.encode())
+        self.endpoints = list(endpoints)
+        for ep in self.endpoints:
+            self.sock.connect(ep)
+        self.poller = zmq.Poller()
+        self.poller.register(self.sock, zmq.POLLIN)
+        self.counters = SubscriberCounters()
+        self._last_seq: dict[tuple[str, str], int] = {}
+        self._log_every = conflate_log_s
+        self._last_log: dict[str, float] = {}
+
+    def _reject(self, reason: str) -> None:
+        import time
+
+        c = self.counters
+        c.rejected += 1
+        key = reason.split(":")[0][:60]
+        c.reasons[key] = c.reasons.get(key, 0) + 1
+        now = time.monotonic()
+        if now - self._last_log.get(key, 0.0) >= self._log_every:  # no log flood from a bad peer
+            self._last_log[key] = now
+            log.warning("rejected message (%d so far): %s", c.rejected, reason)
+
+    def recv_frames(self, timeout_ms: int) -> list[zmq.Frame] | None:
+        if not self.poller.poll(timeout_ms):
+            return None
+        return self.sock.recv_multipart(copy=False)
+
+    def parse(self, frames: list[Any]) -> tuple[str, Message] | None:
+        """Validate one multipart message; None (counted) when it is bad."""
+        self.counters.received += 1
+        if len(frames) not in (2, 3):
+            self._reject(f"{len(frames)} frames (expected 2, or 3 for an image)")
+            return None
+        try:
+            topic = bytes(frames[0].buffer if hasattr(frames[0], "buffer") else frames[0])
+            if len(topic) > MAX_TOPIC:
+                raise WireError("topic too long")
+            topic_s = topic.decode("utf-8")
+        except (UnicodeDecodeError, WireError) as e:
+            self._reject(f"bad topic: {e}")
+            return None
+        body = frames[1].buffer if hasattr(frames[1], "buffer") else frames[1]
+        image = None
+        if len(frames) == 3:
+            image = frames[2].buffer if hasattr(frames[2], "buffer") else frames[2]
+        try:
+            msg = decode(body, image=image)
+        except WireError as e:
+            self._reject(str(e))
+            return None
+        if (len(frames) == 3) != isinstance(msg, ImageFrame):
+            self._reject(f"{msg.TYPE}: unexpected extra frame")
+            return None
+        if msg.TYPE in ("skeleton", "image"):  # per-source streams whose seq must not skip
+            key = (topic_s, msg.source)
+            last = self._last_seq.get(key)
+            if last is not None and msg.seq > last + 1:
+                self.counters.gaps += msg.seq - last - 1
+            if last is None or msg.seq > last:
+                self._last_seq[key] = msg.seq
+        return topic_s, msg
+
+    def recv(self, timeout_ms: int = 100) -> tuple[str, Message] | None:
+        """The next valid message, or None when none arrived in time (or it was rejected)."""
+        frames = self.recv_frames(timeout_ms)
+        if frames is None:
+            return None
+        return self.parse(frames)
+
+    def close(self) -> None:
+        self.sock.close()
