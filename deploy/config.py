@@ -1,0 +1,139 @@
+"""The TOML configuration of a deployment: which processes run and how they connect.
+
+::
+
+    [pipeline]
+    name = "kiosk"
+    data_dir = "~/gaitstream"           # relative paths of processes resolve against it
+    session = "walkway-1"               # pseudonymous session id put on records
+
+    [launcher]
+    publish = "tcp://127.0.0.1:5559"    # the launcher's own Status (restarts per process)
+
+    [[process]]
+    name = "cam"                        # unique; also the source name on the wire
+    kind = "capture"                    # capture | worker | record | sink
+    publish = "tcp://127.0.0.1:5550"    # where this process binds its PUB socket
+    subscribe = []                      # endpoints to read from
+    topics = []                         # topic prefixes to read (default per kind)
+    hwm = 1000                          # ZeroMQ high-water mark
+    allow_remote = false                # bind beyond 127.0.0.1 only when true
+    [process.curve]                     # optional CURVE keys (gaitstream keys)
+    [process.options]                   # kind-specific options (source kind, paths, rules...)
+
+Unknown keys are errors: a typo must not silently change what runs in a clinic.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from streams.transport import CurveConfig
+
+PROCESS_KINDS = ("capture", "worker", "record", "sink")
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message names the file and the key."""
+
+
+@dataclass
+class ProcessConfig:
+    name: str
+    kind: str
+    publish: str | None = None
+    subscribe: list[str] = field(default_factory=list)
+    topics: list[str] = field(default_factory=list)
+    hwm: int = 1000
+    allow_remote: bool = False
+    curve: CurveConfig | None = None
+    subscribe_curve: CurveConfig | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class LauncherConfig:
+    publish: str | None = None
+    stop_timeout_s: float = 5.0
+    backoff_initial_s: float = 1.0
+    backoff_max_s: float = 60.0
+    stable_after_s: float = 30.0  # a process up this long has its backoff reset
+
+
+@dataclass
+class PipelineConfig:
+    path: Path
+    name: str
+    data_dir: Path
+    session: str
+    launcher: LauncherConfig
+    processes: list[ProcessConfig]
+    raw: dict[str, Any]
+
+    def process(self, name: str) -> ProcessConfig:
+        for p in self.processes:
+            if p.name == name:
+                return p
+        raise ConfigError(f"{self.path}: no process named {name!r}")
+
+    def resolve(self, p: str | os.PathLike) -> Path:
+        q = Path(os.path.expanduser(str(p)))
+        return q if q.is_absolute() else self.data_dir / q
+
+
+_PROCESS_KEYS = {"name", "kind", "publish", "subscribe", "topics", "hwm", "allow_remote", "curve",
+                 "subscribe_curve", "options"}
+
+
+def _check_keys(where: str, d: dict, allowed: set[str]) -> None:
+    unknown = set(d) - allowed
+    if unknown:
+        raise ConfigError(f"{where}: unknown keys {sorted(unknown)} (allowed: {sorted(allowed)})")
+
+
+def load_config(path: str | os.PathLike, overrides: dict[str, Any] | None = None
+                ) -> PipelineConfig:
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(f"{path}: {e}") from None
+    for k, v in (overrides or {}).items():
+        raw.setdefault("pipeline", {})[k] = v
+    _check_keys(str(path), raw, {"pipeline", "launcher", "process", "alerts"})
+    pl = raw.get("pipeline", {})
+    _check_keys(f"{path}: [pipeline]", pl, {"name", "data_dir", "session"})
+    dd = Path(os.path.expanduser(str(pl.get("data_dir", "."))))
+    data_dir = (dd if dd.is_absolute() else path.parent / dd).resolve()
+    la = raw.get("launcher", {})
+    _check_keys(f"{path}: [launcher]", la, set(LauncherConfig.__dataclass_fields__))
+    procs = []
+    for i, p in enumerate(raw.get("process", [])):
+        where = f"{path}: process[{i}]"
+        _check_keys(where, p, _PROCESS_KEYS)
+        if "name" not in p or "kind" not in p:
+            raise ConfigError(f"{where}: needs name and kind")
+        if p["kind"] not in PROCESS_KINDS:
+            raise ConfigError(f"{where}: kind {p['kind']!r} not one of {PROCESS_KINDS}")
+        try:
+            procs.append(ProcessConfig(
+                name=str(p["name"]), kind=p["kind"], publish=p.get("publish"),
+                subscribe=list(p.get("subscribe", [])), topics=list(p.get("topics", [])),
+                hwm=int(p.get("hwm", 1000)), allow_remote=bool(p.get("allow_remote", False)),
+                curve=CurveConfig.from_dict(p.get("curve")),
+                subscribe_curve=CurveConfig.from_dict(p.get("subscribe_curve")),
+                options=dict(p.get("options", {}))))
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"{where}: {e}") from None
+    names = [p.name for p in procs]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{path}: process names must be unique: {names}")
+    if not procs:
+        raise ConfigError(f"{path}: no [[process]] entries")
+    return PipelineConfig(path=path, name=str(pl.get("name", path.stem)), data_dir=data_dir,
+                          session=str(pl.get("session", "")), launcher=LauncherConfig(**la),
+                          processes=procs, raw=raw)

@@ -1,0 +1,142 @@
+"""``gaitstream run CONFIG.toml``: start the configured processes, watch them, restart the ones
+that die (exponential backoff), and stop them all on Ctrl-C / SIGTERM with none left behind.
+
+Each child runs ``gaitstream proc`` in its own process and is tied to the launcher with
+PR_SET_PDEATHSIG, so even a launcher killed with SIGKILL leaves no orphan. Restarts are published in
+the launcher's Status (``restarts.<name>``) so that alert rules can catch a process in a crash loop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from streams.status import StatusReporter
+from streams.transport import Publisher
+
+from .config import PipelineConfig, ProcessConfig, load_config
+
+log = logging.getLogger(__name__)
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:  # not Linux: the launcher's own shutdown still stops children
+        pass
+
+
+@dataclass
+class Child:
+    proc: ProcessConfig
+    popen: subprocess.Popen | None = None
+    started: float = 0.0
+    restarts: int = 0
+    backoff_s: float = 0.0
+    next_start: float = 0.0
+    exit_codes: list[int] = field(default_factory=list)
+
+
+class Launcher:
+    def __init__(self, cfg: PipelineConfig, stop: threading.Event,
+                 log_dir: Path | None = None):
+        self.cfg, self.stop = cfg, stop
+        self.children = [Child(p) for p in cfg.processes]
+        self.log_dir = log_dir
+        self.status = StatusReporter("launcher", "launcher")
+        self.pub = Publisher(cfg.launcher.publish) if cfg.launcher.publish else None
+
+    def _spawn(self, ch: Child) -> None:
+        cmd = [sys.executable, "-m", "deploy.cli", "proc", "--config", str(self.cfg.path),
+               "--name", ch.proc.name]
+        out = None
+        if self.log_dir is not None:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            out = open(self.log_dir / f"{ch.proc.name}.log", "ab")
+        ch.popen = subprocess.Popen(cmd, preexec_fn=_die_with_parent, stdout=out,
+                                    stderr=subprocess.STDOUT if out else None,
+                                    cwd=os.getcwd())
+        if out is not None:
+            out.close()
+        ch.started = time.monotonic()
+        log.info("started %s (%s) pid %d", ch.proc.name, ch.proc.kind, ch.popen.pid)
+
+    def _watch(self, ch: Child) -> None:
+        lc = self.cfg.launcher
+        now = time.monotonic()
+        if ch.popen is None:
+            if now >= ch.next_start:
+                self._spawn(ch)
+            return
+        code = ch.popen.poll()
+        if code is None:
+            if ch.backoff_s and now - ch.started > lc.stable_after_s:
+                ch.backoff_s = 0.0  # stable again: the next crash restarts quickly
+            return
+        ch.exit_codes.append(code)
+        ch.restarts += 1
+        ch.backoff_s = min(lc.backoff_max_s, max(lc.backoff_initial_s, ch.backoff_s * 2))
+        ch.next_start = now + ch.backoff_s
+        ch.popen = None
+        self.status.count(f"restarts.{ch.proc.name}")
+        log.warning("%s exited with %d; restart %d in %.1f s", ch.proc.name, code, ch.restarts,
+                    ch.backoff_s)
+
+    def run(self) -> int:
+        for ch in self.children:
+            self._spawn(ch)
+        while not self.stop.wait(0.2):
+            for ch in self.children:
+                self._watch(ch)
+            self.status.state.update({ch.proc.name: "up" if ch.popen else "restarting"
+                                      for ch in self.children})
+            self.status.maybe_publish(self.pub)
+        self.shutdown()
+        return 0
+
+    def shutdown(self) -> None:
+        live = [ch.popen for ch in self.children if ch.popen and ch.popen.poll() is None]
+        for p in live:
+            p.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + self.cfg.launcher.stop_timeout_s
+        for p in live:
+            try:
+                p.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.warning("pid %d did not stop in time: killing it", p.pid)
+                p.kill()
+                p.wait()
+        if self.pub is not None:
+            self.status.maybe_publish(self.pub, force=True)
+            self.pub.close()
+        log.info("all processes stopped")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("config", type=Path, help="pipeline TOML (see deploy/configs/)")
+    p.add_argument("--logs", type=Path, default=None,
+                   help="write each process's output to DIR/<name>.log")
+    p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+
+
+def main(args: argparse.Namespace) -> int:
+    from .processes import install_stop_handlers
+
+    stop = install_stop_handlers()
+    cfg = load_config(args.config)
+    if args.duration:
+        timer = threading.Timer(args.duration, stop.set)
+        timer.daemon = True
+        timer.start()
+    return Launcher(cfg, stop, args.logs).run()

@@ -1,0 +1,233 @@
+"""The inference worker: skeletons (or camera frames) in, gait events and cycle records out.
+
+Per track (source, body id) it keeps the analysis state and a short joint history; it maps every
+layout to the canonical skeleton, runs the classical analysis (and the gait transformer when one is
+configured), scores completed cycles with the anomaly scorer when one is configured, and publishes
+GaitEvent / GaitCycle on ``gait/<source>``.
+
+Real time first: skeletons are cheap and all are processed; camera frames are expensive (pose
+estimation), so when frames queue up only the newest per source is processed and the rest are
+dropped and counted.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from streams.schema import GaitCycle, GaitEvent, ImageFrame, Message, SkeletonFrame
+from streams.skeletons import LayoutError, to_canonical
+from streams.status import StatusReporter
+from streams.transport import Publisher, Subscriber
+
+log = logging.getLogger(__name__)
+
+ANALYSES = ("classical", "gait-transformer", "both")
+
+
+@dataclass
+class WorkerConfig:
+    analysis: str = "classical"  # classical | gait-transformer | both
+    anomaly: bool = False  # score each cycle with the diffusion scorer
+    backend: str = "onnxruntime"  # model backend: onnxruntime | torch | tensorrt
+    track_timeout_s: float = 3.0  # a track unseen this long is flushed and forgotten
+    history_s: float = 6.0  # joint history kept per track (anomaly scoring of a cycle)
+    analyzer_options: dict[str, Any] = field(default_factory=dict)
+    pose_options: dict[str, Any] = field(default_factory=dict)
+    session: str = ""
+    subject: str = ""
+
+    @classmethod
+    def from_options(cls, options: dict[str, Any], session: str = "") -> "WorkerConfig":
+        unknown = set(options) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"worker options: unknown keys {sorted(unknown)}")
+        cfg = cls(**{"session": session, **options})
+        if cfg.analysis not in ANALYSES:
+            raise ValueError(f"worker analysis {cfg.analysis!r} not one of {ANALYSES}")
+        return cfg
+
+
+class Track:
+    """State of one walking person seen by one source."""
+
+    def __init__(self, source: str, body_id: int, cfg: WorkerConfig, models: "Models"):
+        self.source, self.body_id = source, body_id
+        self.analyzers: list[Any] = []
+        if cfg.analysis in ("classical", "both"):
+            from inference.online import OnlineGaitAnalyzer
+
+            self.analyzers.append(OnlineGaitAnalyzer(source, body_id, **cfg.analyzer_options))
+        if cfg.analysis in ("gait-transformer", "both"):
+            self.analyzers.append(models.gait_tracker(source, body_id))
+        self.history: deque[tuple[int, np.ndarray]] = deque()
+        self.history_us = int(cfg.history_s * 1e6)
+        self.last_seen = time.monotonic()
+        self.last_t_us: int | None = None
+
+    def push(self, t_us: int, joints: np.ndarray, conf: np.ndarray) -> list[Message]:
+        self.last_seen = time.monotonic()
+        self.last_t_us = t_us
+        self.history.append((t_us, joints))
+        while self.history and self.history[0][0] < t_us - self.history_us:
+            self.history.popleft()
+        out: list[Message] = []
+        for a in self.analyzers:
+            out.extend(a.push(t_us, joints, conf))
+        return out
+
+    def segment(self, start_us: int, end_us: int) -> tuple[np.ndarray, np.ndarray]:
+        ts = np.array([t for t, _ in self.history], dtype=np.int64)
+        sel = (ts >= start_us) & (ts <= end_us)
+        return ts[sel], np.stack([j for (t, j), s in zip(self.history, sel) if s])
+
+    def flush(self) -> list[Message]:
+        out: list[Message] = []
+        for a in self.analyzers:
+            out.extend(a.flush())
+        return out
+
+
+class Models:
+    """Lazily loaded learned models shared by all tracks of the worker."""
+
+    def __init__(self, cfg: WorkerConfig):
+        self.cfg = cfg
+        self._gait = None
+        self._scorer = None
+        self._pose = None
+
+    def gait_tracker(self, source: str, body_id: int) -> Any:
+        from inference.gait_model import GaitModelTracker, load_gait_model
+
+        if self._gait is None:
+            self._gait = load_gait_model(backend=self.cfg.backend)
+        return GaitModelTracker(self._gait, source, body_id)
+
+    def score(self, t_us: np.ndarray, joints: np.ndarray) -> dict[str, float]:
+        if self._scorer is None:
+            from inference.anomaly import load_scorer
+
+            self._scorer = load_scorer(backend=self.cfg.backend)
+        return self._scorer.score(t_us, joints)
+
+    def pose(self) -> Any:
+        if self._pose is None:
+            from inference.pose import PoseEstimator
+
+            self._pose = PoseEstimator(**self.cfg.pose_options)
+        return self._pose
+
+
+class Worker:
+    def __init__(self, cfg: WorkerConfig, pub: Publisher | None, status: StatusReporter):
+        self.cfg, self.pub, self.status = cfg, pub, status
+        self.models = Models(cfg)
+        self.tracks: dict[tuple[str, int], Track] = {}
+        self.seq: dict[str, int] = {}
+        self.outputs: list[Message] = []  # kept only when there is no publisher (tests, analyze)
+
+    def _emit(self, msgs: list[Message], host_us: int, track: Track | None = None) -> None:
+        for m in msgs:
+            if isinstance(m, GaitCycle):
+                m.session = m.session or self.cfg.session
+                m.subject = m.subject or self.cfg.subject
+                if self.cfg.anomaly and track is not None:
+                    self._score(m, track)
+                self.status.count("cycles")
+            elif isinstance(m, GaitEvent):
+                self.status.count("events")
+            self.seq[m.source] = self.seq.get(m.source, 0) + 1
+            m.seq = self.seq[m.source]
+            m.host_us = host_us
+            if self.pub is not None:
+                self.pub.send(m)
+            else:
+                self.outputs.append(m)
+            self.status.latency_us(host_us)
+
+    def _score(self, cycle: GaitCycle, track: Track) -> None:
+        try:
+            t, j = track.segment(cycle.start_us, cycle.end_us)
+            cycle.anomaly = self.models.score(t, j)
+        except Exception as e:  # a scorer failure must not lose the cycle record
+            log.warning("anomaly scoring failed for %s/%d: %s", cycle.source, cycle.track, e)
+            cycle.flags.append("anomaly_failed")
+            self.status.count("anomaly_failed")
+
+    def on_skeleton(self, frame: SkeletonFrame) -> None:
+        for body in frame.bodies:
+            try:
+                joints, conf = to_canonical(frame.layout, body.joints, body.confidence)
+            except LayoutError as e:
+                self.status.count("rejected_layout")
+                log.warning("%s: %s", frame.source, e)
+                return
+            key = (frame.source, body.body_id)
+            track = self.tracks.get(key)
+            if track is None:
+                track = self.tracks[key] = Track(frame.source, body.body_id, self.cfg,
+                                                 self.models)
+                self.status.count("tracks_started")
+            elif track.last_t_us is not None and frame.t_us <= track.last_t_us:
+                self.status.count("rejected_time")  # non-monotonic timestamps
+                continue
+            self._emit(track.push(frame.t_us, joints, conf), frame.host_us, track)
+        self.status.count("frames")
+
+    def on_image(self, frame: ImageFrame) -> None:
+        bodies = self.models.pose().process(frame.array(), frame.t_us)
+        self.status.count("images")
+        self.on_skeleton(SkeletonFrame(source=frame.source, seq=frame.seq, t_us=frame.t_us,
+                                       host_us=frame.host_us, layout="mediapipe33",
+                                       bodies=list(bodies)))
+
+    def expire(self, force: bool = False) -> None:
+        now = time.monotonic()
+        for key, tr in list(self.tracks.items()):
+            if force or now - tr.last_seen > self.cfg.track_timeout_s:
+                self._emit(tr.flush(), int(now * 1e6), tr)
+                del self.tracks[key]
+                self.status.count("tracks_ended")
+
+    def handle(self, msg: Message) -> None:
+        try:
+            if isinstance(msg, SkeletonFrame):
+                self.on_skeleton(msg)
+            elif isinstance(msg, ImageFrame):
+                self.on_image(msg)
+        except Exception:  # one bad frame must not take the worker (and every track) down
+            log.exception("failed to process %s from %s", msg.TYPE, msg.source)
+            self.status.count("errors")
+
+
+def run_worker(cfg: WorkerConfig, sub: Subscriber, pub: Publisher | None,
+               stop: threading.Event, status: StatusReporter) -> None:
+    worker = Worker(cfg, pub, status)
+    while not stop.is_set():
+        got = sub.recv(100)
+        batch = [got] if got else []
+        while len(batch) < 1000 and (more := sub.recv(0)) is not None:
+            batch.append(more)
+        # Camera frames behind the newest one of their source are stale: drop them, counted.
+        newest_img: dict[str, int] = {}
+        for i, (_, m) in enumerate(batch):
+            if isinstance(m, ImageFrame):
+                newest_img[m.source] = i
+        for i, (_, m) in enumerate(batch):
+            if isinstance(m, ImageFrame) and newest_img[m.source] != i:
+                status.count("dropped_stale_images")
+                continue
+            worker.handle(m)
+        worker.expire()
+        status.absorb(sub)
+        status.state["tracks"] = str(len(worker.tracks))
+        status.maybe_publish(pub)
+    worker.expire(force=True)
+    status.maybe_publish(pub, force=True)
