@@ -67,7 +67,7 @@ def unpack_array(
         raise WireError(f"{name}: invalid shape {sh!r}")
     if not isinstance(b, bytes):
         raise WireError(f"{name}: data must be bytes")
-    want = int(np.prod(sh, dtype=np.int64)) * np.dtype(dt).itemsize
+    want = math.prod(sh) * np.dtype(dt).itemsize
     if len(b) != want:
         raise WireError(f"{name}: {len(b)} data bytes for shape {sh} {dt} (expected {want})")
     a = np.frombuffer(b, dtype=np.dtype(dt)).reshape(sh)
@@ -214,18 +214,26 @@ class SkeletonFrame(Message):
             if not isinstance(b, dict):
                 raise WireError(f"skeleton.bodies[{i}]: expected a map")
             bid = _req(b, "id", int, f"skeleton.bodies[{i}]")
-            joints = unpack_array(b.get("j"), f"skeleton.bodies[{i}].joints", "<f4", 2)
-            conf = unpack_array(b.get("c"), f"skeleton.bodies[{i}].confidence", "<f4", 1)
+            # finiteness is folded into the range checks below (NaN fails every comparison),
+            # which keeps validation cheap on the per-frame path
+            joints = unpack_array(b.get("j"), f"skeleton.bodies[{i}].joints", "<f4", 2,
+                                  finite=False)
+            conf = unpack_array(b.get("c"), f"skeleton.bodies[{i}].confidence", "<f4", 1,
+                                finite=False)
             if joints.shape[1] != 3 or not 0 < joints.shape[0] <= MAX_JOINTS:
                 raise WireError(f"skeleton.bodies[{i}].joints: shape {joints.shape} is not (J, 3)")
             if conf.shape[0] != joints.shape[0]:
                 raise WireError(f"skeleton.bodies[{i}].confidence: {conf.shape[0]} values for "
                                 f"{joints.shape[0]} joints")
-            if (conf < 0).any() or (conf > 1).any():
-                raise WireError(f"skeleton.bodies[{i}].confidence: values outside [0, 1]")
-            if np.abs(joints).max(initial=0.0) > 1000.0:
-                raise WireError(f"skeleton.bodies[{i}].joints: coordinates beyond 1 km "
-                                "(units must be metres)")
+            if not (conf.min() >= 0.0 and conf.max() <= 1.0):
+                raise WireError(f"skeleton.bodies[{i}].confidence: NaN or values outside "
+                                "[0, 1]")
+            lo, hi = joints.min(), joints.max()
+            if not (lo == lo and hi == hi):
+                raise WireError(f"skeleton.bodies[{i}].joints: contains NaN values")
+            if not (-1000.0 <= lo and hi <= 1000.0):
+                raise WireError(f"skeleton.bodies[{i}].joints: infinite values or coordinates "
+                                "beyond 1 km (units must be metres)")
             bodies.append(Body(bid, joints, conf))
         return cls(**vars(head), layout=layout, bodies=bodies)
 

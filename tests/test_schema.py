@@ -90,6 +90,8 @@ def test_image_travels_beside_its_header():
      "outside \\[0, 1\\]"),
     (lambda d: d["bodies"][0]["j"].update(
         b=np.full((22, 3), 5000.0, np.float32).tobytes()), "beyond 1 km"),
+    (lambda d: d["bodies"][0]["j"].update(
+        b=np.full((22, 3), np.inf, np.float32).tobytes()), "infinite"),
     (lambda d: d.update(bodies=[d["bodies"][0]] * 17), "17 bodies"),
 ])
 def test_invalid_skeletons_say_what_is_wrong(mutate, reason):
