@@ -1,0 +1,33 @@
+"""Recording readers: any supported file -> :class:`Recording` (canonical joints, y up, metres).
+
+Supported: C3D (gait-lab markers or canonical-joint points), OpenSim TRC, Kinect v1 text
+skeletons (Andersson 2015 format).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .recording import Recording, RecordingError
+
+__all__ = ["Recording", "RecordingError", "load_recording"]
+
+
+def load_recording(path: str | Path, **opts: Any) -> Recording:
+    """Load a recording, choosing the reader by file type (extension, then content)."""
+    path = Path(path)
+    if not path.is_file():
+        raise RecordingError(f"{path}: no such file")
+    ext = path.suffix.lower()
+    if ext == ".c3d":
+        from .c3d import load_c3d
+        return load_c3d(path, **opts)
+    if ext == ".trc":
+        from .trc import load_trc
+        return load_trc(path, **opts)
+    if ext == ".txt":
+        from .kinect_v1 import is_kinect_v1_text, load_kinect_v1
+        if is_kinect_v1_text(path):
+            return load_kinect_v1(path, **opts)
+    raise RecordingError(f"{path.name}: unsupported recording type {ext or '(no extension)'}")

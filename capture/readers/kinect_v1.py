@@ -1,0 +1,114 @@
+"""Kinect v1 skeleton text files as in Andersson & Araujo 2015 (github.com/Vortander/KinectGait).
+
+One joint per line ``Name;x;y;z`` (metres, Kinect skeleton space: right-handed, x to the sensor's
+left, y up, z away from the sensor, which is already the wire's convention), 20 lines per frame,
+each frame starting at ``Head``. The files carry no timestamps: frames are placed on the nominal
+30 Hz Kinect v1 clock and ``meta['timestamps']`` says so.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from streams.skeletons import KINECT_V1_JOINTS, to_canonical
+
+from .recording import Recording, RecordingError
+
+LAYOUT = "kinect_v1_20"
+NOMINAL_RATE_HZ = 30.0
+
+# names used in the files (Portuguese "centro" for the hip centre) -> SDK joint names
+FILE_NAMES: dict[str, str] = {
+    "Hip-centro": "HipCenter", "Spine": "Spine", "Shoulder-Center": "ShoulderCenter",
+    "Head": "Head", "Shoulder-Left": "ShoulderLeft", "Elbow-Left": "ElbowLeft",
+    "Wrist-Left": "WristLeft", "Hand-Left": "HandLeft", "Shoulder-Right": "ShoulderRight",
+    "Elbow-Right": "ElbowRight", "Wrist-Right": "WristRight", "Hand-Right": "HandRight",
+    "Hip-Left": "HipLeft", "Knee-Left": "KneeLeft", "Ankle-Left": "AnkleLeft",
+    "Foot-Left": "FootLeft", "Hip-Right": "HipRight", "Knee-Right": "KneeRight",
+    "Ankle-Right": "AnkleRight", "Foot-Right": "FootRight",
+}
+_INDEX = {f: KINECT_V1_JOINTS.index(s) for f, s in FILE_NAMES.items()}
+
+
+def is_kinect_v1_text(path: str | Path) -> bool:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            first = fh.readline().strip()
+    except OSError:
+        return False
+    return first.split(";")[0] in FILE_NAMES and first.count(";") == 3
+
+
+def read_kinect_v1(path: str | Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """(joints (T,20,3) in SDK order, confidence (T,20), problems) from one text file.
+
+    A frame that lacks a joint or repeats one keeps what it has; the missing joints get
+    confidence 0 and the problem is listed (never silently dropped)."""
+    path = Path(path)
+    frames: list[np.ndarray] = []
+    problems: list[str] = []
+    cur: np.ndarray | None = None
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for ln, line in enumerate(fh, start=1):
+            line = line.strip()
+            if not line:
+                continue
+            parts = line.split(";")
+            if len(parts) != 4 or parts[0] not in _INDEX:
+                raise RecordingError(f"{path.name}: line {ln}: expected 'Joint;x;y;z' with a "
+                                     f"Kinect v1 joint name, got {line[:60]!r}")
+            try:
+                xyz = np.array([float(p) for p in parts[1:]])
+            except ValueError:
+                raise RecordingError(f"{path.name}: line {ln}: bad number in {line[:60]!r}") \
+                    from None
+            if parts[0] == "Head":
+                cur = np.full((len(KINECT_V1_JOINTS), 3), np.nan)
+                frames.append(cur)
+            if cur is None:
+                raise RecordingError(f"{path.name}: line {ln}: data before the first Head line")
+            k = _INDEX[parts[0]]
+            if np.isfinite(cur[k]).all():
+                problems.append(f"frame {len(frames) - 1}: {parts[0]} repeated (line {ln})")
+            cur[k] = xyz
+    if not frames:
+        raise RecordingError(f"{path.name}: no frames")
+    joints = np.stack(frames)
+    ok = np.isfinite(joints).all(-1) & ~(joints == 0).all(-1)
+    n_missing = int((~ok).sum())
+    if n_missing:
+        problems.append(f"{n_missing} joint samples missing or all-zero")
+    return joints, ok.astype(np.float32), problems
+
+
+def load_kinect_v1(path: str | Path, *, rate_hz: float = NOMINAL_RATE_HZ,
+                   height_m: float | None = None) -> Recording:
+    path = Path(path)
+    raw, conf, problems = read_kinect_v1(path)
+    # a missing joint holds its last value (confidence 0 says so) so that nothing is NaN
+    filled = raw.copy()
+    for k in range(filled.shape[1]):
+        good = conf[:, k] > 0
+        if good.all():
+            continue
+        if not good.any():
+            filled[:, k] = 0.0
+            continue
+        idx = np.arange(len(filled))
+        for c in range(3):
+            filled[~good, k, c] = np.interp(idx[~good], idx[good], raw[good, k, c])
+    filled = filled.astype(np.float32)
+    joints, cconf = to_canonical(LAYOUT, filled, conf)
+    n = len(filled)
+    t_us = np.round(np.arange(n) * 1e6 / rate_hz).astype(np.int64)
+    name = f"{path.parent.name}_{path.stem}" if path.parent.name else path.stem
+    meta = {"file": str(path.name), "timestamps": f"none in file; nominal {rate_hz:g} Hz clock",
+            "up_axis": "+Y (Kinect skeleton space)", "camera_frame": True,
+            "problems": problems}
+    if height_m is not None:
+        meta["subject_height_m"] = height_m
+    return Recording(name=name, t_us=t_us, joints=joints, confidence=cconf, rate_hz=rate_hz,
+                     source_layout=LAYOUT, meta=meta, raw_layout=LAYOUT, raw_joints=filled,
+                     raw_confidence=conf)

@@ -1,0 +1,59 @@
+"""Labelled gait-lab markers (from C3D or TRC) -> a canonical Recording."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .axes import AxisError, level_rotation
+from .markers import SubjectParams, identify, joint_centres, vertical_reference
+from .recording import Recording, RecordingError, fill_missing
+
+
+def subject_params(processing: dict[str, float]) -> SubjectParams:
+    """Anthropometry from a Vicon PROCESSING group (mm), defaults where the lab stored none."""
+    d = SubjectParams()
+
+    def mm(key: str, default: float) -> float:
+        v = processing.get(key)
+        return v / 1000.0 if v is not None and v > 0 else default
+
+    return SubjectParams(
+        knee_width=(mm("LKneeWidth", d.knee_width[0]), mm("RKneeWidth", d.knee_width[1])),
+        ankle_width=(mm("LAnkleWidth", d.ankle_width[0]), mm("RAnkleWidth", d.ankle_width[1])),
+        marker_radius=mm("Marker Diameter", 2 * d.marker_radius) / 2,
+        height=mm("Height", 0.0) or None,
+    )
+
+
+def markers_to_recording(name: str, markers: dict[str, np.ndarray], t_us: np.ndarray,
+                         rate_hz: float, meta: dict[str, Any], *,
+                         processing: dict[str, float] | None = None,
+                         lab_centres: bool = False) -> Recording:
+    """Identify the marker set, turn the lab axes to y up, compute the joint centres."""
+    ms = identify(set(markers))
+    if ms is None:
+        raise RecordingError(
+            f"{name}: no known marker set matches its labels "
+            f"({', '.join(sorted(markers)[:30])}{', ...' if len(markers) > 30 else ''})")
+    ref = vertical_reference(ms, markers)
+    if ref is None:
+        raise RecordingError(f"{name}: marker set {ms.name} has no pelvis and foot markers")
+    try:
+        rot, info = level_rotation(*ref)
+    except AxisError as e:
+        raise RecordingError(f"{name}: {e}") from None
+    markers = {k: v @ rot.T for k, v in markers.items()}
+    params = subject_params(processing or {})
+    jc = joint_centres(ms, markers, params, lab_centres=lab_centres)
+    joints, conf = fill_missing(jc.joints)
+    meta = dict(meta)
+    meta.update(info)
+    meta["marker_set"] = ms.name
+    meta["joint_methods"] = jc.methods
+    meta["lab_axes_to_y_up"] = rot.tolist()
+    if params.height:
+        meta.setdefault("subject_height_m", params.height)
+    return Recording(name=name, t_us=t_us, joints=joints, confidence=conf, rate_hz=rate_hz,
+                     source_layout=f"markers:{ms.name}", meta=meta, markers=markers)
