@@ -100,14 +100,6 @@ class FeatureError(ValueError):
 # --------------------------------------------------------------------------- rotations
 
 
-def yaw_matrix(angle: np.ndarray) -> np.ndarray:
-    """Rotation about +y by ``angle`` (radians), shape (..., 3, 3)."""
-    c, s = np.cos(angle), np.sin(angle)
-    z, o = np.zeros_like(c), np.ones_like(c)
-    return np.stack([np.stack([c, z, s], -1), np.stack([z, o, z], -1),
-                     np.stack([-s, z, c], -1)], -2)
-
-
 def rotation_between(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     """The smallest rotation taking unit vectors ``u`` to ``v`` (..., 3) as matrices (..., 3, 3).
 
@@ -129,6 +121,15 @@ def rotation_between(u: np.ndarray, v: np.ndarray) -> np.ndarray:
         axis /= np.linalg.norm(axis, axis=-1, keepdims=True)
         r[opposite] = 2.0 * axis[:, :, None] * axis[:, None, :] - np.eye(3)
     return r
+
+
+def rotate_y(vec: np.ndarray, angle: np.ndarray) -> np.ndarray:
+    """Vectors (..., 3) rotated about +y by ``angle`` radians (broadcast against ``vec[..., 0]``):
+    +z turns towards +x."""
+    c, s = np.cos(angle), np.sin(angle)
+    x, z = vec[..., 0], vec[..., 2]
+    return np.stack([c * x + s * z, np.broadcast_to(vec[..., 1], (c * x).shape), c * z - s * x],
+                    axis=-1)
 
 
 def matrix_to_6d(r: np.ndarray) -> np.ndarray:
@@ -211,9 +212,8 @@ def retarget(joints: np.ndarray, heading: np.ndarray,
 
     Directions of missing (zero-length) bones are their rest directions in the body-facing frame.
     """
-    to_body = yaw_matrix(-heading)[..., None, :, :]
-    dirs = _unit_or_rest(np.einsum("...jab,...jb->...ja", to_body, bone_vectors(joints)))
-    dirs = np.einsum("...jba,...jb->...ja", to_body, dirs)  # back to the world frame
+    h = heading[..., None]
+    dirs = rotate_y(_unit_or_rest(rotate_y(bone_vectors(joints), -h)), h)
     b = np.linalg.norm(bone_vectors(joints), axis=-1)
     legs = [CJ["left_knee"], CJ["left_ankle"], CJ["right_knee"], CJ["right_ankle"]]
     src_leg = np.median(b[..., legs].sum(axis=-1), axis=-1) / 2.0  # per clip, robust to jitter
@@ -283,20 +283,19 @@ def motion_features(joints: np.ndarray, *, retarget_body: bool = True,
     # first frame: root at x = z = 0, facing +z
     heading = facing_angle(pos)
     pos[..., [0, 2]] -= pos[..., :1, :1, [0, 2]]
-    pos = np.einsum("...ab,...tjb->...tja", yaw_matrix(-heading[..., 0]), pos)
+    pos = rotate_y(pos, -heading[..., :1, None])
     heading = heading - heading[..., :1]
-    to_body = yaw_matrix(-heading)  # (..., T, 3, 3)
 
     root = pos[..., 0, :]
     d_root = root[..., 1:, :] - root[..., :-1, :]
-    lin_vel = np.einsum("...tab,...tb->...ta", to_body[..., 1:, :, :], d_root)[..., [0, 2]]
+    lin_vel = rotate_y(d_root, -heading[..., 1:])[..., [0, 2]]
     dyaw = np.diff(heading, axis=-1)
     rot_vel = -np.arctan2(np.sin(dyaw), np.cos(dyaw)) / 2.0
     root_y = root[..., :-1, 1:2]
 
     rel = pos.copy()
     rel[..., [0, 2]] -= pos[..., :1, [0, 2]]
-    body = np.einsum("...tab,...tjb->...tja", to_body, rel)
+    body = rotate_y(rel, -heading[..., None])
     ric = body[..., :-1, 1:, :]
     ric = ric.reshape(ric.shape[:-2] + (63,))
 
@@ -304,7 +303,7 @@ def motion_features(joints: np.ndarray, *, retarget_body: bool = True,
     rot = rot.reshape(rot.shape[:-2] + (126,))
 
     d_pos = pos[..., 1:, :, :] - pos[..., :-1, :, :]
-    vel = np.einsum("...tab,...tjb->...tja", to_body[..., :-1, :, :], d_pos)
+    vel = rotate_y(d_pos, -heading[..., :-1, None])
     vel = vel.reshape(vel.shape[:-2] + (66,))
 
     step2 = np.sum(d_pos ** 2, axis=-1)
@@ -338,7 +337,7 @@ def recover_root(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     step = np.zeros(data.shape[:-1] + (3,))
     step[..., 1:, 0] = data[..., :-1, ROOT_LIN_VEL.start]
     step[..., 1:, 2] = data[..., :-1, ROOT_LIN_VEL.start + 1]
-    world_step = np.einsum("...tab,...tb->...ta", yaw_matrix(heading), step)
+    world_step = rotate_y(step, heading)
     root = np.cumsum(world_step, axis=-2)
     root[..., 1] = data[..., ROOT_Y.start]
     return heading, root
@@ -348,7 +347,7 @@ def recover_from_ric(data: np.ndarray) -> np.ndarray:
     """Joint positions (..., T-1, 22, 3) from root motion + root-relative positions."""
     heading, root = recover_root(data)
     ric = data[..., RIC].reshape(data.shape[:-1] + (21, 3))
-    world = np.einsum("...tab,...tjb->...tja", yaw_matrix(heading), ric)
+    world = rotate_y(ric, heading[..., None])
     world[..., [0, 2]] += root[..., None, [0, 2]]
     return np.concatenate([root[..., None, :], world], axis=-2)
 
@@ -360,7 +359,7 @@ def recover_from_rot(data: np.ndarray, bone_lengths: np.ndarray = TARGET_BONE_LE
     local = matrix_from_6d(data[..., ROT6D].reshape(data.shape[:-1] + (21, 6)))
     local = np.concatenate([np.broadcast_to(np.eye(3), local.shape[:-3] + (1, 3, 3)), local], -3)
     body = forward_kinematics(local, bone_lengths)
-    world = np.einsum("...tab,...tjb->...tja", yaw_matrix(heading), body)
+    world = rotate_y(body, heading[..., None])
     return world + root[..., None, :]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from inference.humanml3d import TARGET_BONE_LENGTHS, forward_kinematics, yaw_matrix
+from inference.humanml3d import TARGET_BONE_LENGTHS, forward_kinematics, rotate_y
 from streams.skeletons import CJ
 
 
@@ -32,8 +32,7 @@ def walker(t_s: np.ndarray, *, speed: float = 1.2, heading0: float = 0.3, turn_r
         local[:, arm] = _rot_x(0.3 * sign * np.sin(ph))
     body = forward_kinematics(local, TARGET_BONE_LENGTHS * scale)
     heading = heading0 + turn_rate * t_s
-    rot = yaw_matrix(heading)
-    world = np.einsum("tab,tjb->tja", rot, body)
+    world = rotate_y(body, heading[:, None])
     # root path: integrate speed along the heading
     dt = np.diff(t_s, prepend=t_s[0])
     step = speed * dt[:, None] * np.stack([np.sin(heading), np.zeros(n), np.cos(heading)], -1)
