@@ -1,0 +1,301 @@
+"""What the gait transformer sees and predicts, as pure numpy (shared by training and runtime).
+
+A skeleton stream (timestamps in µs, canonical 22 joints, y up, metres, any frame rate) becomes
+a stream of per-frame feature vectors at the model rate:
+
+1. ``Resampler``: linear interpolation onto a fixed-rate grid (``MODEL_RATE_HZ``) anchored at the
+   first timestamp; grid frames inside an input gap longer than ``MAX_GAP_S`` are invalid.
+2. ``FeatureStream``: per grid frame, joints relative to the pelvis, rotated into the heading
+   frame (x = subject's left, y = up, z = forward; heading = causal exponential average of the
+   hip and shoulder lines) and divided by the subject's height; the pelvis velocity in that
+   frame (heights/s) and the joint confidences.
+
+Both are causal and incremental, so the live path computes each frame's features exactly once
+and the offline reference gets bit-identical features from the same code.
+
+Targets (training) are made with the same heading frame from clean joints (``kinematics``) and
+from event times (``phase_targets``): the phase of an event runs linearly from 0 at one
+occurrence to 2π at the next, and is encoded as (cos, sin).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from streams.skeletons import CJ, CANONICAL_JOINTS
+
+MODEL_RATE_HZ = 30.0
+MAX_GAP_S = 0.25  # longer input gaps are not bridged by interpolation
+HEADING_TAU_S = 0.4  # time constant of the heading average
+HEIGHT_FRAMES = 30  # valid grid frames used to estimate the subject's height
+MAX_PHASE_INTERVAL_S = 2.5  # longer gaps between two same events: phase unknown (standing, gaps)
+
+J = len(CANONICAL_JOINTS)
+FEATURE_JOINTS = tuple(i for i in range(J) if i != CJ["pelvis"])
+N_FEATURES = 3 * len(FEATURE_JOINTS) + 3 + J  # joints, pelvis velocity, confidences
+
+EVENTS: tuple[tuple[str, str], ...] = (
+    ("left", "foot_strike"), ("left", "foot_off"), ("right", "foot_strike"), ("right", "foot_off"),
+)
+
+OUTPUT_NAMES: tuple[str, ...] = (
+    "hip_flexion_left", "hip_flexion_right", "knee_flexion_left", "knee_flexion_right",
+    "foot_forward_left", "foot_forward_right",
+    "pelvis_vel_lateral", "pelvis_vel_up", "pelvis_vel_forward",
+    "foot_vel_lateral_left", "foot_vel_up_left", "foot_vel_forward_left",
+    "foot_vel_lateral_right", "foot_vel_up_right", "foot_vel_forward_right",
+) + tuple(f"phase_{c}_{side}_{kind}" for side, kind in EVENTS for c in ("cos", "sin"))
+OUT = {name: i for i, name in enumerate(OUTPUT_NAMES)}
+N_OUTPUTS = len(OUTPUT_NAMES)
+N_KINEMATIC = OUT["phase_cos_left_foot_strike"]
+PHASE_SLICE = slice(N_KINEMATIC, N_OUTPUTS)
+
+# Typical magnitude of each channel, so the training loss weighs them alike: degrees for angles,
+# body heights for positions, body heights per second for velocities, 1 for phase components.
+OUTPUT_SCALE: tuple[float, ...] = (30.0,) * 4 + (0.2,) * 2 + (0.5,) * 9 + (1.0,) * 8
+# Channels the model predicts in body heights and returns in metres.
+OUTPUT_TIMES_HEIGHT: tuple[float, ...] = (0.0,) * 4 + (1.0,) * 11 + (0.0,) * 8
+
+
+def _horizontal_left(joints: np.ndarray, conf: np.ndarray) -> np.ndarray | None:
+    """Subject's left direction in the horizontal plane from the hip and shoulder lines."""
+    acc = np.zeros(3)
+    for a, b in (("left_hip", "right_hip"), ("left_shoulder", "right_shoulder")):
+        w = min(conf[CJ[a]], conf[CJ[b]])
+        d = joints[CJ[a]] - joints[CJ[b]]
+        d = np.array([d[0], 0.0, d[2]])
+        n = np.linalg.norm(d)
+        if w > 0 and n > 1e-6:
+            acc += w * d / n
+    n = np.linalg.norm(acc)
+    return acc / n if n > 1e-6 else None
+
+
+def heading_axes(left: np.ndarray) -> np.ndarray:
+    """Rows: left, up, forward (forward = left × up, right-handed)."""
+    up = np.array([0.0, 1.0, 0.0])
+    return np.stack([left, up, np.cross(left, up)])
+
+
+# Fractions of stature (SMPL-like proportions; calibrated on the synthetic walker, see the
+# model card): leg = hip-knee-ankle length, chain = leg + pelvis-spine-neck-head length.
+LEG_OVER_HEIGHT = 0.49
+CHAIN_OVER_HEIGHT = 0.87
+
+
+def estimate_height(joints: np.ndarray, conf: np.ndarray) -> float:
+    """Stature (m) from segment lengths, median over frames (N, 22, 3).
+
+    Uses the leg plus trunk-to-head chain where the trunk is tracked, the legs alone otherwise
+    (lower-body marker sets). Only a normaliser: training uses the same estimate, so its bias
+    cancels.
+    """
+    def seg(a: str, b: str) -> tuple[np.ndarray, np.ndarray]:
+        d = np.linalg.norm(joints[:, CJ[a]] - joints[:, CJ[b]], axis=1)
+        return d, np.minimum(conf[:, CJ[a]], conf[:, CJ[b]]) > 0
+
+    legs = []
+    for side in ("left", "right"):
+        (d1, c1), (d2, c2) = seg(f"{side}_hip", f"{side}_knee"), seg(f"{side}_knee",
+                                                                       f"{side}_ankle")
+        legs.append(np.where(c1 & c2, d1 + d2, np.nan))
+    with np.errstate(all="ignore"):
+        leg = np.nanmean(np.stack(legs), axis=0)
+    trunk = np.zeros(len(joints))
+    ok = np.ones(len(joints), bool)
+    for a, b in (("pelvis", "spine1"), ("spine1", "spine2"), ("spine2", "spine3"),
+                 ("spine3", "neck"), ("neck", "head")):
+        d, c = seg(a, b)
+        trunk += d
+        ok &= c
+    chain = (leg + trunk)[ok & np.isfinite(leg)]
+    if len(chain) >= max(1, len(joints) // 3):
+        return float(np.median(chain) / CHAIN_OVER_HEIGHT)
+    leg = leg[np.isfinite(leg)]
+    if len(leg) == 0:
+        raise ValueError("cannot estimate height: no frame has hip, knee and ankle tracked")
+    return float(np.median(leg) / LEG_OVER_HEIGHT)
+
+
+class Resampler:
+    """Incremental linear resampling of (t_us, joints, conf) onto the model-rate grid.
+
+    ``push`` returns the grid frames that became known: (grid_index, joints, conf, valid).
+    Joints that are NaN keep their last finite position with confidence 0; a frame without a
+    finite pelvis is treated as missing (it opens a gap).
+    """
+
+    def __init__(self, rate_hz: float = MODEL_RATE_HZ, max_gap_s: float = MAX_GAP_S):
+        self.dt_us = 1e6 / rate_hz
+        self.max_gap_us = max_gap_s * 1e6
+        self.t0: int | None = None
+        self.next_k = 0
+        self.prev: tuple[int, np.ndarray, np.ndarray] | None = None
+        self.last_finite = np.zeros((J, 3), np.float64)
+
+    def grid_time_us(self, k: float | np.ndarray) -> float | np.ndarray:
+        assert self.t0 is not None
+        return self.t0 + np.asarray(k, dtype=np.float64) * self.dt_us
+
+    def push(self, t_us: int, joints: np.ndarray, conf: np.ndarray
+             ) -> list[tuple[int, np.ndarray, np.ndarray, bool]]:
+        joints = np.asarray(joints, np.float64)
+        conf = np.asarray(conf, np.float64).copy()
+        if not np.all(np.isfinite(joints[CJ["pelvis"]])):
+            return []
+        bad = ~np.all(np.isfinite(joints), axis=1)
+        conf[bad] = 0.0
+        joints = np.where(bad[:, None], self.last_finite, joints)
+        self.last_finite = joints
+        if self.t0 is None:
+            self.t0 = int(t_us)
+        if self.prev is None:
+            self.prev = (int(t_us), joints, conf)
+            self.next_k = 1
+            return [(0, joints, conf, True)]
+        tp, jp, cp = self.prev
+        if t_us <= tp:
+            raise ValueError(f"timestamps must increase: {t_us} after {tp}")
+        gap = t_us - tp > self.max_gap_us
+        out = []
+        while self.grid_time_us(self.next_k) <= t_us:
+            tk = float(self.grid_time_us(self.next_k))
+            if gap:  # not bridged: invalid grid frames, except one landing on this sample
+                out.append((self.next_k, joints, conf, True) if tk == t_us
+                           else (self.next_k, jp, np.zeros(J), False))
+            else:
+                w = (tk - tp) / (t_us - tp)
+                out.append((self.next_k, jp + w * (joints - jp), cp + w * (conf - cp), True))
+            self.next_k += 1
+        self.prev = (int(t_us), joints, conf)
+        return out
+
+
+class FeatureStream:
+    """Causal per-frame features at the model rate for one subject of known height."""
+
+    def __init__(self, height_m: float, rate_hz: float = MODEL_RATE_HZ,
+                 heading_tau_s: float = HEADING_TAU_S):
+        self.height = float(height_m)
+        self.dt = 1.0 / rate_hz
+        self.alpha = 1.0 - np.exp(-self.dt / heading_tau_s)
+        self.left: np.ndarray | None = None
+        self.prev_pelvis: np.ndarray | None = None
+
+    def push(self, joints: np.ndarray, conf: np.ndarray, valid: bool
+             ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Feature vector (N_FEATURES,) float32 and the heading axes used (None if invalid)."""
+        f = np.zeros(N_FEATURES, np.float32)
+        if not valid:
+            self.prev_pelvis = None
+            return f, None
+        left = _horizontal_left(joints, conf)
+        if left is not None:
+            if self.left is None:
+                self.left = left
+            else:
+                h = (1.0 - self.alpha) * self.left + self.alpha * left
+                n = np.linalg.norm(h)
+                self.left = h / n if n > 1e-6 else left
+        if self.left is None:  # no heading yet: nothing to express the frame in
+            return f, None
+        R = heading_axes(self.left)
+        pelvis = joints[CJ["pelvis"]]
+        rel = (joints[list(FEATURE_JOINTS)] - pelvis) @ R.T / self.height
+        rel[conf[list(FEATURE_JOINTS)] <= 0] = 0.0
+        n = 3 * len(FEATURE_JOINTS)
+        f[:n] = np.clip(rel, -1.5, 1.5).ravel()
+        if self.prev_pelvis is not None:
+            v = R @ (pelvis - self.prev_pelvis) / self.dt / self.height
+            f[n:n + 3] = np.clip(v, -5.0, 5.0)
+        self.prev_pelvis = pelvis
+        f[n + 3:] = np.clip(conf, 0.0, 1.0)
+        return f, R
+
+
+def stream_features(t_us: np.ndarray, joints: np.ndarray, conf: np.ndarray,
+                    height_m: float | None = None, rate_hz: float = MODEL_RATE_HZ
+                    ) -> dict[str, np.ndarray | float]:
+    """A whole recording through ``Resampler`` + ``FeatureStream`` (the same code the live
+    tracker runs frame by frame). Returns grid times (µs), features (N, F), valid (N,), heading
+    axes (N, 3, 3; NaN where unknown), the resampled joints/conf and the height used."""
+    rs = Resampler(rate_hz)
+    grid: list[tuple[int, np.ndarray, np.ndarray, bool]] = []
+    for t, j, c in zip(t_us, joints, conf):
+        grid.extend(rs.push(int(t), j, c))
+    if not grid:
+        raise ValueError("no usable frame (every pelvis is missing)")
+    gj = np.stack([g[1] for g in grid])
+    gc = np.stack([g[2] for g in grid])
+    gv = np.array([g[3] for g in grid])
+    if height_m is None:
+        usable = np.flatnonzero(gv)[:HEIGHT_FRAMES]
+        height_m = estimate_height(gj[usable], gc[usable])
+    fs = FeatureStream(height_m, rate_hz)
+    feats = np.zeros((len(grid), N_FEATURES), np.float32)
+    axes = np.full((len(grid), 3, 3), np.nan)
+    for i in range(len(grid)):
+        feats[i], R = fs.push(gj[i], gc[i], bool(gv[i]))
+        if R is not None:
+            axes[i] = R
+    valid = gv & np.isfinite(axes[:, 0, 0])
+    return {"t_us": rs.grid_time_us(np.arange(len(grid))), "x": feats,
+            "valid": valid.astype(np.float32), "axes": axes, "joints": gj, "conf": gc,
+            "height": float(height_m)}
+
+
+def _sagittal_angle(v: np.ndarray, axes: np.ndarray, down: bool) -> np.ndarray:
+    """Angle (deg) of segment vectors in the heading frame's sagittal plane: from vertical
+    (down or up), positive towards forward."""
+    fwd = np.einsum("nj,nj->n", v, axes[:, 2])
+    up = np.einsum("nj,nj->n", v, axes[:, 1])
+    return np.degrees(np.arctan2(fwd, -up if down else up))
+
+
+def kinematics(t_s: np.ndarray, joints: np.ndarray, axes: np.ndarray) -> np.ndarray:
+    """Kinematic output channels (N, N_KINEMATIC) from joints (N, 22, 3) in metres.
+
+    Hip flexion = thigh angle from the downward vertical plus the trunk's forward lean (the
+    joint angle between trunk and thigh, since a skeleton has no pelvis markers); knee flexion
+    = thigh angle minus shank angle. Velocities are central differences over the timestamps.
+    """
+    out = np.zeros((len(joints), N_KINEMATIC))
+    P = joints[:, CJ["pelvis"]]
+    trunk = _sagittal_angle(joints[:, CJ["spine3"]] - P, axes, down=False)
+    for side in ("left", "right"):
+        thigh = _sagittal_angle(joints[:, CJ[f"{side}_knee"]] - joints[:, CJ[f"{side}_hip"]],
+                                axes, down=True)
+        shank = _sagittal_angle(joints[:, CJ[f"{side}_ankle"]] - joints[:, CJ[f"{side}_knee"]],
+                                axes, down=True)
+        out[:, OUT[f"hip_flexion_{side}"]] = thigh + trunk
+        out[:, OUT[f"knee_flexion_{side}"]] = thigh - shank
+        foot = joints[:, CJ[f"{side}_foot"]]
+        out[:, OUT[f"foot_forward_{side}"]] = np.einsum("nj,nj->n", foot - P, axes[:, 2])
+        if len(t_s) > 1:
+            v = np.gradient(foot, t_s, axis=0)
+            out[:, OUT[f"foot_vel_lateral_{side}"]:OUT[f"foot_vel_forward_{side}"] + 1] = \
+                np.einsum("nij,nj->ni", axes, v)
+    if len(t_s) > 1:
+        v = np.gradient(P, t_s, axis=0)
+        out[:, OUT["pelvis_vel_lateral"]:OUT["pelvis_vel_forward"] + 1] = \
+            np.einsum("nij,nj->ni", axes, v)
+    return out
+
+
+def phase_targets(t_s: np.ndarray, events: dict[tuple[str, str], np.ndarray],
+                  max_interval_s: float = MAX_PHASE_INTERVAL_S
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """(cos, sin) of each event's phase at times ``t_s`` → (N, 8) and a mask (N, 4) that is 1
+    where the phase is known (between two occurrences no more than ``max_interval_s`` apart)."""
+    y = np.zeros((len(t_s), 2 * len(EVENTS)))
+    mask = np.zeros((len(t_s), len(EVENTS)))
+    for e, key in enumerate(EVENTS):
+        ev = np.sort(np.asarray(events.get(key, ()), dtype=np.float64))
+        for a, b in zip(ev[:-1], ev[1:]):
+            if b - a > max_interval_s:
+                continue
+            sel = (t_s >= a) & (t_s < b)
+            phi = 2 * np.pi * (t_s[sel] - a) / (b - a)
+            y[sel, 2 * e], y[sel, 2 * e + 1] = np.cos(phi), np.sin(phi)
+            mask[sel, e] = 1.0
+    return y, mask
