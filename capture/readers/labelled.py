@@ -48,6 +48,7 @@ def markers_to_recording(name: str, markers: dict[str, np.ndarray], t_us: np.nda
     params = subject_params(processing or {})
     jc = joint_centres(ms, markers, params, lab_centres=lab_centres)
     joints, conf = fill_missing(jc.joints)
+    conf = conf * jc.trust
     meta = dict(meta)
     meta.update(info)
     meta["marker_set"] = ms.name

@@ -267,9 +267,11 @@ def _chord(prox: np.ndarray, lateral: np.ndarray, medial_dir: np.ndarray, offset
     return lateral + offset * (cos * u + sin * v)
 
 
-def cluster_poses(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def cluster_poses(points: np.ndarray, max_rms: float = 0.02
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rigid pose (R (T,3,3), origin (T,3), valid (T,)) of a marker cluster (T,M,3) by Kabsch
-    against the cluster's shape in its most complete frame; frames with < 3 markers are invalid."""
+    against the cluster's shape in its most complete frame; frames with < 3 markers, or whose
+    markers do not fit the rigid shape within ``max_rms`` metres, are invalid."""
     t, m, _ = points.shape
     ok = np.isfinite(points).all(-1)
     ref_frame = int(np.argmax(ok.sum(1)))
@@ -287,41 +289,46 @@ def cluster_poses(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
         u, _, vt = np.linalg.svd(b.T @ a)
         d = np.sign(np.linalg.det(u @ vt))
         r = u @ np.diag([1.0, 1.0, d]) @ vt
-        rot[i] = r
-        org[i] = points[i, use].mean(0) - r @ ref[use].mean(0)
-        valid[i] = True
+        o = points[i, use].mean(0) - r @ ref[use].mean(0)
+        fit = ref[use] @ r.T + o
+        if np.sqrt(np.mean(np.sum((fit - points[i, use]) ** 2, -1))) > max_rms:
+            continue  # a swapped or mislabelled marker: the cluster is not rigid in this frame
+        rot[i], org[i], valid[i] = r, o, True
     return rot, org, valid
 
 
 def score_centre(a: tuple[np.ndarray, np.ndarray, np.ndarray],
-                 b: tuple[np.ndarray, np.ndarray, np.ndarray]
-                 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """SCoRE: the point fixed in both segments, world (T,3) per frame, and for a hinge-like
-    motion the world axis (T,3) along which it is undetermined (None for a ball joint)."""
+                 b: tuple[np.ndarray, np.ndarray, np.ndarray], *, hinge: bool = False
+                 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """SCoRE: the point fixed in both segments, world (T,3) per frame; for a hinge (given, or
+    found from the motion) the world axis (T,3) along which that point is undetermined; and per
+    frame the distance between the point as carried by each segment (how well it fits)."""
     ra, oa, va = a
     rb, ob, vb = b
     both = va & vb
     t = len(va)
     centre = np.full((t, 3), np.nan)
+    spread = np.full(t, np.nan)  # distance between the centre as seen from each segment
     if both.sum() < 10:
-        return centre, None
+        return centre, None, spread
     m = np.concatenate([ra[both], -rb[both]], axis=2).reshape(-1, 6)
     rhs = (ob[both] - oa[both]).reshape(-1)
     u, s, vt = np.linalg.svd(m, full_matrices=False)
     # a hinge leaves one direction almost free; solve without it (minimum-norm solution)
-    hinge = s[-1] < 0.05 * s[0]
-    keep = s > (0.05 * s[0] if hinge else 1e-9 * s[0])
+    hinge = hinge or s[-1] < 0.05 * s[0]
+    keep = np.arange(len(s)) < (len(s) - 1 if hinge else len(s))
     x = vt[keep].T @ ((u[:, keep].T @ rhs) / s[keep])
     ca, cb = x[:3], x[3:]
     pa = np.einsum("tij,j->ti", ra, ca) + oa
     pb = np.einsum("tij,j->ti", rb, cb) + ob
     centre[both] = 0.5 * (pa[both] + pb[both])
+    spread[both] = np.linalg.norm(pa[both] - pb[both], axis=-1)
     axis = None
     if hinge:
         na = vt[-1, :3] / np.linalg.norm(vt[-1, :3])
         axis = np.full((t, 3), np.nan)
         axis[both] = np.einsum("tij,j->ti", ra[both], na)
-    return centre, axis
+    return centre, axis, spread
 
 
 def _place_on_axis(centre: np.ndarray, axis: np.ndarray, lateral: np.ndarray,
@@ -341,10 +348,15 @@ def _place_on_axis(centre: np.ndarray, axis: np.ndarray, lateral: np.ndarray,
 # --------------------------------------------------------------------------- joint centres
 
 
+# a functional centre whose two segments disagree on it by more than this is kept at half trust
+SCORE_SPREAD_DOUBTFUL = 0.04  # metres
+
+
 @dataclass
 class JointCentres:
     joints: np.ndarray  # (T, 22, 3), NaN where not computable
     methods: dict[str, str]  # canonical joint -> how it was made ("" = not available)
+    trust: np.ndarray  # (T, 22) in [0, 1]: 1, or less where the construction is doubtful
 
 
 def joint_centres(ms: MarkerSet, markers: dict[str, np.ndarray], params: SubjectParams,
@@ -355,6 +367,7 @@ def joint_centres(ms: MarkerSet, markers: dict[str, np.ndarray], params: Subject
     """
     n = len(next(iter(markers.values())))
     out = np.full((n, len(CANONICAL_JOINTS), 3), np.nan)
+    trust = np.ones((n, len(CANONICAL_JOINTS)), dtype=np.float32)
     methods = {j: "" for j in CANONICAL_JOINTS}
     up = np.array([0.0, 1.0, 0.0])
 
@@ -421,10 +434,12 @@ def joint_centres(ms: MarkerSet, markers: dict[str, np.ndarray], params: Subject
             elif np.isfinite(chord).any():
                 kjc, how = chord, "chord from lateral knee marker and knee width"
             elif thigh is not None and shank is not None:
-                func, axis = score_centre(thigh, shank)
+                func, axis, spread = score_centre(thigh, shank, hinge=True)
                 if axis is not None:
                     func = _place_on_axis(func, axis, z, mid_asi, hjc[side])
-                kjc, how = func, "functional (SCoRE) thigh/shank"
+                kjc = func
+                trust[spread > SCORE_SPREAD_DOUBTFUL, CJ[f"{s}_knee"]] = 0.5
+                how = f"functional (SCoRE) thigh/shank, fit {1000 * np.nanmedian(spread):.0f} mm"
         if kjc is not None:
             put(f"{s}_knee", kjc, how)
         else:
@@ -446,10 +461,12 @@ def joint_centres(ms: MarkerSet, markers: dict[str, np.ndarray], params: Subject
             elif np.isfinite(chord).any():
                 ajc, how = chord, "chord from lateral malleolus and ankle width"
             elif shank is not None and foot is not None:
-                func, axis = score_centre(shank, foot)
+                func, axis, spread = score_centre(shank, foot, hinge=True)
                 if axis is not None:
                     func = _place_on_axis(func, axis, z, mid_asi, kjc)
-                ajc, how = func, "functional (SCoRE) shank/foot"
+                ajc = func
+                trust[spread > SCORE_SPREAD_DOUBTFUL, CJ[f"{s}_ankle"]] = 0.5
+                how = f"functional (SCoRE) shank/foot, fit {1000 * np.nanmedian(spread):.0f} mm"
         if ajc is not None:
             put(f"{s}_ankle", ajc, how)
         put(f"{s}_foot", role("TOE", side), "forefoot marker(s)")
@@ -482,26 +499,35 @@ def joint_centres(ms: MarkerSet, markers: dict[str, np.ndarray], params: Subject
         both = 0.5 * (elb + elm)
         put(f"{s}_elbow", np.where(np.isfinite(both), both, elb), "elbow marker(s)")
         put(f"{s}_wrist", role("WRI", side), "wrist marker(s)")
-    return JointCentres(out, methods)
+    return JointCentres(out, methods, trust)
 
 
 def vertical_reference(ms: MarkerSet | None, markers: dict[str, np.ndarray]
                        ) -> tuple[np.ndarray, np.ndarray] | None:
-    """(upper, lower) body points (T,3) whose difference points up: pelvis vs feet."""
+    """(upper, lower) body points (T,3) whose difference points up: pelvis vs feet.
+
+    The ankles come first: over a stride they are under the hips on average. Heel and toe
+    together are too, but a toe alone is ~10 cm ahead and would tilt the vertical."""
     if ms is None:
         return None
     n = len(next(iter(markers.values())))
-    upper_c = ms.role("ASI", "L") + ms.role("ASI", "R") + ms.role("BACK")
-    lower_c = ms.role("HEE", "L") + ms.role("HEE", "R") + ms.role("TOE", "L") + ms.role("TOE", "R")
-    if not upper_c:
-        upper_c = ms.cluster("PELVIS")
-    if not lower_c:
-        lower_c = ms.cluster("FOOT", "L") + ms.cluster("FOOT", "R")
-    ups = [_resolve(markers, (c,), n) for c in upper_c]
-    lows = [_resolve(markers, (c,), n) for c in lower_c]
-    if not ups or not lows:
+    uppers = [ms.role("ASI", "L") + ms.role("ASI", "R") + ms.role("BACK"), ms.cluster("PELVIS")]
+    lowers = [ms.role("ANK", "L") + ms.role("ANK", "R"),
+              ms.role("HEE", "L") + ms.role("HEE", "R") + ms.role("TOE", "L") + ms.role("TOE", "R"),
+              ms.cluster("FOOT", "L") + ms.cluster("FOOT", "R")]
+
+    def first_present(groups: list[Candidates]) -> np.ndarray | None:
+        for cands in groups:
+            pts = [_resolve(markers, (c,), n) for c in cands]
+            pts = [p for p in pts if np.isfinite(p).all(1).any()]
+            if pts:
+                return _nanmean(np.stack(pts))
         return None
-    return _nanmean(np.stack(ups)), _nanmean(np.stack(lows))
+
+    upper, lower = first_present(uppers), first_present(lowers)
+    if upper is None or lower is None:
+        return None
+    return upper, lower
 
 
 def _nanmean(a: np.ndarray) -> np.ndarray:
