@@ -1,0 +1,111 @@
+"""Smoothing and differentiation of trajectories sampled at arbitrary (variable) times.
+
+One filter serves both the online and the offline path: a local polynomial regression
+(a Savitzky-Golay filter generalised to irregular timestamps, tricube kernel). Each output sample
+is the value and slope, at that sample's time, of a weighted polynomial fitted to the samples in
+``[t - back, t + ahead]``.
+
+* Offline, ``back == ahead`` makes it zero-phase (the window is symmetric in time).
+* Online, the value at ``t`` is final once a sample at or after ``t + ahead`` has arrived: the
+  look-ahead (latency) of the filter is exactly ``ahead``. With ``ahead < back`` the fit is
+  one-sided but a local polynomial stays unbiased for trends up to its degree, unlike a causal
+  IIR filter that lags.
+
+Because the online analyzer evaluates the same function on a buffer that holds the whole window,
+an online run and an offline run over a recording give the same numbers.
+
+Per-sample weights (e.g. 0 for a joint the tracker lost) are part of the fit, so a missing joint
+is bridged by its neighbours instead of pulling the estimate to a fill value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Window:
+    """The time support of the local fit, in milliseconds, and the polynomial degree."""
+
+    back_ms: float = 60.0
+    ahead_ms: float = 60.0
+    degree: int = 2
+
+    def __post_init__(self) -> None:
+        if self.back_ms < 0 or self.ahead_ms < 0 or self.back_ms + self.ahead_ms <= 0:
+            raise ValueError(f"window back={self.back_ms} ms / ahead={self.ahead_ms} ms: both "
+                             "must be >= 0 and not both 0")
+        if self.degree not in (0, 1, 2, 3):
+            raise ValueError(f"window degree {self.degree}: must be 0..3")
+
+
+_RIDGE = 1e-9  # keeps a fit with too few samples solvable; it then degrades to a lower degree
+
+
+def local_poly(t_us: np.ndarray, x: np.ndarray, window: Window,
+               weights: np.ndarray | None = None,
+               query: np.ndarray | slice | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Smoothed value and time derivative (per second) of ``x`` at the samples ``query``.
+
+    ``t_us``: (N,) strictly increasing int64 microseconds. ``x``: (N, G, C) values, G groups of C
+    coordinates that share one weight (e.g. 22 joints x 3). ``weights``: (N, G) in [0, 1] or None.
+    ``query``: indices (or a slice) of the samples to evaluate, default all.
+
+    Returns (Q, G, C) values and (Q, G, C) derivatives; a group with no weight in the window
+    is NaN.
+    """
+    t_us = np.asarray(t_us, dtype=np.int64)
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 3 or x.shape[0] != t_us.shape[0]:
+        raise ValueError(f"x must be (N, G, C) with N = {t_us.shape[0]}, got {x.shape}")
+    n, g, _ = x.shape
+    w = np.ones((n, g)) if weights is None else np.asarray(weights, dtype=np.float64)
+    if w.shape != (n, g):
+        raise ValueError(f"weights must be {(n, g)}, got {w.shape}")
+    q = np.arange(n)[query] if query is not None else np.arange(n)
+    q = np.atleast_1d(q)
+    back_us = int(round(window.back_ms * 1000))
+    ahead_us = int(round(window.ahead_ms * 1000))
+    tq = t_us[q]
+    lo = np.searchsorted(t_us, tq - back_us, "left")
+    hi = np.searchsorted(t_us, tq + ahead_us, "right")
+    k = int((hi - lo).max(initial=1))
+    idx = lo[:, None] + np.arange(k)[None, :]  # (Q, K)
+    inside = idx < hi[:, None]
+    idx = np.minimum(idx, n - 1)
+    # Time in units of the wider half-window keeps the normal equations well conditioned.
+    scale = max(back_us, ahead_us) * 1e-6
+    dt = (t_us[idx] - tq[:, None]) * 1e-6  # (Q, K) seconds
+    u = np.where(dt < 0, -dt / max(back_us * 1e-6, 1e-12), dt / max(ahead_us * 1e-6, 1e-12))
+    kern = np.where(inside & (u <= 1.0), (1.0 - np.clip(u, 0, 1) ** 3) ** 3, 0.0)
+    # The sample at the query time itself always counts (u == 0 there even with back/ahead 0).
+    ww = kern[:, :, None] * w[idx]  # (Q, K, G)
+    p = window.degree + 1
+    v = (dt / scale)[:, :, None] ** np.arange(p)  # (Q, K, P)
+    a = np.einsum("qkg,qkp,qkr->qgpr", ww, v, v)
+    b = np.einsum("qkg,qkp,qkgc->qgpc", ww, v, x[idx])
+    a = a + _RIDGE * np.eye(p)
+    coef = np.linalg.solve(a, b)  # (Q, G, P, C)
+    value = coef[:, :, 0, :]
+    rate = coef[:, :, 1, :] / scale if p > 1 else np.zeros_like(value)
+    empty = ww.sum(axis=1) <= 0  # (Q, G)
+    value[empty] = np.nan
+    rate[empty] = np.nan
+    return value, rate
+
+
+def smooth(t_us: np.ndarray, x: np.ndarray, half_window_ms: float = 60.0, degree: int = 2,
+           weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Offline zero-phase smoothing of a whole trajectory: value and derivative per sample.
+
+    ``x`` may be (N,), (N, C) or (N, G, C); the outputs have the same shape.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    shape = x.shape
+    x3 = x.reshape(shape[0], 1, 1) if x.ndim == 1 else (x[:, None, :] if x.ndim == 2 else x)
+    if weights is not None and x.ndim < 3:
+        weights = np.asarray(weights, dtype=np.float64).reshape(shape[0], 1)
+    val, der = local_poly(t_us, x3, Window(half_window_ms, half_window_ms, degree), weights)
+    return val.reshape(shape), der.reshape(shape)

@@ -1,0 +1,343 @@
+"""The classical gait analysis of one track, frame by frame, with a bounded look-ahead.
+
+``OnlineGaitAnalyzer.push(t_us, joints, conf)`` takes one canonical skeleton and returns the gait
+events and completed cycles it could decide on. A frame is *finalised* (smoothed, oriented,
+turned into kinematic features) once the smoothing look-ahead has arrived; an extremum of a foot
+signal becomes an event once the event look-ahead after it has been finalised. Hence every event
+is published at most ``lookahead_ms`` (smoothing ahead + event confirmation) after it happened.
+
+The offline path (``gaitstream analyze``, ``eval events``) feeds recordings through this same
+class, so a replay gives exactly the records the live run gave.
+
+Pipeline per finalised frame (each step a pure function of its own module):
+``filters.local_poly`` (joints and velocities) -> ``frames.headings`` (walking direction) ->
+``kinematics.features`` -> ``frames.quality_flags`` / ``frames.motion_state`` ->
+``events.find_extrema`` -> ``cycles.cycle_record``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+import numpy as np
+
+from inference import frames as fr
+from inference.cycles import CycleOptions, Event, cycle_record
+from inference.events import (DETECTORS, EventOptions, find_extrema, prominence_threshold,
+                              strike_time)
+from inference.filters import Window, local_poly
+from inference.kinematics import F, FEATURES, SIDES, features
+from streams.schema import GaitCycle, GaitEvent
+
+log = logging.getLogger(__name__)
+
+N_JOINTS = 22
+
+
+@dataclass(frozen=True)
+class AnalyzerOptions:
+    smoothing_back_ms: float = 50.0
+    smoothing_ahead_ms: float = 50.0
+    smoothing_degree: int = 2
+    history_s: float = 4.5  # per-frame trace kept for cycle measures (> longest stride)
+    bone_reference_s: float = 10.0  # bone lengths over this long give the track's reference
+    frames: fr.FrameOptions = field(default_factory=fr.FrameOptions)
+    events: EventOptions = field(default_factory=EventOptions)
+    cycles: CycleOptions = field(default_factory=CycleOptions)
+    keep_trace: bool = False  # keep every frame's features (plots, evaluation)
+
+    @classmethod
+    def from_flat(cls, options: dict[str, Any]) -> "AnalyzerOptions":
+        """Options from one flat mapping (a worker configuration): the names of this class and
+        of FrameOptions / EventOptions / CycleOptions. Unknown names are an error."""
+        groups = {"frames": fr.FrameOptions, "events": EventOptions, "cycles": CycleOptions}
+        own = {f.name for f in fields(cls)} - set(groups)
+        top: dict[str, Any] = {}
+        sub: dict[str, dict[str, Any]] = {g: {} for g in groups}
+        for k, v in options.items():
+            if k in own:
+                top[k] = v
+                continue
+            for g, c in groups.items():
+                if k in {f.name for f in fields(c)}:
+                    sub[g][k] = tuple(v) if isinstance(v, list) else v
+                    break
+            else:
+                raise ValueError(f"analyzer option {k!r} is unknown")
+        return cls(**top, **{g: groups[g](**kw) for g, kw in sub.items()})
+
+    @property
+    def lookahead_ms(self) -> float:
+        """Longest delay between an event and its publication, in source time."""
+        return self.smoothing_ahead_ms + self.events.confirm_ms
+
+
+class _Ring:
+    """Columns of a growing time series kept in preallocated arrays; old rows are dropped in
+    blocks so that appending stays O(1) amortised and slices stay contiguous views."""
+
+    def __init__(self, capacity: int, columns: dict[str, tuple[tuple[int, ...], Any]]):
+        self.cap = capacity
+        self.n = 0
+        self.dropped = 0  # rows removed from the front so far (global index of row 0)
+        self.cols = {k: np.zeros((capacity * 2, *shape), dtype=dt)
+                     for k, (shape, dt) in columns.items()}
+
+    def append(self, **values: Any) -> None:
+        if self.n == len(next(iter(self.cols.values()))):
+            keep = self.cap
+            for a in self.cols.values():
+                a[:keep] = a[self.n - keep:self.n]
+            self.dropped += self.n - keep
+            self.n = keep
+        for k, v in values.items():
+            self.cols[k][self.n] = v
+        self.n += 1
+
+    def __getitem__(self, k: str) -> np.ndarray:
+        return self.cols[k][:self.n]
+
+
+class OnlineGaitAnalyzer:
+    """Classical gait analysis of one track (source, body id); see the module docstring."""
+
+    method = "classical"
+
+    def __init__(self, source: str, track: int = 0, **options: Any):
+        self.source, self.track = source, int(track)
+        self.opts = AnalyzerOptions.from_flat(options)
+        o = self.opts
+        self._smooth = Window(o.smoothing_back_ms, o.smoothing_ahead_ms, o.smoothing_degree)
+        self._ahead_us = int(o.smoothing_ahead_ms * 1000)
+        self._confirm_us = int(o.events.confirm_ms * 1000)
+        back_s = max(o.smoothing_back_ms, o.frames.heading_back_ms) / 1000 + 0.5
+        # Capacities in frames assume up to 500 Hz; a faster source only shortens the history.
+        self._raw = _Ring(int(500 * (back_s + o.smoothing_ahead_ms / 1000 + 0.5)), {
+            "t": ((), np.int64), "j": ((N_JOINTS, 3), np.float64), "w": ((N_JOINTS,), np.float64),
+            "h": ((4, 3), np.float64), "hw": ((4,), np.float64), "q": ((), np.int32),
+        })
+        self._tr = _Ring(int(500 * o.history_s), {
+            "t": ((), np.int64), "f": ((len(FEATURES),), np.float64), "q": ((), np.int32),
+            "s": ((), np.int8), "a": ((), np.float64),
+        })
+        self._final = 0  # global raw index of the next frame to finalise
+        self._checked = {(k, s): 0 for k, _, _ in DETECTORS for s in SIDES}  # global trace idx
+        self._bones: list[np.ndarray] = []
+        self._bone_t: list[int] = []
+        self._ref_bones: np.ndarray | None = None
+        self._ref_update_us = 0
+        self._events: list[Event] = []
+        self._last_strike: dict[str, int | None] = {s: None for s in SIDES}
+        self._bout = fr.BoutState()
+        self.bouts: list[tuple[int, int]] = []
+        self.counters = {"frames": 0, "rejected": 0, "events": 0, "cycles": 0}
+        self.trace: dict[str, list] = {"t": [], "f": [], "q": [], "s": [], "d": []}
+        self._last_t: int | None = None
+
+    # ------------------------------------------------------------------ public
+
+    @property
+    def lookahead_ms(self) -> float:
+        return self.opts.lookahead_ms
+
+    def push(self, t_us: int, joints: np.ndarray, conf: np.ndarray) -> list[GaitEvent | GaitCycle]:
+        """Add one frame; returns the events and cycles decided by it (possibly none).
+
+        A frame with a non-increasing timestamp or wrong shapes is rejected (counted, logged);
+        non-finite joints are treated as not tracked."""
+        t_us = int(t_us)
+        j = np.asarray(joints, dtype=np.float64)
+        c = np.asarray(conf, dtype=np.float64)
+        if j.shape != (N_JOINTS, 3) or c.shape != (N_JOINTS,):
+            return self._reject(f"shapes {j.shape}/{c.shape}, expected (22, 3)/(22,)")
+        if self._last_t is not None and t_us <= self._last_t:
+            return self._reject(f"timestamp {t_us} not after {self._last_t}")
+        bad = ~np.isfinite(j).all(axis=1) | ~np.isfinite(c)
+        if bad.any():
+            j = np.where(bad[:, None], 0.0, j)
+            c = np.where(bad, 0.0, c)
+        c = np.clip(c, 0.0, 1.0)
+        self._last_t = t_us
+        self.counters["frames"] += 1
+        self._add_raw(t_us, j, c)
+        return self._advance(final=False)
+
+    def flush(self) -> list[GaitEvent | GaitCycle]:
+        """End of stream: decide on the frames and extrema still waiting for look-ahead."""
+        out = self._advance(final=True)
+        b = fr.bout_end(self._bout)
+        if b:
+            self.bouts.append(b)
+        self._bout = fr.BoutState()
+        return out
+
+    def trace_arrays(self) -> dict[str, np.ndarray]:
+        """Every finalised frame (needs ``keep_trace=True``): t (N,), f (N, F) features,
+        q quality bits, s motion state, d (N, 3) walking direction."""
+        return {k: np.asarray(v) for k, v in self.trace.items()}
+
+    # ------------------------------------------------------------------ internals
+
+    def _reject(self, why: str) -> list:
+        self.counters["rejected"] += 1
+        log.warning("%s/%d: frame rejected: %s", self.source, self.track, why)
+        return []
+
+    def _add_raw(self, t_us: int, j: np.ndarray, c: np.ndarray) -> None:
+        o = self.opts.frames
+        raw = self._raw
+        h = fr.heading_inputs(j[None])[0]
+        hw = fr.heading_weights(c[None], o.min_confidence)[0]
+        if raw.n:
+            q = int(fr.quality_flags(np.array([raw["t"][-1], t_us]),
+                                     np.stack([raw["j"][-1], j]), np.stack([raw["w"][-1], c]),
+                                     self._ref_bones, o)[0])
+        else:
+            q = int(fr.quality_flags(np.array([t_us - 1, t_us]), np.stack([j, j]),
+                                     np.stack([c, c]), self._ref_bones, o)[0])
+        raw.append(t=t_us, j=j, w=c, h=h, hw=hw, q=q)
+        self._update_bones(t_us, j, c)
+
+    def _update_bones(self, t_us: int, j: np.ndarray, c: np.ndarray) -> None:
+        if (c[list(fr.REQUIRED)] >= self.opts.frames.min_confidence).all():
+            self._bones.append(fr.bone_lengths(j))
+            self._bone_t.append(t_us)
+        horizon = t_us - int(self.opts.bone_reference_s * 1e6)
+        while self._bone_t and self._bone_t[0] < horizon:
+            self._bone_t.pop(0)
+            self._bones.pop(0)
+        if t_us >= self._ref_update_us and len(self._bones) >= 10:
+            self._ref_bones = np.median(np.array(self._bones), axis=0)
+            self._ref_update_us = t_us + 500_000
+
+    def _leg_length(self) -> float | None:
+        if self._ref_bones is None:
+            return None
+        b = self._ref_bones  # thigh and shank of both sides (frames.BONES order)
+        return float((b[0] + b[1] + b[2] + b[3]) / 2)
+
+    def _advance(self, final: bool) -> list[GaitEvent | GaitCycle]:
+        raw = self._raw
+        if raw.n == 0:
+            return []
+        t = raw["t"]
+        lo = self._final - raw.dropped
+        if final:
+            hi = raw.n
+        else:
+            hi = int(np.searchsorted(t, t[-1] - self._ahead_us, "right"))
+        if hi > lo:
+            self._finalise(lo, hi)
+            self._final = raw.dropped + hi
+        return self._detect(final)
+
+    def _finalise(self, lo: int, hi: int) -> None:
+        raw, o = self._raw, self.opts
+        t = raw["t"]
+        q = np.arange(lo, hi)
+        val, vel = local_poly(t, raw["j"], self._smooth, raw["w"], q)
+        d, speed, from_body = fr.headings(t, raw["h"], raw["hw"], o.frames,
+                                          o.smoothing_ahead_ms, q)
+        feats = features(val, vel, d)
+        quality = raw["q"][q] | np.where(from_body, fr.Q_DIRECTION_FROM_BODY, 0)
+        angle = fr.heading_angle(d)
+        tr = self._tr
+        for i in range(len(q)):
+            tq = int(t[q[i]])
+            foot_range, turn = self._motion_inputs(tq, feats[i], angle[i])
+            state = int(fr.motion_state(np.array([speed[i]]), np.array([foot_range]),
+                                        np.array([turn]), o.frames)[0])
+            tr.append(t=tq, f=feats[i], q=quality[i], s=state, a=angle[i])
+            done = fr.bout_step(self._bout, tq, state == fr.WALKING)
+            if done:
+                self.bouts.append(done)
+            if o.keep_trace:
+                for k, v in (("t", tq), ("f", feats[i]), ("q", quality[i]), ("s", state),
+                             ("d", d[i])):
+                    self.trace[k].append(v)
+
+    def _motion_inputs(self, tq: int, feat: np.ndarray, angle: float) -> tuple[float, float]:
+        """Foot excursion (vs pelvis) over the last second and turn rate (deg/s) over the last
+        half second, from the trace before this frame plus this frame."""
+        tr = self._tr
+        if tr.n == 0:
+            return float("inf"), 0.0
+        t = tr["t"]
+        i1 = int(np.searchsorted(t, tq - 1_000_000, "left"))
+        f = tr["f"][i1:]
+        rng = 0.0
+        for side in SIDES:
+            col = np.append(f[:, F[f"ankle_fwd_{side}"]], feat[F[f"ankle_fwd_{side}"]])
+            if np.isfinite(col).any():
+                rng = max(rng, float(np.nanmax(col) - np.nanmin(col)))
+        i2 = int(np.searchsorted(t, tq - 500_000, "left"))
+        dt = (tq - t[i2]) / 1e6
+        da = np.angle(np.exp(1j * (angle - tr["a"][i2])))
+        turn = float(np.degrees(da) / dt) if dt > 0.1 and np.isfinite(da) else 0.0
+        return rng, turn
+
+    def _detect(self, final: bool) -> list[GaitEvent | GaitCycle]:
+        tr, o = self._tr, self.opts
+        if tr.n < 3:
+            return []
+        t = tr["t"]
+        ready = tr.n if final else int(np.searchsorted(t, t[-1] - self._confirm_us, "right"))
+        prom = prominence_threshold(self._leg_length(), o.events)
+        span = int(max(o.events.back_ms, o.events.rise_window_ms) * 1000)
+        found: list[tuple[int, str, str, float]] = []
+        for kind, prefix, sign in DETECTORS:
+            for side in SIDES:
+                start = max(self._checked[(kind, side)] - tr.dropped, 0)
+                if ready <= start:
+                    continue
+                lo = int(np.searchsorted(t, t[start] - span, "left"))
+                s = tr["f"][:, F[f"{prefix}_{side}"]]
+                for ex in find_extrema(t[lo:], s[lo:], sign, o.events, prom,
+                                       start - lo, ready - lo):
+                    t_ev = ex.t_us
+                    if kind == "foot_strike" and o.events.strike_fraction > 0:
+                        f = tr["f"][lo:]
+                        opp = "right" if side == "left" else "left"
+                        v_ref = -f[ex.index, F[f"foot_fwd_vel_{opp}"]]
+                        ts = strike_time(t[lo:], f[:, F[f"ankle_fwd_vel_{side}"]], ex.index,
+                                         v_ref, o.events.strike_fraction,
+                                         o.events.strike_max_delay_ms)
+                        t_ev = ts if ts is not None else t_ev
+                    found.append((t_ev, side, kind, min(1.0, ex.prominence / (3 * prom))))
+                self._checked[(kind, side)] = tr.dropped + ready
+        out: list[GaitEvent | GaitCycle] = []
+        for t_ev, side, kind, conf in sorted(found):
+            out.append(GaitEvent(source=self.source, seq=0, t_us=int(t[-1]), host_us=0,
+                                 track=self.track, side=side, kind=kind, event_us=t_ev,
+                                 method=self.method, confidence=conf))
+            self.counters["events"] += 1
+            self._events.append(Event(side, kind, t_ev))
+            if kind == "foot_strike":
+                cyc = self._cycle(side, t_ev, int(t[-1]))
+                if cyc is not None:
+                    out.append(cyc)
+                self._last_strike[side] = t_ev
+        keep_from = int(t[-1]) - int(self.opts.history_s * 1e6)
+        self._events = [e for e in self._events if e.t_us >= keep_from]
+        return out
+
+    def _cycle(self, side: str, fs1: int, now_us: int) -> GaitCycle | None:
+        fs0 = self._last_strike[side]
+        if fs0 is None or (fs1 - fs0) > self.opts.cycles.max_stride_s * 1e6:
+            return None
+        tr = self._tr
+        t = tr["t"]
+        i0 = max(int(np.searchsorted(t, fs0, "left")) - 1, 0)
+        i1 = min(int(np.searchsorted(t, fs1, "right")) + 1, tr.n)
+        cyc = cycle_record(self.source, self.track, side, fs0, fs1, self._events,
+                           t[i0:i1], tr["f"][i0:i1], tr["q"][i0:i1], tr["s"][i0:i1],
+                           self.opts.cycles, now_us)
+        self.counters["cycles"] += 1
+        return cyc
+
+
+def options_dict(opts: AnalyzerOptions) -> dict[str, Any]:
+    """The options as a JSON-friendly dict (reports)."""
+    return asdict(opts)
