@@ -1,0 +1,158 @@
+"""The log's schema as ordered migration steps, shared by SQLite and PostgreSQL.
+
+``schema_migrations`` records which steps a database has; opening a store applies the missing
+ones in order, inside one transaction (SQLite ``BEGIN IMMEDIATE``; PostgreSQL an advisory lock),
+so two sinks opening a fresh database at once do not both migrate it. A database written by a
+newer build (a version this code does not know) is refused rather than guessed at.
+
+Append new steps at the end; never edit a step that has shipped. The DDL is written once for
+both engines: ``{pk}`` is the only dialect difference (an auto-numbered row id); BIGINT and
+DOUBLE PRECISION mean the same to both, and JSON documents are TEXT in both so that exports
+read them the same way.
+"""
+
+from __future__ import annotations
+
+from streams.schema import CYCLE_METRICS
+
+_METRIC_COLUMNS = "".join(f"    {k} DOUBLE PRECISION,\n" for k in CYCLE_METRICS)
+
+MIGRATIONS: list[tuple[int, str, list[str]]] = [
+    (1, "records, bookkeeping and gaps", [
+        """CREATE TABLE sessions (
+    session TEXT PRIMARY KEY,
+    first_wall_us BIGINT NOT NULL,
+    last_wall_us BIGINT NOT NULL,
+    cycles BIGINT NOT NULL
+)""",
+        """CREATE TABLE tracks (
+    session TEXT NOT NULL,
+    source TEXT NOT NULL,
+    track BIGINT NOT NULL,
+    subject TEXT NOT NULL,
+    first_start_us BIGINT NOT NULL,
+    last_end_us BIGINT NOT NULL,
+    first_wall_us BIGINT NOT NULL,
+    last_wall_us BIGINT NOT NULL,
+    cycles BIGINT NOT NULL,
+    PRIMARY KEY (session, source, track)
+)""",
+        """CREATE TABLE cycles (
+    id {pk},
+    source TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    session TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    track BIGINT NOT NULL,
+    side TEXT NOT NULL,
+    start_us BIGINT NOT NULL,
+    end_us BIGINT NOT NULL,
+    method TEXT NOT NULL,
+""" + _METRIC_COLUMNS + """    extra_metrics TEXT,
+    flags TEXT NOT NULL,
+    anomaly_subject DOUBLE PRECISION,
+    anomaly TEXT,
+    t_us BIGINT NOT NULL,
+    host_us BIGINT NOT NULL,
+    wall_us BIGINT NOT NULL,
+    UNIQUE (source, track, side, start_us, method)
+)""",
+        """CREATE TABLE events (
+    id {pk},
+    source TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    session TEXT NOT NULL,
+    track BIGINT NOT NULL,
+    side TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    event_us BIGINT NOT NULL,
+    method TEXT NOT NULL,
+    confidence DOUBLE PRECISION NOT NULL,
+    t_us BIGINT NOT NULL,
+    host_us BIGINT NOT NULL,
+    wall_us BIGINT NOT NULL,
+    UNIQUE (source, track, side, kind, event_us, method)
+)""",
+        """CREATE TABLE alerts (
+    id {pk},
+    alert_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    source TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    rule TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    text TEXT NOT NULL,
+    track BIGINT,
+    value DOUBLE PRECISION,
+    t_us BIGINT NOT NULL,
+    host_us BIGINT NOT NULL,
+    wall_us BIGINT NOT NULL,
+    UNIQUE (alert_id, state)
+)""",
+        """CREATE TABLE status (
+    id {pk},
+    source TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    process TEXT NOT NULL,
+    role TEXT NOT NULL,
+    uptime_s DOUBLE PRECISION NOT NULL,
+    counters TEXT NOT NULL,
+    latency_ms TEXT NOT NULL,
+    state TEXT NOT NULL,
+    t_us BIGINT NOT NULL,
+    host_us BIGINT NOT NULL,
+    wall_us BIGINT NOT NULL,
+    UNIQUE (source, seq, t_us)
+)""",
+        """CREATE TABLE gaps (
+    id {pk},
+    stream TEXT NOT NULL,
+    source TEXT NOT NULL,
+    first_seq BIGINT NOT NULL,
+    last_seq BIGINT NOT NULL,
+    count BIGINT NOT NULL,
+    wall_us BIGINT NOT NULL
+)""",
+        """CREATE TABLE sources (
+    stream TEXT NOT NULL,
+    source TEXT NOT NULL,
+    last_seq BIGINT NOT NULL,
+    resets BIGINT NOT NULL,
+    PRIMARY KEY (stream, source)
+)""",
+    ]),
+    (2, "indexes for export by session, track and time", [
+        "CREATE INDEX cycles_session_wall ON cycles (session, wall_us)",
+        "CREATE INDEX cycles_track ON cycles (source, track)",
+        "CREATE INDEX cycles_wall ON cycles (wall_us)",
+        "CREATE INDEX events_wall ON events (wall_us)",
+        "CREATE INDEX alerts_wall ON alerts (wall_us)",
+        "CREATE INDEX status_wall ON status (wall_us)",
+        "CREATE INDEX gaps_wall ON gaps (wall_us)",
+    ]),
+]
+
+LATEST_VERSION = MIGRATIONS[-1][0]
+
+MIGRATIONS_TABLE = """CREATE TABLE IF NOT EXISTS schema_migrations (
+    version BIGINT PRIMARY KEY,
+    name TEXT NOT NULL,
+    applied_wall_us BIGINT NOT NULL
+)"""
+
+
+class SchemaError(RuntimeError):
+    """The database's schema cannot be used by this build."""
+
+
+def render(sql: str, pk: str) -> str:
+    return sql.replace("{pk}", pk)
+
+
+def pending(applied: set[int], upto: int = LATEST_VERSION) -> list[tuple[int, str, list[str]]]:
+    """The steps a database with ``applied`` versions still needs, in order."""
+    unknown = {v for v in applied if v > LATEST_VERSION}
+    if unknown:
+        raise SchemaError(f"database has schema version(s) {sorted(unknown)} newer than this "
+                          f"build knows ({LATEST_VERSION}); upgrade gaitstream")
+    return [m for m in MIGRATIONS if m[0] not in applied and m[0] <= upto]
