@@ -25,7 +25,8 @@ from .store import StoreUnavailable, WriteResult
 
 log = logging.getLogger(__name__)
 
-_JSON_COLUMNS = {"extra_metrics", "flags", "anomaly", "counters", "latency_ms", "state"}
+_JSON_COLUMNS = {"cycles": {"extra_metrics", "flags", "anomaly"},
+                 "status": {"counters", "latency_ms", "state"}}
 
 
 class JsonlCorrupt(RuntimeError):
@@ -92,9 +93,10 @@ class JsonlStore:
     @staticmethod
     def _line(table: str, row: dict) -> bytes:
         out: dict = {"table": table}
+        nested = _JSON_COLUMNS.get(table, ())
         for c in TABLE_COLUMNS.get(table, row):
             v = row[c]
-            out[c] = json.loads(v) if c in _JSON_COLUMNS and isinstance(v, str) else v
+            out[c] = json.loads(v) if c in nested and isinstance(v, str) else v
         return json.dumps(out, separators=(",", ":")).encode() + b"\n"
 
     def write(self, records: list[Record]) -> WriteResult:

@@ -125,7 +125,7 @@ class PostgresDialect(_Dialect):
                                     connect_timeout=max(1, int(self.connect_timeout_s)))
 
     def sql(self, s: str) -> str:
-        return s.replace("?", "%s")
+        return s.replace("%", "%%").replace("?", "%s")
 
     def migration_lock(self, conn: Any) -> None:
         conn.execute("SELECT pg_advisory_xact_lock(7240519)")  # one migrator per database
