@@ -47,32 +47,38 @@ def read_kinect_v1(path: str | Path) -> tuple[np.ndarray, np.ndarray, list[str]]
     A frame that lacks a joint or repeats one keeps what it has; the missing joints get
     confidence 0 and the problem is listed (never silently dropped)."""
     path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as e:
+        raise RecordingError(f"{path.name}: cannot read ({e})") from None
+    fast = _read_regular(text)
+    if fast is not None:
+        return fast, np.ones(fast.shape[:2], np.float32), []
     frames: list[np.ndarray] = []
     problems: list[str] = []
     cur: np.ndarray | None = None
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        for ln, line in enumerate(fh, start=1):
-            line = line.strip()
-            if not line:
-                continue
-            parts = line.split(";")
-            if len(parts) != 4 or parts[0] not in _INDEX:
-                raise RecordingError(f"{path.name}: line {ln}: expected 'Joint;x;y;z' with a "
-                                     f"Kinect v1 joint name, got {line[:60]!r}")
-            try:
-                xyz = np.array([float(p) for p in parts[1:]])
-            except ValueError:
-                raise RecordingError(f"{path.name}: line {ln}: bad number in {line[:60]!r}") \
-                    from None
-            if parts[0] == "Head":
-                cur = np.full((len(KINECT_V1_JOINTS), 3), np.nan)
-                frames.append(cur)
-            if cur is None:
-                raise RecordingError(f"{path.name}: line {ln}: data before the first Head line")
-            k = _INDEX[parts[0]]
-            if np.isfinite(cur[k]).all():
-                problems.append(f"frame {len(frames) - 1}: {parts[0]} repeated (line {ln})")
-            cur[k] = xyz
+    for ln, line in enumerate(text.splitlines(), start=1):
+        line = line.strip()
+        if not line:
+            continue
+        parts = line.split(";")
+        if len(parts) != 4 or parts[0] not in _INDEX:
+            raise RecordingError(f"{path.name}: line {ln}: expected 'Joint;x;y;z' with a "
+                                 f"Kinect v1 joint name, got {line[:60]!r}")
+        try:
+            xyz = np.array([float(p) for p in parts[1:]])
+        except ValueError:
+            raise RecordingError(f"{path.name}: line {ln}: bad number in {line[:60]!r}") \
+                from None
+        if parts[0] == "Head":
+            cur = np.full((len(KINECT_V1_JOINTS), 3), np.nan)
+            frames.append(cur)
+        if cur is None:
+            raise RecordingError(f"{path.name}: line {ln}: data before the first Head line")
+        k = _INDEX[parts[0]]
+        if np.isfinite(cur[k]).all():
+            problems.append(f"frame {len(frames) - 1}: {parts[0]} repeated (line {ln})")
+        cur[k] = xyz
     if not frames:
         raise RecordingError(f"{path.name}: no frames")
     joints = np.stack(frames)
@@ -81,6 +87,31 @@ def read_kinect_v1(path: str | Path) -> tuple[np.ndarray, np.ndarray, list[str]]
     if n_missing:
         problems.append(f"{n_missing} joint samples missing or all-zero")
     return joints, ok.astype(np.float32), problems
+
+
+def _read_regular(text: str) -> np.ndarray | None:
+    """Fast path for the usual file: every frame has the 20 joints in the same order, all
+    non-zero numbers. None when anything is irregular (the careful reader then says what)."""
+    cells = text.replace("\r", "").replace("\n", ";").split(";")
+    if cells and cells[-1] == "":
+        cells.pop()
+    if len(cells) % 4 or len(cells) < 80:
+        return None
+    names = cells[0::4]
+    order = names[:20]
+    if order[0] != "Head" or sorted(order) != sorted(FILE_NAMES) or names != order * (len(names) // 20):
+        return None
+    try:
+        xyz = np.array([cells[1::4], cells[2::4], cells[3::4]], dtype=np.float64).T
+    except ValueError:
+        return None
+    xyz = xyz.reshape(-1, 20, 3)
+    if not np.isfinite(xyz).all() or (xyz == 0).all(-1).any():
+        return None
+    perm = [_INDEX[n] for n in order]
+    out = np.empty_like(xyz)
+    out[:, perm] = xyz
+    return out
 
 
 def load_kinect_v1(path: str | Path, *, rate_hz: float = NOMINAL_RATE_HZ,

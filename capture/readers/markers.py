@@ -272,28 +272,31 @@ def cluster_poses(points: np.ndarray, max_rms: float = 0.02
     """Rigid pose (R (T,3,3), origin (T,3), valid (T,)) of a marker cluster (T,M,3) by Kabsch
     against the cluster's shape in its most complete frame; frames with < 3 markers, or whose
     markers do not fit the rigid shape within ``max_rms`` metres, are invalid."""
-    t, m, _ = points.shape
+    t = points.shape[0]
     ok = np.isfinite(points).all(-1)
     ref_frame = int(np.argmax(ok.sum(1)))
-    ref_ok = ok[ref_frame]
-    ref = points[ref_frame]
-    rot = np.full((t, 3, 3), np.nan)
-    org = np.full((t, 3), np.nan)
-    valid = np.zeros(t, bool)
-    for i in range(t):
-        use = ok[i] & ref_ok
-        if use.sum() < 3:
-            continue
-        a = ref[use] - ref[use].mean(0)
-        b = points[i, use] - points[i, use].mean(0)
-        u, _, vt = np.linalg.svd(b.T @ a)
-        d = np.sign(np.linalg.det(u @ vt))
-        r = u @ np.diag([1.0, 1.0, d]) @ vt
-        o = points[i, use].mean(0) - r @ ref[use].mean(0)
-        fit = ref[use] @ r.T + o
-        if np.sqrt(np.mean(np.sum((fit - points[i, use]) ** 2, -1))) > max_rms:
-            continue  # a swapped or mislabelled marker: the cluster is not rigid in this frame
-        rot[i], org[i], valid[i] = r, o, True
+    w = (ok & ok[ref_frame]).astype(np.float64)  # (T, M): markers usable in each frame
+    cnt = w.sum(1)
+    enough = cnt >= 3
+    ref = np.where(ok[ref_frame][:, None], points[ref_frame], 0.0)  # (M, 3)
+    cur = np.where(w[..., None] > 0, points, 0.0)  # (T, M, 3)
+    safe = np.maximum(cnt, 1.0)[:, None]
+    c_ref = np.einsum("tm,mk->tk", w, ref) / safe
+    c_cur = np.einsum("tm,tmk->tk", w, cur) / safe
+    a = (ref[None] - c_ref[:, None]) * w[..., None]
+    b = (cur - c_cur[:, None]) * w[..., None]
+    h = np.einsum("tmi,tmj->tij", b, a)  # cross-covariance: current x reference
+    u, _, vt = np.linalg.svd(h)
+    d = np.sign(np.linalg.det(u @ vt))
+    u[:, :, 2] *= d[:, None]
+    rot = u @ vt
+    org = c_cur - np.einsum("tij,tj->ti", rot, c_ref)
+    fit = np.einsum("tij,mj->tmi", rot, ref) + org[:, None]
+    rms = np.sqrt(np.einsum("tm,tm->t", w, np.sum((fit - cur) ** 2, -1)) / safe[:, 0])
+    # a swapped or mislabelled marker leaves the cluster non-rigid in that frame
+    valid = enough & (rms <= max_rms)
+    rot[~valid] = np.nan
+    org[~valid] = np.nan
     return rot, org, valid
 
 
