@@ -20,7 +20,7 @@ class AxisError(ValueError):
 
 
 def vertical_from_body(upper: np.ndarray, lower: np.ndarray) -> np.ndarray:
-    """Unit mean direction from ``lower`` (T,3) to ``upper`` (T,3) points, frames with NaN skipped."""
+    """Unit mean direction from ``lower`` to ``upper`` (T,3) points, skipping frames with NaN."""
     d = upper - lower
     d = d[np.isfinite(d).all(1)]
     if len(d) == 0:

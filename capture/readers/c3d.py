@@ -12,7 +12,8 @@ from streams.skeletons import CANONICAL, CANONICAL_JOINTS
 
 from .axes import AxisError, level_rotation
 from .labelled import markers_to_recording
-from .recording import Recording, RecordingError
+from .markers import strip_prefix
+from .recording import Recording, RecordingError, fill_missing
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +56,9 @@ def read_c3d_points(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, 
         raise RecordingError(f"{path.name}: POINT:RATE missing or not positive ({rate})")
     xyz = pts[:3].transpose(2, 1, 0) * _UNIT_SCALE[units]  # (T, N, 3)
     residual = np.asarray(c["data"]["meta_points"]["residuals"])[0].T  # (T, N)
-    missing = (residual < 0) | (pts[:3].transpose(2, 1, 0) == 0).all(-1) | ~np.isfinite(xyz).all(-1)
+    zero = (pts[:3].transpose(2, 1, 0) == 0).all(-1)
+    missing = (residual < 0) | zero | ~np.isfinite(xyz).all(-1)
     xyz[missing] = np.nan
-
-    from .markers import strip_prefix
 
     markers: dict[str, np.ndarray] = {}
     seen_desc: dict[str, str] = {}
@@ -67,7 +67,7 @@ def read_c3d_points(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, 
         if not name or set(name) <= {"0", "*"} or name.startswith("*"):
             continue  # unlabelled trajectories
         if name in markers and desc.strip() and desc.strip() != seen_desc.get(name, ""):
-            # Motion Analysis reuses a label for the medial marker; its description tells them apart
+            # Motion Analysis reuses a label for the medial marker; descriptions tell them apart
             name = desc.strip().upper()
         if name in markers:
             # the same marker split into several trajectories: take whichever is present
@@ -112,12 +112,10 @@ def load_c3d(path: str | Path, *, lab_centres: bool = False) -> Recording:
 
 def _canonical_recording(path: Path, markers: dict[str, np.ndarray], t_us: np.ndarray,
                          rate: float, meta: dict[str, Any]) -> Recording:
-    from .recording import fill_missing
-
     joints = np.stack([markers[j.upper()] for j in CANONICAL_JOINTS], axis=1)
-    upper = joints[:, [CANONICAL_JOINTS.index("pelvis")]].mean(1)
-    lower = np.nanmean(joints[:, [CANONICAL_JOINTS.index(j) for j in
-                                  ("left_ankle", "right_ankle")]], axis=1)
+    upper = joints[:, CANONICAL_JOINTS.index("pelvis")]
+    ankles = [CANONICAL_JOINTS.index(j) for j in ("left_ankle", "right_ankle")]
+    lower = joints[:, ankles].mean(1)
     try:
         rot, info = level_rotation(upper, lower)
     except AxisError as e:

@@ -8,6 +8,7 @@ each frame starting at ``Head``. The files carry no timestamps: frames are place
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import numpy as np
@@ -99,7 +100,8 @@ def _read_regular(text: str) -> np.ndarray | None:
         return None
     names = cells[0::4]
     order = names[:20]
-    if order[0] != "Head" or sorted(order) != sorted(FILE_NAMES) or names != order * (len(names) // 20):
+    if (order[0] != "Head" or sorted(order) != sorted(FILE_NAMES)
+            or names != order * (len(names) // 20)):
         return None
     try:
         xyz = np.array([cells[1::4], cells[2::4], cells[3::4]], dtype=np.float64).T
@@ -114,9 +116,28 @@ def _read_regular(text: str) -> np.ndarray | None:
     return out
 
 
+def dataset_height(path: Path) -> float | None:
+    """The walker's height from the dataset's person-data.csv (``<root>/walks/<Person>/k.txt``
+    beside ``<root>/person-data.csv``), None when the file is not laid out that way."""
+    table = path.parent.parent.parent / "person-data.csv"
+    if not table.is_file():
+        return None
+    with open(table, newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            if row.get("Individual", "").strip() == path.parent.name:
+                try:
+                    return float(row["Height"])
+                except (KeyError, ValueError):
+                    return None
+    return None
+
+
 def load_kinect_v1(path: str | Path, *, rate_hz: float = NOMINAL_RATE_HZ,
                    height_m: float | None = None) -> Recording:
+    """``height_m`` (metres) overrides the dataset's person-data.csv."""
     path = Path(path)
+    if height_m is None:
+        height_m = dataset_height(path)
     raw, conf, problems = read_kinect_v1(path)
     # a missing joint holds its last value (confidence 0 says so) so that nothing is NaN
     filled = raw.copy()

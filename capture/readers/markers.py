@@ -516,7 +516,8 @@ def vertical_reference(ms: MarkerSet | None, markers: dict[str, np.ndarray]
     n = len(next(iter(markers.values())))
     uppers = [ms.role("ASI", "L") + ms.role("ASI", "R") + ms.role("BACK"), ms.cluster("PELVIS")]
     lowers = [ms.role("ANK", "L") + ms.role("ANK", "R"),
-              ms.role("HEE", "L") + ms.role("HEE", "R") + ms.role("TOE", "L") + ms.role("TOE", "R"),
+              ms.role("HEE", "L") + ms.role("HEE", "R")
+              + ms.role("TOE", "L") + ms.role("TOE", "R"),
               ms.cluster("FOOT", "L") + ms.cluster("FOOT", "R")]
 
     def first_present(groups: list[Candidates]) -> np.ndarray | None:

@@ -1,4 +1,4 @@
-"""A recording loaded from a file: canonical joints on the source's clock, plus what the file said."""
+"""A recording loaded from a file: canonical joints on the source's clock and the file's facts."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from streams.skeletons import CANONICAL_JOINTS
+from streams.skeletons import CANONICAL_JOINTS, CANONICAL_PARENTS
 
 
 class RecordingError(ValueError):
@@ -76,8 +76,6 @@ def fill_missing(joints: np.ndarray, parents: tuple[int, ...] | None = None
     """(joints without NaN, confidence): confidence is 1 where a joint was computed and 0 where
     it was not; a gap is filled by linear interpolation in time (held at the ends) and a joint
     never computed sits on its parent (canonical tree), so nothing downstream sees NaN."""
-    from streams.skeletons import CANONICAL_PARENTS
-
     parents = CANONICAL_PARENTS if parents is None else parents
     j = np.array(joints, dtype=np.float64, copy=True)
     ok = np.isfinite(j).all(-1)
