@@ -277,6 +277,22 @@ def test_lab_joint_centres_on_request(shared_data):
     assert np.allclose(rec.joints[ok, CJ["left_knee"]], rec.markers["LKJC"][ok], atol=1e-6)
 
 
+@pytest.mark.parametrize("axis,sign", [(0, 1), (0, -1), (1, 1), (1, -1), (2, 1), (2, -1)])
+def test_any_lab_up_axis_becomes_y_up_keeping_the_floor_plane(lab, axis, sign):
+    from capture.readers.axes import level_rotation, y_up_rotation
+
+    rec = lab["KTK_walk"]
+    to_lab = y_up_rotation(axis, sign).T  # y-up -> a lab whose vertical is sign * axis
+    assert np.isclose(np.linalg.det(to_lab), 1.0)
+    lab_joints = rec.joints @ to_lab.T
+    rot, info = level_rotation(lab_joints[:, CJ["pelvis"]],
+                               0.5 * (lab_joints[:, CJ["left_ankle"]]
+                                      + lab_joints[:, CJ["right_ankle"]]))
+    assert info["up_axis"] == ("+" if sign > 0 else "-") + "XYZ"[axis]
+    back = lab_joints @ rot.T
+    assert np.allclose(back[..., 1], rec.joints[..., 1], atol=1e-5)  # heights kept exactly
+
+
 # --------------------------------------------------------------------------- TRC
 
 

@@ -382,7 +382,8 @@ def joint_centres(ms: MarkerSet, markers: dict[str, np.ndarray], params: Subject
     def role(name: str, side: str | None = None) -> np.ndarray:
         return _resolve(markers, ms.role(name, side), n)
 
-    def cluster(segment: str, side: str | None = None):
+    def cluster(segment: str, side: str | None = None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         labels = ms.cluster(segment, side)
         if not labels or not all(x.upper() in markers for x in labels):
             return None
@@ -427,8 +428,6 @@ def joint_centres(ms: MarkerSet, markers: dict[str, np.ndarray], params: Subject
                 kjc, how = lab, "lab knee centre"
         if kjc is None:
             kne, knm = role("KNE", side), role("KNM", side)
-            func = None
-            thigh, shank = cluster("THIGH", side), cluster("SHANK", side)
             chord = _chord(hjc[side], kne, medial, params.knee_width[k] / 2 + params.marker_radius)
             if np.isfinite(knm).any():
                 both = 0.5 * (kne + knm)
@@ -436,7 +435,7 @@ def joint_centres(ms: MarkerSet, markers: dict[str, np.ndarray], params: Subject
                 how = "mid lateral/medial knee markers"
             elif np.isfinite(chord).any():
                 kjc, how = chord, "chord from lateral knee marker and knee width"
-            elif thigh is not None and shank is not None:
+            elif (thigh := cluster("THIGH", side)) and (shank := cluster("SHANK", side)):
                 func, axis, spread = score_centre(thigh, shank, hinge=True)
                 if axis is not None:
                     func = _place_on_axis(func, axis, z, mid_asi, hjc[side])
@@ -456,14 +455,13 @@ def joint_centres(ms: MarkerSet, markers: dict[str, np.ndarray], params: Subject
         if ajc is None:
             ank, anm = role("ANK", side), role("ANM", side)
             chord = _chord(kjc, ank, medial, params.ankle_width[k] / 2 + params.marker_radius)
-            shank, foot = cluster("SHANK", side), cluster("FOOT", side)
             if np.isfinite(anm).any():
                 both = 0.5 * (ank + anm)
                 ajc = np.where(np.isfinite(both), both, chord)
                 how = "mid lateral/medial malleoli"
             elif np.isfinite(chord).any():
                 ajc, how = chord, "chord from lateral malleolus and ankle width"
-            elif shank is not None and foot is not None:
+            elif (shank := cluster("SHANK", side)) and (foot := cluster("FOOT", side)):
                 func, axis, spread = score_centre(shank, foot, hinge=True)
                 if axis is not None:
                     func = _place_on_axis(func, axis, z, mid_asi, kjc)
