@@ -178,6 +178,17 @@ class OnlineGaitAnalyzer:
         q quality bits, s motion state, d (N, 3) walking direction."""
         return {k: np.asarray(v) for k, v in self.trace.items()}
 
+    def joint_angles(self) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """(t_us, {hip/knee flexion and ankle dorsiflexion per side: degrees}) of every
+        finalised frame; needs ``keep_trace=True``."""
+        if not self.opts.keep_trace:
+            raise RuntimeError("joint_angles() needs the analyzer built with keep_trace=True")
+        tr = self.trace_arrays()
+        f = tr["f"].reshape(-1, len(FEATURES))
+        names = [f"{a}_{s}" for a in ("hip_flexion", "knee_flexion", "ankle_dorsiflexion")
+                 for s in SIDES]
+        return tr["t"].astype(np.int64), {n: f[:, F[n]] for n in names}
+
     # ------------------------------------------------------------------ internals
 
     def _reject(self, why: str) -> list:
