@@ -76,7 +76,7 @@ PLUG_IN_GAIT = MarkerSet(
     identify=("LASI", "RASI", "LKNE", "RKNE", "LANK", "RANK"),
     central={
         "BACK": ("LPSI+RPSI", "SACR"),
-        "C7": ("C7",), "CLAV": ("CLAV",), "STRN": ("STRN",), "T10": ("T10",),
+        "C7": ("C7",), "CLAV": ("CLAV", "LCLA+RCLA"), "STRN": ("STRN",), "T10": ("T10",),
         "HEAD": ("LFHD+RFHD+LBHD+RBHD", "LFHD+RFHD", "LBHD+RBHD"),
     },
     sided={
