@@ -134,18 +134,24 @@ class PostgresCluster:
 
 
 class MosquittoBroker:
-    """A mosquitto broker on a fixed free port that can be stopped and started again."""
+    """A mosquitto broker on a fixed free port that can be stopped and started again.
 
-    def __init__(self, port: int | None = None):
+    ``persistence=True`` keeps persistent client sessions (subscriptions and their queued
+    QoS 1 messages) across a stop and start, as a production broker would."""
+
+    def __init__(self, port: int | None = None, persistence: bool = False):
         self.exe = find_mosquitto()
         if self.exe is None:
             raise ServerUnavailable("mosquitto not found: install the Debian package mosquitto")
         self.port = port or free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="gaitstream-mqtt-"))
         self.conf = self.dir / "mosquitto.conf"
+        persist = (f"persistence true\npersistence_location {self.dir}/\n" if persistence
+                   else "persistence false\n")
         self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
-                             "persistence false\nlog_dest stderr\n")
-        os.chmod(self.dir, 0o755)
+                             f"{persist}log_dest stderr\n")
+        # mosquitto started as root drops to its own user, which must write the session file
+        os.chmod(self.dir, 0o777 if persistence else 0o755)
         os.chmod(self.conf, 0o644)
         self.proc: subprocess.Popen | None = None
 

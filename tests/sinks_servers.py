@@ -66,15 +66,18 @@ def broker():
 
 class AlertReceiver:
     """A real HTTP server on loopback that keeps alerts by (alert_id, state), counting
-    repeats; ``delay_s`` makes it slow, ``fail_first`` answers 503 to the first N posts."""
+    repeats; ``delay_s`` makes it slow, ``fail_first`` answers ``fail_code`` to the first N
+    posts."""
 
-    def __init__(self, port: int = 0, delay_s: float = 0.0, fail_first: int = 0):
+    def __init__(self, port: int = 0, delay_s: float = 0.0, fail_first: int = 0,
+                 fail_code: int = 503):
         self.alerts: dict[tuple[str, str], dict] = {}
         self.posts = 0
         self.repeats = 0
         self.arrivals: list[tuple[float, dict]] = []
         self.delay_s = delay_s
         self.fail_first = fail_first
+        self.fail_code = fail_code
         self.lock = threading.Lock()
         recv = self
 
@@ -87,7 +90,7 @@ class AlertReceiver:
                 if recv.delay_s:
                     time.sleep(recv.delay_s)
                 if n <= recv.fail_first:
-                    self.send_response(503)
+                    self.send_response(recv.fail_code)
                     self.end_headers()
                     return
                 p = json.loads(body)
@@ -114,3 +117,48 @@ class AlertReceiver:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class MqttReceiver:
+    """A paho subscriber with a persistent session (QoS 1) that keeps alerts by
+    (alert_id, state) and counts repeats, like :class:`AlertReceiver`."""
+
+    def __init__(self, port: int, topic: str = "gaitstream/alerts"):
+        import paho.mqtt.client as mqtt
+
+        self.alerts: dict[tuple[str, str], dict] = {}
+        self.arrivals: list[tuple[float, dict]] = []
+        self.repeats = 0
+        self.lock = threading.Lock()
+        self.subscribed = threading.Event()
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
+                                  client_id=f"receiver-{uuid.uuid4().hex[:8]}",
+                                  clean_session=False)
+        self.client.reconnect_delay_set(0.1, 0.5)
+
+        def on_connect(c, userdata, flags, reason, props):
+            c.subscribe(topic, qos=1)
+
+        def on_subscribe(c, userdata, mid, reasons, props):
+            self.subscribed.set()
+
+        def on_message(c, userdata, msg):
+            p = json.loads(msg.payload)
+            with self.lock:
+                key = (p["alert_id"], p["state"])
+                if key in self.alerts:
+                    self.repeats += 1
+                else:
+                    self.alerts[key] = p
+                    self.arrivals.append((time.monotonic(), p))
+
+        self.client.on_connect = on_connect
+        self.client.on_subscribe = on_subscribe
+        self.client.on_message = on_message
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+        assert self.subscribed.wait(5), "MQTT receiver could not subscribe"
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()

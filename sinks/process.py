@@ -1,0 +1,99 @@
+"""The sink processes the launcher runs: ``[[process]] kind = "sink"``.
+
+``options.sink`` picks the sink: ``"log"`` (default; the other options are
+:class:`sinks.logsink.LogSinkConfig` fields) or ``"alert"`` (rules and outputs come from the
+configuration's ``[alerts]`` table, see :mod:`sinks.alerting`). Both publish Status once a second
+on their ``publish`` endpoint when they have one: counters received / rejected (from the
+subscriber), written, duplicates, gaps, write_errors, pending (log) or cycles, alerts_raised,
+alerts_cleared, delivered.<output>, delivery_failures.<output> (alert).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any, Callable
+
+from streams.status import StatusReporter
+from streams.transport import Publisher, Subscriber
+
+from .alerting import AlertsConfig, AlertSink
+from .logsink import LogSink, LogSinkConfig
+
+log = logging.getLogger(__name__)
+
+SINK_KINDS = ("log", "alert")
+MAX_DRAIN = 1000  # messages taken per loop turn before flushing and publishing Status
+
+
+def _drain(sub: Subscriber, handle: Callable[[str, Any], None], timeout_ms: int) -> None:
+    got = sub.recv(timeout_ms)
+    n = 0
+    while got is not None:
+        handle(*got)
+        n += 1
+        if n >= MAX_DRAIN:
+            break
+        got = sub.recv(0)
+
+
+def run_log_sink(cfg: LogSinkConfig, sub: Subscriber, pub: Publisher | None,
+                 stop: threading.Event, status: StatusReporter, session: str = "",
+                 resolve: Callable[[str], Any] = str) -> int:
+    """Store what the subscriber delivers until ``stop``; returns records it could not store."""
+    sink = LogSink(cfg.open(resolve), cfg, status, session)
+    log.info("log sink: %s store, batches of %d / %.0f ms", sink.store.kind, cfg.batch_max,
+             cfg.batch_ms)
+    try:
+        while not stop.is_set():
+            if sink.backlogged:
+                stop.wait(0.05)  # let ZeroMQ drop upstream: those become counted gaps
+            else:
+                _drain(sub, sink.handle, 50)
+            sink.flush()
+            status.absorb(sub)
+            st = status.maybe_publish(pub)
+            if st is not None:
+                sink.handle("status", st)  # the log keeps the sink's own health too
+    finally:
+        status.absorb(sub)
+        sink.handle("status", status.snapshot())
+        lost = sink.close()
+        status.maybe_publish(pub, force=True)
+    return lost
+
+
+def run_alert_sink(name: str, cfg: AlertsConfig, sub: Subscriber, pub: Publisher | None,
+                   stop: threading.Event, status: StatusReporter,
+                   resolve: Callable[[str], Any] = str, drain_s: float = 1.0) -> None:
+    sink = AlertSink(name, cfg, resolve(cfg.outbox), status, pub, resolve)
+    log.info("alert sink: %d rules, outputs %s", len(cfg.rules),
+             [o.name for o in cfg.outputs])
+    try:
+        while not stop.is_set():
+            _drain(sub, sink.handle, 50)
+            sink.tick()
+            status.absorb(sub)
+            status.maybe_publish(pub)
+    finally:
+        sink.close(drain_s)
+        status.maybe_publish(pub, force=True)
+
+
+def run_sink(cfg: Any, proc: Any, sub: Subscriber, pub: Publisher | None,
+             stop: threading.Event, status: StatusReporter) -> None:
+    """Entry point of ``deploy.processes`` for ``kind = "sink"`` (cfg: PipelineConfig,
+    proc: ProcessConfig)."""
+    opts = dict(proc.options)
+    kind = opts.pop("sink", "log")
+    if kind == "log":
+        run_log_sink(LogSinkConfig.from_options(opts), sub, pub, stop, status, cfg.session,
+                     cfg.resolve)
+    elif kind == "alert":
+        if opts:
+            raise ValueError(f"process {proc.name}: an alert sink takes its settings from "
+                             f"[alerts], not options {sorted(opts)}")
+        run_alert_sink(proc.name, AlertsConfig.from_toml(cfg.raw.get("alerts", {})), sub, pub,
+                       stop, status, cfg.resolve)
+    else:
+        raise ValueError(f"process {proc.name}: options.sink {kind!r} not one of {SINK_KINDS}")
