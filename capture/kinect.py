@@ -299,6 +299,7 @@ class _Session:
     last_device_us: int | None = None
     timeouts_ms: int = 0
     rejected_in_row: int = 0
+    tracker_failed: bool = False
 
 
 class KinectSource:
@@ -365,6 +366,7 @@ class KinectSource:
         self._max_body_id = 0
         self._ids_prev: set[int] = set()
         self._closed = threading.Event()
+        self._lock = threading.Lock()
 
     # ---- public
 
@@ -375,11 +377,15 @@ class KinectSource:
             else:
                 yield from self._live()
         finally:
-            self._teardown()
+            with self._lock:
+                self._teardown()
 
     def close(self) -> None:
+        """Stop: safe from any thread (a reconnection wait ends at once; an SDK call in flight
+        finishes first, then the tracker and the device are released)."""
         self._closed.set()
-        self._teardown()
+        with self._lock:
+            self._teardown()
 
     # ---- sessions
 
@@ -471,38 +477,51 @@ class KinectSource:
 
     def _live(self) -> Iterator[SkeletonFrame]:
         while not self._closed.is_set():
-            if self._session is None:
+            if self._session is None and (delay := self._open_live()):
+                self._closed.wait(delay)
+                continue
+            with self._lock:  # close() from another thread waits for the SDK call in flight
+                if self._closed.is_set() or self._session is None:
+                    return
                 try:
-                    self._session = self._connect()
-                except SDKMissingError:
-                    raise
-                except (DeviceError, K4ABTError) as e:
+                    out = self._live_step(self._session)
+                except DeviceError as e:
+                    self._count("disconnects")
+                    self._teardown()
                     self._offline(str(e))
-                    self._count("connect_failures")
-                    delay = self.backoff.next()
-                    self.reconnect_waits = (self.reconnect_waits + [delay])[-100:]
-                    self._closed.wait(delay)
                     continue
-                self.backoff.reset()
-                self.state["camera"] = "online"
-                self.state.pop("camera_error", None)
-                self._count("connects")
-                log.info("%s: camera online", self.name)
-            try:
-                yield from self._live_step(self._session)
-            except DeviceError as e:
-                self._count("disconnects")
-                self._teardown()
-                self._offline(str(e))
+            yield from out
 
-    def _live_step(self, s: _Session) -> Iterator[SkeletonFrame]:
+    def _open_live(self) -> float:
+        """Open the camera and its tracker; 0 when done (or closed), else the backoff delay."""
+        with self._lock:
+            if self._closed.is_set():
+                return 0.0
+            try:
+                self._session = self._connect()
+            except (DeviceError, K4ABTError) as e:  # SDKMissingError is not retried
+                self._offline(str(e))
+                self._count("connect_failures")
+                delay = self.backoff.next()
+                self.reconnect_waits = (self.reconnect_waits + [delay])[-100:]
+                return delay
+        self.backoff.reset()
+        self.state["camera"] = "online"
+        self.state.pop("camera_error", None)
+        self._count("connects")
+        log.info("%s: camera online", self.name)
+        return 0.0
+
+    def _live_step(self, s: _Session) -> list[SkeletonFrame]:
+        """One capture into the tracker, every ready result out (a frame behind: the tracker
+        works while the next capture is awaited)."""
         cap = s.device.get_capture(self.capture_timeout_ms)
         if cap is None:
             self._count("capture_timeouts")
             s.timeouts_ms += self.capture_timeout_ms
             if s.timeouts_ms >= self.offline_after_ms:
                 raise DeviceError(f"no capture for {s.timeouts_ms / 1000:.1f} s")
-            return
+            return []
         s.timeouts_ms = 0
         rc = s.tracker.enqueue(cap.handle, 0)
         del cap  # the tracker holds its own reference now
@@ -516,51 +535,60 @@ class KinectSource:
         else:
             s.rejected_in_row = 0
         self._relevel(s.device)
-        while True:
-            rc, bf = s.tracker.pop(0)
-            if bf is None:
-                if rc == WaitResult.FAILED:
-                    raise DeviceError("the body tracker failed")
-                return
-            frame = self._frame(bf, s, live=True)
-            if frame is not None:
-                yield frame
+        out = self._pop(s, 0, live=True)
+        if s.tracker_failed:
+            raise DeviceError("the body tracker failed")
+        return out
 
     # ---- recording
 
     def _play(self) -> Iterator[SkeletonFrame]:
-        s = self._session = self._connect()
+        with self._lock:
+            self._session = self._connect()
         self.state["camera"] = "playback"
-        while not self._closed.is_set():
-            try:
-                cap = s.device.get_capture(K4A_WAIT_INFINITE)
-            except EOFError:
+        while True:
+            with self._lock:
+                s = self._session
+                if self._closed.is_set() or s is None:
+                    return
+                out, ended = self._play_step(s)
+            yield from out
+            if ended:
                 break
-            if cap is None:
-                continue
-            # Keep the tracker's input queue full (throughput); when it is full, take a result
-            # out instead of blocking in enqueue, which could deadlock against a full output
-            # queue.
-            while (rc := s.tracker.enqueue(cap.handle, 0)) == WaitResult.TIMEOUT:
-                yield from self._pop(s, K4A_WAIT_INFINITE, limit=1)
-            del cap
-            if rc == WaitResult.FAILED:
-                self._count("captures_rejected")  # e.g. a capture without a depth image
-        s.tracker.shutdown()  # flush: queued results still come out, then FAILED
-        yield from self._pop(s, K4A_WAIT_INFINITE)
         self.state["camera"] = "ended"
 
-    def _pop(self, s: _Session, timeout_ms: int, limit: int | None = None
-             ) -> Iterator[SkeletonFrame]:
+    def _play_step(self, s: _Session) -> tuple[list[SkeletonFrame], bool]:
+        """Next capture into the tracker; at the end, the tracker flushed. (frames, ended)"""
+        try:
+            cap = s.device.get_capture(K4A_WAIT_INFINITE)
+        except EOFError:
+            s.tracker.shutdown()  # queued results still come out, then FAILED
+            return self._pop(s, K4A_WAIT_INFINITE, live=False), True
+        out: list[SkeletonFrame] = []
+        if cap is None:
+            return out, False
+        # Keep the tracker's input queue full (throughput); when it is full, take a result out
+        # instead of blocking in enqueue, which could deadlock against a full output queue.
+        while (rc := s.tracker.enqueue(cap.handle, 0)) == WaitResult.TIMEOUT:
+            out += self._pop(s, K4A_WAIT_INFINITE, live=False, limit=1)
+        if rc == WaitResult.FAILED:
+            self._count("captures_rejected")  # e.g. a capture without a depth image
+        return out, False
+
+    def _pop(self, s: _Session, timeout_ms: int, live: bool, limit: int | None = None
+             ) -> list[SkeletonFrame]:
+        out: list[SkeletonFrame] = []
         n = 0
         while limit is None or n < limit:
             rc, bf = s.tracker.pop(timeout_ms)
             if bf is None:
-                return
+                s.tracker_failed = rc == WaitResult.FAILED
+                break
             n += 1
-            frame = self._frame(bf, s, live=False)
+            frame = self._frame(bf, s, live=live)
             if frame is not None:
-                yield frame
+                out.append(frame)
+        return out
 
     # ---- body frame -> SkeletonFrame
 

@@ -146,6 +146,21 @@ def test_unplug_offline_backoff_replug_online(fake):
     assert [b.body_id for f in after for b in f.bodies] == [3, 3, 3]
 
 
+def test_close_from_another_thread_ends_a_reconnection_wait(fake):
+    src, backend = source(fake, [], reconnect_initial_s=60.0, reconnect_max_s=60.0)
+    tried = threading.Event()
+    backend.on_open = tried.set
+    result = []
+    consumer = threading.Thread(target=lambda: result.extend(src.frames()))
+    consumer.start()
+    assert tried.wait(10)
+    src.close()  # while the consumer waits out a 60 s backoff
+    consumer.join(10)
+    assert not consumer.is_alive() and result == []
+    assert src.state["camera"] == "offline"
+    assert len(backend.opened) == 1
+
+
 def test_capture_timeouts_take_the_camera_offline(fake):
     fake.add_result(1, 1_000, [(1, body_at(0, 2000), MEDIUM)])
     fake.add_result(2, 50_000, [(1, body_at(0, 2000), MEDIUM)])
