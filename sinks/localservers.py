@@ -97,8 +97,10 @@ class PostgresCluster:
                                     f"{r.stderr.strip() or r.stdout.strip()}")
 
     def start(self) -> "PostgresCluster":
-        self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", self.USER,
-                  "--auth=trust", "-E", "UTF8", "--no-instructions")
+        """Create the cluster (first time) and start the server."""
+        if not self.data.exists():
+            self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", self.USER,
+                      "--auth=trust", "-E", "UTF8", "--no-instructions")
         opts = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1"
         if not self.fsync:
             opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
@@ -117,14 +119,21 @@ class PostgresCluster:
             c.execute(f'CREATE DATABASE "{name}"')
         return self.dsn(name)
 
-    def stop(self) -> None:
+    def stop_server(self, mode: str = "immediate") -> None:
+        """Stop the server and keep the cluster (``start`` brings it back with its data)."""
         if self.started:
             try:
-                self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate",
-                          "-w", "stop")
+                self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w",
+                          "stop")
             finally:
                 self.started = False
-        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def stop(self) -> None:
+        """Stop the server and delete the cluster."""
+        try:
+            self.stop_server()
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self) -> "PostgresCluster":
         return self.start()
