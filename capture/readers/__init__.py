@@ -1,7 +1,8 @@
 """Recording readers: any supported file -> :class:`Recording` (canonical joints, y up, metres).
 
 Supported: C3D (gait-lab markers or canonical-joint points), OpenSim TRC, Kinect v1 text
-skeletons (Andersson 2015 format).
+skeletons (Andersson 2015 format), Azure Kinect Body Tracking ``offline_processor`` JSON.
+Videos need pose estimation, which lives in ``inference/`` (``inference.video``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ def load_recording(path: str | Path, **opts: Any) -> Recording:
     if ext == ".trc":
         from .trc import load_trc
         return load_trc(path, **opts)
+    if ext == ".json":
+        from .k4a_json import load_k4a_json
+        return load_k4a_json(path, **opts)
     if ext == ".txt":
         from .kinect_v1 import is_kinect_v1_text, load_kinect_v1
         if is_kinect_v1_text(path):
