@@ -23,15 +23,14 @@ from __future__ import annotations
 
 import logging
 import math
-from collections import deque
 from dataclasses import dataclass, field, fields
 
 import numpy as np
 
 from streams.schema import Body
 
-from .pose_metric import (focal_length_px, lift_image_plane, place_world_landmarks,
-                          robust_scale, scale_px_per_m)
+from .pose_metric import (ScaleSmoother, focal_length_px, lift_image_plane,
+                          place_world_landmarks, scale_px_per_m)
 from .pose_people import Candidate, PersonObservation, PersonSelector, SelectorConfig
 
 log = logging.getLogger(__name__)
@@ -49,7 +48,7 @@ class PoseConfig:
     people_per_tile: int = 2  # mediapipe: people looked for per tile when finding people
     find_period_s: float = 0.2  # how often to look for people while nobody walks
     hfov_deg: float = 60.0  # assumed horizontal field of view of the camera (depth only)
-    scale_window_s: float = 1.0  # median window of the pixels-per-metre estimate
+    scale_tau_s: float = 1.0  # time constant of the pixels-per-metre (depth) estimate
     leg_length_m: float = 0.85  # yolo-pose: hip-to-ankle length that sets its metric scale
     onnx_providers: list[str] | None = None  # yolo-pose: onnxruntime providers (default CPU)
     min_keypoint_score: float = 0.25  # yolo-pose
@@ -104,7 +103,7 @@ class PoseEstimator:
                                   min_person_score=self.cfg.min_person_score,
                                   min_keypoint_score=self.cfg.min_keypoint_score)
         self._last_find_us: int | None = None
-        self._scales: dict[int, deque] = {}
+        self._scales: dict[int, ScaleSmoother] = {}
         self.counters: dict[str, int] = {"frames": 0, "poses": 0, "finds": 0}
 
     # ------------------------------------------------------------------ per frame
@@ -162,10 +161,10 @@ class PoseEstimator:
             s_now = scale_px_per_m(obs.image_xy, obs.world, obs.visibility)
         else:
             s_now = obs.leg_px / self.cfg.leg_length_m
-        hist = self._scales.setdefault(c.cid, deque(maxlen=512))
-        hist.append((t_us, s_now))
-        arr = np.array(hist, dtype=np.float64)
-        s = robust_scale(arr[:, 0], arr[:, 1], t_us, self.cfg.scale_window_s)
+        smoother = self._scales.get(c.cid)
+        if smoother is None:
+            smoother = self._scales[c.cid] = ScaleSmoother(self.cfg.scale_tau_s)
+        s = smoother.update(t_us, s_now)
         if math.isnan(s) or s <= 0:
             return None  # legs never visible yet: no metric scale, nothing trustworthy to report
         if obs.world is not None:
