@@ -12,8 +12,8 @@ What counts:
 * lab-marked events and GRF events at least ``--edge-s`` inside the recording; GRF rows marked
   ``observed_in_record=False`` are record boundaries, not events;
 * precision: detections inside the span the truth covers (GRF: the whole recording minus the
-  edges, both feet were on plates; lab marks: from the first to the last marked event), since a
-  lab marks only some strides;
+  edges, both feet were on plates; lab marks: per side and kind from its first to its last
+  mark), since a lab marks only some strides;
 * force-plate contacts (side unknown) are a second, independent check of timing: plate onset vs
   the nearest detected foot strike of either side, plate release vs foot off; recall only;
 * a trial whose lab marks contradict themselves (a stance or swing too short to be walking:
@@ -226,6 +226,19 @@ def lab_marks_disagree(events: list[Any], contacts: list[Any], tolerance_us: int
     return None
 
 
+def joints_unseen(rec: Any, event: Any) -> str | None:
+    """The joint an event's detection needs (pelvis; ankle for a strike, ball of the foot for a
+    foot off) if the recording does not have it at the event time."""
+    from streams.skeletons import CJ
+
+    i = int(np.argmin(np.abs(rec.t_us - event.t_us)))
+    part = "ankle" if event.kind == "foot_strike" else "foot"
+    for name in ("pelvis", f"{event.side}_{part}"):
+        if rec.confidence[i, CJ[name]] <= 0:
+            return name.replace("_", " ")
+    return None
+
+
 def angle_errors(t_us: np.ndarray, ours: dict[str, np.ndarray], truth: Any,
                  t_range: tuple[int, int]) -> dict[str, dict[str, float]]:
     """RMS (deg) after removing the mean difference, the offset, and the frame count, per
@@ -291,21 +304,30 @@ def evaluate_trial(path: Path, factory: Callable[[str, int], Any], tolerance_ms:
         events = []
     counted = []
     for e in events:
-        if lo <= e.t_us <= hi:
-            counted.append(e)
-        else:
+        unseen = joints_unseen(rec, e)
+        if not lo <= e.t_us <= hi:
             res.skipped_events.append(f"{e.side} {e.kind} {e.t_us / 1e6:.3f} s: within "
                                       f"{edge_s} s of the recording's start or end")
+        elif unseen:
+            res.skipped_events.append(f"{e.side} {e.kind} {e.t_us / 1e6:.3f} s: the recording "
+                                      f"has no {unseen} at that time (markers missing)")
+        else:
+            counted.append(e)
     if counted:
         res.truth_kind = "lab" if truth.dataset == "c3d_gait_lab" else "grf"
         tr = [(e.side, e.kind, e.t_us) for e in counted]
         res.matches, used = match_events(tr, det, tol)
         if res.truth_kind == "grf":
-            s_lo, s_hi = lo, hi
-        else:
-            s_lo = max(lo, min(e.t_us for e in counted) - tol)
-            s_hi = min(hi, max(e.t_us for e in counted) + tol)
-        in_span = [j for j, d in enumerate(det) if s_lo <= d[2] <= s_hi]
+            span = {(sd, k): (lo, hi) for sd in ("left", "right") for k in KINDS}
+        else:  # a lab marks some strides: each side and kind from its first to its last mark
+            span = {}
+            for sd in ("left", "right"):
+                for k in KINDS:
+                    ts = [e.t_us for e in counted if e.side == sd and e.kind == k]
+                    if ts:
+                        span[(sd, k)] = (max(lo, min(ts) - tol), min(hi, max(ts) + tol))
+        in_span = [j for j, (sd, k, t) in enumerate(det)
+                   if (sd, k) in span and span[(sd, k)][0] <= t <= span[(sd, k)][1]]
         res.detections_in_span = len(in_span)
         res.false_positives = [det[j] for j in in_span if j not in used]
     else:

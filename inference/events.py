@@ -60,6 +60,11 @@ def parabola_vertex(t: np.ndarray, y: np.ndarray) -> float:
     return float(np.clip(-b / (2 * a), -h1, h2))
 
 
+def _nan_extreme(a: np.ndarray, op: np.ufunc) -> float:
+    """fmax/fmin over the finite values of ``a``; NaN when it has none."""
+    return float(op.reduce(a)) if len(a) else float("nan")
+
+
 def find_extrema(t_us: np.ndarray, s: np.ndarray, sign: int, opts: EventOptions,
                  prominence: float, start: int = 0, stop: int | None = None) -> list[Extremum]:
     """Extrema (maxima for ``sign`` +1, minima for -1) of signal ``s`` at sample indices in
@@ -80,13 +85,14 @@ def find_extrema(t_us: np.ndarray, s: np.ndarray, sign: int, opts: EventOptions,
         tc = t_us[c]
         lo = int(np.searchsorted(t_us, tc - back_us, "left"))
         hi = max(int(np.searchsorted(t_us, tc + ahead_us, "right")), c + 2)
-        if not (yc >= y[lo:hi].max()):  # NaN anywhere in the window also rejects
+        # Samples lost by the tracker (NaN) neither confirm nor refute an extremum.
+        if not yc >= _nan_extreme(y[lo:hi], np.fmax):
             continue
         rlo = int(np.searchsorted(t_us, tc - rise_us, "left"))
-        rise = yc - np.nanmin(y[rlo:c + 1])
+        rise = yc - _nan_extreme(y[rlo:c + 1], np.fmin)
         if not rise >= prominence:
             continue
-        if not yc - np.nanmin(y[c + 1:hi]) >= opts.min_return_m:
+        if not yc - _nan_extreme(y[c + 1:hi], np.fmin) >= opts.min_return_m:
             continue
         dt = parabola_vertex(t_us[c - 1:c + 2], y[c - 1:c + 2])
         out.append(Extremum(int(round(tc + dt)), c, float(rise)))

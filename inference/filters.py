@@ -53,8 +53,9 @@ def local_poly(t_us: np.ndarray, x: np.ndarray, window: Window,
     coordinates that share one weight (e.g. 22 joints x 3). ``weights``: (N, G) in [0, 1] or None.
     ``query``: indices (or a slice) of the samples to evaluate, default all.
 
-    Returns (Q, G, C) values and (Q, G, C) derivatives; a group with no weight in the window
-    is NaN.
+    Returns (Q, G, C) values and (Q, G, C) derivatives. A group is NaN where it was neither
+    observed at the query sample nor on both sides of it, or has fewer samples than
+    coefficients.
     """
     t_us = np.asarray(t_us, dtype=np.int64)
     x = np.asarray(x, dtype=np.float64)
@@ -90,9 +91,15 @@ def local_poly(t_us: np.ndarray, x: np.ndarray, window: Window,
     coef = np.linalg.solve(a, b)  # (Q, G, P, C)
     value = coef[:, :, 0, :]
     rate = coef[:, :, 1, :] / scale if p > 1 else np.zeros_like(value)
-    empty = ww.sum(axis=1) <= 0  # (Q, G)
-    value[empty] = np.nan
-    rate[empty] = np.nan
+    # A group is estimated where it was observed at the query sample, or bridged by observations
+    # on both sides; extrapolating a polynomial from one side is left undone (NaN).
+    has = ww > 0
+    here = has[np.arange(len(q)), q - lo]
+    before = (has & (dt < 0)[:, :, None]).any(axis=1)
+    after = (has & (dt > 0)[:, :, None]).any(axis=1)
+    ok = (here | (before & after)) & (has.sum(axis=1) >= p)
+    value[~ok] = np.nan
+    rate[~ok] = np.nan
     return value, rate
 
 
