@@ -156,3 +156,23 @@ def pending(applied: set[int], upto: int = LATEST_VERSION) -> list[tuple[int, st
         raise SchemaError(f"database has schema version(s) {sorted(unknown)} newer than this "
                           f"build knows ({LATEST_VERSION}); upgrade gaitstream")
     return [m for m in MIGRATIONS if m[0] not in applied and m[0] <= upto]
+
+
+def table_columns() -> dict[str, list[tuple[str, str]]]:
+    """(column, SQL type) per table, read from the CREATE TABLE steps above (exports type their
+    columns from this, so a new column needs no second list)."""
+    tables: dict[str, list[tuple[str, str]]] = {}
+    for _, _, statements in MIGRATIONS:
+        for s in statements:
+            head, _, body = s.partition("(")
+            words = head.split()
+            if words[:2] != ["CREATE", "TABLE"]:
+                continue
+            cols = tables.setdefault(words[2], [])
+            for line in body.splitlines():
+                parts = line.strip().rstrip(",").split()
+                if len(parts) < 2 or parts[0] in ("PRIMARY", "UNIQUE", ")"):
+                    continue
+                sqltype = "BIGINT" if parts[1] == "{pk}" else parts[1]
+                cols.append((parts[0], "DOUBLE PRECISION" if sqltype == "DOUBLE" else sqltype))
+    return tables

@@ -25,7 +25,7 @@ import os
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Protocol
+from typing import Any, Callable, Iterator, Protocol
 
 from .gaps import Gap, SeqBook, SourceState
 from .migrations import MIGRATIONS_TABLE, pending, render
@@ -125,10 +125,15 @@ class PostgresDialect(_Dialect):
                                     connect_timeout=max(1, int(self.connect_timeout_s)))
 
     def sql(self, s: str) -> str:
-        return s.replace("%", "%%").replace("?", "%s")
+        return postgres_sql(s)
 
     def migration_lock(self, conn: Any) -> None:
         conn.execute("SELECT pg_advisory_xact_lock(7240519)")  # one migrator per database
+
+
+def postgres_sql(s: str) -> str:
+    """Our ``?`` placeholders in psycopg's style (a literal % doubled)."""
+    return s.replace("%", "%%").replace("?", "%s")
 
 
 # --------------------------------------------------------------------------- the SQL store
@@ -339,6 +344,21 @@ def sqlite_store(path: str | os.PathLike, schema_upto: int | None = None,
 
 def postgres_store(dsn: str, schema_upto: int | None = None, **options: Any) -> SqlStore:
     return SqlStore(PostgresDialect(dsn, **options), schema_upto)
+
+
+def connect_readonly(target: str | os.PathLike) -> tuple[Any, Callable[[str], str]]:
+    """A read-only connection to an existing log (never creates or migrates one), and the
+    function that adapts ``?``-style SQL to it."""
+    t = str(target)
+    if is_postgres_url(t):
+        import psycopg
+
+        conn = psycopg.connect(t, autocommit=True)
+        conn.execute("SET default_transaction_read_only = on")
+        return conn, postgres_sql
+    if not Path(t).is_file():
+        raise FileNotFoundError(f"no log database at {t}")
+    return sqlite3.connect(f"file:{Path(t).resolve()}?mode=ro", uri=True), lambda s: s
 
 
 def is_postgres_url(target: str) -> bool:
