@@ -74,6 +74,10 @@ class _Dialect:
     def sql(self, s: str) -> str:
         return s
 
+    def insert_many(self, conn: Any, sql: str, rows: list[list]) -> list[bool]:
+        """Run an ``INSERT ... ON CONFLICT DO NOTHING`` per row; True where it inserted."""
+        return [conn.execute(sql, r).rowcount == 1 for r in rows]
+
     def migration_lock(self, conn: Any) -> None:
         pass
 
@@ -127,6 +131,16 @@ class PostgresDialect(_Dialect):
     def sql(self, s: str) -> str:
         return postgres_sql(s)
 
+    def insert_many(self, conn: Any, sql: str, rows: list[list]) -> list[bool]:
+        # one pipelined round trip for the batch instead of one per row
+        cur = conn.cursor()
+        cur.executemany(sql + " RETURNING 1", rows, returning=True)
+        out = []
+        while True:
+            out.append(cur.fetchone() is not None)
+            if not cur.nextset():
+                return out
+
     def migration_lock(self, conn: Any) -> None:
         conn.execute("SELECT pg_advisory_xact_lock(7240519)")  # one migrator per database
 
@@ -146,24 +160,28 @@ def _insert_sql(table: str) -> str:
 
 
 _SESSION_UPSERT = """INSERT INTO sessions (session, first_wall_us, last_wall_us, cycles)
-VALUES (?, ?, ?, 1)
+VALUES (?, ?, ?, ?)
 ON CONFLICT (session) DO UPDATE SET
+    first_wall_us = CASE WHEN excluded.first_wall_us < sessions.first_wall_us
+                         THEN excluded.first_wall_us ELSE sessions.first_wall_us END,
     last_wall_us = CASE WHEN excluded.last_wall_us > sessions.last_wall_us
                         THEN excluded.last_wall_us ELSE sessions.last_wall_us END,
-    cycles = sessions.cycles + 1"""
+    cycles = sessions.cycles + excluded.cycles"""
 
 _TRACK_UPSERT = """INSERT INTO tracks (session, source, track, subject, first_start_us,
     last_end_us, first_wall_us, last_wall_us, cycles)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (session, source, track) DO UPDATE SET
     subject = CASE WHEN excluded.subject <> '' THEN excluded.subject ELSE tracks.subject END,
     first_start_us = CASE WHEN excluded.first_start_us < tracks.first_start_us
                           THEN excluded.first_start_us ELSE tracks.first_start_us END,
     last_end_us = CASE WHEN excluded.last_end_us > tracks.last_end_us
                        THEN excluded.last_end_us ELSE tracks.last_end_us END,
+    first_wall_us = CASE WHEN excluded.first_wall_us < tracks.first_wall_us
+                         THEN excluded.first_wall_us ELSE tracks.first_wall_us END,
     last_wall_us = CASE WHEN excluded.last_wall_us > tracks.last_wall_us
                         THEN excluded.last_wall_us ELSE tracks.last_wall_us END,
-    cycles = tracks.cycles + 1"""
+    cycles = tracks.cycles + excluded.cycles"""
 
 _SOURCE_UPSERT = """INSERT INTO sources (stream, source, last_seq, resets) VALUES (?, ?, ?, ?)
 ON CONFLICT (stream, source) DO UPDATE SET last_seq = excluded.last_seq,
@@ -272,18 +290,11 @@ class SqlStore:
         res = WriteResult()
         try:
             self._x(self.dialect.begin)
-            for r in records:
-                if isolate:
-                    self._x("SAVEPOINT rec")
-                try:
-                    self._apply(r, res)
-                except self.dialect.refused as e:
-                    if not isolate:
-                        raise
-                    self._x("ROLLBACK TO SAVEPOINT rec")
-                    res.rejected.append((r, f"{type(e).__name__}: {e}".strip()))
-                if isolate:
-                    self._x("RELEASE SAVEPOINT rec")
+            if isolate:
+                inserted = [self._insert_isolated(r, res) for r in records]
+            else:
+                inserted = self._insert_all(records)
+            self._account(records, inserted, res)
             for stream, source, st in self.book.clean():
                 self._x(self._source_upsert, (stream, source, st.last_seq, st.resets))
             self._x("COMMIT")
@@ -293,33 +304,76 @@ class SqlStore:
             raise
         return res
 
-    def _apply(self, r: Record, res: WriteResult) -> None:
-        inserted = True
-        if r.table is not None:
-            row = r.row
-            cur = self._x(self._insert[r.table], [row[c] for c in TABLE_COLUMNS[r.table]])
-            inserted = cur.rowcount == 1
-            if inserted:
-                res.inserted[r.table] = res.inserted.get(r.table, 0) + 1
-            else:
-                res.duplicates += 1
-        gaps = []
-        if inserted and r.stream is not None:
-            gaps.append(self.book.observe_seq(r.stream, r.source, r.seq))
-        if r.drop_counter is not None:
-            gaps.append(self.book.observe_drop_counter(r.source, r.drop_counter))
+    def _insert_all(self, records: list[Record]) -> list[bool | None]:
+        """Insert the batch's rows table by table; per record: inserted (True), a duplicate
+        (False); records without a row count as True (bookkeeping only)."""
+        flags: list[bool | None] = [True] * len(records)
+        by_table: dict[str, list[int]] = {}
+        for i, r in enumerate(records):
+            if r.table is not None:
+                by_table.setdefault(r.table, []).append(i)
+        for table, idxs in by_table.items():
+            cols = TABLE_COLUMNS[table]
+            rows = [[records[i].row[c] for c in cols] for i in idxs]
+            for i, ok in zip(idxs, self.dialect.insert_many(self.conn, self._insert[table],
+                                                              rows)):
+                flags[i] = ok
+        return flags
+
+    def _insert_isolated(self, r: Record, res: WriteResult) -> bool | None:
+        """One record inside a savepoint; None when the database refused it."""
+        if r.table is None:
+            return True
+        self._x("SAVEPOINT rec")
+        try:
+            cur = self._x(self._insert[r.table], [r.row[c] for c in TABLE_COLUMNS[r.table]])
+            ok: bool | None = cur.rowcount == 1
+        except self.dialect.refused as e:
+            self._x("ROLLBACK TO SAVEPOINT rec")
+            res.rejected.append((r, f"{type(e).__name__}: {e}".strip()))
+            ok = None
+        self._x("RELEASE SAVEPOINT rec")
+        return ok
+
+    def _account(self, records: list[Record], inserted: list[bool | None],
+                 res: WriteResult) -> None:
+        """Counts, gaps and the session / track summaries of what was stored, in batch order.
+        A refused record (None) is not stored: the next stored seq shows it as a gap."""
         now = wall_us()
-        for g in gaps:
-            if g is not None:
-                self._x(self._gap_insert, (g.stream, g.source, g.first_seq, g.last_seq, g.count,
-                                           now))
-                res.gaps.append(g)
-        if inserted and r.table == "cycles":
-            row = r.row
-            self._x(self._session_upsert, (row["session"], row["wall_us"], row["wall_us"]))
-            self._x(self._track_upsert, (row["session"], row["source"], row["track"],
-                                         row["subject"], row["start_us"], row["end_us"],
-                                         row["wall_us"], row["wall_us"]))
+        sessions: dict[str, list[int]] = {}
+        tracks: dict[tuple[str, str, int], list] = {}
+        for r, ok in zip(records, inserted):
+            if ok is None:
+                continue
+            if r.table is not None:
+                if ok:
+                    res.inserted[r.table] = res.inserted.get(r.table, 0) + 1
+                else:
+                    res.duplicates += 1
+            gaps = []
+            if ok and r.stream is not None:
+                gaps.append(self.book.observe_seq(r.stream, r.source, r.seq))
+            if r.drop_counter is not None:
+                gaps.append(self.book.observe_drop_counter(r.source, r.drop_counter))
+            for g in gaps:
+                if g is not None:
+                    self._x(self._gap_insert, (g.stream, g.source, g.first_seq, g.last_seq,
+                                               g.count, now))
+                    res.gaps.append(g)
+            if ok and r.table == "cycles":
+                row = r.row
+                w = row["wall_us"]
+                s = sessions.setdefault(row["session"], [w, w, 0])
+                s[0], s[1], s[2] = min(s[0], w), max(s[1], w), s[2] + 1
+                t = tracks.setdefault((row["session"], row["source"], row["track"]),
+                                      ["", row["start_us"], row["end_us"], w, w, 0])
+                t[0] = row["subject"] or t[0]
+                t[1], t[2] = min(t[1], row["start_us"]), max(t[2], row["end_us"])
+                t[3], t[4], t[5] = min(t[3], w), max(t[4], w), t[5] + 1
+        for name, (first, last, n) in sessions.items():
+            self._x(self._session_upsert, (name, first, last, n))
+        for (sess, source, track), t in tracks.items():
+            self._x(self._track_upsert, (sess, source, track, *t))
 
     # reading ------------------------------------------------------------------------------
 
