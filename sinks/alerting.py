@@ -8,6 +8,7 @@ Configuration (in the pipeline TOML, beside ``[[process]]``; the rule semantics 
     outbox = "alerts-outbox.db"     # SQLite file; relative to [pipeline].data_dir
     retry_initial_s = 0.5           # first retry delay of a failed delivery ...
     retry_max_s = 60.0              # ... doubling up to this (with +-20 % jitter)
+    keep_delivered_days = 30        # delivered outbox rows are deleted after this
 
     [[alerts.output]]               # any number; each gets every alert once
     type = "webhook"                # log | webhook | mqtt | stdout
@@ -75,7 +76,9 @@ Configuration (in the pipeline TOML, beside ``[[process]]``; the rule semantics 
 
 The sink process (``[[process]] kind = "sink"`` with ``options.sink = "alert"``) subscribes to
 ``gait/`` (cycles) and ``status`` (health), and to ``skel/`` too if silence should also be
-judged from skeleton traffic. Every raised / cleared alert is also published on ``alert`` when
+judged from skeleton traffic. Its ``subscribe`` list must name the endpoints those come from:
+the workers (cycles), the capture processes (their Status, for silences) and the launcher's
+``[launcher].publish`` (restart counts, for crash loops). Every raised / cleared alert is also published on ``alert`` when
 the process has a ``publish`` endpoint.
 
 The payload every output receives (JSON)::
@@ -106,7 +109,9 @@ from .rules import AlertEngine, Rule, RuleError, Transition, parse_rules
 
 log = logging.getLogger(__name__)
 
-_ALERTS_KEYS = {"outbox", "retry_initial_s", "retry_max_s", "output", "rule"}
+_ALERTS_KEYS = {"outbox", "retry_initial_s", "retry_max_s", "keep_delivered_days", "output",
+                "rule"}
+PRUNE_EVERY_S = 3600.0
 
 
 @dataclass
@@ -116,6 +121,7 @@ class AlertsConfig:
     outputs: list[OutputSpec]
     retry_initial_s: float = 0.5
     retry_max_s: float = 60.0
+    keep_delivered_days: float = 30.0
 
     @classmethod
     def from_toml(cls, d: dict[str, Any]) -> "AlertsConfig":
@@ -137,9 +143,12 @@ class AlertsConfig:
             raise RuleError("[alerts]: no [[alerts.rule]]")
         cfg = cls(outbox=str(d.get("outbox", "alerts-outbox.db")), rules=rules,
                   outputs=outputs, retry_initial_s=float(d.get("retry_initial_s", 0.5)),
-                  retry_max_s=float(d.get("retry_max_s", 60.0)))
+                  retry_max_s=float(d.get("retry_max_s", 60.0)),
+                  keep_delivered_days=float(d.get("keep_delivered_days", 30.0)))
         if not 0 < cfg.retry_initial_s <= cfg.retry_max_s:
             raise ValueError("[alerts]: need 0 < retry_initial_s <= retry_max_s")
+        if cfg.keep_delivered_days <= 0:
+            raise ValueError("[alerts]: keep_delivered_days must be > 0")
         return cfg
 
 
@@ -247,6 +256,7 @@ class AlertSink:
         self.deliverers = [Deliverer(outbox_path, o, self.stop_delivery, cfg.retry_initial_s,
                                      cfg.retry_max_s) for o in outs]
         self.unsaved: list[Transition] = []  # transitions the outbox could not take yet
+        self._next_prune = clock()
         for d in self.deliverers:
             d.start()
 
@@ -261,7 +271,18 @@ class AlertSink:
             self._emit(self.engine.on_skeleton(msg.source, now))
 
     def tick(self) -> None:
-        self._emit(self.engine.tick(self.clock()))
+        now = self.clock()
+        self._emit(self.engine.tick(now))
+        if now >= self._next_prune:
+            self._next_prune = now + PRUNE_EVERY_S
+            try:
+                n = self.outbox.prune(self.cfg.keep_delivered_days * 86400.0)
+            except Exception as e:  # a locked or full outbox: try again at the next prune
+                log.warning("outbox prune failed: %s", e)
+            else:
+                if n:
+                    log.info("outbox: deleted %d delivered rows older than %g days", n,
+                             self.cfg.keep_delivered_days)
         self.status.counters["suppressed"] = self.engine.suppressed
         self.status.counters["active"] = len(self.engine.active)
         for d in self.deliverers:

@@ -160,6 +160,14 @@ class Outbox:
                               "output = ?", (error[:1000], wall_us() + int(retry_in_s * 1e6),
                                              p.alert_id, p.state, p.output))
 
+    def prune(self, older_than_s: float) -> int:
+        """Delete rows delivered more than ``older_than_s`` ago (the log keeps the alerts);
+        undelivered and dead rows stay. Returns how many were deleted."""
+        cur = self.conn.execute("DELETE FROM outbox WHERE delivered_wall_us IS NOT NULL AND "
+                                "delivered_wall_us < ?",
+                                (wall_us() - int(older_than_s * 1e6),))
+        return cur.rowcount
+
     def counts(self) -> dict[str, dict[str, int]]:
         """Per output: pending, delivered, dead."""
         out: dict[str, dict[str, int]] = {}

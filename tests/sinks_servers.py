@@ -27,7 +27,7 @@ _cluster_lock = threading.Lock()
 
 def _loud_skip(what: str) -> None:
     msg = f"NOT RUN — {what}"
-    warnings.warn(msg)
+    warnings.warn(msg, stacklevel=3)
     pytest.skip(msg)
 
 

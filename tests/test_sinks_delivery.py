@@ -15,7 +15,6 @@ from sinks_servers import AlertReceiver, MqttReceiver, broker  # noqa: F401 - fi
 
 from sinks.alerting import AlertsConfig, AlertSink
 from sinks.localservers import MosquittoBroker, find_mosquitto, free_port
-from sinks.outbox import Outbox
 from streams.schema import Alert, GaitCycle, Status
 from streams.status import StatusReporter
 from streams.transport import Publisher, Subscriber
@@ -275,3 +274,23 @@ window = 3
         pub.close()
         recv.close()
         mq.close()
+
+
+def test_the_outbox_prunes_only_old_delivered_rows(tmp_path):
+    from sinks.outbox import Outbox
+
+    ob = Outbox(tmp_path / "o.db")
+    payloads = [({"alert_id": f"r:{i}", "state": "raised"}, ["web"]) for i in range(4)]
+    ob.enqueue(payloads, [], 5)
+    rows = ob.due("web")
+    ob.delivered(rows[0])
+    ob.delivered(rows[1])
+    ob.failed(rows[2], "HTTP 400", None)
+    day = 86_400 * 1_000_000
+    ob.conn.execute("UPDATE outbox SET delivered_wall_us = delivered_wall_us - ? WHERE "
+                    "alert_id = 'r:0'", (40 * day,))
+    assert ob.prune(30 * 86_400) == 1
+    assert ob.counts()["web"] == {"pending": 1, "delivered": 1, "dead": 1}
+    assert [p.alert_id for p in ob.due("web")] == ["r:3"]
+    assert ob.next_seq() == 5
+    ob.close()
