@@ -11,8 +11,8 @@ Backends:
   used top-down on regions so that several people can be told apart (see ``pose_mediapipe``).
   Its world landmarks give the 3D body; their translation, which MediaPipe drops, is rebuilt from
   the image (see ``pose_metric``).
-* ``yolo-pose``: a YOLOv8-pose ONNX model the user supplies (``model_path``), through
-  onnxruntime (see ``pose_yolo``). It gives 2D COCO keypoints only, so the body is placed flat in
+* ``yolo-pose``: a YOLOv8-pose ONNX model the user supplies (``model_path``), through the
+  project's model backends (see ``pose_yolo``). It gives 2D COCO keypoints only, so the body is placed flat in
   the image plane at the depth its leg length implies (``leg_length_m``): good for a side view,
   where gait happens in that plane, meaningless for depth.
 
@@ -50,7 +50,9 @@ class PoseConfig:
     hfov_deg: float = 60.0  # assumed horizontal field of view of the camera (depth only)
     scale_tau_s: float = 1.0  # time constant of the pixels-per-metre (depth) estimate
     leg_length_m: float = 0.85  # yolo-pose: hip-to-ankle length that sets its metric scale
-    onnx_providers: list[str] | None = None  # yolo-pose: onnxruntime providers (default CPU)
+    model_backend: str = "onnxruntime"  # yolo-pose: inference.backends kind
+    model_device: str = "cpu"  # yolo-pose: cpu | cuda
+    input_size: int = 640  # yolo-pose: the square input the model was exported with
     min_keypoint_score: float = 0.25  # yolo-pose
     min_person_score: float = 0.4  # yolo-pose
     selector: SelectorConfig = field(default_factory=SelectorConfig)
@@ -99,7 +101,8 @@ class PoseEstimator:
             from .pose_yolo import YoloPose
 
             self._mp = None
-            self._yolo = YoloPose(self.cfg.model_path, providers=self.cfg.onnx_providers,
+            self._yolo = YoloPose(self.cfg.model_path, backend=self.cfg.model_backend,
+                                  device=self.cfg.model_device, input_size=self.cfg.input_size,
                                   min_person_score=self.cfg.min_person_score,
                                   min_keypoint_score=self.cfg.min_keypoint_score)
         self._last_find_us: int | None = None

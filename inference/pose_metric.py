@@ -53,10 +53,6 @@ def camera_to_wire(p: np.ndarray) -> np.ndarray:
     return (np.asarray(p, dtype=np.float32) * CAMERA_TO_WIRE).astype(np.float32)
 
 
-def wire_to_camera(p: np.ndarray) -> np.ndarray:
-    return camera_to_wire(p)  # the rotation is its own inverse
-
-
 def mid_hip(points: np.ndarray) -> np.ndarray:
     return (points[..., L_HIP, :] + points[..., R_HIP, :]) / 2.0
 
@@ -115,18 +111,6 @@ def lift_image_plane(image_xy: np.ndarray, s: float, f: float, cx: float, cy: fl
     cam[:, 1] = (image_xy[:, 1] - cy) / s
     cam[:, 2] = z
     return camera_to_wire(cam)
-
-
-def project_wire(joints: np.ndarray, f: float, cx: float, cy: float) -> np.ndarray:
-    """Wire joints (J, 3) in a camera-centred frame -> image points (J, 2) px (NaN behind the
-    camera). Used to draw skeletons on the frames they came from."""
-    cam = wire_to_camera(np.asarray(joints, dtype=np.float64))
-    z = cam[:, 2]
-    out = np.full((cam.shape[0], 2), np.nan)
-    ok = z > 1e-3
-    out[ok, 0] = cx + f * cam[ok, 0] / z[ok]
-    out[ok, 1] = cy + f * cam[ok, 1] / z[ok]
-    return out
 
 
 class ScaleSmoother:

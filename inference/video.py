@@ -1,0 +1,127 @@
+"""A video file as a Recording: pose estimation on every frame, the person of interest's skeleton.
+
+``load_video_recording(path)`` decodes the file with the webcam source (same timestamps as a live
+replay of the file: the container's), runs :class:`inference.pose.PoseEstimator` on every frame
+and keeps the track of the person of interest: the one locked as walking with the most frames
+(or the longest track when nobody walked). Frames inside that track where the pose was missed are
+filled by interpolation with confidence 0, as every Recording is (never NaN).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from capture.readers.recording import Recording, RecordingError, fill_missing
+from streams.skeletons import MEDIAPIPE_JOINTS, to_canonical
+
+log = logging.getLogger(__name__)
+
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mjpg", ".mjpeg")
+
+
+def estimate_video(path: str | Path, progress_s: float = 2.0, **pose_options: Any
+                   ) -> dict[str, Any]:
+    """Per-frame pose of a video: ``t_us`` (N,), ``body`` (N,) body id or -1, ``joints``
+    (N, 33, 3) wire metres (NaN where no pose), ``confidence`` (N, 33), ``image_xy`` (N, 33, 2),
+    ``locked`` (N,) bool, plus ``size`` (w, h) and the estimator's ``counters``."""
+    from capture.webcam import WebcamSource
+
+    from .pose import PoseEstimator
+
+    try:
+        src = WebcamSource(name=Path(path).stem, path=str(path))
+    except ValueError as e:
+        raise RecordingError(f"{path}: {e}") from None
+    cap = cv2.VideoCapture(str(path))
+    total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap.isOpened() else 0
+    cap.release()
+    est = PoseEstimator(**pose_options)
+    rows: list[tuple] = []
+    size = (0, 0)
+    t0 = last_log = time.monotonic()
+    try:
+        for frame in src.frames():
+            img = frame.array()
+            size = (frame.width, frame.height)
+            if img.shape[2] != 3:
+                raise RecordingError(f"{path}: {frame.encoding} frames; pose needs colour")
+            poses = est.estimate(img, frame.t_us)
+            rows.append((frame.t_us, poses[0] if poses else None))
+            now = time.monotonic()
+            if now - last_log >= progress_s:
+                last_log = now
+                log.info("%s: pose on frame %d/%s (%.1f frames/s)", Path(path).name, len(rows),
+                         total or "?", len(rows) / (now - t0))
+    finally:
+        src.close()
+        est.close()
+    if not rows:
+        raise RecordingError(f"{path}: no frames could be decoded")
+    n, j = len(rows), len(MEDIAPIPE_JOINTS)
+    out = {
+        "t_us": np.array([t for t, _ in rows], dtype=np.int64),
+        "body": np.full(n, -1, dtype=np.int64),
+        "joints": np.full((n, j, 3), np.nan, dtype=np.float32),
+        "confidence": np.zeros((n, j), dtype=np.float32),
+        "image_xy": np.full((n, j, 2), np.nan),
+        "locked": np.zeros(n, dtype=bool),
+        "size": size,
+        "counters": est.all_counters(),
+    }
+    for i, (_, p) in enumerate(rows):
+        if p is not None:
+            out["body"][i] = p.body.body_id
+            out["joints"][i] = p.body.joints
+            out["confidence"][i] = p.body.confidence
+            out["image_xy"][i] = p.image_xy
+            out["locked"][i] = p.locked
+    return out
+
+
+def person_of_interest(body: np.ndarray, locked: np.ndarray) -> int | None:
+    """The body id to analyse: the walker (locked) seen most, else the person seen most."""
+    ids, counts = np.unique(body[body >= 0], return_counts=True)
+    if ids.size == 0:
+        return None
+    walked = {int(b) for b in np.unique(body[locked])}
+    pool = [(int(c), int(i)) for i, c in zip(ids, counts) if int(i) in walked] or \
+        [(int(c), int(i)) for i, c in zip(ids, counts)]
+    return max(pool)[1]
+
+
+def load_video_recording(path: str | Path, **pose_options: Any) -> Recording:
+    """The person of interest of a video file as a canonical Recording (see module docstring)."""
+    path = Path(path)
+    est = estimate_video(path, **pose_options)
+    who = person_of_interest(est["body"], est["locked"])
+    if who is None:
+        raise RecordingError(f"{path}: no person found in {len(est['t_us'])} frames")
+    idx = np.flatnonzero(est["body"] == who)
+    span = slice(idx[0], idx[-1] + 1)
+    mine = est["body"][span] == who
+    raw = np.where(mine[:, None, None], est["joints"][span], np.nan)
+    raw_conf = np.where(mine[:, None], est["confidence"][span], 0.0).astype(np.float32)
+    filled, _ = fill_missing(raw, parents=tuple([-1] * raw.shape[1]))
+    joints, conf = to_canonical("mediapipe33", filled, raw_conf)
+    t = est["t_us"][span]
+    rate = float(1e6 / np.median(np.diff(t))) if len(t) > 1 else 0.0
+    meta = {
+        "video": str(path), "width": est["size"][0], "height": est["size"][1],
+        "frames_in_video": int(len(est["t_us"])), "person": who,
+        "pose_frames": int(mine.sum()), "pose_coverage": float(mine.mean()),
+        "walked": bool(est["locked"][span][mine].any()),
+        "pose_backend": pose_options.get("backend", "mediapipe"),
+        "pose_counters": est["counters"],
+    }
+    log.info("%s: person %d, %d frames (%.0f %% with a pose) from %.2f to %.2f s", path.name,
+             who, len(t), 100 * meta["pose_coverage"], t[0] / 1e6, t[-1] / 1e6)
+    return Recording(name=path.stem, t_us=t.astype(np.int64), joints=joints.astype(np.float32),
+                     confidence=conf.astype(np.float32), rate_hz=rate,
+                     source_layout="mediapipe33", meta=meta, raw_layout="mediapipe33",
+                     raw_joints=filled.astype(np.float32), raw_confidence=raw_conf)
