@@ -37,11 +37,34 @@ class Window:
         if self.back_ms < 0 or self.ahead_ms < 0 or self.back_ms + self.ahead_ms <= 0:
             raise ValueError(f"window back={self.back_ms} ms / ahead={self.ahead_ms} ms: both "
                              "must be >= 0 and not both 0")
-        if self.degree not in (0, 1, 2, 3):
-            raise ValueError(f"window degree {self.degree}: must be 0..3")
+        if self.degree not in (0, 1, 2):
+            raise ValueError(f"window degree {self.degree}: must be 0, 1 or 2")
 
 
 _RIDGE = 1e-9  # keeps a fit with too few samples solvable; it then degrades to a lower degree
+
+
+def _first_two_coefficients(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows 0 and 1 of solve(a, b) for symmetric (..., P, P) ``a`` with P = 2 or 3, written out
+    (cofactors): LAPACK's per-call overhead would dominate for these tiny systems."""
+    if a.shape[-1] == 2:
+        a00, a01, a11 = a[..., 0, 0], a[..., 0, 1], a[..., 1, 1]
+        det = (a00 * a11 - a01 * a01)[..., None]
+        b0, b1 = b[..., 0, :], b[..., 1, :]
+        return (a11[..., None] * b0 - a01[..., None] * b1) / det, \
+            (a00[..., None] * b1 - a01[..., None] * b0) / det
+    a00, a01, a02 = a[..., 0, 0], a[..., 0, 1], a[..., 0, 2]
+    a11, a12, a22 = a[..., 1, 1], a[..., 1, 2], a[..., 2, 2]
+    c00 = a11 * a22 - a12 * a12
+    c01 = a02 * a12 - a01 * a22
+    c02 = a01 * a12 - a02 * a11
+    c11 = a00 * a22 - a02 * a02
+    c12 = a01 * a02 - a00 * a12
+    det = a00 * c00 + a01 * c01 + a02 * c02
+    b0, b1, b2 = b[..., 0, :], b[..., 1, :], b[..., 2, :]
+    inv = 1.0 / det[..., None]
+    return ((c00[..., None] * b0 + c01[..., None] * b1 + c02[..., None] * b2) * inv,
+            (c01[..., None] * b0 + c11[..., None] * b1 + c12[..., None] * b2) * inv)
 
 
 def local_poly(t_us: np.ndarray, x: np.ndarray, window: Window,
@@ -84,13 +107,18 @@ def local_poly(t_us: np.ndarray, x: np.ndarray, window: Window,
     # The sample at the query time itself always counts (u == 0 there even with back/ahead 0).
     ww = kern[:, :, None] * w[idx]  # (Q, K, G)
     p = window.degree + 1
-    v = (dt / scale)[:, :, None] ** np.arange(p)  # (Q, K, P)
-    a = np.einsum("qkg,qkp,qkr->qgpr", ww, v, v)
-    b = np.einsum("qkg,qkp,qkgc->qgpc", ww, v, x[idx])
-    a = a + _RIDGE * np.eye(p)
-    coef = np.linalg.solve(a, b)  # (Q, G, P, C)
-    value = coef[:, :, 0, :]
-    rate = coef[:, :, 1, :] / scale if p > 1 else np.zeros_like(value)
+    xs = x[idx]  # (Q, K, G, C)
+    if p == 1:
+        sw = ww.sum(axis=1)  # (Q, G)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            value = np.einsum("qkg,qkgc->qgc", ww, xs) / sw[:, :, None]
+        rate = np.zeros_like(value)
+    else:
+        v = (dt / scale)[:, :, None] ** np.arange(p)  # (Q, K, P)
+        a = np.einsum("qkg,qkp,qkr->qgpr", ww, v, v) + _RIDGE * np.eye(p)
+        b = np.einsum("qkg,qkp,qkgc->qgpc", ww, v, xs)
+        c0, c1 = _first_two_coefficients(a, b)
+        value, rate = c0, c1 / scale
     # A group is estimated where it was observed at the query sample, or bridged by observations
     # on both sides; extrapolating a polynomial from one side is left undone (NaN).
     has = ww > 0

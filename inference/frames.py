@@ -31,10 +31,12 @@ L_FOOT, R_FOOT = CJ["left_foot"], CJ["right_foot"]
 # Joints the gait analysis cannot do without.
 REQUIRED = (PELVIS, L_HIP, R_HIP, L_KNEE, R_KNEE, L_ANKLE, R_ANKLE, L_FOOT, R_FOOT)
 
-# Bones whose length is checked against the track's median (parent, child).
+# Bones whose length is checked against the track's median (parent, child): the leg bones the
+# analysis measures with. (Depth cameras shrink the hip width whenever the walker is seen from
+# the side, so it is no evidence of a tracking error.)
 BONES: tuple[tuple[int, int], ...] = (
     (L_HIP, L_KNEE), (R_HIP, R_KNEE), (L_KNEE, L_ANKLE), (R_KNEE, R_ANKLE),
-    (L_ANKLE, L_FOOT), (R_ANKLE, R_FOOT), (L_HIP, R_HIP),
+    (L_ANKLE, L_FOOT), (R_ANKLE, R_FOOT),
 )
 
 # Per-frame quality bits.
@@ -56,18 +58,39 @@ STANDING, WALKING, TURNING = 1, 2, 3
 @dataclass(frozen=True)
 class FrameOptions:
     min_confidence: float = 0.5
-    bone_tolerance: float = 0.25  # relative deviation from the track's median bone length
+    bone_tolerance: float = 0.25  # relative deviation from the track's median bone length ...
+    bone_tolerance_m: float = 0.03  # ... and at least this much (short bones jitter)
     max_gap_ms: float = 150.0
     heading_back_ms: float = 600.0  # the pelvis path over this long gives the direction
+    body_back_ms: float = 1000.0  # the body's direction is averaged over this long
+    min_stride_axis_std_m: float = 0.08  # feet alternating less than this: no stride axis
+    min_stride_axis_elongation: float = 3.0  # variance along vs across the stride axis
     min_path_speed_mps: float = 0.25  # slower than this, the direction comes from the body
     max_path_body_angle_deg: float = 60.0  # a path this far off the body's facing is not walking
     standing_speed_mps: float = 0.15
     standing_foot_range_m: float = 0.12  # feet moving less than this (vs pelvis) over 1 s: standing
-    turn_rate_dps: float = 30.0
+    turn_rate_dps: float = 40.0  # heading change over the last second faster than this: turning
+
+
+def norm(v: np.ndarray) -> np.ndarray:
+    """Euclidean length along the last axis (cheaper than np.linalg.norm on tiny arrays)."""
+    return np.sqrt(np.einsum("...c,...c->...", v, v))
+
+
+def dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.einsum("...c,...c->...", a, b)
+
+
+def cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cross product along the last axis (np.cross's axis juggling costs more than the maths
+    on the per-frame arrays of the online path)."""
+    a0, a1, a2 = a[..., 0], a[..., 1], a[..., 2]
+    b0, b1, b2 = b[..., 0], b[..., 1], b[..., 2]
+    return np.stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], axis=-1)
 
 
 def unit(v: np.ndarray) -> np.ndarray:
-    n = np.linalg.norm(v, axis=-1, keepdims=True)
+    n = norm(v)[..., None]
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(n > 1e-9, v / n, np.nan)
 
@@ -104,7 +127,7 @@ def estimate_floor(points: np.ndarray, up_hint: np.ndarray = UP) -> tuple[np.nda
 def stance_points(t_us: np.ndarray, feet: np.ndarray, max_speed_mps: float = 0.15) -> np.ndarray:
     """Foot positions (N, F, 3) at the samples where that foot is nearly still: (M, 3)."""
     dt = np.diff(t_us) * 1e-6
-    speed = np.linalg.norm(np.diff(feet, axis=0), axis=-1) / dt[:, None]
+    speed = norm(np.diff(feet, axis=0)) / dt[:, None]
     still = speed < max_speed_mps
     return feet[1:][still]
 
@@ -115,49 +138,99 @@ def stance_points(t_us: np.ndarray, feet: np.ndarray, max_speed_mps: float = 0.1
 def body_forward(joints: np.ndarray, up: np.ndarray = UP) -> np.ndarray:
     """Horizontal unit normal of the hip line per frame (N, 3): for a right-handed y-up skeleton
     the walker faces cross(left_hip - right_hip, up)."""
-    return unit(horizontal(np.cross(joints[..., L_HIP, :] - joints[..., R_HIP, :], up), up))
+    return unit(horizontal(cross(joints[..., L_HIP, :] - joints[..., R_HIP, :], up), up))
+
+
+def horizontal_basis(up: np.ndarray = UP) -> tuple[np.ndarray, np.ndarray]:
+    """Two orthonormal horizontal axes (e1, e2) with e1 x e2 = up."""
+    ref = np.array([0.0, 0.0, 1.0]) if abs(up[2]) < 0.9 else np.array([1.0, 0.0, 0.0])
+    e1 = unit(horizontal(ref, up))
+    return e1, cross(up, e1)
 
 
 def heading_inputs(joints: np.ndarray, up: np.ndarray = UP) -> np.ndarray:
-    """The per-frame vectors whose local average gives the heading: (N, 4, 3) =
-    [pelvis position, body forward, left toe direction, right toe direction], horizontal."""
+    """Per-frame vectors whose local averages give the heading, (N, 6, 3): pelvis position,
+    hip-line normal, left and right toe directions (ankle -> ball of the foot), the left-minus-
+    right ankle vector, and that vector's second moments (a*a, a*b, b*b) in the horizontal basis.
+    All horizontal."""
+    d = horizontal(joints[:, L_ANKLE] - joints[:, R_ANKLE], up)
+    e1, e2 = horizontal_basis(up)
+    a, b = d @ e1, d @ e2
     return np.stack([
         horizontal(joints[:, PELVIS], up),
         body_forward(joints, up),
         horizontal(joints[:, L_FOOT] - joints[:, L_ANKLE], up),
         horizontal(joints[:, R_FOOT] - joints[:, R_ANKLE], up),
+        d,
+        np.stack([a * a, a * b, b * b], axis=-1),
     ], axis=1)
 
 
 def heading_weights(conf: np.ndarray, min_conf: float) -> np.ndarray:
     ok = conf >= min_conf
+    ankles = ok[:, L_ANKLE] & ok[:, R_ANKLE]
     return np.stack([ok[:, PELVIS], ok[:, L_HIP] & ok[:, R_HIP], ok[:, L_FOOT] & ok[:, L_ANKLE],
-                     ok[:, R_FOOT] & ok[:, R_ANKLE]], axis=1).astype(np.float64)
+                     ok[:, R_FOOT] & ok[:, R_ANKLE], ankles, ankles], axis=1).astype(np.float64)
+
+
+def _stride_axis(mean_d: np.ndarray, moments: np.ndarray, up: np.ndarray, min_std_m: float,
+                 min_elongation: float) -> np.ndarray:
+    """Principal horizontal axis of the left-minus-right ankle vector (Q, 3), NaN where the feet
+    do not clearly alternate along one line: in walking they swing past each other along the
+    walking direction, whatever the hip line (poorly tracked from the side) says."""
+    e1, e2 = horizontal_basis(up)
+    ma, mb = mean_d @ e1, mean_d @ e2
+    caa = moments[:, 0] - ma * ma
+    cab = moments[:, 1] - ma * mb
+    cbb = moments[:, 2] - mb * mb
+    half_tr, det = (caa + cbb) / 2, caa * cbb - cab * cab
+    disc = np.sqrt(np.maximum(half_tr ** 2 - det, 0.0))
+    l1, l2 = half_tr + disc, np.maximum(half_tr - disc, 1e-12)
+    # eigenvector of l1: (cab, l1 - caa) or (l1 - cbb, cab), whichever is better conditioned
+    va = np.where(np.abs(cab) > 1e-12, cab, np.where(caa >= cbb, 1.0, 0.0))
+    vb = np.where(np.abs(cab) > 1e-12, l1 - caa, np.where(caa >= cbb, 0.0, 1.0))
+    axis = unit(va[:, None] * e1 + vb[:, None] * e2)
+    ok = (l1 >= min_std_m ** 2) & (l1 >= min_elongation * l2)
+    axis[~ok] = np.nan
+    return axis
 
 
 def headings(t_us: np.ndarray, inputs: np.ndarray, weights: np.ndarray, opts: FrameOptions,
-             ahead_ms: float, query: np.ndarray | slice | None = None
+             ahead_ms: float, query: np.ndarray | slice | None = None, up: np.ndarray = UP
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Walking direction at the query samples.
+    """Walking direction at the query samples, from ``heading_inputs``.
 
-    A local linear fit over ``[t - heading_back_ms, t + ahead_ms]`` of the ``heading_inputs``
-    gives the pelvis velocity (the path) and the averaged body facing. The body facing's sign is
-    corrected when the toes point the other way (a mirrored or left/right-swapped source).
-    The path is used when the pelvis moves faster than ``min_path_speed_mps`` roughly the way the
-    body faces; otherwise the body facing.
+    * path: a local linear fit of the pelvis over ``[t - heading_back_ms, t + ahead_ms]``;
+    * body: over ``[t - body_back_ms, t + ahead_ms]``, the axis along which the feet swing past
+      each other, or the hip-line normal when they do not; its sign from the hip-line normal
+      (the skeleton is right-handed) unless that is nearly perpendicular, then from the toes.
 
+    The path is used when the pelvis moves faster than ``min_path_speed_mps`` roughly the way
+    the body faces, otherwise the body (treadmill, a camera that turns to follow the walker).
     Returns (Q, 3) unit directions, (Q,) pelvis path speed (m/s), (Q,) bool "from the body".
     """
-    val, rate = local_poly(t_us, inputs, Window(opts.heading_back_ms, ahead_ms, 1), weights, query)
+    _, rate = local_poly(t_us, inputs[:, :1], Window(opts.heading_back_ms, ahead_ms, 1),
+                         weights[:, :1], query)
+    avg, _ = local_poly(t_us, inputs[:, 1:], Window(opts.body_back_ms, ahead_ms, 0),
+                        weights[:, 1:], query)
     vel = rate[:, 0]
-    body = unit(val[:, 1])
-    toes = np.nansum(val[:, 2:4], axis=1)
-    flip = np.einsum("qc,qc->q", np.nan_to_num(toes), np.nan_to_num(body)) < 0
-    body[flip] *= -1
-    speed = np.linalg.norm(vel, axis=-1)
+    hip_normal = unit(avg[:, 0])
+    toes = np.nansum(avg[:, 1:3], axis=1)
+    axis = _stride_axis(avg[:, 3], avg[:, 4], up, opts.min_stride_axis_std_m,
+                        opts.min_stride_axis_elongation)
+    # (comparisons with NaN are False: a missing reference flips nothing)
+    sign_ref = np.where((np.abs(dot(axis, hip_normal)) >= 0.3)[:, None], hip_normal, toes)
+    flip = dot(axis, sign_ref) < 0
+    axis[flip] *= -1
+    # Without a stride axis, the hip-line normal; its sign checked by the toes (a mirrored or
+    # left/right-swapped source).
+    hip_flip = dot(toes, hip_normal) < 0
+    hip_normal[hip_flip] *= -1
+    body = np.where(np.isfinite(axis).all(axis=-1)[:, None], axis, hip_normal)
+    speed = norm(vel)
     path = unit(vel)
     cos_lim = np.cos(np.radians(opts.max_path_body_angle_deg))
-    agree = np.einsum("qc,qc->q", np.nan_to_num(path), np.nan_to_num(body)) >= cos_lim
+    agree = dot(path, body) >= cos_lim
     no_body = ~np.isfinite(body).all(axis=-1)
     use_path = (speed >= opts.min_path_speed_mps) & (agree | no_body)
     d = np.where(use_path[:, None], path, body)
@@ -166,10 +239,8 @@ def headings(t_us: np.ndarray, inputs: np.ndarray, weights: np.ndarray, opts: Fr
 
 def heading_angle(d: np.ndarray, up: np.ndarray = UP) -> np.ndarray:
     """Angle (rad) of horizontal directions about the up axis, for turn detection."""
-    ref = np.array([0.0, 0.0, 1.0]) if abs(up[2]) < 0.9 else np.array([1.0, 0.0, 0.0])
-    ref = unit(horizontal(ref, up))
-    side = np.cross(up, ref)
-    return np.arctan2(d @ side, d @ ref)
+    e1, e2 = horizontal_basis(up)
+    return np.arctan2(d @ e2, d @ e1)
 
 
 # --------------------------------------------------------------------------- motion state, bouts
@@ -241,7 +312,7 @@ def bone_lengths(joints: np.ndarray) -> np.ndarray:
     """(..., B) lengths of :data:`BONES`."""
     a = np.array([p for p, _ in BONES])
     b = np.array([c for _, c in BONES])
-    return np.linalg.norm(joints[..., b, :] - joints[..., a, :], axis=-1)
+    return norm(joints[..., b, :] - joints[..., a, :])
 
 
 def quality_flags(t_us: np.ndarray, joints: np.ndarray, conf: np.ndarray,
@@ -255,23 +326,32 @@ def quality_flags(t_us: np.ndarray, joints: np.ndarray, conf: np.ndarray,
     flags = np.where((req <= 0).any(axis=1), Q_MISSING, 0)
     flags |= np.where((req < opts.min_confidence).any(axis=1), Q_LOW_CONF, 0)
     if ref_bones is not None:
-        dev = np.abs(bone_lengths(j) / ref_bones - 1.0)
-        flags |= np.where((dev > opts.bone_tolerance).any(axis=1), Q_BONE_LENGTH, 0)
+        dev = np.abs(bone_lengths(j) - ref_bones)
+        tol = np.maximum(opts.bone_tolerance * ref_bones, opts.bone_tolerance_m)
+        flags |= np.where((dev > tol).any(axis=1), Q_BONE_LENGTH, 0)
     flags |= np.where(np.diff(t_us) > opts.max_gap_ms * 1000, Q_GAP, 0)
-    # Swap: the knees sit on the wrong sides of the hip line, or the left and right joints
-    # jumped onto each other's previous places.
-    hip_axis = j[:, L_HIP] - j[:, R_HIP]
-    crossed = np.einsum("nc,nc->n", j[:, L_KNEE] - j[:, R_KNEE], hip_axis) < 0
+    # Swap: the left and right joints jumped onto each other's previous places.
     p = joints[:-1]
     same = crossed_jump = 0.0
     for lj, rj in ((L_KNEE, R_KNEE), (L_ANKLE, R_ANKLE), (L_FOOT, R_FOOT)):
-        same = same + np.linalg.norm(j[:, lj] - p[:, lj], axis=-1) \
-            + np.linalg.norm(j[:, rj] - p[:, rj], axis=-1)
-        crossed_jump = crossed_jump + np.linalg.norm(j[:, lj] - p[:, rj], axis=-1) \
-            + np.linalg.norm(j[:, rj] - p[:, lj], axis=-1)
+        same = same + norm(j[:, lj] - p[:, lj]) + norm(j[:, rj] - p[:, rj])
+        crossed_jump = crossed_jump + norm(j[:, lj] - p[:, rj]) + norm(j[:, rj] - p[:, lj])
     jumped = (crossed_jump < 0.5 * same) & (same > 0.3)
-    flags |= np.where(crossed | jumped, Q_LR_SWAP, 0)
+    flags |= np.where(jumped, Q_LR_SWAP, 0)
     return flags.astype(np.int32)
+
+
+def legs_crossed(joints: np.ndarray, fwd: np.ndarray, up: np.ndarray = UP,
+                 tolerance_m: float = 0.03) -> np.ndarray:
+    """(N,) True where the left knee and ankle sit right of the right ones (beyond the
+    tolerance) across the walking direction: labels swapped. The walker's left is
+    cross(up, fwd); the hip line is not used because trackers get it wrong from the side."""
+    left = cross(up, fwd)
+    crossed = np.ones(joints.shape[0], dtype=bool)
+    for lj, rj in ((L_KNEE, R_KNEE), (L_ANKLE, R_ANKLE)):
+        sep = np.einsum("nc,nc->n", joints[:, lj] - joints[:, rj], left)
+        crossed &= sep < -tolerance_m
+    return crossed
 
 
 def flag_names(bits: int) -> list[str]:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from inference.frames import UP, unit
+from inference.frames import UP, cross, norm, unit
 from streams.skeletons import CJ
 
 SIDES = ("left", "right")
@@ -62,9 +62,9 @@ def sagittal_angles(joints: np.ndarray, fwd: np.ndarray, up: np.ndarray = UP
         out[f"ankle_dorsiflexion_{side}"] = _wrap(foot_a - shank) - 90.0
         wrist, shoulder = joints[:, CJ[f"{side}_wrist"]], joints[:, CJ[f"{side}_shoulder"]]
         out[f"arm_angle_{side}"] = _sagittal_angle(wrist - shoulder, fwd, up)
-    lat = np.cross(up, fwd)  # the walker's left
+    lat = cross(up, fwd)  # the walker's left
     hips = joints[:, CJ["left_hip"]] - joints[:, CJ["right_hip"]]
-    hw = np.linalg.norm(hips, axis=-1)
+    hw = norm(hips)
     with np.errstate(invalid="ignore", divide="ignore"):
         out["pelvis_obliquity"] = np.degrees(np.arcsin(np.clip((hips @ up) / hw, -1, 1)))
     out["pelvis_rotation"] = np.degrees(np.arctan2(np.einsum("nc,nc->n", hips, fwd),
@@ -88,7 +88,7 @@ def features(joints: np.ndarray, velocities: np.ndarray, fwd: np.ndarray,
     out = np.full((n, len(FEATURES)), np.nan)
     for name, v in sagittal_angles(joints, fwd, up).items():
         out[:, F[name]] = v
-    lat = unit(np.cross(up, fwd))
+    lat = unit(cross(up, fwd))
     pelvis = joints[:, CJ["pelvis"]]
     pv = velocities[:, CJ["pelvis"]]
     for side in SIDES:
@@ -102,8 +102,8 @@ def features(joints: np.ndarray, velocities: np.ndarray, fwd: np.ndarray,
         out[:, F[f"ankle_lat_{side}"]] = np.einsum("nc,nc->n", ankle, lat)
         out[:, F[f"ankle_height_{side}"]] = joints[:, CJ[f"{side}_ankle"]] @ up - floor_y
         av = velocities[:, CJ[f"{side}_ankle"]]
-        out[:, F[f"ankle_speed_{side}"]] = np.linalg.norm(av - (av @ up)[:, None] * up, axis=-1)
+        out[:, F[f"ankle_speed_{side}"]] = norm(av - (av @ up)[:, None] * up)
     pv_h = pv - (pv @ up)[:, None] * up
-    out[:, F["pelvis_speed"]] = np.linalg.norm(pv_h, axis=-1)
+    out[:, F["pelvis_speed"]] = norm(pv_h)
     out[:, F["pelvis_fwd_speed"]] = np.einsum("nc,nc->n", pv_h, fwd)
     return out

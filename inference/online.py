@@ -38,9 +38,12 @@ N_JOINTS = 22
 
 @dataclass(frozen=True)
 class AnalyzerOptions:
-    smoothing_back_ms: float = 50.0
-    smoothing_ahead_ms: float = 50.0
+    smoothing_back_ms: float = 80.0
+    smoothing_ahead_ms: float = 80.0
     smoothing_degree: int = 2
+    # Frames are finalised in groups spanning this long: the per-call cost of the vector maths
+    # is shared by the group, at the price of this much more delay.
+    batch_ms: float = 100.0
     history_s: float = 4.5  # per-frame trace kept for cycle measures (> longest stride)
     bone_reference_s: float = 10.0  # bone lengths over this long give the track's reference
     frames: fr.FrameOptions = field(default_factory=fr.FrameOptions)
@@ -70,8 +73,9 @@ class AnalyzerOptions:
 
     @property
     def lookahead_ms(self) -> float:
-        """Longest delay between an event and its publication, in source time."""
-        return self.smoothing_ahead_ms + self.events.confirm_ms
+        """Longest delay between an event and its publication, in source time (plus one frame
+        interval, the wait for the frame that completes the batch)."""
+        return self.smoothing_ahead_ms + self.batch_ms + self.events.confirm_ms
 
 
 class _Ring:
@@ -85,16 +89,28 @@ class _Ring:
         self.cols = {k: np.zeros((capacity * 2, *shape), dtype=dt)
                      for k, (shape, dt) in columns.items()}
 
-    def append(self, **values: Any) -> None:
-        if self.n == len(next(iter(self.cols.values()))):
-            keep = self.cap
+    def _room(self, m: int) -> None:
+        if self.n + m > len(next(iter(self.cols.values()))):
+            keep = min(self.cap, self.n)
             for a in self.cols.values():
                 a[:keep] = a[self.n - keep:self.n]
             self.dropped += self.n - keep
             self.n = keep
+
+    def append(self, **values: Any) -> None:
+        self._room(1)
         for k, v in values.items():
             self.cols[k][self.n] = v
         self.n += 1
+
+    def extend(self, **values: np.ndarray) -> None:
+        m = len(next(iter(values.values())))
+        if m > self.cap:
+            raise ValueError(f"block of {m} rows exceeds the ring's capacity {self.cap}")
+        self._room(m)
+        for k, v in values.items():
+            self.cols[k][self.n:self.n + m] = v
+        self.n += m
 
     def __getitem__(self, k: str) -> np.ndarray:
         return self.cols[k][:self.n]
@@ -111,21 +127,24 @@ class OnlineGaitAnalyzer:
         o = self.opts
         self._smooth = Window(o.smoothing_back_ms, o.smoothing_ahead_ms, o.smoothing_degree)
         self._ahead_us = int(o.smoothing_ahead_ms * 1000)
+        self._batch_us = int(o.batch_ms * 1000)
         self._confirm_us = int(o.events.confirm_ms * 1000)
-        back_s = max(o.smoothing_back_ms, o.frames.heading_back_ms) / 1000 + 0.5
+        back_s = max(o.smoothing_back_ms, o.frames.heading_back_ms,
+                     o.frames.body_back_ms) / 1000 + 0.5
         # Capacities in frames assume up to 500 Hz; a faster source only shortens the history.
         self._raw = _Ring(int(500 * (back_s + o.smoothing_ahead_ms / 1000 + 0.5)), {
             "t": ((), np.int64), "j": ((N_JOINTS, 3), np.float64), "w": ((N_JOINTS,), np.float64),
-            "h": ((4, 3), np.float64), "hw": ((4,), np.float64), "q": ((), np.int32),
+            "h": ((6, 3), np.float64), "hw": ((6,), np.float64), "q": ((), np.int32),
         })
         self._tr = _Ring(int(500 * o.history_s), {
             "t": ((), np.int64), "f": ((len(FEATURES),), np.float64), "q": ((), np.int32),
             "s": ((), np.int8), "a": ((), np.float64),
         })
         self._final = 0  # global raw index of the next frame to finalise
+        self._prepared = 0  # global raw index of the next frame without heading inputs/quality
         self._checked = {(k, s): 0 for k, _, _ in DETECTORS for s in SIDES}  # global trace idx
-        self._bones: list[np.ndarray] = []
-        self._bone_t: list[int] = []
+        self._bones = _Ring(int(500 * o.bone_reference_s), {
+            "t": ((), np.int64), "b": ((len(fr.BONES),), np.float64)})
         self._ref_bones: np.ndarray | None = None
         self._ref_update_us = 0
         self._events: list[Event] = []
@@ -133,7 +152,7 @@ class OnlineGaitAnalyzer:
         self._bout = fr.BoutState()
         self.bouts: list[tuple[int, int]] = []
         self.counters = {"frames": 0, "rejected": 0, "events": 0, "cycles": 0}
-        self.trace: dict[str, list] = {"t": [], "f": [], "q": [], "s": [], "d": []}
+        self.trace: dict[str, list[np.ndarray]] = {"t": [], "f": [], "q": [], "s": [], "d": []}
         self._last_t: int | None = None
 
     # ------------------------------------------------------------------ public
@@ -176,7 +195,9 @@ class OnlineGaitAnalyzer:
     def trace_arrays(self) -> dict[str, np.ndarray]:
         """Every finalised frame (needs ``keep_trace=True``): t (N,), f (N, F) features,
         q quality bits, s motion state, d (N, 3) walking direction."""
-        return {k: np.asarray(v) for k, v in self.trace.items()}
+        width = {"f": (len(FEATURES),), "d": (3,)}
+        return {k: np.concatenate(v) if v else np.zeros((0, *width.get(k, ())))
+                for k, v in self.trace.items()}
 
     def joint_angles(self) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """(t_us, {hip/knee flexion and ankle dorsiflexion per side: degrees}) of every
@@ -197,31 +218,34 @@ class OnlineGaitAnalyzer:
         return []
 
     def _add_raw(self, t_us: int, j: np.ndarray, c: np.ndarray) -> None:
-        o = self.opts.frames
-        raw = self._raw
-        h = fr.heading_inputs(j[None])[0]
-        hw = fr.heading_weights(c[None], o.min_confidence)[0]
-        if raw.n:
-            q = int(fr.quality_flags(np.array([raw["t"][-1], t_us]),
-                                     np.stack([raw["j"][-1], j]), np.stack([raw["w"][-1], c]),
-                                     self._ref_bones, o)[0])
-        else:
-            q = int(fr.quality_flags(np.array([t_us - 1, t_us]), np.stack([j, j]),
-                                     np.stack([c, c]), self._ref_bones, o)[0])
-        raw.append(t=t_us, j=j, w=c, h=h, hw=hw, q=q)
-        self._update_bones(t_us, j, c)
+        self._raw.append(t=t_us, j=j, w=c)
 
-    def _update_bones(self, t_us: int, j: np.ndarray, c: np.ndarray) -> None:
-        if (c[list(fr.REQUIRED)] >= self.opts.frames.min_confidence).all():
-            self._bones.append(fr.bone_lengths(j))
-            self._bone_t.append(t_us)
-        horizon = t_us - int(self.opts.bone_reference_s * 1e6)
-        while self._bone_t and self._bone_t[0] < horizon:
-            self._bone_t.pop(0)
-            self._bones.pop(0)
-        if t_us >= self._ref_update_us and len(self._bones) >= 10:
-            self._ref_bones = np.median(np.array(self._bones), axis=0)
-            self._ref_update_us = t_us + 500_000
+    def _prepare(self) -> None:
+        """Heading inputs, quality bits and bone lengths of the raw frames not yet done, in one
+        vectorised step (quality looks at each frame's predecessor)."""
+        raw, o = self._raw, self.opts.frames
+        a = max(self._prepared - raw.dropped, 0)
+        n = raw.n
+        if a >= n:
+            return
+        j, w, t = raw["j"], raw["w"], raw["t"]
+        raw.cols["h"][a:n] = fr.heading_inputs(j[a:n])
+        raw.cols["hw"][a:n] = fr.heading_weights(w[a:n], o.min_confidence)
+        p = a - 1 if a > 0 else 0
+        tt = t[p:n] if a > 0 else np.concatenate([[t[0] - 1], t[:n]])
+        jj = j[p:n] if a > 0 else np.concatenate([j[:1], j[:n]])
+        ww = w[p:n] if a > 0 else np.concatenate([w[:1], w[:n]])
+        raw.cols["q"][a:n] = fr.quality_flags(tt, jj, ww, self._ref_bones, o)
+        good = (w[a:n][:, list(fr.REQUIRED)] >= o.min_confidence).all(axis=1)
+        if good.any():
+            self._bones.extend(t=t[a:n][good], b=fr.bone_lengths(j[a:n][good]))
+        self._prepared = raw.dropped + n
+        now = int(t[n - 1])
+        if now >= self._ref_update_us and self._bones.n >= 10:
+            keep = self._bones["t"] >= now - int(self.opts.bone_reference_s * 1e6)
+            if keep.sum() >= 10:
+                self._ref_bones = np.median(self._bones["b"][keep], axis=0)
+                self._ref_update_us = now + 500_000
 
     def _leg_length(self) -> float | None:
         if self._ref_bones is None:
@@ -239,12 +263,15 @@ class OnlineGaitAnalyzer:
             hi = raw.n
         else:
             hi = int(np.searchsorted(t, t[-1] - self._ahead_us, "right"))
+            if hi > lo and t[hi - 1] - t[lo] < self._batch_us:
+                return []  # the group is not complete yet
         if hi > lo:
             self._finalise(lo, hi)
             self._final = raw.dropped + hi
         return self._detect(final)
 
     def _finalise(self, lo: int, hi: int) -> None:
+        self._prepare()
         raw, o = self._raw, self.opts
         t = raw["t"]
         q = np.arange(lo, hi)
@@ -252,41 +279,46 @@ class OnlineGaitAnalyzer:
         d, speed, from_body = fr.headings(t, raw["h"], raw["hw"], o.frames,
                                           o.smoothing_ahead_ms, q)
         feats = features(val, vel, d)
-        quality = raw["q"][q] | np.where(from_body, fr.Q_DIRECTION_FROM_BODY, 0)
+        quality = raw["q"][q] | np.where(from_body, fr.Q_DIRECTION_FROM_BODY, 0) \
+            | np.where(fr.legs_crossed(val, d), fr.Q_LR_SWAP, 0)
         angle = fr.heading_angle(d)
-        tr = self._tr
-        for i in range(len(q)):
-            tq = int(t[q[i]])
-            foot_range, turn = self._motion_inputs(tq, feats[i], angle[i])
-            state = int(fr.motion_state(np.array([speed[i]]), np.array([foot_range]),
-                                        np.array([turn]), o.frames)[0])
-            tr.append(t=tq, f=feats[i], q=quality[i], s=state, a=angle[i])
-            done = fr.bout_step(self._bout, tq, state == fr.WALKING)
+        tq = t[q]
+        foot_range, turn = self._motion_inputs(tq, feats, angle)
+        state = fr.motion_state(speed, foot_range, turn, o.frames)
+        self._tr.extend(t=tq, f=feats, q=quality, s=state, a=angle)
+        for ti, st in zip(tq.tolist(), state.tolist()):
+            done = fr.bout_step(self._bout, ti, st == fr.WALKING)
             if done:
                 self.bouts.append(done)
-            if o.keep_trace:
-                for k, v in (("t", tq), ("f", feats[i]), ("q", quality[i]), ("s", state),
-                             ("d", d[i])):
-                    self.trace[k].append(v)
+        if o.keep_trace:
+            for k, v in (("t", tq), ("f", feats), ("q", quality), ("s", state), ("d", d)):
+                self.trace[k].append(np.array(v, copy=True))
 
-    def _motion_inputs(self, tq: int, feat: np.ndarray, angle: float) -> tuple[float, float]:
-        """Foot excursion (vs pelvis) over the last second and turn rate (deg/s) over the last
-        half second, from the trace before this frame plus this frame."""
+    def _motion_inputs(self, tq: np.ndarray, feats: np.ndarray, angle: np.ndarray
+                       ) -> tuple[np.ndarray, np.ndarray]:
+        """Per new frame: foot excursion relative to the pelvis (largest of the two ankles'
+        ranges along the walking direction) and turn rate (deg/s), both over the last second,
+        from the trace so far followed by the new frames."""
         tr = self._tr
-        if tr.n == 0:
-            return float("inf"), 0.0
-        t = tr["t"]
-        i1 = int(np.searchsorted(t, tq - 1_000_000, "left"))
-        f = tr["f"][i1:]
-        rng = 0.0
-        for side in SIDES:
-            col = np.append(f[:, F[f"ankle_fwd_{side}"]], feat[F[f"ankle_fwd_{side}"]])
-            if np.isfinite(col).any():
-                rng = max(rng, float(np.nanmax(col) - np.nanmin(col)))
-        i2 = int(np.searchsorted(t, tq - 500_000, "left"))
-        dt = (tq - t[i2]) / 1e6
-        da = np.angle(np.exp(1j * (angle - tr["a"][i2])))
-        turn = float(np.degrees(da) / dt) if dt > 0.1 and np.isfinite(da) else 0.0
+        t_old = tr["t"]
+        i0 = int(np.searchsorted(t_old, tq[0] - 1_000_000, "left"))
+        t_all = np.concatenate([t_old[i0:], tq])
+        cols = [F["ankle_fwd_left"], F["ankle_fwd_right"]]
+        ank = np.concatenate([tr["f"][i0:, cols], feats[:, cols]])
+        a_all = np.concatenate([tr["a"][i0:], angle])
+        m = len(tq)
+        pos = np.arange(len(t_all) - m, len(t_all))
+        start = np.searchsorted(t_all, tq - 1_000_000, "left")
+        rng = np.empty(m)
+        for i in range(m):
+            seg = ank[start[i]:pos[i] + 1]
+            rng[i] = float(np.nanmax(np.fmax.reduce(seg, axis=0) - np.fmin.reduce(seg, axis=0))) \
+                if np.isfinite(seg).any() else 0.0
+        dt = (tq - t_all[start]) / 1e6
+        da = np.angle(np.exp(1j * (angle - a_all[start])))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            turn = np.where((dt > 0.25) & np.isfinite(da), np.degrees(da) / dt, 0.0)
+        rng[pos == start] = np.inf  # a first frame: nothing to compare with yet
         return rng, turn
 
     def _detect(self, final: bool) -> list[GaitEvent | GaitCycle]:
