@@ -29,7 +29,7 @@ def estimate_video(path: str | Path, progress_s: float = 2.0, **pose_options: An
                    ) -> dict[str, Any]:
     """Per-frame pose of a video: ``t_us`` (N,), ``body`` (N,) body id or -1, ``joints``
     (N, 33, 3) wire metres (NaN where no pose), ``confidence`` (N, 33), ``image_xy`` (N, 33, 2),
-    ``locked`` (N,) bool, plus ``size`` (w, h) and the estimator's ``counters``."""
+    ``locked`` (N,) bool, plus ``size`` (w, h), the pose ``backend`` and its ``counters``."""
     from capture.webcam import WebcamSource
 
     from .pose import PoseEstimator
@@ -72,6 +72,7 @@ def estimate_video(path: str | Path, progress_s: float = 2.0, **pose_options: An
         "image_xy": np.full((n, j, 2), np.nan),
         "locked": np.zeros(n, dtype=bool),
         "size": size,
+        "backend": est.cfg.backend,
         "counters": est.all_counters(),
     }
     for i, (_, p) in enumerate(rows):
@@ -97,8 +98,11 @@ def person_of_interest(body: np.ndarray, locked: np.ndarray) -> int | None:
 
 def load_video_recording(path: str | Path, **pose_options: Any) -> Recording:
     """The person of interest of a video file as a canonical Recording (see module docstring)."""
-    path = Path(path)
-    est = estimate_video(path, **pose_options)
+    return recording_from_estimates(Path(path), estimate_video(path, **pose_options))
+
+
+def recording_from_estimates(path: Path, est: dict[str, Any]) -> Recording:
+    """The Recording of the person of interest in :func:`estimate_video`'s output."""
     who = person_of_interest(est["body"], est["locked"])
     if who is None:
         raise RecordingError(f"{path}: no person found in {len(est['t_us'])} frames")
@@ -116,7 +120,7 @@ def load_video_recording(path: str | Path, **pose_options: Any) -> Recording:
         "frames_in_video": int(len(est["t_us"])), "person": who,
         "pose_frames": int(mine.sum()), "pose_coverage": float(mine.mean()),
         "walked": bool(est["locked"][span][mine].any()),
-        "pose_backend": pose_options.get("backend", "mediapipe"),
+        "pose_backend": est["backend"],
         "pose_counters": est["counters"],
     }
     log.info("%s: person %d, %d frames (%.0f %% with a pose) from %.2f to %.2f s", path.name,
