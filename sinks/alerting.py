@@ -78,8 +78,8 @@ The sink process (``[[process]] kind = "sink"`` with ``options.sink = "alert"``)
 ``gait/`` (cycles) and ``status`` (health), and to ``skel/`` too if silence should also be
 judged from skeleton traffic. Its ``subscribe`` list must name the endpoints those come from:
 the workers (cycles), the capture processes (their Status, for silences) and the launcher's
-``[launcher].publish`` (restart counts, for crash loops). Every raised / cleared alert is also published on ``alert`` when
-the process has a ``publish`` endpoint.
+``[launcher].publish`` (restart counts, for crash loops). Every raised / cleared alert is also
+published on ``alert`` when the process has a ``publish`` endpoint.
 
 The payload every output receives (JSON)::
 

@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
 from .records import wall_us
 from .rules import Active
+from .store import sqlite_connect
 
 OUTBOX_VERSION = 1
 
@@ -76,11 +76,7 @@ class Outbox:
 
     def __init__(self, path: str | os.PathLike, busy_timeout_s: float = 5.0):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=busy_timeout_s,
-                                    check_same_thread=False)
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("PRAGMA synchronous=FULL")
+        self.conn = sqlite_connect(self.path, busy_timeout_s, "FULL")
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             version = self.conn.execute("PRAGMA user_version").fetchone()[0]

@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol
@@ -98,14 +99,31 @@ class SQLiteDialect(_Dialect):
         self.synchronous = synchronous.upper()
 
     def connect(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, isolation_level=None, timeout=self.busy_timeout_s,
-                               check_same_thread=False)
-        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-        if mode.lower() != "wal":
-            log.warning("%s: journal mode %s (WAL refused by the filesystem?)", self.path, mode)
-        conn.execute(f"PRAGMA synchronous={self.synchronous}")
-        return conn
+        return sqlite_connect(self.path, self.busy_timeout_s, self.synchronous)
+
+
+def sqlite_connect(path: Path, busy_timeout_s: float, synchronous: str = "FULL"
+                   ) -> sqlite3.Connection:
+    """An autocommit connection in WAL mode (the log and the alert outbox)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout_s,
+                           check_same_thread=False)
+    # Switching a fresh file to WAL while another connection does the same can fail with
+    # "locked" at once, without SQLite's busy handler (it would risk a deadlock): retry.
+    deadline = time.monotonic() + busy_timeout_s
+    while True:
+        try:
+            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            break
+        except sqlite3.OperationalError:
+            if time.monotonic() >= deadline:
+                conn.close()
+                raise
+            time.sleep(0.01)
+    if mode.lower() != "wal":
+        log.warning("%s: journal mode %s (WAL refused by the filesystem?)", path, mode)
+    conn.execute(f"PRAGMA synchronous={synchronous}")
+    return conn
 
 
 class PostgresDialect(_Dialect):
