@@ -27,11 +27,17 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Window:
-    """The time support of the local fit, in milliseconds, and the polynomial degree."""
+    """The time support of the local fit, in milliseconds, and the polynomial degree.
+
+    ``max_samples`` caps the samples one fit uses: a denser window is thinned to every s-th
+    sample counted from the query sample itself (so the result does not depend on how a stream
+    was cut into calls). Long windows on fast sources cost less, and lose little: the fit only
+    needs enough samples across the window, not all of them."""
 
     back_ms: float = 60.0
     ahead_ms: float = 60.0
     degree: int = 2
+    max_samples: int | None = None
 
     def __post_init__(self) -> None:
         if self.back_ms < 0 or self.ahead_ms < 0 or self.back_ms + self.ahead_ms <= 0:
@@ -39,6 +45,9 @@ class Window:
                              "must be >= 0 and not both 0")
         if self.degree not in (0, 1, 2):
             raise ValueError(f"window degree {self.degree}: must be 0, 1 or 2")
+        if self.max_samples is not None and self.max_samples < self.degree + 2:
+            raise ValueError(f"window max_samples {self.max_samples}: too few for degree "
+                             f"{self.degree}")
 
 
 _RIDGE = 1e-9  # keeps a fit with too few samples solvable; it then degrades to a lower degree
@@ -95,37 +104,46 @@ def local_poly(t_us: np.ndarray, x: np.ndarray, window: Window,
     tq = t_us[q]
     lo = np.searchsorted(t_us, tq - back_us, "left")
     hi = np.searchsorted(t_us, tq + ahead_us, "right")
-    k = int((hi - lo).max(initial=1))
-    idx = lo[:, None] + np.arange(k)[None, :]  # (Q, K)
-    inside = idx < hi[:, None]
-    idx = np.minimum(idx, n - 1)
+    span = int((hi - lo).max(initial=1))
+    step = 1
+    if window.max_samples is not None and span > window.max_samples:
+        step = -(-span // window.max_samples)
+    # Offsets from the query in steps of ``step``: the query sample is always one of them.
+    before = -(-(q - lo).max(initial=0) // step)
+    after = (hi - 1 - q).max(initial=0) // step
+    offs = np.arange(-before, after + 1) * step
+    idx = q[:, None] + offs[None, :]  # (Q, K)
+    inside = (idx >= lo[:, None]) & (idx < hi[:, None])
+    idx = np.clip(idx, 0, n - 1)
     # Time in units of the wider half-window keeps the normal equations well conditioned.
     scale = max(back_us, ahead_us) * 1e-6
     dt = (t_us[idx] - tq[:, None]) * 1e-6  # (Q, K) seconds
     u = np.where(dt < 0, -dt / max(back_us * 1e-6, 1e-12), dt / max(ahead_us * 1e-6, 1e-12))
     kern = np.where(inside & (u <= 1.0), (1.0 - np.clip(u, 0, 1) ** 3) ** 3, 0.0)
-    # The sample at the query time itself always counts (u == 0 there even with back/ahead 0).
     ww = kern[:, :, None] * w[idx]  # (Q, K, G)
     p = window.degree + 1
-    xs = x[idx]  # (Q, K, G, C)
+    nq, nk = idx.shape
+    c = x.shape[2]
+    wx = (ww[..., None] * x[idx]).reshape(nq, nk, g * c).transpose(0, 2, 1)  # (Q, G*C, K)
     if p == 1:
         sw = ww.sum(axis=1)  # (Q, G)
         with np.errstate(invalid="ignore", divide="ignore"):
-            value = np.einsum("qkg,qkgc->qgc", ww, xs) / sw[:, :, None]
+            value = wx.sum(axis=2).reshape(nq, g, c) / sw[:, :, None]
         rate = np.zeros_like(value)
     else:
         v = (dt / scale)[:, :, None] ** np.arange(p)  # (Q, K, P)
-        a = np.einsum("qkg,qkp,qkr->qgpr", ww, v, v) + _RIDGE * np.eye(p)
-        b = np.einsum("qkg,qkp,qkgc->qgpc", ww, v, xs)
+        vv = (v[:, :, :, None] * v[:, :, None, :]).reshape(nq, nk, p * p)
+        a = np.matmul(ww.transpose(0, 2, 1), vv).reshape(nq, g, p, p) + _RIDGE * np.eye(p)
+        b = np.matmul(wx, v).reshape(nq, g, c, p).transpose(0, 1, 3, 2)  # (Q, G, P, C)
         c0, c1 = _first_two_coefficients(a, b)
         value, rate = c0, c1 / scale
     # A group is estimated where it was observed at the query sample, or bridged by observations
     # on both sides; extrapolating a polynomial from one side is left undone (NaN).
     has = ww > 0
-    here = has[np.arange(len(q)), q - lo]
-    before = (has & (dt < 0)[:, :, None]).any(axis=1)
-    after = (has & (dt > 0)[:, :, None]).any(axis=1)
-    ok = (here | (before & after)) & (has.sum(axis=1) >= p)
+    here = has[:, before]
+    earlier = (has & (dt < 0)[:, :, None]).any(axis=1)
+    later = (has & (dt > 0)[:, :, None]).any(axis=1)
+    ok = (here | (earlier & later)) & (has.sum(axis=1) >= p)
     value[~ok] = np.nan
     rate[~ok] = np.nan
     return value, rate

@@ -61,8 +61,8 @@ class FrameOptions:
     bone_tolerance: float = 0.25  # relative deviation from the track's median bone length ...
     bone_tolerance_m: float = 0.03  # ... and at least this much (short bones jitter)
     max_gap_ms: float = 150.0
-    heading_back_ms: float = 600.0  # the pelvis path over this long gives the direction
-    body_back_ms: float = 1000.0  # the body's direction is averaged over this long
+    heading_back_ms: float = 1000.0  # the pelvis path and the body's facing over this long
+    heading_max_samples: int = 40  # thinned to at most this many samples (see filters.Window)
     min_stride_axis_std_m: float = 0.08  # feet alternating less than this: no stride axis
     min_stride_axis_elongation: float = 3.0  # variance along vs across the stride axis
     min_path_speed_mps: float = 0.25  # slower than this, the direction comes from the body
@@ -200,19 +200,19 @@ def headings(t_us: np.ndarray, inputs: np.ndarray, weights: np.ndarray, opts: Fr
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Walking direction at the query samples, from ``heading_inputs``.
 
-    * path: a local linear fit of the pelvis over ``[t - heading_back_ms, t + ahead_ms]``;
-    * body: over ``[t - body_back_ms, t + ahead_ms]``, the axis along which the feet swing past
-      each other, or the hip-line normal when they do not; its sign from the hip-line normal
-      (the skeleton is right-handed) unless that is nearly perpendicular, then from the toes.
+    Local linear fits over ``[t - heading_back_ms, t + ahead_ms]`` give
+    * path: the pelvis velocity;
+    * body: the axis along which the feet swing past each other, or the hip-line normal when
+      they do not; its sign from the hip-line normal (the skeleton is right-handed) unless that
+      is nearly perpendicular, then from the toes.
 
     The path is used when the pelvis moves faster than ``min_path_speed_mps`` roughly the way
     the body faces, otherwise the body (treadmill, a camera that turns to follow the walker).
     Returns (Q, 3) unit directions, (Q,) pelvis path speed (m/s), (Q,) bool "from the body".
     """
-    _, rate = local_poly(t_us, inputs[:, :1], Window(opts.heading_back_ms, ahead_ms, 1),
-                         weights[:, :1], query)
-    avg, _ = local_poly(t_us, inputs[:, 1:], Window(opts.body_back_ms, ahead_ms, 0),
-                        weights[:, 1:], query)
+    avg, rate = local_poly(t_us, inputs, Window(opts.heading_back_ms, ahead_ms, 1,
+                                                 opts.heading_max_samples), weights, query)
+    avg = avg[:, 1:]
     vel = rate[:, 0]
     hip_normal = unit(avg[:, 0])
     toes = np.nansum(avg[:, 1:3], axis=1)

@@ -41,6 +41,7 @@ class AnalyzerOptions:
     smoothing_back_ms: float = 80.0
     smoothing_ahead_ms: float = 80.0
     smoothing_degree: int = 2
+    smoothing_max_samples: int = 24  # a fast source's window is thinned (see filters.Window)
     # Frames are finalised in groups spanning this long: the per-call cost of the vector maths
     # is shared by the group, at the price of this much more delay.
     batch_ms: float = 100.0
@@ -125,12 +126,12 @@ class OnlineGaitAnalyzer:
         self.source, self.track = source, int(track)
         self.opts = AnalyzerOptions.from_flat(options)
         o = self.opts
-        self._smooth = Window(o.smoothing_back_ms, o.smoothing_ahead_ms, o.smoothing_degree)
+        self._smooth = Window(o.smoothing_back_ms, o.smoothing_ahead_ms, o.smoothing_degree,
+                              o.smoothing_max_samples)
         self._ahead_us = int(o.smoothing_ahead_ms * 1000)
         self._batch_us = int(o.batch_ms * 1000)
         self._confirm_us = int(o.events.confirm_ms * 1000)
-        back_s = max(o.smoothing_back_ms, o.frames.heading_back_ms,
-                     o.frames.body_back_ms) / 1000 + 0.5
+        back_s = max(o.smoothing_back_ms, o.frames.heading_back_ms) / 1000 + 0.5
         # Capacities in frames assume up to 500 Hz; a faster source only shortens the history.
         self._raw = _Ring(int(500 * (back_s + o.smoothing_ahead_ms / 1000 + 0.5)), {
             "t": ((), np.int64), "j": ((N_JOINTS, 3), np.float64), "w": ((N_JOINTS,), np.float64),

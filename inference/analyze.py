@@ -1,0 +1,165 @@
+"""Run a recording through the gait analysis offline and print its events and cycle records.
+
+``gaitstream analyze FILE [--json]``
+
+FILE is any recording ``capture.readers.load_recording`` reads (C3D, TRC, Kinect v1 text). Its
+frames go as SkeletonFrames through the inference worker's own code path (layout mapping, the
+per-track analyzer, flush at the end), so the records are the ones a live run or a replay of the
+same frames publishes. Per walking bout it adds a summary (mean, SD, CV of every measure over
+the cycles whose flags do not make them untrustworthy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from inference.cycles import summarize, trusted
+from streams.schema import GaitCycle, GaitEvent, SkeletonFrame, Body
+from streams.skeletons import CANONICAL
+
+log = logging.getLogger(__name__)
+
+SOURCE = "analyze"
+
+
+@dataclass
+class Analysis:
+    events: list[GaitEvent] = field(default_factory=list)
+    cycles: list[GaitCycle] = field(default_factory=list)
+    bouts: list[tuple[int, int]] = field(default_factory=list)
+    lookahead_ms: float | None = None
+
+
+def skeleton_frames(rec: Any, source: str = SOURCE) -> list[SkeletonFrame]:
+    """The recording as the SkeletonFrames a live source would publish: the source's own layout
+    when the reader kept it (e.g. kinect_v1_20), canonical joints otherwise."""
+    if rec.raw_layout is not None and rec.raw_joints is not None:
+        layout, joints, conf = rec.raw_layout, rec.raw_joints, rec.raw_confidence
+    else:
+        layout, joints, conf = CANONICAL, rec.joints, rec.confidence
+    joints = np.asarray(joints, dtype=np.float32)
+    conf = np.asarray(conf, dtype=np.float32)
+    return [SkeletonFrame(source=source, seq=i + 1, t_us=int(t), host_us=0, layout=layout,
+                          bodies=[Body(0, joints[i], conf[i])])
+            for i, t in enumerate(rec.t_us)]
+
+
+def analyze_recording(rec: Any, analysis: str = "classical",
+                      analyzer_options: dict[str, Any] | None = None) -> Analysis:
+    """Events, cycles and walking bouts of a recording, through the worker's code path."""
+    from inference.worker import Worker, WorkerConfig
+    from streams.status import StatusReporter
+
+    cfg = WorkerConfig(analysis=analysis, analyzer_options=dict(analyzer_options or {}))
+    worker = Worker(cfg, None, StatusReporter(SOURCE, "analyze"))
+    for frame in skeleton_frames(rec):
+        worker.handle(frame)
+    analyzers = [a for tr in worker.tracks.values() for a in tr.analyzers]
+    worker.expire(force=True)
+    out = Analysis()
+    for m in worker.outputs:
+        if isinstance(m, GaitEvent):
+            out.events.append(m)
+        elif isinstance(m, GaitCycle):
+            out.cycles.append(m)
+    for a in analyzers:
+        out.bouts.extend(getattr(a, "bouts", []))
+        if hasattr(a, "lookahead_ms"):
+            out.lookahead_ms = a.lookahead_ms
+    return out
+
+
+def bout_summaries(cycles: list[GaitCycle], bouts: list[tuple[int, int]]) -> list[dict[str, Any]]:
+    """Summary per bout of the cycles that lie in it (a cycle in no bout is reported apart)."""
+    out = []
+    rest = list(cycles)
+    for i, (b0, b1) in enumerate(bouts):
+        inside = [c for c in cycles if b0 <= c.start_us and c.end_us <= b1]
+        rest = [c for c in rest if c not in inside]
+        out.append({"bout": i + 1, "start_s": b0 / 1e6, "end_s": b1 / 1e6, **summarize(inside)})
+    if rest:
+        out.append({"bout": None, "note": "cycles outside any walking bout", **summarize(rest)})
+    return out
+
+
+def _cycle_dict(c: GaitCycle) -> dict[str, Any]:
+    return {"side": c.side, "start_s": c.start_us / 1e6, "end_s": c.end_us / 1e6,
+            "metrics": c.metrics, "flags": c.flags, "trusted": trusted(c)}
+
+
+def report(path: Path, rec: Any, res: Analysis) -> dict[str, Any]:
+    return {
+        "file": str(path), "frames": rec.n_frames, "rate_hz": rec.rate_hz,
+        "duration_s": rec.duration_s, "layout": rec.source_layout,
+        "lookahead_ms": res.lookahead_ms,
+        "events": [{"side": e.side, "kind": e.kind, "t_s": e.event_us / 1e6,
+                    "confidence": e.confidence, "method": e.method} for e in res.events],
+        "cycles": [_cycle_dict(c) for c in res.cycles],
+        "bouts": bout_summaries(res.cycles, res.bouts),
+    }
+
+
+def _f(v: Any, spec: str) -> str:
+    return "-" if v is None else format(v, spec)
+
+
+SHOWN = (("stride_time_s", "stride s", ".2f"), ("cadence_spm", "cad", ".0f"),
+         ("step_length_m", "step m", ".2f"), ("speed_mps", "m/s", ".2f"),
+         ("stance_pct", "stance%", ".0f"), ("double_support_pct", "DS%", ".0f"),
+         ("knee_rom_deg", "kneeROM", ".0f"), ("peak_swing_knee_flexion_deg", "pkKnee", ".0f"))
+
+
+def print_report(rep: dict[str, Any]) -> None:
+    print(f"{rep['file']}: {rep['frames']} frames, {rep['rate_hz']:.0f} Hz, "
+          f"{rep['duration_s']:.2f} s, {rep['layout']}; events published at most "
+          f"{_f(rep['lookahead_ms'], '.0f')} ms (+1 frame) after they happen")
+    print(f"\nevents ({len(rep['events'])}):")
+    for e in rep["events"]:
+        print(f"  {e['t_s']:8.3f} s  {e['side']:5s} {e['kind']:11s} conf {e['confidence']:.2f}")
+    print(f"\ncycles ({len(rep['cycles'])}):")
+    print("  " + f"{'side':5s} {'start':>7s} {'end':>7s} " + " ".join(f"{h:>8s}" for _, h, _ in SHOWN)
+          + "  flags")
+    for c in rep["cycles"]:
+        m = c["metrics"]
+        print(f"  {c['side']:5s} {c['start_s']:7.3f} {c['end_s']:7.3f} "
+              + " ".join(f"{_f(m[k], s):>8s}" for k, _, s in SHOWN)
+              + "  " + (",".join(c["flags"]) or "-"))
+    for b in rep["bouts"]:
+        title = (f"bout {b['bout']} ({b['start_s']:.1f}-{b['end_s']:.1f} s)" if b["bout"]
+                 else b["note"])
+        print(f"\n{title}: {b['trusted_cycles']} of {b['cycles']} cycles trusted")
+        for k, v in b["metrics"].items():
+            if v["n"]:
+                print(f"  {k:30s} mean {v['mean']:8.3f}  sd {_f(v['sd'], '8.3f')}  "
+                      f"CV {_f(v['cv_pct'], '5.1f')} %  (n={v['n']})")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", type=Path, help="recording (C3D, TRC, Kinect v1 text)")
+    p.add_argument("--analysis", default="classical",
+                   choices=("classical", "gait-transformer", "both"),
+                   help="which analysis the worker runs (default classical)")
+    p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+
+
+def main(args: argparse.Namespace) -> int:
+    from capture.readers import RecordingError, load_recording
+
+    try:
+        rec = load_recording(args.file)
+    except RecordingError as e:
+        print(f"error: {e}")
+        return 2
+    res = analyze_recording(rec, args.analysis)
+    rep = report(args.file, rec, res)
+    print_report(rep)
+    if args.json:
+        print(json.dumps(rep))
+    return 0
