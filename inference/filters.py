@@ -78,15 +78,17 @@ def _first_two_coefficients(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, n
 
 def local_poly(t_us: np.ndarray, x: np.ndarray, window: Window,
                weights: np.ndarray | None = None,
-               query: np.ndarray | slice | None = None) -> tuple[np.ndarray, np.ndarray]:
+               query: np.ndarray | slice | None = None, mean: bool = False
+               ) -> tuple[np.ndarray, ...]:
     """Smoothed value and time derivative (per second) of ``x`` at the samples ``query``.
 
     ``t_us``: (N,) strictly increasing int64 microseconds. ``x``: (N, G, C) values, G groups of C
     coordinates that share one weight (e.g. 22 joints x 3). ``weights``: (N, G) in [0, 1] or None.
     ``query``: indices (or a slice) of the samples to evaluate, default all.
 
-    Returns (Q, G, C) values and (Q, G, C) derivatives. A group is NaN where it was neither
-    observed at the query sample nor on both sides of it, or has fewer samples than
+    Returns (Q, G, C) values and (Q, G, C) derivatives, and with ``mean`` the kernel-weighted
+    means (Q, G, C) too (the degree-0 fit, from the same sums). A group is NaN where it was
+    neither observed at the query sample nor on both sides of it, or has fewer samples than
     coefficients.
     """
     t_us = np.asarray(t_us, dtype=np.int64)
@@ -125,11 +127,13 @@ def local_poly(t_us: np.ndarray, x: np.ndarray, window: Window,
     nq, nk = idx.shape
     c = x.shape[2]
     wx = (ww[..., None] * x[idx]).reshape(nq, nk, g * c).transpose(0, 2, 1)  # (Q, G*C, K)
+    avg = None
+    if p == 1 or mean:
+        sw = ww.sum(axis=1)[:, :, None]  # (Q, G, 1)
+        avg = np.divide(wx.sum(axis=2).reshape(nq, g, c), sw, out=np.full((nq, g, c), np.nan),
+                        where=sw > 0)
     if p == 1:
-        sw = ww.sum(axis=1)  # (Q, G)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            value = wx.sum(axis=2).reshape(nq, g, c) / sw[:, :, None]
-        rate = np.zeros_like(value)
+        value, rate = avg.copy(), np.zeros((nq, g, c))
     else:
         v = (dt / scale)[:, :, None] ** np.arange(p)  # (Q, K, P)
         vv = (v[:, :, :, None] * v[:, :, None, :]).reshape(nq, nk, p * p)
@@ -146,6 +150,9 @@ def local_poly(t_us: np.ndarray, x: np.ndarray, window: Window,
     ok = (here | (earlier & later)) & (has.sum(axis=1) >= p)
     value[~ok] = np.nan
     rate[~ok] = np.nan
+    if mean:
+        avg[~ok] = np.nan
+        return value, rate, avg
     return value, rate
 
 

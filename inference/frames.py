@@ -90,9 +90,10 @@ def cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def unit(v: np.ndarray) -> np.ndarray:
+    """Unit vectors along the last axis; NaN where the length is ~0 (or NaN)."""
     n = norm(v)[..., None]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(n > 1e-9, v / n, np.nan)
+    inv = np.divide(1.0, n, out=np.full_like(n, np.nan), where=n > 1e-9)
+    return v * inv
 
 
 def horizontal(v: np.ndarray, up: np.ndarray = UP) -> np.ndarray:
@@ -141,11 +142,17 @@ def body_forward(joints: np.ndarray, up: np.ndarray = UP) -> np.ndarray:
     return unit(horizontal(cross(joints[..., L_HIP, :] - joints[..., R_HIP, :], up), up))
 
 
+_BASES: dict[tuple[float, ...], tuple[np.ndarray, np.ndarray]] = {}
+
+
 def horizontal_basis(up: np.ndarray = UP) -> tuple[np.ndarray, np.ndarray]:
     """Two orthonormal horizontal axes (e1, e2) with e1 x e2 = up."""
-    ref = np.array([0.0, 0.0, 1.0]) if abs(up[2]) < 0.9 else np.array([1.0, 0.0, 0.0])
-    e1 = unit(horizontal(ref, up))
-    return e1, cross(up, e1)
+    key = tuple(float(x) for x in up)
+    if key not in _BASES:
+        ref = np.array([0.0, 0.0, 1.0]) if abs(up[2]) < 0.9 else np.array([1.0, 0.0, 0.0])
+        e1 = unit(horizontal(ref, up))
+        _BASES[key] = (e1, cross(up, e1))
+    return _BASES[key]
 
 
 def heading_inputs(joints: np.ndarray, up: np.ndarray = UP) -> np.ndarray:
@@ -200,9 +207,9 @@ def headings(t_us: np.ndarray, inputs: np.ndarray, weights: np.ndarray, opts: Fr
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Walking direction at the query samples, from ``heading_inputs``.
 
-    Local linear fits over ``[t - heading_back_ms, t + ahead_ms]`` give
-    * path: the pelvis velocity;
-    * body: the axis along which the feet swing past each other, or the hip-line normal when
+    Over ``[t - heading_back_ms, t + ahead_ms]``:
+    * path: the pelvis velocity (local linear fit);
+    * body (local means): the axis along which the feet swing past each other, or the hip-line normal when
       they do not; its sign from the hip-line normal (the skeleton is right-handed) unless that
       is nearly perpendicular, then from the toes.
 
@@ -210,8 +217,11 @@ def headings(t_us: np.ndarray, inputs: np.ndarray, weights: np.ndarray, opts: Fr
     the body faces, otherwise the body (treadmill, a camera that turns to follow the walker).
     Returns (Q, 3) unit directions, (Q,) pelvis path speed (m/s), (Q,) bool "from the body".
     """
-    avg, rate = local_poly(t_us, inputs, Window(opts.heading_back_ms, ahead_ms, 1,
-                                                 opts.heading_max_samples), weights, query)
+    # The path needs a slope (degree 1); the body's facing is a weighted mean (degree 0), which
+    # unlike a line's end point does not swing with the noise at the window's edge.
+    _, rate, avg = local_poly(t_us, inputs, Window(opts.heading_back_ms, ahead_ms, 1,
+                                                   opts.heading_max_samples), weights, query,
+                              mean=True)
     avg = avg[:, 1:]
     vel = rate[:, 0]
     hip_normal = unit(avg[:, 0])
@@ -331,11 +341,10 @@ def quality_flags(t_us: np.ndarray, joints: np.ndarray, conf: np.ndarray,
         flags |= np.where((dev > tol).any(axis=1), Q_BONE_LENGTH, 0)
     flags |= np.where(np.diff(t_us) > opts.max_gap_ms * 1000, Q_GAP, 0)
     # Swap: the left and right joints jumped onto each other's previous places.
+    left, right = [L_KNEE, L_ANKLE, L_FOOT], [R_KNEE, R_ANKLE, R_FOOT]
     p = joints[:-1]
-    same = crossed_jump = 0.0
-    for lj, rj in ((L_KNEE, R_KNEE), (L_ANKLE, R_ANKLE), (L_FOOT, R_FOOT)):
-        same = same + norm(j[:, lj] - p[:, lj]) + norm(j[:, rj] - p[:, rj])
-        crossed_jump = crossed_jump + norm(j[:, lj] - p[:, rj]) + norm(j[:, rj] - p[:, lj])
+    same = (norm(j[:, left] - p[:, left]) + norm(j[:, right] - p[:, right])).sum(axis=1)
+    crossed_jump = (norm(j[:, left] - p[:, right]) + norm(j[:, right] - p[:, left])).sum(axis=1)
     jumped = (crossed_jump < 0.5 * same) & (same > 0.3)
     flags |= np.where(jumped, Q_LR_SWAP, 0)
     return flags.astype(np.int32)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from inference.frames import UP, cross, norm, unit
+from inference.frames import UP, cross, dot, norm, unit
 from streams.skeletons import CJ
 
 SIDES = ("left", "right")
@@ -41,40 +41,46 @@ FEATURES: tuple[str, ...] = (
 F = {name: i for i, name in enumerate(FEATURES)}
 
 
-def _sagittal_angle(v: np.ndarray, fwd: np.ndarray, up: np.ndarray) -> np.ndarray:
-    """Angle (deg) of vectors from straight down, in the sagittal plane; forward positive."""
-    return np.degrees(np.arctan2(np.einsum("...c,...c->...", v, fwd), -(v @ up)))
+# Segments (from joint, to joint) whose sagittal inclination the angles are made of.
+_SEG_NAMES = ("thigh_left", "thigh_right", "shank_left", "shank_right", "foot_left",
+              "foot_right", "arm_left", "arm_right", "trunk")
+_SEG_FROM = np.array([CJ["left_hip"], CJ["right_hip"], CJ["left_knee"], CJ["right_knee"],
+                      CJ["left_ankle"], CJ["right_ankle"], CJ["left_shoulder"],
+                      CJ["right_shoulder"], CJ["neck"]])
+_SEG_TO = np.array([CJ["left_knee"], CJ["right_knee"], CJ["left_ankle"], CJ["right_ankle"],
+                    CJ["left_foot"], CJ["right_foot"], CJ["left_wrist"], CJ["right_wrist"],
+                    CJ["pelvis"]])
+_S = {name: i for i, name in enumerate(_SEG_NAMES)}
+# Joints whose position / velocity relative to the pelvis the features use: L/R ankle, L/R foot.
+_REL = np.array([CJ["left_ankle"], CJ["right_ankle"], CJ["left_foot"], CJ["right_foot"]])
+
+
+def _wrap(a: np.ndarray) -> np.ndarray:
+    return (a + 180.0) % 360.0 - 180.0
 
 
 def sagittal_angles(joints: np.ndarray, fwd: np.ndarray, up: np.ndarray = UP
                     ) -> dict[str, np.ndarray]:
     """Joint angles (deg) per frame of (N, 22, 3) joints with (N, 3) walking directions."""
+    seg = joints[:, _SEG_TO] - joints[:, _SEG_FROM]  # (N, S, 3)
+    # inclination from straight down, forward positive (the trunk points down: pelvis - neck)
+    inc = np.degrees(np.arctan2(np.einsum("nsc,nc->ns", seg, fwd), -(seg @ up)))
     out: dict[str, np.ndarray] = {}
-    pelvis, neck = joints[:, CJ["pelvis"]], joints[:, CJ["neck"]]
     for side in SIDES:
-        hip, knee = joints[:, CJ[f"{side}_hip"]], joints[:, CJ[f"{side}_knee"]]
-        ankle, foot = joints[:, CJ[f"{side}_ankle"]], joints[:, CJ[f"{side}_foot"]]
-        thigh = _sagittal_angle(knee - hip, fwd, up)
-        shank = _sagittal_angle(ankle - knee, fwd, up)
-        foot_a = _sagittal_angle(foot - ankle, fwd, up)  # ~90 for a flat foot pointing forward
+        thigh, shank = inc[:, _S[f"thigh_{side}"]], inc[:, _S[f"shank_{side}"]]
         out[f"hip_flexion_{side}"] = thigh
         out[f"knee_flexion_{side}"] = thigh - shank
-        out[f"ankle_dorsiflexion_{side}"] = _wrap(foot_a - shank) - 90.0
-        wrist, shoulder = joints[:, CJ[f"{side}_wrist"]], joints[:, CJ[f"{side}_shoulder"]]
-        out[f"arm_angle_{side}"] = _sagittal_angle(wrist - shoulder, fwd, up)
+        # a flat foot pointing forward is inclined 90 deg from straight down
+        out[f"ankle_dorsiflexion_{side}"] = _wrap(inc[:, _S[f"foot_{side}"]] - shank) - 90.0
+        out[f"arm_angle_{side}"] = inc[:, _S[f"arm_{side}"]]
+    out["trunk_tilt"] = -inc[:, _S["trunk"]]  # forward lean positive
     lat = cross(up, fwd)  # the walker's left
     hips = joints[:, CJ["left_hip"]] - joints[:, CJ["right_hip"]]
     hw = norm(hips)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out["pelvis_obliquity"] = np.degrees(np.arcsin(np.clip((hips @ up) / hw, -1, 1)))
-    out["pelvis_rotation"] = np.degrees(np.arctan2(np.einsum("nc,nc->n", hips, fwd),
-                                                   np.einsum("nc,nc->n", hips, lat)))
-    out["trunk_tilt"] = _sagittal_angle(neck - pelvis, fwd, -up)  # forward lean positive
+    rise = np.divide(hips @ up, hw, out=np.full_like(hw, np.nan), where=hw > 0)
+    out["pelvis_obliquity"] = np.degrees(np.arcsin(np.clip(rise, -1, 1)))
+    out["pelvis_rotation"] = np.degrees(np.arctan2(dot(hips, fwd), dot(hips, lat)))
     return out
-
-
-def _wrap(a: np.ndarray) -> np.ndarray:
-    return (a + 180.0) % 360.0 - 180.0
 
 
 def features(joints: np.ndarray, velocities: np.ndarray, fwd: np.ndarray,
@@ -91,19 +97,20 @@ def features(joints: np.ndarray, velocities: np.ndarray, fwd: np.ndarray,
     lat = unit(cross(up, fwd))
     pelvis = joints[:, CJ["pelvis"]]
     pv = velocities[:, CJ["pelvis"]]
-    for side in SIDES:
-        ankle = joints[:, CJ[f"{side}_ankle"]] - pelvis
-        out[:, F[f"ankle_fwd_{side}"]] = np.einsum("nc,nc->n", ankle, fwd)
-        out[:, F[f"foot_fwd_{side}"]] = np.einsum(
-            "nc,nc->n", joints[:, CJ[f"{side}_foot"]] - pelvis, fwd)
-        for joint in ("ankle", "foot"):
-            rel_v = velocities[:, CJ[f"{side}_{joint}"]] - pv
-            out[:, F[f"{joint}_fwd_vel_{side}"]] = np.einsum("nc,nc->n", rel_v, fwd)
-        out[:, F[f"ankle_lat_{side}"]] = np.einsum("nc,nc->n", ankle, lat)
-        out[:, F[f"ankle_height_{side}"]] = joints[:, CJ[f"{side}_ankle"]] @ up - floor_y
-        av = velocities[:, CJ[f"{side}_ankle"]]
-        out[:, F[f"ankle_speed_{side}"]] = norm(av - (av @ up)[:, None] * up)
+    rel = joints[:, _REL] - pelvis[:, None]  # (N, 4, 3): L/R ankle, L/R foot
+    rel_fwd = np.einsum("njc,nc->nj", rel, fwd)
+    rel_vel = np.einsum("njc,nc->nj", velocities[:, _REL] - pv[:, None], fwd)
+    ank_v = velocities[:, _REL[:2]]
+    ank_v_h = ank_v - (ank_v @ up)[..., None] * up
+    for k, side in enumerate(SIDES):
+        out[:, F[f"ankle_fwd_{side}"]] = rel_fwd[:, k]
+        out[:, F[f"foot_fwd_{side}"]] = rel_fwd[:, 2 + k]
+        out[:, F[f"ankle_fwd_vel_{side}"]] = rel_vel[:, k]
+        out[:, F[f"foot_fwd_vel_{side}"]] = rel_vel[:, 2 + k]
+        out[:, F[f"ankle_lat_{side}"]] = dot(rel[:, k], lat)
+        out[:, F[f"ankle_height_{side}"]] = joints[:, _REL[k]] @ up - floor_y
+        out[:, F[f"ankle_speed_{side}"]] = norm(ank_v_h[:, k])
     pv_h = pv - (pv @ up)[:, None] * up
     out[:, F["pelvis_speed"]] = norm(pv_h)
-    out[:, F["pelvis_fwd_speed"]] = np.einsum("nc,nc->n", pv_h, fwd)
+    out[:, F["pelvis_fwd_speed"]] = dot(pv_h, fwd)
     return out
