@@ -159,9 +159,10 @@ kind = "metric"
 metric = "speed_mps"
 raise = 0.8
 """)
-    proc = subprocess.Popen([sys.executable, "-m", "deploy.cli", "proc", "--config", str(cfg),
-                             "--name", "alerts"], cwd=REPO, stdout=subprocess.DEVNULL,
-                            stderr=open(workdir / "alerts.log", "ab"))
+    with open(workdir / "alerts.log", "ab") as logf:
+        proc = subprocess.Popen([sys.executable, "-m", "deploy.cli", "proc", "--config",
+                                 str(cfg), "--name", "alerts"], cwd=REPO,
+                                stdout=subprocess.DEVNULL, stderr=logf)
     try:
         if pub.wait_for_subscribers(1, 30) != 1:
             raise RuntimeError(f"alert sink did not start; see {workdir / 'alerts.log'}")
