@@ -18,6 +18,7 @@
     topics = []                         # topic prefixes to read (default per kind)
     hwm = 1000                          # ZeroMQ high-water mark
     allow_remote = false                # bind beyond 127.0.0.1 only when true
+    restart = "always"                  # always | on-failure | never (when it exits)
     [process.curve]                     # optional CURVE keys (gaitstream keys)
     [process.options]                   # kind-specific options (source kind, paths, rules...)
 
@@ -53,6 +54,10 @@ class ProcessConfig:
     curve: CurveConfig | None = None
     subscribe_curve: CurveConfig | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    restart: str = "always"
+
+
+RESTART_POLICIES = ("always", "on-failure", "never")
 
 
 @dataclass
@@ -62,6 +67,9 @@ class LauncherConfig:
     backoff_initial_s: float = 1.0
     backoff_max_s: float = 60.0
     stable_after_s: float = 30.0  # a process up this long has its backoff reset
+    # Stop the whole pipeline once these processes have finished for good (a file played to its
+    # end): the others are then stopped in configuration order, so nothing in flight is lost.
+    stop_when_done: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -86,7 +94,7 @@ class PipelineConfig:
 
 
 _PROCESS_KEYS = {"name", "kind", "publish", "subscribe", "topics", "hwm", "allow_remote", "curve",
-                 "subscribe_curve", "options"}
+                 "subscribe_curve", "options", "restart"}
 
 
 def _check_keys(where: str, d: dict, allowed: set[str]) -> None:
@@ -119,6 +127,8 @@ def load_config(path: str | os.PathLike, overrides: dict[str, Any] | None = None
             raise ConfigError(f"{where}: needs name and kind")
         if p["kind"] not in PROCESS_KINDS:
             raise ConfigError(f"{where}: kind {p['kind']!r} not one of {PROCESS_KINDS}")
+        if p.get("restart", "always") not in RESTART_POLICIES:
+            raise ConfigError(f"{where}: restart {p['restart']!r} not one of {RESTART_POLICIES}")
         try:
             procs.append(ProcessConfig(
                 name=str(p["name"]), kind=p["kind"], publish=p.get("publish"),
@@ -126,7 +136,7 @@ def load_config(path: str | os.PathLike, overrides: dict[str, Any] | None = None
                 hwm=int(p.get("hwm", 1000)), allow_remote=bool(p.get("allow_remote", False)),
                 curve=CurveConfig.from_dict(p.get("curve")),
                 subscribe_curve=CurveConfig.from_dict(p.get("subscribe_curve")),
-                options=dict(p.get("options", {}))))
+                options=dict(p.get("options", {})), restart=p.get("restart", "always")))
         except (TypeError, ValueError) as e:
             raise ConfigError(f"{where}: {e}") from None
     names = [p.name for p in procs]
@@ -134,6 +144,10 @@ def load_config(path: str | os.PathLike, overrides: dict[str, Any] | None = None
         raise ConfigError(f"{path}: process names must be unique: {names}")
     if not procs:
         raise ConfigError(f"{path}: no [[process]] entries")
+    launcher = LauncherConfig(**la)
+    for n in launcher.stop_when_done:
+        if n not in names:
+            raise ConfigError(f"{path}: [launcher] stop_when_done names no process {n!r}")
     return PipelineConfig(path=path, name=str(pl.get("name", path.stem)), data_dir=data_dir,
-                          session=str(pl.get("session", "")), launcher=LauncherConfig(**la),
+                          session=str(pl.get("session", "")), launcher=launcher,
                           processes=procs, raw=raw)

@@ -35,13 +35,36 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
 
 
-def write_config(out: Path) -> Path:
-    """The demo configuration with its data folder pointed at ``out``."""
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"}
+
+
+def write_config(out: Path, source: dict | None = None, finite: bool = False) -> Path:
+    """The demo configuration with its data folder pointed at ``out``; ``source`` replaces the
+    simulated walker's options (``gaitstream run FILE`` runs a recording or a video this way)."""
     text = resources.files("deploy").joinpath("configs/demo.toml").read_text()
-    text = re.sub(r'(?m)^data_dir = .*$', f'data_dir = "{out.resolve()}"', text)
-    path = out / "demo.toml"
+    text = re.sub(r'(?m)^data_dir = .*$', f'data_dir = {json.dumps(str(out.resolve()))}', text)
+    if source is not None:
+        opts = "\n".join(f"{k} = {json.dumps(v)}" for k, v in source.items())
+        text = re.sub(r'(?ms)(name = "camera"\n.*?\[process.options\]\n).*?\n\n',
+                      lambda m: m.group(1) + opts + "\n\n", text)
+    if finite:  # a file played once: the pipeline stops when the camera process is done
+        text = text.replace('name = "camera"\nkind = "capture"',
+                            'name = "camera"\nkind = "capture"\nrestart = "on-failure"')
+        text = text.replace("[launcher]\n", '[launcher]\nstop_when_done = ["camera"]\n')
+    path = out / "pipeline.toml"
     path.write_text(text)
     return path
+
+
+def source_for_file(path: Path) -> dict:
+    """Capture options that play a file: videos through the webcam source (pose in the worker),
+    recordings (C3D, TRC, Kinect text, offline_processor JSON) through the file source."""
+    path = path.resolve()
+    if path.suffix.lower() in VIDEO_SUFFIXES:
+        return {"source": "webcam", "path": str(path)}
+    if path.suffix.lower() == ".json":
+        return {"source": "k4a_json", "path": str(path)}
+    return {"source": "file", "path": str(path)}
 
 
 def _fmt(v: float | None, nd: int = 2) -> str:
@@ -84,13 +107,20 @@ def summarize(cycles: list[GaitCycle], statuses: dict[str, Status]) -> dict:
 
 
 def main(args: argparse.Namespace) -> int:
+    args.out.mkdir(parents=True, exist_ok=True)
+    print(f"gaitstream demo: simulated walker -> worker -> records; output in {args.out} "
+          "(Ctrl-C to stop)", flush=True)
+    return run_with_console(write_config(args.out), args.out, args.duration, args.json)
+
+
+def run_with_console(config: Path, out: Path, duration: float | None, as_json: bool) -> int:
+    """Run a configuration through the launcher, printing cycle records as they arrive."""
     from .processes import install_stop_handlers
 
     stop = install_stop_handlers()
-    args.out.mkdir(parents=True, exist_ok=True)
-    cfg = load_config(write_config(args.out))
-    if args.duration:
-        timer = threading.Timer(args.duration, stop.set)
+    cfg = load_config(config)
+    if duration:
+        timer = threading.Timer(duration, stop.set)
         timer.daemon = True
         timer.start()
     cycles: list[GaitCycle] = []
@@ -100,9 +130,7 @@ def main(args: argparse.Namespace) -> int:
     printer = threading.Thread(target=print_records, args=(endpoints, printer_stop, cycles,
                                                            statuses), daemon=True)
     printer.start()
-    print(f"gaitstream demo: simulated walker -> worker -> records; output in {args.out} "
-          "(Ctrl-C to stop)", flush=True)
-    Launcher(cfg, stop, log_dir=args.out / "logs").run()
+    Launcher(cfg, stop, log_dir=out / "logs").run()
     time.sleep(0.3)
     printer_stop.set()
     printer.join(2.0)
@@ -110,6 +138,6 @@ def main(args: argparse.Namespace) -> int:
     m = summary["median"]
     print(f"\n{summary['cycles']} gait cycles; median cadence {_fmt(m['cadence_spm'], 0)} "
           f"steps/min, stride {_fmt(m['stride_length_m'])} m, speed {_fmt(m['speed_mps'])} m/s")
-    if args.json:
+    if as_json:
         print(json.dumps(summary))
     return 0

@@ -46,6 +46,7 @@ class Child:
     backoff_s: float = 0.0
     next_start: float = 0.0
     exit_codes: list[int] = field(default_factory=list)
+    finished: bool = False  # exited and its restart policy says it stays down
 
 
 class Launcher:
@@ -75,6 +76,8 @@ class Launcher:
     def _watch(self, ch: Child) -> None:
         lc = self.cfg.launcher
         now = time.monotonic()
+        if ch.finished:
+            return
         if ch.popen is None:
             if now >= ch.next_start:
                 self._spawn(ch)
@@ -85,6 +88,12 @@ class Launcher:
                 ch.backoff_s = 0.0  # stable again: the next crash restarts quickly
             return
         ch.exit_codes.append(code)
+        policy = ch.proc.restart
+        if policy == "never" or (policy == "on-failure" and code == 0):
+            ch.finished, ch.popen = True, None
+            log.info("%s exited with %d; not restarted (restart = %s)", ch.proc.name, code,
+                     policy)
+            return
         ch.restarts += 1
         ch.backoff_s = min(lc.backoff_max_s, max(lc.backoff_initial_s, ch.backoff_s * 2))
         ch.next_start = now + ch.backoff_s
@@ -96,9 +105,14 @@ class Launcher:
     def run(self) -> int:
         for ch in self.children:
             self._spawn(ch)
+        done_names = set(self.cfg.launcher.stop_when_done)
         while not self.stop.wait(0.2):
             for ch in self.children:
                 self._watch(ch)
+            if done_names and all(ch.finished for ch in self.children
+                                  if ch.proc.name in done_names):
+                log.info("%s finished: stopping the pipeline", ", ".join(sorted(done_names)))
+                break
             self.status.state.update({ch.proc.name: "up" if ch.popen else "restarting"
                                       for ch in self.children})
             self.status.maybe_publish(self.pub)
@@ -106,15 +120,17 @@ class Launcher:
         return 0
 
     def shutdown(self) -> None:
-        live = [ch.popen for ch in self.children if ch.popen and ch.popen.poll() is None]
-        for p in live:
+        """Stop in configuration order (sources first, sinks last), each given time to finish,
+        so that what a stage flushes on its way out still reaches the stages after it."""
+        for ch in self.children:
+            p = ch.popen
+            if p is None or p.poll() is not None:
+                continue
             p.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + self.cfg.launcher.stop_timeout_s
-        for p in live:
             try:
-                p.wait(max(0.0, deadline - time.monotonic()))
+                p.wait(self.cfg.launcher.stop_timeout_s)
             except subprocess.TimeoutExpired:
-                log.warning("pid %d did not stop in time: killing it", p.pid)
+                log.warning("%s (pid %d) did not stop in time: killing it", ch.proc.name, p.pid)
                 p.kill()
                 p.wait()
         if self.pub is not None:
@@ -124,7 +140,13 @@ class Launcher:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("config", type=Path, help="pipeline TOML (see deploy/configs/)")
+    p.add_argument("config", type=Path,
+                   help="pipeline TOML (see deploy/configs/), or a recording / video file to run "
+                        "through capture -> worker -> log like the demo")
+    p.add_argument("--out", type=Path, default=None,
+                   help="with a recording or video: folder for the database, logs and stream")
+    p.add_argument("--json", action="store_true",
+                   help="with a recording or video: JSON summary as the last line")
     p.add_argument("--logs", type=Path, default=None,
                    help="write each process's output to DIR/<name>.log")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
@@ -133,6 +155,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from .processes import install_stop_handlers
 
+    if args.config.suffix.lower() != ".toml":
+        from .demo import run_with_console, source_for_file, write_config
+
+        out = args.out or Path(f"gaitstream-{args.config.stem}")
+        out.mkdir(parents=True, exist_ok=True)
+        return run_with_console(write_config(out, source_for_file(args.config), finite=True), out,
+                                args.duration, args.json)
     stop = install_stop_handlers()
     cfg = load_config(args.config)
     if args.duration:

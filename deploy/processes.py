@@ -65,7 +65,16 @@ def run_process(cfg: PipelineConfig, proc: ProcessConfig, stop: threading.Event)
             speed = float(opts.pop("speed", 1.0))
             if pub is None:
                 raise ValueError(f"process {proc.name}: a capture process needs publish")
-            run_capture(make_source(kind, proc.name, opts), pub, stop, status, speed=speed)
+            source = make_source(kind, proc.name, opts)
+            if source.paced:
+                # A file or the simulator would lose its first frames to subscribers still
+                # connecting; a live camera starts at once (its frames are live anyway).
+                readers = [p for p in cfg.processes if proc.publish in p.subscribe]
+                got = pub.wait_for_subscribers(len(readers), 5.0, topic=f"skel/{proc.name}")
+                if got < len(readers):
+                    log.warning("%d of %d subscribers connected; starting anyway", got,
+                                len(readers))
+            run_capture(source, pub, stop, status, speed=speed)
         elif proc.kind == "worker":
             from inference.worker import WorkerConfig, run_worker
 

@@ -131,6 +131,7 @@ class Publisher:
         # XPUB publishes exactly like PUB and also lets a replay see when subscribers arrived.
         self.sock = self.ctx.socket(zmq.XPUB)
         self.sock.setsockopt(zmq.SNDHWM, hwm)
+        self.sock.setsockopt(zmq.XPUB_VERBOSE, 1)  # every subscriber's subscriptions, not first
         self.sock.setsockopt(zmq.LINGER, 200)
         if curve:
             _apply_curve(self.sock, curve, server=bind)
@@ -166,17 +167,19 @@ class Publisher:
         except zmq.Again:
             self.send_errors += 1
 
-    def wait_for_subscribers(self, n: int = 1, timeout_s: float = 5.0) -> int:
-        """Block until ``n`` subscriptions arrived (PUB/SUB drops what is sent before a
-        subscriber joins); returns how many arrived."""
+    def wait_for_subscribers(self, n: int = 1, timeout_s: float = 5.0,
+                             topic: str | None = None) -> int:
+        """Block until ``n`` subscriptions (that would receive ``topic``, when given) arrived:
+        PUB/SUB drops what is sent before a subscriber joins. Returns how many arrived."""
         import time
 
         seen = 0
+        want = topic.encode() if topic is not None else None
         deadline = time.monotonic() + timeout_s
         while seen < n and (left := deadline - time.monotonic()) > 0:
             if self.sock.poll(int(left * 1000) + 1, zmq.POLLIN):
                 frame = self.sock.recv()
-                if frame[:1] == b"\x01":
+                if frame[:1] == b"\x01" and (want is None or want.startswith(frame[1:])):
                     seen += 1
         return seen
 
