@@ -11,6 +11,7 @@ from .base import Source
 SOURCE_KINDS: dict[str, str] = {
     "sim": "capture.sim.source:SimSource",
     "file": "capture.files:FileSource",
+    "stream": "capture.stream_source:StreamFileSource",
     "webcam": "capture.webcam:WebcamSource",
     "kinect": "capture.kinect:KinectSource",
     "k4a_json": "capture.readers.k4a_json:K4AJsonSource",
