@@ -12,7 +12,7 @@
 
     [[process]]
     name = "cam"                        # unique; also the source name on the wire
-    kind = "capture"                    # capture | worker | record | sink
+    kind = "capture"                    # capture | worker | record | sink | preview
     publish = "tcp://127.0.0.1:5550"    # where this process binds its PUB socket
     subscribe = []                      # endpoints to read from
     topics = []                         # topic prefixes to read (default per kind)
@@ -35,7 +35,7 @@ from typing import Any
 
 from streams.transport import CurveConfig
 
-PROCESS_KINDS = ("capture", "worker", "record", "sink")
+PROCESS_KINDS = ("capture", "worker", "record", "sink", "preview")
 
 
 class ConfigError(ValueError):

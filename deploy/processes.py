@@ -22,6 +22,7 @@ DEFAULT_TOPICS = {
     "worker": ["skel/", "img/"],
     "record": [""],
     "sink": ["gait/", "alert", "status"],
+    "preview": ["img/", "skel/"],
 }
 
 
@@ -89,6 +90,17 @@ def run_process(cfg: PipelineConfig, proc: ProcessConfig, stop: threading.Event)
             from sinks.process import run_sink
 
             run_sink(cfg, proc, make_subscriber(proc), pub, stop, status)
+        elif proc.kind == "preview":
+            from capture.preview import MjpegServer, PreviewComposer, run_preview
+
+            o = dict(proc.options)
+            server = MjpegServer(o.pop("host", "127.0.0.1"), int(o.pop("port", 8090)),
+                                 allow_remote=proc.allow_remote)
+            log.info("preview on %s", server.url)
+            try:
+                run_preview(make_subscriber(proc), server, PreviewComposer(**o), stop)
+            finally:
+                server.close()
         else:  # config.py already refuses unknown kinds
             raise ValueError(proc.kind)
     finally:

@@ -184,9 +184,11 @@ class Worker:
     def on_image(self, frame: ImageFrame) -> None:
         bodies = self.models.pose().process(frame.array(), frame.t_us)
         self.status.count("images")
-        self.on_skeleton(SkeletonFrame(source=frame.source, seq=frame.seq, t_us=frame.t_us,
-                                       host_us=frame.host_us, layout="mediapipe33",
-                                       bodies=list(bodies)))
+        skel = SkeletonFrame(source=frame.source, seq=frame.seq, t_us=frame.t_us,
+                             host_us=frame.host_us, layout="mediapipe33", bodies=list(bodies))
+        if self.pub is not None:  # the kiosk preview draws it on the frame it came from
+            self.pub.send(skel)
+        self.on_skeleton(skel)
 
     def expire(self, force: bool = False) -> None:
         now = time.monotonic()
