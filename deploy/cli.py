@@ -20,6 +20,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("keys", "streams.keys", "generate CURVE key pairs for links that leave the machine"),
     ("record", "streams.record", "record topics to a stream file"),
     ("replay", "streams.replay", "publish a stream file again"),
+    ("preview", "capture.preview", "live skeleton-on-video preview over HTTP (kiosk screen)"),
     ("analyze", "inference.analyze", "run a recording through the gait analysis offline"),
     ("plot", "inference.plots", "save a figure of a trial: angles, feet, events"),
     ("simulate", "capture.sim.dataset", "write a simulated-walker dataset with ground truth"),
