@@ -239,14 +239,15 @@ def local_rotations(positions_body: np.ndarray) -> np.ndarray:
 
 def forward_kinematics(local: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """Joints in the body-facing frame relative to the root, (..., 22, 3), from local rotations
-    (..., 22, 3, 3) and bone lengths (22,)."""
+    (..., 22, 3, 3) and bone lengths (22,) or per clip (..., 1, 22)."""
     glob = np.empty_like(local)
     pos = np.zeros(local.shape[:-2] + (3,))
     glob[..., 0, :, :] = np.eye(3)
     for j in range(1, N_JOINTS):
         p = CANONICAL_PARENTS[j]
         glob[..., j, :, :] = glob[..., p, :, :] @ local[..., j, :, :]
-        pos[..., j, :] = pos[..., p, :] + glob[..., j, :, :] @ (REST_DIRECTIONS[j] * lengths[j])
+        offset = REST_DIRECTIONS[j] * np.asarray(lengths)[..., j, None]
+        pos[..., j, :] = pos[..., p, :] + (glob[..., j, :, :] @ offset[..., None])[..., 0]
     return pos
 
 

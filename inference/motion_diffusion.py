@@ -3,7 +3,10 @@
 The denoiser is a transformer encoder that reads a noised clip x_t (frames x 263 normalised
 features), the diffusion step t and a prompt, and predicts the clean clip x0 (as MDM, not the
 noise). Step and prompt are embedded, summed and put in front of the frames as one extra token.
-The noise schedule is MDM's: 1000 steps, cosine (Nichol & Dhariwal 2021).
+Inside, x0 = sqrt(abar_t) x_t + sqrt(1 - abar_t) F(x_t, t, prompt) (the v-parameterisation), so
+that low-noise steps do not have to be learnt as an identity map; the output is still x0 and the
+training loss is still the x0 error. The noise schedule is MDM's: 1000 steps, cosine (Nichol &
+Dhariwal 2021).
 
 Prompts. MDM encodes free text with CLIP; there is no CLIP here (no model download is possible
 and the scorer only ever asks two questions: "is this walking?" and "is this any motion?"), so
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -56,6 +60,19 @@ class DenoiserConfig:
     max_frames: int = 200  # longest clip (frames at 20 fps) the positional table covers
 
 
+# --------------------------------------------------------------------------- noise schedule
+
+
+def cosine_alphas_cumprod(n_steps: int = N_STEPS, s: float = 0.008) -> np.ndarray:
+    """alpha-bar_t of the cosine schedule, betas clipped at 0.999 (improved DDPM, as MDM)."""
+    f = lambda u: math.cos((u / n_steps + s) / (1 + s) * math.pi / 2) ** 2  # noqa: E731
+    betas = np.array([min(1 - f(i + 1) / f(i), 0.999) for i in range(n_steps)])
+    return np.cumprod(1.0 - betas)
+
+
+ALPHAS_CUMPROD = cosine_alphas_cumprod()
+
+
 def sinusoid(pos: torch.Tensor, dim: int) -> torch.Tensor:
     """Transformer sinusoidal embedding of positions (..., ) -> (..., dim)."""
     half = dim // 2
@@ -70,6 +87,7 @@ class EncoderLayer(nn.Module):
     def __init__(self, d: int, heads: int, d_ff: int, dropout: float):
         super().__init__()
         self.heads = heads
+        self.scale = 1.0 / math.sqrt(d // heads)
         self.norm1, self.norm2 = nn.LayerNorm(d), nn.LayerNorm(d)
         self.qkv = nn.Linear(d, 3 * d)
         self.proj = nn.Linear(d, d)
@@ -79,10 +97,9 @@ class EncoderLayer(nn.Module):
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         b, n, d = h.shape
-        q, k, v = self.qkv(self.norm1(h)).reshape(b, n, 3, self.heads, d // self.heads
-                                                  ).permute(2, 0, 3, 1, 4)
-        att = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(d // self.heads), dim=-1)
-        h = h + self.drop(self.proj((att @ v).transpose(1, 2).reshape(b, n, d)))
+        qkv = self.qkv(self.norm1(h)).reshape(b, n, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
+        att = torch.softmax(qkv[0] @ qkv[1].transpose(-1, -2) * self.scale, dim=-1)
+        h = h + self.drop(self.proj((att @ qkv[2]).transpose(1, 2).reshape(b, n, d)))
         return h + self.drop(self.ff(self.norm2(h)))
 
 
@@ -98,6 +115,8 @@ class MotionDenoiser(nn.Module):
         self.prompt = nn.Embedding(cfg.n_prompts, d)
         self.register_buffer("positions", sinusoid(torch.arange(cfg.max_frames + 1), d),
                              persistent=False)
+        self.register_buffer("alphas_cumprod",
+                             torch.tensor(ALPHAS_CUMPROD, dtype=torch.float32), persistent=False)
         self.layers = nn.ModuleList(EncoderLayer(d, cfg.n_heads, cfg.d_ff, cfg.dropout)
                                     for _ in range(cfg.n_layers))
         self.norm = nn.LayerNorm(d)
@@ -109,20 +128,11 @@ class MotionDenoiser(nn.Module):
         h = h + self.positions[: h.shape[1]]
         for layer in self.layers:
             h = layer(h)
-        return self.output(self.norm(h[:, 1:]))
-
-
-# --------------------------------------------------------------------------- noise schedule
-
-
-def cosine_alphas_cumprod(n_steps: int = N_STEPS, s: float = 0.008) -> np.ndarray:
-    """alpha-bar_t of the cosine schedule, betas clipped at 0.999 (improved DDPM, as MDM)."""
-    f = lambda u: math.cos((u / n_steps + s) / (1 + s) * math.pi / 2) ** 2  # noqa: E731
-    betas = np.array([min(1 - f(i + 1) / f(i), 0.999) for i in range(n_steps)])
-    return np.cumprod(1.0 - betas)
-
-
-ALPHAS_CUMPROD = cosine_alphas_cumprod()
+        # x0 = sqrt(abar) x_t + sqrt(1 - abar) F: for unit-variance features sqrt(abar) x_t is
+        # already the best linear guess of x0, so the network only learns what it misses (the
+        # v-parameterisation; at low noise x0 is x_t, which a plain x0 head learns slowly).
+        ab = self.alphas_cumprod[t.long()][:, None, None]
+        return ab.sqrt() * x + (1 - ab).sqrt() * self.output(self.norm(h[:, 1:]))
 
 
 def q_sample(x0: np.ndarray | torch.Tensor, t: np.ndarray | torch.Tensor,
@@ -156,12 +166,16 @@ def export_onnx(model: MotionDenoiser, path: str | Path, frames: int = 24) -> No
     x = torch.zeros(2, frames, model.cfg.n_features)
     t, p = torch.tensor([10.0, 500.0]), torch.tensor([1.0, 0.0])
     # keep_initializers_as_inputs is what turns off the exporter's merging of equal weights;
-    # the weights are then taken out of the graph inputs again below.
-    torch.onnx.export(model, (x, t, p), str(path), input_names=list(INPUT_NAMES),
-                      output_names=list(OUTPUT_NAMES), opset_version=17, dynamo=False,
-                      do_constant_folding=False, keep_initializers_as_inputs=True,
-                      dynamic_axes={"x": {0: "batch", 1: "frames"}, "t": {0: "batch"},
-                                    "prompt": {0: "batch"}, "x0": {0: "batch", 1: "frames"}})
+    # the weights are then taken out of the graph inputs again below. The TorchScript exporter
+    # is used because the newer one needs onnxscript, which is not a dependency.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(model, (x, t, p), str(path), input_names=list(INPUT_NAMES),
+                          output_names=list(OUTPUT_NAMES), opset_version=17, dynamo=False,
+                          do_constant_folding=False, keep_initializers_as_inputs=True,
+                          dynamic_axes={"x": {0: "batch", 1: "frames"}, "t": {0: "batch"},
+                                        "prompt": {0: "batch"},
+                                        "x0": {0: "batch", 1: "frames"}})
     proto = onnx.load(str(path))
     inputs = [i for i in proto.graph.input if i.name in INPUT_NAMES]
     del proto.graph.input[:]

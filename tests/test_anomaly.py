@@ -1,0 +1,178 @@
+"""The diffusion anomaly scorer: step selection, fixed noise, the error ratios, the record it
+produces, backends agreeing, and the shipped model (loaded once)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from inference import anomaly as A
+from inference import humanml3d as H
+from inference.motion_diffusion import (ALPHAS_CUMPROD, EMPTY, PROMPTS, WALKING, DenoiserConfig,
+                                        MotionDenoiser, export_onnx, save_config,
+                                        torch_model_from_onnx)
+from streams.schema import GaitCycle, decode, encode
+from streams.skeletons import CANONICAL_JOINTS, CJ
+from tests._walker import walker
+
+
+def _cycle(seconds: float = 1.1, rate: float = 60.0, **kw):
+    t_s = np.arange(0, seconds, 1 / rate)
+    return np.round(t_s * 1e6).astype(np.int64), walker(t_s, **kw)
+
+
+def test_k_steps_are_spread_over_0_to_900_and_900_is_every_step():
+    np.testing.assert_array_equal(A.timesteps(900), np.arange(900))
+    for k in (1, 4, 16, 100):
+        s = A.timesteps(k)
+        assert len(np.unique(s)) == k and s.min() >= 0 and s.max() < 900
+        assert np.all(np.diff(s) > 0)
+        # one step per stratum of 900/k steps
+        assert np.array_equal(s // (900 / k), np.arange(k))
+    with pytest.raises(ValueError):
+        A.timesteps(0)
+
+
+def test_noise_of_a_step_is_fixed_whatever_k_and_clip_length():
+    a = A.step_noise(A.timesteps(4), 30)
+    b = A.step_noise(A.timesteps(900), 12)
+    np.testing.assert_array_equal(a[:, :12], b[A.timesteps(4)])
+    assert not np.allclose(a[0], a[1])
+
+
+def test_ratios_per_joint_and_group_from_known_errors():
+    k = 3
+    ee = np.ones((k, 263))
+    ep = np.ones((k, 263))
+    knee = H.JOINT_COLUMNS["left_knee"]
+    ep[:, knee] = 3.0  # the walking prompt explains the left knee three times worse
+    out = A.ratio_scores(ep, ee)
+    assert out["joint.left_knee"] == pytest.approx(3.0)
+    assert out["joint.right_knee"] == pytest.approx(1.0)
+    assert out["subject"] == pytest.approx((263 - 12 + 3 * 12) / 263)
+    rot = np.arange(263)[H.ROT6D]
+    assert out["group.rotations"] == pytest.approx((126 - 6 + 3 * 6) / 126)
+    assert out["group.contacts"] == pytest.approx(1.0)
+    # a joint whose columns do not count is left out instead of reported
+    cols = A.columns_from_confidence(np.where(np.arange(22) == CJ["left_knee"], 0.1, 0.9)[None])
+    out = A.ratio_scores(ep, ee, cols)
+    assert "joint.left_knee" not in out and out["subject"] == pytest.approx(1.0)
+    assert len(rot) == 126
+
+
+def test_column_errors_runs_both_prompts_in_one_batch():
+    x0 = np.random.default_rng(0).standard_normal((10, 263)).astype(np.float32)
+    steps = A.timesteps(5)
+    calls = []
+
+    def oracle(x, t, prompt):  # knows x0 under "walking", is off by 1 under the empty prompt
+        calls.append((x.shape, t.copy(), prompt.copy()))
+        return np.where((prompt == WALKING)[:, None, None], x0, x0 + 1.0)
+
+    ep, ee = A.column_errors(oracle, x0, steps, A.step_noise(steps, 10))
+    assert len(calls) == 1 and calls[0][0] == (10, 10, 263)
+    np.testing.assert_array_equal(calls[0][1], np.concatenate([steps, steps]))
+    np.testing.assert_array_equal(calls[0][2], [WALKING] * 5 + [EMPTY] * 5)
+    np.testing.assert_allclose(ep, 0.0)
+    np.testing.assert_allclose(ee, 1.0)
+
+
+def test_denoiser_output_is_x0_and_equals_the_noised_input_rescaled_when_the_net_says_nothing():
+    torch.manual_seed(0)
+    m = MotionDenoiser(DenoiserConfig(d_model=16, n_layers=1, n_heads=2, d_ff=32)).eval()
+    torch.nn.init.zeros_(m.output.weight)
+    torch.nn.init.zeros_(m.output.bias)
+    x = torch.randn(2, 7, 263)
+    t = torch.tensor([0.0, 500.0])
+    out = m(x, t, torch.tensor([1.0, 0.0]))
+    ab = torch.tensor(ALPHAS_CUMPROD[[0, 500]], dtype=torch.float32)
+    torch.testing.assert_close(out, ab.sqrt()[:, None, None] * x)
+    assert ALPHAS_CUMPROD[0] > 0.999 and ALPHAS_CUMPROD[899] < 0.05  # cosine: 1 -> ~0
+    assert PROMPTS[0] == "" and "walking" in PROMPTS
+
+
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory):
+    """A tiny random denoiser exported like the shipped one, with stats from walker clips."""
+    d = tmp_path_factory.mktemp("tiny")
+    torch.manual_seed(1)
+    cfg = DenoiserConfig(d_model=32, n_layers=1, n_heads=2, d_ff=64)
+    m = MotionDenoiser(cfg)
+    with torch.no_grad():
+        for p in m.parameters():  # distinct values everywhere, like trained weights
+            p.add_(torch.randn_like(p) * 0.05)
+    export_onnx(m, d / "motion_diffusion.onnx")
+    save_config(cfg, d / "motion_diffusion.json")
+    data = np.concatenate([H.motion_features(walker(np.arange(0, 3, 0.05), speed=s)).data
+                           for s in (0.9, 1.3)])
+    H.Normalizer.fit(data).save(d / "motion_diffusion_stats.npz")
+    return d
+
+
+def test_scorer_record_is_deterministic_complete_and_fits_a_gait_cycle(tiny_model_dir):
+    scorer = A.load_scorer("onnxruntime", k=8, model_dir=tiny_model_dir)
+    t, j = _cycle()
+    a, b = scorer.score(t, j), scorer.score(t, j)
+    assert a == b
+    assert set(a) == ({"subject", "prompt_error", "empty_error"}
+                      | {f"joint.{n}" for n in CANONICAL_JOINTS}
+                      | {f"group.{g}" for g in H.GROUPS})
+    assert all(np.isfinite(v) and v > 0 for v in a.values())
+    # the record travels on the wire as it is
+    msg = GaitCycle(source="sim", seq=1, t_us=int(t[-1]), host_us=0, track=0, side="left",
+                    start_us=int(t[0]), end_us=int(t[-1]), anomaly=a)
+    assert decode(encode(msg)).anomaly == pytest.approx(a)
+    # untracked joints (confidence 0) drop out of the record instead of being scored
+    conf = np.ones((len(t), 22))
+    conf[:, [CJ["left_wrist"], CJ["right_wrist"]]] = 0.0
+    c = scorer.score(t, j, conf)
+    assert "joint.left_wrist" not in c and "joint.right_wrist" not in c and "joint.head" in c
+
+
+def test_scorer_uses_timestamps_not_frame_rates(tiny_model_dir):
+    scorer = A.load_scorer("onnxruntime", k=4, model_dir=tiny_model_dir)
+    t30, j30 = _cycle(rate=30.0)
+    t100, j100 = _cycle(rate=100.0)
+    s30, s100 = scorer.score(t30, j30)["subject"], scorer.score(t100, j100)["subject"]
+    assert s30 == pytest.approx(s100, rel=0.02)
+
+
+def test_k_step_score_is_the_900_step_computation_restricted_to_k_steps(tiny_model_dir):
+    from inference.eval_anomaly import per_step_errors
+
+    scorer = A.load_scorer("onnxruntime", k=6, model_dir=tiny_model_dir)
+    t, j = _cycle(seconds=0.6)
+    x0, cols = scorer.clip(t, j)
+    ep, ee = per_step_errors(scorer, x0, A.timesteps(900))
+    idx = A.timesteps(6)
+    assert A.ratio_scores(ep[idx], ee[idx])["subject"] == pytest.approx(
+        scorer.score(t, j)["subject"], rel=1e-5)
+
+
+def test_onnxruntime_and_torch_backends_agree(tiny_model_dir):
+    t, j = _cycle()
+    ort = A.load_scorer("onnxruntime", k=8, model_dir=tiny_model_dir).score(t, j)
+    tor = A.load_scorer("torch", k=8, model_dir=tiny_model_dir).score(t, j)
+    for key in ort:
+        assert tor[key] == pytest.approx(ort[key], rel=1e-4), key
+
+
+def test_torch_weights_come_from_the_onnx_file(tiny_model_dir):
+    m = torch_model_from_onnx(tiny_model_dir / "motion_diffusion.onnx",
+                              tiny_model_dir / "motion_diffusion.json")
+    assert sum(p.numel() for p in m.parameters()) > 0
+
+
+def test_bad_cycles_are_refused_with_a_reason(tiny_model_dir):
+    scorer = A.load_scorer("onnxruntime", k=4, model_dir=tiny_model_dir)
+    t, j = _cycle()
+    with pytest.raises(H.FeatureError, match="too short"):
+        scorer.score(t[:4], j[:4])
+    with pytest.raises(H.FeatureError, match="strictly increasing"):
+        scorer.score(t[::-1], j)
+    long_t, long_j = _cycle(seconds=12.0, rate=20.0)
+    with pytest.raises(H.FeatureError, match="not one gait cycle"):
+        scorer.score(long_t, long_j)
+    with pytest.raises(FileNotFoundError):
+        A.load_scorer("onnxruntime", model_dir=tiny_model_dir / "nowhere")
