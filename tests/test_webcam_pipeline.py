@@ -1,7 +1,11 @@
 """A video file through the pipeline as ``gaitstream run`` starts it: the configuration's capture
-process (webcam source on the file, released in real time) and worker process (pose estimation +
-classical analysis), each run as ``deploy.processes.run_process`` runs it, over real ZeroMQ
-sockets. The walker's gait events and cycles come out on ``gait/<source>``."""
+process (webcam source on the file, released at its timestamps) and worker process (pose
+estimation + classical analysis), each run as ``deploy.processes.run_process`` runs it, over real
+ZeroMQ sockets. The walker's gait events and cycles come out on ``gait/<source>``.
+
+The file plays at half speed: on this shared 2-core machine the worker cannot always keep up with
+30 fps (``gaitstream bench webcam`` measures by how much); what it cannot process it drops and
+counts, and this test is about the path working, not about the machine's speed."""
 
 from __future__ import annotations
 
@@ -30,6 +34,7 @@ publish = "{cap_ep}"
 hwm = 4
 [process.options]
 source = "webcam"
+speed = 0.5
 path = "{shared_data / VIDEO}"
 
 [[process]]
@@ -48,26 +53,34 @@ hwm = 4
     time.sleep(1.5)
     capture = threading.Thread(target=run_process, args=(cfg, cfg.process("cam"), stop))
     capture.start()
-    capture.join(60)  # 7.7 s of video in real time
+    capture.join(60)  # 7.7 s of video at half speed
     out, worker_status = [], None
-    deadline = time.monotonic() + 4  # the last frames and the analyzer's look-ahead
-    while time.monotonic() < deadline:
-        got = sub.recv(100)
-        if got is None:
-            continue
-        msg = got[1]
-        if msg.TYPE == "status" and msg.process == "worker":
-            worker_status = msg
-        elif msg.TYPE in ("gait_event", "gait_cycle"):
-            out.append(msg)
-    stop.set()
+
+    def drain(seconds: float) -> None:
+        nonlocal worker_status
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            got = sub.recv(100)
+            if got is None:
+                continue
+            msg = got[1]
+            if msg.TYPE == "status" and msg.process == "worker":
+                worker_status = msg
+            elif msg.TYPE in ("gait_event", "gait_cycle"):
+                out.append(msg)
+
+    drain(3.0)  # the last frames and the analyzer's look-ahead
+    stop.set()  # the worker flushes its tracks and sends a last Status
     worker.join(10)
+    drain(1.0)
     sub.close()
     assert not capture.is_alive() and not worker.is_alive()
     assert worker_status is not None
     c = worker_status.counters
-    assert c["images"] >= 100  # it may drop frames when it cannot keep up; they are counted
-    assert c["images"] + c.get("dropped_stale_images", 0) + c.get("dropped_upstream", 0) >= 200
+    # every frame is analysed or counted as dropped (ZeroMQ's high-water mark, or stale in the
+    # worker's queue); a drop among the very last frames leaves no sequence gap to count
+    handled = c["images"] + c.get("dropped_stale_images", 0) + c.get("dropped_upstream", 0)
+    assert 226 <= handled <= 230, c
     assert c.get("errors", 0) == 0
     events = [m for m in out if m.TYPE == "gait_event"]
     tracks = {e.track for e in events}
@@ -77,7 +90,9 @@ hwm = 4
                for s in ("left", "right")}
     assert all(len(v) >= 2 for v in strikes.values()), {k: len(v) for k, v in strikes.items()}
     assert all(1.5e6 < e.event_us < 6.8e6 for e in mine)  # during her walk
-    # anyone else (the acrobat, once she has left the image) comes after her, as another track
-    assert all(e.event_us > 6.6e6 for e in events if e.track != walker)
+    # while she walks, every event is hers (the acrobat, followed before she walks in or after
+    # she has left, is another track)
+    first, last = min(e.event_us for e in mine), max(e.event_us for e in mine)
+    assert not [e for e in events if e.track != walker and first <= e.event_us <= last]
     cycles = [m for m in out if m.TYPE == "gait_cycle" and m.track == walker]
     assert len(cycles) >= 2 and all(cy.session == "walk" for cy in cycles)
