@@ -1,8 +1,8 @@
 """Per-stride measures from gait events and per-frame features, and per-bout summaries.
 
 A stride of side X runs from a foot strike of X to its next foot strike. Inside it lie the
-opposite foot off (end of the first double support), the opposite foot strike (end of X's step
-... start of the second double support) and X's foot off (end of stance). Conventions:
+opposite foot off (end of the first double support), the opposite foot strike (start of the
+second double support) and X's foot off (end of X's stance). Conventions:
 
 * step time / length of X: from the opposite foot strike to X's strike; step length is the
   distance between the ankles along the walking direction at X's strike (so it needs no room

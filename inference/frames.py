@@ -69,6 +69,7 @@ class FrameOptions:
     max_path_body_angle_deg: float = 60.0  # a path this far off the body's facing is not walking
     standing_speed_mps: float = 0.15
     standing_foot_range_m: float = 0.12  # feet moving less than this (vs pelvis) over 1 s: standing
+    moving_foot_speed_mps: float = 0.2  # a foot this fast relative to the pelvis is moving
     turn_rate_dps: float = 40.0  # heading change over the last second faster than this: turning
 
 
@@ -209,9 +210,9 @@ def headings(t_us: np.ndarray, inputs: np.ndarray, weights: np.ndarray, opts: Fr
 
     Over ``[t - heading_back_ms, t + ahead_ms]``:
     * path: the pelvis velocity (local linear fit);
-    * body (local means): the axis along which the feet swing past each other, or the hip-line normal when
-      they do not; its sign from the hip-line normal (the skeleton is right-handed) unless that
-      is nearly perpendicular, then from the toes.
+    * body (local means): the axis along which the feet swing past each other, or the hip-line
+      normal when they do not; its sign from where the toes point (robust to a mirrored or
+      left/right-swapped source), else from the hip-line normal of a right-handed skeleton.
 
     The path is used when the pelvis moves faster than ``min_path_speed_mps`` roughly the way
     the body faces, otherwise the body (treadmill, a camera that turns to follow the walker).
@@ -228,14 +229,13 @@ def headings(t_us: np.ndarray, inputs: np.ndarray, weights: np.ndarray, opts: Fr
     toes = np.nansum(avg[:, 1:3], axis=1)
     axis = _stride_axis(avg[:, 3], avg[:, 4], up, opts.min_stride_axis_std_m,
                         opts.min_stride_axis_elongation)
-    # (comparisons with NaN are False: a missing reference flips nothing)
-    sign_ref = np.where((np.abs(dot(axis, hip_normal)) >= 0.3)[:, None], hip_normal, toes)
-    flip = dot(axis, sign_ref) < 0
-    axis[flip] *= -1
-    # Without a stride axis, the hip-line normal; its sign checked by the toes (a mirrored or
-    # left/right-swapped source).
-    hip_flip = dot(toes, hip_normal) < 0
-    hip_normal[hip_flip] *= -1
+    # The sign: where the toes point (ankle -> ball of the foot, averaged), or where the
+    # hip-line normal points when the feet give no direction. (Comparisons with NaN are False:
+    # a missing reference flips nothing.)
+    toes_ok = (norm(toes) > 0.03)[:, None]
+    sign_ref = np.where(toes_ok, toes, hip_normal)
+    axis[dot(axis, sign_ref) < 0] *= -1
+    hip_normal[np.where(toes_ok[:, 0], dot(hip_normal, toes) < 0, False)] *= -1
     body = np.where(np.isfinite(axis).all(axis=-1)[:, None], axis, hip_normal)
     speed = norm(vel)
     path = unit(vel)
@@ -272,32 +272,39 @@ class BoutState:
 
     start_us: int | None = None  # start of the bout under way
     last_walk_us: int | None = None  # last walking frame of it
+    last_move_us: int | None = None  # last frame of it in which the walker moved
 
 
-def bout_step(state: BoutState, t_us: int, walking: bool, min_pause_ms: float = 1000.0,
-              min_bout_ms: float = 1500.0) -> tuple[int, int] | None:
+def bout_step(state: BoutState, t_us: int, walking: bool, moving: bool | None = None,
+              min_pause_ms: float = 1000.0, min_bout_ms: float = 1500.0
+              ) -> tuple[int, int] | None:
     """Advance bout detection by one frame; returns a finished bout (start_us, end_us) or None.
 
     A bout is walking that pauses (standing, turning, no data) for less than ``min_pause_ms``
-    at a time; shorter than ``min_bout_ms`` it is not a bout."""
+    at a time; shorter than ``min_bout_ms`` it is not a bout. ``moving`` (default: walking)
+    says whether the walker moved in this very frame: the walking state is judged over a
+    trailing window and outlasts the last step, so the bout ends at the last movement."""
+    moving = walking if moving is None else moving
     done = None
     if walking:
         if state.start_us is None:
             state.start_us = t_us
+            state.last_move_us = t_us
         state.last_walk_us = t_us
+        if moving:
+            state.last_move_us = t_us
     elif state.start_us is not None and state.last_walk_us is not None \
             and t_us - state.last_walk_us > min_pause_ms * 1000:
-        if state.last_walk_us - state.start_us >= min_bout_ms * 1000:
-            done = (state.start_us, state.last_walk_us)
-        state.start_us = state.last_walk_us = None
+        done = bout_end(state, min_bout_ms)
+        state.start_us = state.last_walk_us = state.last_move_us = None
     return done
 
 
 def bout_end(state: BoutState, min_bout_ms: float = 1500.0) -> tuple[int, int] | None:
-    """The bout under way at the end of a stream, if long enough."""
-    if state.start_us is not None and state.last_walk_us is not None \
-            and state.last_walk_us - state.start_us >= min_bout_ms * 1000:
-        return state.start_us, state.last_walk_us
+    """The bout under way (at the end of a stream), if long enough."""
+    if state.start_us is not None and state.last_move_us is not None \
+            and state.last_move_us - state.start_us >= min_bout_ms * 1000:
+        return state.start_us, state.last_move_us
     return None
 
 
@@ -306,7 +313,7 @@ def bouts(t_us: np.ndarray, walking: np.ndarray, min_pause_ms: float = 1000.0,
     """Walking bouts (start_us, end_us) of a whole recording."""
     st, out = BoutState(), []
     for t, w in zip(t_us.tolist(), walking.tolist()):
-        b = bout_step(st, t, bool(w), min_pause_ms, min_bout_ms)
+        b = bout_step(st, t, bool(w), None, min_pause_ms, min_bout_ms)
         if b:
             out.append(b)
     b = bout_end(st, min_bout_ms)

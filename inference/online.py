@@ -18,7 +18,7 @@ Pipeline per finalised frame (each step a pure function of its own module):
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -287,8 +287,11 @@ class OnlineGaitAnalyzer:
         foot_range, turn = self._motion_inputs(tq, feats, angle)
         state = fr.motion_state(speed, foot_range, turn, o.frames)
         self._tr.extend(t=tq, f=feats, q=quality, s=state, a=angle)
-        for ti, st in zip(tq.tolist(), state.tolist()):
-            done = fr.bout_step(self._bout, ti, st == fr.WALKING)
+        moving = (feats[:, F["pelvis_speed"]] >= o.frames.standing_speed_mps) \
+            | (np.abs(feats[:, [F["ankle_fwd_vel_left"], F["ankle_fwd_vel_right"]]])
+               >= o.frames.moving_foot_speed_mps).any(axis=1)
+        for ti, st, mv in zip(tq.tolist(), state.tolist(), moving.tolist()):
+            done = fr.bout_step(self._bout, ti, st == fr.WALKING, mv)
             if done:
                 self.bouts.append(done)
         if o.keep_trace:
@@ -375,13 +378,12 @@ class OnlineGaitAnalyzer:
         t = tr["t"]
         i0 = max(int(np.searchsorted(t, fs0, "left")) - 1, 0)
         i1 = min(int(np.searchsorted(t, fs1, "right")) + 1, tr.n)
+        inside = (t[i0:i1] > fs0) & (t[i0:i1] < fs1)
+        if (tr["s"][i0:i1][inside] == fr.STANDING).any():
+            return None  # the walker stood still between the strikes: a pause, not a stride
         cyc = cycle_record(self.source, self.track, side, fs0, fs1, self._events,
                            t[i0:i1], tr["f"][i0:i1], tr["q"][i0:i1], tr["s"][i0:i1],
                            self.opts.cycles, now_us)
         self.counters["cycles"] += 1
         return cyc
 
-
-def options_dict(opts: AnalyzerOptions) -> dict[str, Any]:
-    """The options as a JSON-friendly dict (reports)."""
-    return asdict(opts)

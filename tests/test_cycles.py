@@ -1,0 +1,96 @@
+"""Per-stride measures from exact events and a constructed per-frame trace; bout summaries."""
+
+import numpy as np
+import pytest
+
+from inference.cycles import CycleOptions, Event, cycle_record, summarize
+from inference.frames import Q_LOW_CONF, TURNING, WALKING
+from inference.kinematics import F, FEATURES
+from streams.schema import CYCLE_METRICS
+
+# A left stride 0.10 -> 1.20 s: right off 0.22, right strike 0.65, left off 0.77.
+FS0, FO_R, FS_R, FO_L, FS1 = 100_000, 220_000, 650_000, 770_000, 1_200_000
+EVENTS = [Event("left", "foot_strike", FS0), Event("right", "foot_off", FO_R),
+          Event("right", "foot_strike", FS_R), Event("left", "foot_off", FO_L),
+          Event("left", "foot_strike", FS1)]
+
+
+def _trace():
+    t = np.arange(0, 1_300_001, 10_000, dtype=np.int64)
+    s = t * 1e-6
+    f = np.zeros((len(t), len(FEATURES)))
+    # ankles along the walking direction, linear in time so that interpolation is exact:
+    # left ahead of right at the left strike (1.2 s) and behind at the right strike (0.65 s)
+    f[:, F["ankle_fwd_left"]] = -0.5 + 0.6 * s
+    f[:, F["ankle_fwd_right"]] = 0.6 - 0.7 * s
+    f[:, F["ankle_lat_left"]] = 0.07
+    f[:, F["ankle_lat_right"]] = -0.06
+    f[:, F["knee_flexion_left"]] = 30 + 30 * np.sin(2 * np.pi * s)  # range 60, peak 60 at 0.25
+    f[:, F["hip_flexion_left"]] = 10 + 20 * np.cos(2 * np.pi * s)
+    f[:, F["arm_angle_left"]] = 15 * np.sin(2 * np.pi * s)
+    return t, f
+
+
+def test_metrics_of_a_stride():
+    t, f = _trace()
+    q = np.zeros(len(t), np.int32)
+    st = np.full(len(t), WALKING, np.int8)
+    c = cycle_record("cam", 3, "left", FS0, FS1, EVENTS, t, f, q, st, CycleOptions(), 1_400_000)
+    m = c.metrics
+    assert set(m) == set(CYCLE_METRICS)
+    assert (c.track, c.side, c.start_us, c.end_us, c.t_us) == (3, "left", FS0, FS1, 1_400_000)
+    assert m["stride_time_s"] == pytest.approx(1.1)
+    assert m["step_time_s"] == pytest.approx(0.55)
+    assert m["cadence_spm"] == pytest.approx(120 / 1.1)
+    left_step = (-0.5 + 0.6 * 1.2) - (0.6 - 0.7 * 1.2)  # 0.46 m
+    right_step = (0.6 - 0.7 * 0.65) - (-0.5 + 0.6 * 0.65)  # 0.255 m
+    assert m["step_length_m"] == pytest.approx(left_step)
+    assert m["stride_length_m"] == pytest.approx(left_step + right_step)
+    assert m["speed_mps"] == pytest.approx((left_step + right_step) / 1.1)
+    assert m["step_width_m"] == pytest.approx(0.13)
+    assert m["stance_pct"] == pytest.approx(100 * 0.67 / 1.1)
+    assert m["swing_pct"] == pytest.approx(100 - 100 * 0.67 / 1.1)
+    assert m["double_support_pct"] == pytest.approx(100 * (0.12 + 0.12) / 1.1)
+    assert m["single_support_pct"] == pytest.approx(100 * 0.43 / 1.1)
+    assert m["knee_rom_deg"] == pytest.approx(60.0, abs=0.1)
+    assert m["hip_rom_deg"] == pytest.approx(40.0, abs=0.1)
+    # swing 0.77-1.2 s: knee 30 + 30 sin(2 pi s) peaks at 1.2 s there
+    assert m["peak_swing_knee_flexion_deg"] == pytest.approx(30 + 30 * np.sin(2 * np.pi * 1.2),
+                                                             abs=0.01)
+    assert m["arm_swing_deg"] == pytest.approx(30.0, abs=0.1)
+    assert m["step_time_symmetry"] == pytest.approx(0.55 / 0.55)
+    assert m["step_length_symmetry"] == pytest.approx(left_step / right_step)
+    assert c.flags == []
+
+
+def test_untrustworthy_strides_say_so():
+    t, f = _trace()
+    q = np.zeros(len(t), np.int32)
+    q[20:60] = Q_LOW_CONF
+    st = np.full(len(t), WALKING, np.int8)
+    st[50] = TURNING
+    no_off = [e for e in EVENTS if not (e.side == "left" and e.kind == "foot_off")]
+    c = cycle_record("cam", 0, "left", FS0, FS1, no_off, t, f, q, st, CycleOptions(), FS1)
+    assert c.metrics["stance_pct"] is None and c.metrics["peak_swing_knee_flexion_deg"] is None
+    assert c.metrics["stride_time_s"] == pytest.approx(1.1)
+    assert {"missing_events", "low_confidence", "turning"} <= set(c.flags)
+    slow = cycle_record("cam", 0, "left", FS0, FS0 + 3_500_000, EVENTS, t, f, q,
+                        st, CycleOptions(), FS1)
+    assert "implausible_timing" in slow.flags
+
+
+def test_summary_uses_trusted_cycles_only():
+    t, f = _trace()
+    q = np.zeros(len(t), np.int32)
+    st = np.full(len(t), WALKING, np.int8)
+    good = [cycle_record("c", 0, "left", FS0, FS1, EVENTS, t, f, q, st, CycleOptions(), 0)
+            for _ in range(3)]
+    good[1].metrics["stride_time_s"] = 1.0
+    good[2].metrics["stride_time_s"] = 1.2
+    bad = cycle_record("c", 0, "left", FS0, FS1, EVENTS[:1] + EVENTS[-1:], t, f, q, st,
+                       CycleOptions(), 0)
+    s = summarize(good + [bad])
+    assert (s["cycles"], s["trusted_cycles"]) == (4, 3)
+    st_m = s["metrics"]["stride_time_s"]
+    assert st_m["n"] == 3 and st_m["mean"] == pytest.approx(1.1)
+    assert st_m["cv_pct"] == pytest.approx(100 * 0.1 / 1.1)

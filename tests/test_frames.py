@@ -1,0 +1,122 @@
+"""Floor, walking direction (path or body), motion states, bouts and per-frame quality."""
+
+import numpy as np
+import pytest
+
+from inference import frames as fr
+from streams.skeletons import CJ
+
+from _stepping_walker import Gait, walk
+
+
+def test_floor_plane_and_tilt():
+    rng = np.random.default_rng(2)
+    xz = rng.uniform(-2, 2, (200, 2))
+    tilt = np.radians(5.0)
+    y = 0.7 + np.tan(tilt) * xz[:, 0]  # a camera pitched by 5 deg sees a sloping floor
+    n, h, deg = fr.estimate_floor(np.column_stack([xz[:, 0], y, xz[:, 1]]))
+    assert deg == pytest.approx(5.0, abs=1e-6)
+    assert n[1] > 0 and h == pytest.approx(0.7 * np.cos(tilt), abs=1e-6)
+    line = np.column_stack([np.linspace(0, 3, 20), np.zeros(20), np.zeros(20)])
+    with pytest.raises(ValueError, match="collinear"):
+        fr.estimate_floor(line)
+
+
+def test_stance_points_are_the_still_feet():
+    g = Gait()
+    t = np.arange(0, 4, 0.01)
+    j = walk(g, t)
+    pts = fr.stance_points((t * 1e6).astype(np.int64), j[:, [CJ["left_ankle"], CJ["right_ankle"]]])
+    assert len(pts) > 100 and np.ptp(pts[:, 1]) < 0.005  # all on the floor level (y = 0.08)
+
+
+def _headings(g: Gait, joints=None):
+    t = np.arange(0, 6, 1 / 30)
+    j = walk(g, t) if joints is None else joints
+    tu = (t * 1e6).astype(np.int64)
+    w = fr.heading_weights(np.ones((len(t), 22)), 0.5)
+    return fr.headings(tu, fr.heading_inputs(j), w, fr.FrameOptions(), 80.0)
+
+
+@pytest.mark.parametrize("heading", [0.0, 100.0, -160.0])
+def test_direction_from_the_path_overground(heading):
+    g = Gait(heading_deg=heading)
+    d, speed, from_body = _headings(g)
+    mid = slice(40, -40)
+    assert not from_body[mid].any()
+    assert np.degrees(np.arccos(np.clip(d[mid] @ g.direction(), -1, 1))).max() < 3.0
+    assert np.median(speed[mid]) == pytest.approx(g.speed, rel=0.05)
+
+
+@pytest.mark.parametrize("heading", [20.0, -95.0])
+def test_direction_from_the_body_on_a_treadmill(heading):
+    g = Gait(treadmill=True, heading_deg=heading)
+    d, speed, from_body = _headings(g)
+    mid = slice(40, -40)
+    assert from_body[mid].all() and speed[mid].max() < 0.1
+    assert np.degrees(np.arccos(np.clip(d[mid] @ g.direction(), -1, 1))).max() < 3.0
+
+
+def test_mirrored_skeleton_still_walks_forward():
+    # a source with left and right swapped (a mirrored camera): the hip-line normal points
+    # backwards, the toes and the feet's stride axis do not
+    g = Gait(treadmill=True, heading_deg=45.0)
+    t = np.arange(0, 6, 1 / 30)
+    j = walk(g, t)
+    swap = np.arange(22)
+    for a, b in (("left_hip", "right_hip"), ("left_knee", "right_knee"),
+                 ("left_ankle", "right_ankle"), ("left_foot", "right_foot")):
+        swap[CJ[a]], swap[CJ[b]] = CJ[b], CJ[a]
+    d, _, _ = _headings(g, j[:, swap])
+    assert (d[40:-40] @ g.direction()).min() > 0.99
+
+
+def test_motion_states_and_bouts():
+    opts = fr.FrameOptions()
+    st = fr.motion_state(np.array([0.0, 1.2, 0.0, 1.0]), np.array([0.02, 0.6, 0.5, 0.6]),
+                         np.array([0.0, 5.0, 0.0, 90.0]), opts)
+    assert st.tolist() == [fr.STANDING, fr.WALKING, fr.WALKING, fr.TURNING]  # 3rd: treadmill
+    t = np.arange(0, 20_000_000, 100_000, dtype=np.int64)
+    walking = ((t > 2e6) & (t < 8e6)) | ((t > 8.5e6) & (t < 10e6)) | ((t > 14e6) & (t < 15e6))
+    # a half-second pause does not split a bout; a one-second walk is not a bout
+    assert fr.bouts(t, walking) == [(2_100_000, 9_900_000)]
+
+
+def test_quality_flags():
+    g = Gait()
+    t = (np.arange(0, 2, 1 / 30) * 1e6).astype(np.int64)
+    j = walk(g, t / 1e6)
+    c = np.ones((len(t), 22))
+    ref = np.median(fr.bone_lengths(j), axis=0)
+    opts = fr.FrameOptions()
+    assert (fr.quality_flags(t, j, c, ref, opts) == 0).all()
+    c2 = c.copy()
+    c2[10, CJ["left_ankle"]] = 0.0
+    c2[11, CJ["pelvis"]] = 0.3
+    j2 = j.copy()
+    j2[12, CJ["right_knee"]] += np.array([0.0, 0.2, 0.0])  # a 20 cm longer right shank
+    j2[20:, [CJ["left_knee"], CJ["left_ankle"], CJ["left_foot"], CJ["right_knee"],
+             CJ["right_ankle"], CJ["right_foot"]]] = j[20:, [CJ["right_knee"], CJ["right_ankle"],
+                                                            CJ["right_foot"], CJ["left_knee"],
+                                                            CJ["left_ankle"], CJ["left_foot"]]]
+    t2 = t.copy()
+    t2[30:] += 300_000  # a 0.3 s hole
+    q = fr.quality_flags(t2, j2, c2, ref, opts)  # flags of frames 1..N-1
+    assert q[9] & fr.Q_MISSING and q[10] & fr.Q_LOW_CONF and not q[10] & fr.Q_MISSING
+    assert q[11] & fr.Q_BONE_LENGTH
+    stance_gap = np.linalg.norm(j[20, CJ["left_ankle"]] - j[20, CJ["right_ankle"]])
+    assert stance_gap > 0.3 and q[19] & fr.Q_LR_SWAP  # the labels jumped across at frame 20
+    assert q[29] & fr.Q_GAP and not q[30] & fr.Q_GAP
+    assert fr.flag_names(fr.Q_GAP | fr.Q_MISSING) == ["missing_joints", "time_gap"]
+
+
+def test_legs_crossed_across_the_walking_direction():
+    g = Gait(heading_deg=60.0)
+    j = walk(g, np.array([0.3]))
+    fwd = g.direction()[None]
+    assert not fr.legs_crossed(j, fwd)[0]
+    swapped = j.copy()
+    for a, b in (("left_knee", "right_knee"), ("left_ankle", "right_ankle")):
+        swapped[:, [CJ[a], CJ[b]]] = j[:, [CJ[b], CJ[a]]]
+    assert fr.legs_crossed(swapped, fwd)[0]
+
