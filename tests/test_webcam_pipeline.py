@@ -3,7 +3,7 @@ process (webcam source on the file, released at its timestamps) and worker proce
 estimation + classical analysis), each run as ``deploy.processes.run_process`` runs it, over real
 ZeroMQ sockets. The walker's gait events and cycles come out on ``gait/<source>``.
 
-The file plays at half speed: on this shared 2-core machine the worker cannot always keep up with
+The file plays at 3/4 speed: on this shared 2-core machine the worker cannot always keep up with
 30 fps (``gaitstream bench webcam`` measures by how much); what it cannot process it drops and
 counts, and this test is about the path working, not about the machine's speed."""
 
@@ -34,7 +34,7 @@ publish = "{cap_ep}"
 hwm = 4
 [process.options]
 source = "webcam"
-speed = 0.5
+speed = 0.75
 path = "{shared_data / VIDEO}"
 
 [[process]]
@@ -53,7 +53,7 @@ hwm = 4
     time.sleep(1.5)
     capture = threading.Thread(target=run_process, args=(cfg, cfg.process("cam"), stop))
     capture.start()
-    capture.join(60)  # 7.7 s of video at half speed
+    capture.join(60)  # 7.7 s of video at 3/4 speed
     out, worker_status = [], None
 
     def drain(seconds: float) -> None:
