@@ -36,6 +36,7 @@ from .pose_people import Candidate, PersonObservation, PersonSelector, SelectorC
 log = logging.getLogger(__name__)
 
 LAYOUT = "mediapipe33"
+RESTART_BACK_US = 1_000_000  # timestamps going back further than this start a new session
 BACKENDS = ("mediapipe", "yolo-pose")
 
 
@@ -106,8 +107,10 @@ class PoseEstimator:
                                   min_person_score=self.cfg.min_person_score,
                                   min_keypoint_score=self.cfg.min_keypoint_score)
         self._last_find_us: int | None = None
+        self._last_t: int | None = None
         self._scales: dict[int, ScaleSmoother] = {}
-        self.counters: dict[str, int] = {"frames": 0, "poses": 0, "finds": 0}
+        self.counters: dict[str, int] = {"frames": 0, "poses": 0, "finds": 0,
+                                         "rejected_time": 0, "restarts": 0}
 
     # ------------------------------------------------------------------ per frame
 
@@ -116,9 +119,22 @@ class PoseEstimator:
         return [p.body for p in self.estimate(image, t_us)]
 
     def estimate(self, image: np.ndarray, t_us: int) -> list[PersonPose]:
+        if image.ndim == 3 and image.shape[2] == 1 and image.dtype == np.uint8:
+            image = np.repeat(image, 3, axis=2)  # a mono camera
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ValueError(f"pose: expected an (H, W, 3) uint8 BGR image, got "
                              f"{image.shape} {image.dtype}")
+        if self._last_t is not None and t_us <= self._last_t:
+            if t_us >= self._last_t - RESTART_BACK_US:
+                self.counters["rejected_time"] += 1
+                log.warning("pose: frame at %d us is not after %d us: skipped", t_us,
+                            self._last_t)
+                return []
+            # the clock went back by seconds: a new recording or a restarted source
+            log.info("pose: time went back from %d to %d us: following people anew",
+                     self._last_t, t_us)
+            self._restart()
+        self._last_t = t_us
         self.counters["frames"] += 1
         h, w = image.shape[:2]
         sel = self.selector
@@ -179,6 +195,12 @@ class PoseEstimator:
         body = Body(body_id=c.cid, joints=joints.astype(np.float32),
                     confidence=np.clip(obs.visibility, 0, 1).astype(np.float32))
         return PersonPose(body, obs.image_xy, obs.visibility, c.locked, s)
+
+    def _restart(self) -> None:
+        self.counters["restarts"] += 1
+        self.selector.candidates.clear()
+        self._last_find_us = None
+        self._forget_gone()
 
     def _forget_gone(self) -> None:
         """Free the state of people the selector no longer follows (lost, or someone else

@@ -153,6 +153,13 @@ def test_yolo_backend_through_the_estimator(tmp_path):
     joints, conf = to_canonical("mediapipe33", body.joints, body.confidence)
     assert joints[15, 1] > joints[0, 1] > joints[7, 1]  # head above pelvis above ankle: y up
     assert est.all_counters()["poses"] == 10
+    # a repeated timestamp is skipped; time going back by seconds (a restarted file) starts over
+    assert est.process(frame, 9 * 33_333) == []
+    assert est.all_counters()["rejected_time"] == 1
+    assert len(est.process(frame, 3_000_000)) == 1
+    again = est.process(frame[:, :, :1].copy(), 0)  # and a mono frame is accepted
+    assert len(again) == 1 and again[0].body_id != body.body_id
+    assert est.all_counters()["restarts"] == 1
 
 
 def test_yolo_backend_needs_a_model():
