@@ -35,6 +35,7 @@ class Analysis:
     cycles: list[GaitCycle] = field(default_factory=list)
     bouts: list[tuple[int, int]] = field(default_factory=list)
     lookahead_ms: float | None = None
+    floor: dict[str, float] | None = None  # tilt of the floor vs y, resting ankle level
 
 
 def skeleton_frames(rec: Any, source: str = SOURCE) -> list[SkeletonFrame]:
@@ -73,6 +74,7 @@ def analyze_recording(rec: Any, analysis: str = "classical",
         out.bouts.extend(getattr(a, "bouts", []))
         if hasattr(a, "lookahead_ms"):
             out.lookahead_ms = a.lookahead_ms
+        out.floor = getattr(a, "floor", None) or out.floor
     return out
 
 
@@ -98,7 +100,7 @@ def report(path: Path, rec: Any, res: Analysis) -> dict[str, Any]:
     return {
         "file": str(path), "frames": rec.n_frames, "rate_hz": rec.rate_hz,
         "duration_s": rec.duration_s, "layout": rec.source_layout,
-        "lookahead_ms": res.lookahead_ms,
+        "lookahead_ms": res.lookahead_ms, "floor": res.floor,
         "events": [{"side": e.side, "kind": e.kind, "t_s": e.event_us / 1e6,
                     "confidence": e.confidence, "method": e.method} for e in res.events],
         "cycles": [_cycle_dict(c) for c in res.cycles],
@@ -120,6 +122,10 @@ def print_report(rep: dict[str, Any]) -> None:
     print(f"{rep['file']}: {rep['frames']} frames, {rep['rate_hz']:.0f} Hz, "
           f"{rep['duration_s']:.2f} s, {rep['layout']}; events published at most "
           f"{_f(rep['lookahead_ms'], '.0f')} ms (+1 frame) after they happen")
+    fl = rep["floor"]
+    print("floor: " + (f"tilted {fl['tilt_deg']:.1f} deg against the y axis, resting ankles at "
+                       f"y = {fl['ankle_level_m']:.3f} m" if fl else
+                       "not estimated (the feet never rested in two lines)"))
     print(f"\nevents ({len(rep['events'])}):")
     for e in rep["events"]:
         print(f"  {e['t_s']:8.3f} s  {e['side']:5s} {e['kind']:11s} conf {e['confidence']:.2f}")

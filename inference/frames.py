@@ -98,6 +98,11 @@ def unit(v: np.ndarray) -> np.ndarray:
 
 
 def horizontal(v: np.ndarray, up: np.ndarray = UP) -> np.ndarray:
+    """The component of ``v`` perpendicular to ``up``."""
+    if up is UP:  # the wire's y-up: drop y (the general form costs three array passes more)
+        h = np.array(v, dtype=np.float64, copy=True)
+        h[..., 1] = 0.0
+        return h
     return v - (v @ up)[..., None] * up
 
 
@@ -105,11 +110,13 @@ def horizontal(v: np.ndarray, up: np.ndarray = UP) -> np.ndarray:
 
 
 def estimate_floor(points: np.ndarray, up_hint: np.ndarray = UP) -> tuple[np.ndarray, float, float]:
-    """Plane through foot positions recorded while the feet rested on the ground.
+    """Plane through joint positions recorded while the feet rested on the ground (the ankles:
+    a plane parallel to the floor, an ankle height above it).
 
-    Returns (unit normal oriented like ``up_hint``, height of the floor along that normal,
-    tilt in degrees between the normal and ``up_hint``). Needs points spread in two directions
-    (several steps with both feet); raises ValueError otherwise.
+    Returns (unit normal oriented like ``up_hint``, the points' mean height along ``up_hint``,
+    tilt in degrees between the normal and ``up_hint`` - a camera pitched against the floor).
+    Needs points spread in two directions (several steps with both feet); raises ValueError
+    otherwise.
     """
     p = np.asarray(points, dtype=np.float64)
     p = p[np.isfinite(p).all(axis=1)]
@@ -123,7 +130,7 @@ def estimate_floor(points: np.ndarray, up_hint: np.ndarray = UP) -> tuple[np.nda
     if n @ up_hint < 0:
         n = -n
     tilt = float(np.degrees(np.arccos(np.clip(n @ up_hint, -1, 1))))
-    return n, float(c @ n), tilt
+    return n, float(c @ up_hint), tilt
 
 
 def stance_points(t_us: np.ndarray, feet: np.ndarray, max_speed_mps: float = 0.15) -> np.ndarray:

@@ -88,7 +88,8 @@ def features(joints: np.ndarray, velocities: np.ndarray, fwd: np.ndarray,
     """The :data:`FEATURES` of each frame: (N, len(FEATURES)).
 
     ``joints``/``velocities``: (N, 22, 3) smoothed positions and their time derivatives (m/s);
-    ``fwd``: (N, 3) horizontal walking directions; ``floor_y``: floor height along ``up``.
+    ``fwd``: (N, 3) horizontal walking directions; ``floor_y``: the level ankle heights are
+    measured from, along ``up`` (the resting ankles' level: heights are then foot lift).
     """
     n = joints.shape[0]
     out = np.full((n, len(FEATURES)), np.nan)

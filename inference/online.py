@@ -30,6 +30,7 @@ from inference.events import (DETECTORS, EventOptions, find_extrema, prominence_
 from inference.filters import Window, local_poly
 from inference.kinematics import F, FEATURES, SIDES, features
 from streams.schema import GaitCycle, GaitEvent
+from streams.skeletons import CJ
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ class AnalyzerOptions:
     frames: fr.FrameOptions = field(default_factory=fr.FrameOptions)
     events: EventOptions = field(default_factory=EventOptions)
     cycles: CycleOptions = field(default_factory=CycleOptions)
+    floor_window_s: float = 10.0
     keep_trace: bool = False  # keep every frame's features (plots, evaluation)
 
     @classmethod
@@ -152,6 +154,14 @@ class OnlineGaitAnalyzer:
         self._last_strike: dict[str, int | None] = {s: None for s in SIDES}
         self._bout = fr.BoutState()
         self.bouts: list[tuple[int, int]] = []
+        # Floor: a plane through the ankles while they rest (frames.estimate_floor), refitted
+        # every second from the last ``floor_window_s``: its tilt against y, and the resting
+        # ankles' level, from which ankle heights (foot lift) are measured; until a fit
+        # exists, heights are from the wire's y = 0.
+        self._still = _Ring(int(500 * o.floor_window_s) * 2, {
+            "t": ((), np.int64), "p": ((3,), np.float64)})
+        self._floor_refit_us = 0
+        self.floor: dict[str, float] | None = None  # ankle_level_m (along y), tilt_deg
         self.counters = {"frames": 0, "rejected": 0, "events": 0, "cycles": 0}
         self.trace: dict[str, list[np.ndarray]] = {"t": [], "f": [], "q": [], "s": [], "d": []}
         self._last_t: int | None = None
@@ -279,7 +289,8 @@ class OnlineGaitAnalyzer:
         val, vel = local_poly(t, raw["j"], self._smooth, raw["w"], q)
         d, speed, from_body = fr.headings(t, raw["h"], raw["hw"], o.frames,
                                           o.smoothing_ahead_ms, q)
-        feats = features(val, vel, d)
+        feats = features(val, vel, d, self.floor["ankle_level_m"] if self.floor else 0.0)
+        self._update_floor(t[q], val, vel)
         quality = raw["q"][q] | np.where(from_body, fr.Q_DIRECTION_FROM_BODY, 0) \
             | np.where(fr.legs_crossed(val, d), fr.Q_LR_SWAP, 0)
         angle = fr.heading_angle(d)
@@ -297,6 +308,23 @@ class OnlineGaitAnalyzer:
         if o.keep_trace:
             for k, v in (("t", tq), ("f", feats), ("q", quality), ("s", state), ("d", d)):
                 self.trace[k].append(np.array(v, copy=True))
+
+    def _update_floor(self, tq: np.ndarray, val: np.ndarray, vel: np.ndarray) -> None:
+        ankles = [CJ["left_ankle"], CJ["right_ankle"]]
+        still = fr.norm(vel[:, ankles]) < self.opts.frames.standing_speed_mps  # (Q, 2)
+        rows, sides = np.nonzero(still)
+        if len(rows):
+            self._still.extend(t=tq[rows], p=val[rows, np.array(ankles)[sides]])
+        now = int(tq[-1])
+        if now < self._floor_refit_us or self._still.n < 30:
+            return
+        self._floor_refit_us = now + 1_000_000
+        recent = self._still["t"] >= now - int(self.opts.floor_window_s * 1e6)
+        try:
+            _, level, tilt = fr.estimate_floor(self._still["p"][recent])
+        except ValueError:
+            return  # not yet spread in two directions (one foot line): keep what we had
+        self.floor = {"ankle_level_m": level, "tilt_deg": tilt}
 
     def _motion_inputs(self, tq: np.ndarray, feats: np.ndarray, angle: np.ndarray
                        ) -> tuple[np.ndarray, np.ndarray]:
