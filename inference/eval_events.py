@@ -400,6 +400,7 @@ def evaluate(dirs: list[Path], model: str = "classical", tolerance_ms: float = 1
              edge_s: float = 0.3, progress: Callable[[str], None] | None = None
              ) -> dict[str, Any]:
     factory = analyzer_factory(model)
+    factory("check", 0)  # a model that cannot load fails here, once, with its own message
     per_dataset: dict[str, list[TrialResult]] = {}
     for root in dirs:
         files = trial_files(root)
@@ -475,8 +476,12 @@ def print_report(rep: dict[str, Any]) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    rep = evaluate(list(args.dirs), args.model, args.tolerance_ms, args.edge_s,
-                   progress=lambda s: log.info("%s", s))
+    try:
+        rep = evaluate(list(args.dirs), args.model, args.tolerance_ms, args.edge_s,
+                       progress=lambda s: log.info("%s", s))
+    except (ValueError, FileNotFoundError, ImportError, AttributeError) as e:
+        print(f"error: {e}")
+        return 2
     print_report(rep)
     if args.json:
         print(json.dumps(rep, default=float))

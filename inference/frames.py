@@ -133,14 +133,6 @@ def estimate_floor(points: np.ndarray, up_hint: np.ndarray = UP) -> tuple[np.nda
     return n, float(c @ up_hint), tilt
 
 
-def stance_points(t_us: np.ndarray, feet: np.ndarray, max_speed_mps: float = 0.15) -> np.ndarray:
-    """Foot positions (N, F, 3) at the samples where that foot is nearly still: (M, 3)."""
-    dt = np.diff(t_us) * 1e-6
-    speed = norm(np.diff(feet, axis=0)) / dt[:, None]
-    still = speed < max_speed_mps
-    return feet[1:][still]
-
-
 # --------------------------------------------------------------------------- walking direction
 
 

@@ -98,3 +98,7 @@ def test_cli_prints_the_report_and_json_last(shared_data):
     assert any(line.startswith("subject01_walk1") for line in lines)
     with pytest.raises(ValueError, match="unknown model"):
         evaluate([shared_data / "opensim_walking_trc_grf"], model="nonsense")
+    bad = subprocess.run([sys.executable, "-m", "deploy.cli", "eval", "events",
+                          str(shared_data / "opensim_walking_trc_grf"), "--model", "nonsense"],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "unknown model 'nonsense'" in bad.stdout
