@@ -130,8 +130,8 @@ def print_report(rep: dict[str, Any]) -> None:
     for e in rep["events"]:
         print(f"  {e['t_s']:8.3f} s  {e['side']:5s} {e['kind']:11s} conf {e['confidence']:.2f}")
     print(f"\ncycles ({len(rep['cycles'])}):")
-    print("  " + f"{'side':5s} {'start':>7s} {'end':>7s} " + " ".join(f"{h:>8s}" for _, h, _ in SHOWN)
-          + "  flags")
+    heads = " ".join(f"{h:>8s}" for _, h, _ in SHOWN)
+    print(f"  {'side':5s} {'start':>7s} {'end':>7s} {heads}  flags")
     for c in rep["cycles"]:
         m = c["metrics"]
         print(f"  {c['side']:5s} {c['start_s']:7.3f} {c['end_s']:7.3f} "

@@ -456,10 +456,10 @@ def print_report(rep: dict[str, Any]) -> None:
         fs, fo = s["foot_strike"], s["foot_off"]
         print(f"\n{name}: {s['events']} events in {s['trials_evaluated']} trials  "
               f"recall {_fmt(s['recall'], '.3f')}  precision {_fmt(s['precision'], '.3f')}")
-        print(f"  foot strike: median |err| {_fmt(fs['median_abs_ms'], '.1f')} ms, p90 "
-              f"{_fmt(fs['p90_abs_ms'], '.1f')} ms, mean {_fmt(fs['mean_ms'], '+.1f')} ms (n={fs['n']})")
-        print(f"  foot off:    median |err| {_fmt(fo['median_abs_ms'], '.1f')} ms, p90 "
-              f"{_fmt(fo['p90_abs_ms'], '.1f')} ms, mean {_fmt(fo['mean_ms'], '+.1f')} ms (n={fo['n']})")
+        for label, k in (("foot strike:", fs), ("foot off:   ", fo)):
+            print(f"  {label} median |err| {_fmt(k['median_abs_ms'], '.1f')} ms, p90 "
+                  f"{_fmt(k['p90_abs_ms'], '.1f')} ms, mean {_fmt(k['mean_ms'], '+.1f')} ms "
+                  f"(n={k['n']})")
         pl = s["plates"]
         if pl["contacts_events"]:
             print(f"  force plates (side-agnostic): recall {_fmt(pl['recall'], '.3f')}, strike "
