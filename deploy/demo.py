@@ -35,9 +35,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
 
 
-VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"}
-
-
 def write_config(out: Path, source: dict | None = None, finite: bool = False) -> Path:
     """The demo configuration with its data folder pointed at ``out``; ``source`` replaces the
     simulated walker's options (``gaitstream run FILE`` runs a recording or a video this way)."""
@@ -59,6 +56,8 @@ def write_config(out: Path, source: dict | None = None, finite: bool = False) ->
 def source_for_file(path: Path) -> dict:
     """Capture options that play a file: videos through the webcam source (pose in the worker),
     recordings (C3D, TRC, Kinect text, offline_processor JSON) through the file source."""
+    from capture.readers import VIDEO_SUFFIXES
+
     path = path.resolve()
     if path.suffix.lower() in VIDEO_SUFFIXES:
         return {"source": "webcam", "path": str(path)}

@@ -148,7 +148,8 @@ def print_report(rep: dict[str, Any]) -> None:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("file", type=Path, help="recording (C3D, TRC, Kinect v1 text)")
+    p.add_argument("file", type=Path, help="recording (C3D, TRC, Kinect v1 text, Azure Kinect "
+                   "offline_processor JSON) or a video file (pose estimated with MediaPipe)")
     p.add_argument("--analysis", default="classical",
                    choices=("classical", "gait-transformer", "both"),
                    help="which analysis the worker runs (default classical)")
@@ -157,9 +158,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from capture.readers import RecordingError, load_recording
+    from inference.video import VIDEO_SUFFIXES, load_video_recording
 
     try:
-        rec = load_recording(args.file)
+        if args.file.suffix.lower() in VIDEO_SUFFIXES:
+            rec = load_video_recording(args.file)
+        else:
+            rec = load_recording(args.file)
     except RecordingError as e:
         print(f"error: {e}")
         return 2

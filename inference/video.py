@@ -17,12 +17,11 @@ from typing import Any
 import cv2
 import numpy as np
 
+from capture.readers import VIDEO_SUFFIXES  # noqa: F401  (re-exported for callers)
 from capture.readers.recording import Recording, RecordingError, fill_missing
 from streams.skeletons import MEDIAPIPE_JOINTS, to_canonical
 
 log = logging.getLogger(__name__)
-
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mjpg", ".mjpeg")
 
 
 def estimate_video(path: str | Path, progress_s: float = 2.0, **pose_options: Any

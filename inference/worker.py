@@ -101,7 +101,7 @@ class Models:
         self.cfg = cfg
         self._gait = None
         self._scorer = None
-        self._pose = None
+        self._pose: dict[str, Any] = {}  # per source: each keeps its own person lock
 
     def gait_tracker(self, source: str, body_id: int) -> Any:
         from inference.gait_model import GaitModelTracker, load_gait_model
@@ -117,12 +117,12 @@ class Models:
             self._scorer = load_scorer(backend=self.cfg.backend)
         return self._scorer.score(t_us, joints)
 
-    def pose(self) -> Any:
-        if self._pose is None:
+    def pose(self, source: str) -> Any:
+        if source not in self._pose:
             from inference.pose import PoseEstimator
 
-            self._pose = PoseEstimator(**self.cfg.pose_options)
-        return self._pose
+            self._pose[source] = PoseEstimator(**self.cfg.pose_options)
+        return self._pose[source]
 
 
 class Worker:
@@ -182,8 +182,11 @@ class Worker:
         self.status.count("frames")
 
     def on_image(self, frame: ImageFrame) -> None:
-        bodies = self.models.pose().process(frame.array(), frame.t_us)
+        est = self.models.pose(frame.source)
+        bodies = est.process(frame.array(), frame.t_us)
         self.status.count("images")
+        for k, v in est.all_counters().items():
+            self.status.counters[f"pose.{frame.source}.{k}"] = v
         skel = SkeletonFrame(source=frame.source, seq=frame.seq, t_us=frame.t_us,
                              host_us=frame.host_us, layout="mediapipe33", bodies=list(bodies))
         if self.pub is not None:  # the kiosk preview draws it on the frame it came from

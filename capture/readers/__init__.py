@@ -12,7 +12,10 @@ from typing import Any
 
 from .recording import Recording, RecordingError
 
-__all__ = ["Recording", "RecordingError", "load_recording"]
+__all__ = ["Recording", "RecordingError", "VIDEO_SUFFIXES", "load_recording"]
+
+# Files that need pose estimation (inference.video) rather than a reader here.
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mjpg", ".mjpeg")
 
 
 def load_recording(path: str | Path, **opts: Any) -> Recording:
