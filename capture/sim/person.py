@@ -47,13 +47,17 @@ class Person:
     @classmethod
     def build(cls, params: WalkerParams, style: Style, actions: list[Action],
               start: tuple[float, float], heading: float, t0: float,
-              rng: np.random.Generator) -> "Person":
-        """Run the actions from standing at floor point ``start`` (x, z) facing ``heading``."""
+              rng: np.random.Generator, stand: StandState | None = None) -> "Person":
+        """Run the actions from standing at floor point ``start`` (x, z) facing ``heading``, or
+        from the feet of ``stand`` (where an earlier Person stopped)."""
         body = body_dims(params.height_m, params.leg_scale, params.width_scale)
         me = cls(params, style, body, t_start=t0)
         t = t0
-        state: StandState | None = None
+        state: StandState | None = stand
         pos, psi = np.array([start[0], 0.0, start[1]]), float(heading)
+        if stand is not None:
+            pos = me._stance_point(stand)
+            psi = stand.heading
         for act in actions:
             if isinstance(act, Stand):
                 t += act.seconds
@@ -76,16 +80,24 @@ class Person:
                     me.freezes.append((t, t + freeze_s))
                     t += freeze_s
                 s0 = s_stop
-            mid = 0.5 * (state.heel["left"] + state.heel["right"])
-            pos = mid + body.heel_back * np.array([np.cos(state.heading), 0, np.sin(state.heading)])
+            pos = me._stance_point(state)
             psi = state.heading
         if not me.walks:  # standing only: a zero-length walk gives the posture
             path = Path((float(pos[0]), float(pos[2])), psi, [Line(1.0)])
-            state = initial_state(body, params, path)
+            state = state or initial_state(body, params, path)
             me.walks.append(Walk(body, params, style, WalkPlan(path, 0.0, max_steps=0), state,
                                  t0, rng))
         me.t_stop = t
         return me
+
+    def _stance_point(self, state: StandState) -> np.ndarray:
+        """The floor point between the ankles of a standing person."""
+        mid = 0.5 * (state.heel["left"] + state.heel["right"])
+        return mid + self.body.heel_back * np.array([np.cos(state.heading), 0.0,
+                                                     np.sin(state.heading)])
+
+    def final_state(self) -> StandState:
+        return self.walks[-1].final_state()
 
     def _freeze_plan(self, path: Path, rng: np.random.Generator) -> list[tuple[float, float]]:
         """Arc lengths at which a freeze starts, and how long each lasts."""
@@ -129,7 +141,7 @@ class Person:
             for name, v in pts.items():
                 points.setdefault(name, np.zeros((len(t), 3)))[sel] = v
             for name in ("a", "heading", "tilt", "c_left", "c_right", "stance_left",
-                         "stance_right"):
+                         "stance_right", "festination"):
                 v = S[name]
                 state.setdefault(name, np.zeros(len(t), dtype=v.dtype))[sel] = v
             for side in SIDES:

@@ -83,6 +83,7 @@ class SideStyle:
     arm_gain: float = 1.0
     elbow_add: float = 0.0  # deg of extra elbow flexion
     trunk_over_deg: float = 0.0  # lateral trunk lean over this leg during its stance
+    clearance: str = "knee"  # how swing clearance is found: "knee" flexion or "circumduction"
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,7 @@ class Style:
 
     pattern: str = "normal"
     severity: int = 0
+    affected_side: str = ""  # the side a one-sided pattern affects ("" = both / none)
     left: SideStyle = field(default_factory=SideStyle)
     right: SideStyle = field(default_factory=SideStyle)
     speed_gain: float = 1.0

@@ -109,6 +109,7 @@ def frame_truth(person: Person, t: np.ndarray) -> dict[str, np.ndarray]:
         out[f"contact_{side}"] = contact
     out["walking"] = state["a"] > 0
     out["freezing"] = state["freezing"]
+    out["festination"] = state["festination"]
     out["heading"] = state["heading"]
     for k, v in angles(points, state["heading"], person.body).items():
         out[k] = v

@@ -30,7 +30,7 @@ lateral sign is +1 right, -1 left. Angles are radians inside, degrees in paramet
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -68,6 +68,11 @@ def _knots(times: list[float], values: list[float], t: np.ndarray) -> np.ndarray
     i = np.clip(np.searchsorted(tk, t, side="right") - 1, 0, len(tk) - 2)
     w = cv.smoothstep((t - tk[i]) / np.maximum(tk[i + 1] - tk[i], 1e-9))
     return vk[i] + (vk[i + 1] - vk[i]) * w
+
+
+def _lift_bump(s: np.ndarray) -> np.ndarray:
+    """Profile of the clearance compensation over the swing (0 at foot off and strike)."""
+    return np.sin(np.pi * s) * np.exp(-(((s - 0.5) / 0.2) ** 2))
 
 
 def _bump(c: np.ndarray, centre: float, width: float) -> np.ndarray:
@@ -176,16 +181,33 @@ def contact_height(ankle: np.ndarray, yaw: np.ndarray, phi: np.ndarray, body: Bo
     return np.where(phi >= 0, heel[..., 1], ball[..., 1] - body.ball_height)
 
 
-def sole_clearance(ankle: np.ndarray, yaw: np.ndarray, phi: np.ndarray, toe: np.ndarray,
-                   body: BodyDims) -> np.ndarray:
-    """Height of the lowest point of the sole (heel, ball, toe tip) above the floor."""
+def toe_clearance(ankle: np.ndarray, yaw: np.ndarray, phi: np.ndarray, toe: np.ndarray,
+                  body: BodyDims) -> np.ndarray:
+    """Height of the lowest point of the forefoot sole (ball, toe tip) above the floor."""
     e1, e2 = foot_axes(yaw, phi)
-    heel = ankle - body.heel_back * e1 - body.ankle_height * e2
     ball = ankle + body.ball_fwd * e1 - body.ankle_height * e2
     t1, t2 = foot_axes(yaw, phi + toe)
     tip = ball + body.ball_height * e2 + (body.toe_fwd - body.ball_fwd) * t1 \
         - body.ball_height * t2
-    return np.minimum(np.minimum(heel[..., 1], ball[..., 1]), tip[..., 1])
+    return np.minimum(ball[..., 1], tip[..., 1])
+
+
+def _floor_dorsiflexion(ankle_y: np.ndarray, phi: np.ndarray, toe: np.ndarray, body: BodyDims
+                        ) -> np.ndarray:
+    """Least extra dorsiflexion (rad, >= 0) that keeps the ball and the toe tip of a swinging
+    foot above the floor: a foot about to scuff is lifted at the ankle."""
+    b = body
+    toe_len = b.toe_fwd - b.ball_fwd
+    pts = [(np.full_like(phi, b.ball_fwd), np.full_like(phi, -b.ankle_height)),
+           (b.ball_fwd + toe_len * np.cos(toe) + b.ball_height * np.sin(toe),
+            b.ball_height - b.ankle_height + toe_len * np.sin(toe) - b.ball_height * np.cos(toe))]
+    need = np.zeros_like(phi)
+    for u, v in pts:
+        r = np.hypot(u, v)
+        # height = ankle_y + r sin(phi + theta0): keep phi + theta0 >= -asin(ankle_y / r)
+        floor = -np.arcsin(np.clip(ankle_y / r, -1.0, 1.0)) - np.arctan2(v, u)
+        need = np.maximum(need, floor - phi)
+    return np.clip(need, 0.0, 0.8)
 
 
 def heel_from_contact(ankle: np.ndarray, yaw: np.ndarray, phi: np.ndarray, body: BodyDims
@@ -356,7 +378,7 @@ class Walk:
         out = []
         for c in (0.0, 0.5):
             h, k, _ = self._style_angles("right", np.array([c]), np.array([1.0]),
-                                         np.array([gain]), np.array([1.0]))
+                                         np.array([gain]))
             th = h - self._tilt_mean()
             _, ankle = chain(th, k, np.zeros(1), t0, "right", b)
             out.append(ankle[0, 0])
@@ -369,8 +391,8 @@ class Walk:
 
     # ------------------------------------------------------------------ angles from curves
 
-    def _style_angles(self, side: str, c: np.ndarray, a: np.ndarray, gain: np.ndarray,
-                      fest: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _style_angles(self, side: str, c: np.ndarray, a: np.ndarray, gain: np.ndarray
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(hip rel. pelvis, knee, ankle) in radians at curve phase c, envelope a, hip gain."""
         ss: SideStyle = self.style.side(side)
         hip = cv.normal_curve("hip", c)
@@ -384,9 +406,7 @@ class Walk:
         ankle = ankle + ss.ankle_swing_add * swing_w + ss.ankle_contact_add * contact_w \
             + ss.crouch * cv.CROUCH_ANKLE_ADD
         hip_mean = cv.MEANS["hip"] + ss.hip_add + ss.crouch * cv.CROUCH_HIP_ADD
-        hip_dev = ss.hip_gain * (hip - cv.MEANS["hip"]) * (1.0 - 0.5 * self.style.festination
-                                                           * (1.0 - fest))
-        hip_dev = hip_dev * fest
+        hip_dev = ss.hip_gain * (hip - cv.MEANS["hip"])
         h_stand = 15.0 * ss.crouch
         k_stand = self.style.stand_knee_deg + 40.0 * ss.crouch
         tilt = self._tilt_mean() / D2R
@@ -423,10 +443,10 @@ class Walk:
         tc = self._clock(t)
         a, gain, fest = self._envelopes(tc)
         st = self.style
-        out: dict[str, np.ndarray] = {"tc": tc, "a": a}
+        out: dict[str, np.ndarray] = {"tc": tc, "a": a, "festination": fest < 0.999}
         for side in SIDES:
             c, stance, k = self._phase(side, tc)
-            h, kn, d = self._style_angles(side, c, a, gain, fest)
+            h, kn, d = self._style_angles(side, c, a, gain)
             out[f"c_{side}"], out[f"stance_{side}"], out[f"k_{side}"] = c, stance, k
             out[f"hip_{side}"], out[f"knee_{side}"], out[f"ankle_{side}"] = h, kn, d
         cR, cL = out["c_right"], out["c_left"]
@@ -532,19 +552,22 @@ class Walk:
         fade = 1.0 - cv.smoothstep(s / 0.35)
         corr = rec.c_corr * cv.smoothstep((s - 0.3) / 0.7)
         th_t = self._thigh(sub, side) + rec.d_theta * fade + corr
-        lift = rec.lift * np.sin(np.pi * s) ** 2
-        kap = sub[f"knee_{side}"] + rec.d_kappa * fade + lift
+        bump = _lift_bump(s)
+        by_knee = self.style.side(side).clearance == "knee"
+        knee_lift = rec.lift * bump if by_knee else 0.0
+        kap = sub[f"knee_{side}"] + rec.d_kappa * fade + knee_lift
         # the landing correction turns the thigh and the clearance lift bends the knee; the
         # ankle keeps the foot's pitch (and dorsiflexes a little more for the toes)
-        delta = sub[f"ankle_{side}"] - sub["sway"] + rec.d_delta * fade - corr + 1.3 * lift
+        delta = sub[f"ankle_{side}"] - sub["sway"] + rec.d_delta * fade - corr + 1.3 * knee_lift
         beta = rec.beta0 + (rec.beta1 - rec.beta0) * cv.smoothstep(s) \
-            + rec.circumduction * np.sin(np.pi * s) ** 2
+            + (rec.circumduction + (0.0 if by_knee else rec.lift)) * bump
         yaw = rec.yaw0 + (rec.yaw1 - rec.yaw0) * cv.smoothstep(s)
         knee, ank = chain(th_t, kap, beta, yaw, side, b)
+        toe = rec.toe0 * (1.0 - cv.smoothstep(s / 0.25))
         phi = delta + th_t - kap
+        phi = phi + _floor_dorsiflexion((hip + ank)[:, 1], phi, toe, b)
         return {"hip": hip, "knee": hip + knee, "ankle": hip + ank, "phi": phi, "yaw": yaw,
-                "theta": th_t, "kappa": kap, "beta": beta,
-                "toe": rec.toe0 * (1.0 - cv.smoothstep(s / 0.25))}
+                "theta": th_t, "kappa": kap, "beta": beta, "toe": toe}
 
     # ------------------------------------------------------------------ records at a time
 
@@ -670,6 +693,7 @@ class Walk:
         queue = list(self._pending) + [self._queued_x_to]
         step_idx = 0
         stopping = 0  # steps left until the stop (0: not stopping)
+        fest_left = 0  # steps left in a festination bout
         a_next = 0.85
         while queue:
             queue.sort()
@@ -695,11 +719,19 @@ class Walk:
             elif stopping:
                 stopping -= 1
             if self.plan.festinate_steps and stopping == 0:
+                # steps shorten and quicken into the stop (a freeze)
                 n_f = self.plan.festinate_steps
                 left = remaining / max(self.step_length, 1e-3)
                 if left < n_f + 2:
-                    fest = float(np.clip((left - 1.5) / n_f, 0.25, 1.0))
-                    T *= 0.55 + 0.45 * fest
+                    fest = float(np.clip((left - 1.5) / n_f, 0.3, 1.0))
+            elif self.style.festination > 0 and stopping == 0 and step_idx > 3:
+                # a festination bout: six steps, each shorter and quicker, then recovery
+                if fest_left == 0 and self.rng.random() < 0.08 * self.style.festination / 0.3:
+                    fest_left = 6
+                if fest_left > 0:
+                    fest = 1.0 - 0.6 * (self.style.festination / 0.9) * (7 - fest_left) / 6
+                    fest_left -= 1
+            T *= 0.55 + 0.45 * fest
             ss_o = self.style.side(other)
             asym = 1.0 + LAT[other] * self.params.asymmetry
             w_o = ss_o.step_time_gain * asym
@@ -734,7 +766,7 @@ class Walk:
     def _foot_off(self, side: str, t: float) -> None:
         """The trailing foot leaves: freeze its inverse-kinematic posture for the swing blend."""
         tt = np.array([t])
-        S, legs = self.legs(tt)
+        S, _ = self.legs(tt)
         rec = self.stances[side][-1]
         geo = self._trailing(S, rec, np.array([0]), S["pelvis"])
         th_c = self._thigh(S, side)[0]
@@ -816,22 +848,37 @@ class Walk:
         self.events.append(Event(t, side, "foot_strike"))
 
     def _clear_toes(self, sw: Swing) -> None:
-        """Bend the knee (and lift the toes) in mid-swing just enough for the foot to clear the
-        floor by the style's minimum toe clearance (normal ~1.3 cm, Winter 1992); near foot off
-        and foot strike the foot is close to the floor anyway."""
-        s = np.linspace(0.25, 0.75, 11)
+        """Compensate in mid-swing just enough for the foot to clear the floor by the style's
+        minimum toe clearance (normal ~1.3 cm, Winter 1992): by bending the knee (and lifting the
+        toes), or for a stiff leg by swinging it out (circumduction). Near foot off and foot
+        strike the foot is close to the floor anyway (and kept above it by
+        :func:`_floor_dorsiflexion`)."""
+        s = np.linspace(0.35, 0.65, 7)
         ts = sw.to + (sw.hs - sw.to) * s
         S, _ = self.legs(ts)
         sel = np.arange(len(ts))
-        w = np.sin(np.pi * s) ** 2
-        for _ in range(3):
+        top = 40.0 if self.style.side(sw.side).clearance == "knee" else 25.0
+
+        def deficit(lift_deg: float) -> float:
+            sw.lift = lift_deg * D2R
             g = self._swinging(S, sw, sel, S["pelvis"])
-            clear = sole_clearance(g["ankle"], g["yaw"], g["phi"], g["toe"], self.body)
-            deficit = float(np.max((self.style.toe_clearance_m - clear) / w))
-            if abs(deficit) < 5e-4 or (deficit < 0 and sw.lift <= 0):
-                return
-            # about 0.26 m of toe rise per radian of lift at mid-swing
-            sw.lift = float(np.clip(sw.lift + deficit / 0.26, 0.0, 0.4))
+            clear = toe_clearance(g["ankle"], g["yaw"], g["phi"], g["toe"], self.body)
+            return float(np.max(self.style.toe_clearance_m - clear))
+
+        grid = np.arange(0.0, top + 0.1, 3.0)
+        d = np.array([deficit(x) for x in grid])
+        ok = np.nonzero(d <= 0)[0]
+        if len(ok) == 0:  # cannot clear: the smallest compensation that does about the best
+            sw.lift = float(grid[np.nonzero(d <= d.min() + 1e-3)[0][0]]) * D2R
+            return
+        if ok[0] == 0:
+            sw.lift = 0.0
+            return
+        lo, hi = grid[ok[0] - 1], grid[ok[0]]
+        for _ in range(5):
+            mid = 0.5 * (lo + hi)
+            lo, hi = (mid, hi) if deficit(mid) > 0 else (lo, mid)
+        sw.lift = hi * D2R
 
     # ------------------------------------------------------------------ final state
 
