@@ -377,7 +377,11 @@ def test_bad_files_are_refused_with_a_reason(tmp_path, shared_data):
     trc.write_text("\n".join(lines))
     with pytest.raises(RecordingError, match=r"bad.trc: line 8"):
         load_recording(trc)
-    other = tmp_path / "x.json"
+    not_k4a = tmp_path / "x.json"
+    not_k4a.write_text("{}")
+    with pytest.raises(RecordingError, match="not an Azure Kinect offline_processor file"):
+        load_recording(not_k4a)
+    other = tmp_path / "x.xyz"
     other.write_text("{}")
     with pytest.raises(RecordingError, match="unsupported"):
         load_recording(other)
