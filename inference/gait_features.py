@@ -80,7 +80,7 @@ def heading_axes(left: np.ndarray) -> np.ndarray:
 # Fractions of stature (SMPL-like proportions; calibrated on the synthetic walker, see the
 # model card): leg = hip-knee-ankle length, chain = leg + pelvis-spine-neck-head length.
 LEG_OVER_HEIGHT = 0.49
-CHAIN_OVER_HEIGHT = 0.87
+CHAIN_OVER_HEIGHT = 0.82
 
 
 def estimate_height(joints: np.ndarray, conf: np.ndarray) -> float:
@@ -115,6 +115,12 @@ def estimate_height(joints: np.ndarray, conf: np.ndarray) -> float:
     if len(leg) == 0:
         raise ValueError("cannot estimate height: no frame has hip, knee and ankle tracked")
     return float(np.median(leg) / LEG_OVER_HEIGHT)
+
+
+def height_usable(conf: np.ndarray) -> bool:
+    """Whether a frame can serve the height estimate: one leg fully tracked."""
+    return any(min(conf[CJ[f"{s}_hip"]], conf[CJ[f"{s}_knee"]], conf[CJ[f"{s}_ankle"]]) > 0
+               for s in ("left", "right"))
 
 
 class Resampler:
@@ -229,7 +235,9 @@ def stream_features(t_us: np.ndarray, joints: np.ndarray, conf: np.ndarray,
     gc = np.stack([g[2] for g in grid])
     gv = np.array([g[3] for g in grid])
     if height_m is None:
-        usable = np.flatnonzero(gv)[:HEIGHT_FRAMES]
+        usable = [i for i in range(len(grid)) if gv[i] and height_usable(gc[i])][:HEIGHT_FRAMES]
+        if not usable:
+            raise ValueError("cannot estimate height: no frame has hip, knee and ankle tracked")
         height_m = estimate_height(gj[usable], gc[usable])
     fs = FeatureStream(height_m, rate_hz)
     feats = np.zeros((len(grid), N_FEATURES), np.float32)
@@ -244,31 +252,22 @@ def stream_features(t_us: np.ndarray, joints: np.ndarray, conf: np.ndarray,
             "height": float(height_m)}
 
 
-def _sagittal_angle(v: np.ndarray, axes: np.ndarray, down: bool) -> np.ndarray:
-    """Angle (deg) of segment vectors in the heading frame's sagittal plane: from vertical
-    (down or up), positive towards forward."""
-    fwd = np.einsum("nj,nj->n", v, axes[:, 2])
-    up = np.einsum("nj,nj->n", v, axes[:, 1])
-    return np.degrees(np.arctan2(fwd, -up if down else up))
-
-
 def kinematics(t_s: np.ndarray, joints: np.ndarray, axes: np.ndarray) -> np.ndarray:
-    """Kinematic output channels (N, N_KINEMATIC) from joints (N, 22, 3) in metres.
+    """Kinematic output channels (N, N_KINEMATIC) from joints (N, 22, 3) in metres, in the
+    heading frame ``axes`` (N, 3, 3).
 
-    Hip flexion = thigh angle from the downward vertical plus the trunk's forward lean (the
-    joint angle between trunk and thigh, since a skeleton has no pelvis markers); knee flexion
-    = thigh angle minus shank angle. Velocities are central differences over the timestamps.
+    Hip and knee flexion follow the classical analysis (``inference.kinematics``: hip = thigh
+    inclination from the vertical, knee = thigh minus shank), so both analyses report the same
+    quantity. Velocities are central differences over the timestamps.
     """
+    from inference.kinematics import sagittal_angles
+
     out = np.zeros((len(joints), N_KINEMATIC))
+    angles = sagittal_angles(joints, axes[:, 2])
     P = joints[:, CJ["pelvis"]]
-    trunk = _sagittal_angle(joints[:, CJ["spine3"]] - P, axes, down=False)
     for side in ("left", "right"):
-        thigh = _sagittal_angle(joints[:, CJ[f"{side}_knee"]] - joints[:, CJ[f"{side}_hip"]],
-                                axes, down=True)
-        shank = _sagittal_angle(joints[:, CJ[f"{side}_ankle"]] - joints[:, CJ[f"{side}_knee"]],
-                                axes, down=True)
-        out[:, OUT[f"hip_flexion_{side}"]] = thigh + trunk
-        out[:, OUT[f"knee_flexion_{side}"]] = thigh - shank
+        out[:, OUT[f"hip_flexion_{side}"]] = angles[f"hip_flexion_{side}"]
+        out[:, OUT[f"knee_flexion_{side}"]] = angles[f"knee_flexion_{side}"]
         foot = joints[:, CJ[f"{side}_foot"]]
         out[:, OUT[f"foot_forward_{side}"]] = np.einsum("nj,nj->n", foot - P, axes[:, 2])
         if len(t_s) > 1:

@@ -33,8 +33,8 @@ import numpy as np
 
 from inference.backends import Backend, BackendError, make_backend
 from inference.gait_features import (
-    HEIGHT_FRAMES, MODEL_RATE_HZ, N_FEATURES, N_OUTPUTS, PHASE_SLICE, FeatureStream,
-    Resampler, estimate_height, stream_features,
+    HEIGHT_FRAMES, MODEL_RATE_HZ, N_FEATURES, N_OUTPUTS, OUT, PHASE_SLICE, FeatureStream,
+    Resampler, estimate_height, height_usable, stream_features,
 )
 from inference.gait_model_events import MIN_CONFIDENCE, PhaseEvent, PhaseEventDetector
 from streams.schema import GaitEvent
@@ -218,6 +218,7 @@ class GaitModelTracker:
         self.height = height_m
         self.features: FeatureStream | None = None
         self._early: list[tuple[int, np.ndarray, np.ndarray, bool]] = []  # before the height
+        self._n_usable = 0
         # Per-frame features of this track; frames before ``_base`` were dropped once no
         # window needs them.
         self._x = np.zeros((4 * self.T, N_FEATURES), np.float32)
@@ -229,8 +230,9 @@ class GaitModelTracker:
         self._next_out = 0  # first frame whose outputs the event detector has not seen
         self._results: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._outbox: list[GaitEvent] = []
-        self.outputs: list[tuple[float, np.ndarray]] = []  # (t_us, outputs) of recent frames
-        self.outputs_kept_s = 10.0
+        # (t_us, outputs) of the recent frames: cycle measures, plots, evaluation
+        self.outputs: list[tuple[float, np.ndarray]] = []
+        self.outputs_kept_s = 30.0
 
     # -- frames in ------------------------------------------------------------------------
     def push(self, t_us: int, joints: np.ndarray, conf: np.ndarray) -> list[GaitEvent]:
@@ -250,7 +252,8 @@ class GaitModelTracker:
     def _grid_frame(self, k: int, j: np.ndarray, c: np.ndarray, v: bool) -> None:
         if self.features is None:
             self._early.append((k, j, c, v))
-            if sum(e[3] for e in self._early) >= HEIGHT_FRAMES or self.height is not None:
+            self._n_usable += bool(v and height_usable(c))
+            if self._n_usable >= HEIGHT_FRAMES or self.height is not None:
                 self._start_features()
             return
         f, R = self.features.push(j, c, v)
@@ -258,7 +261,7 @@ class GaitModelTracker:
 
     def _start_features(self) -> None:
         if self.height is None:
-            usable = [e for e in self._early if e[3]][:HEIGHT_FRAMES]
+            usable = [e for e in self._early if e[3] and height_usable(e[2])][:HEIGHT_FRAMES]
             if not usable:
                 return
             self.height = estimate_height(np.stack([e[1] for e in usable]),
@@ -319,6 +322,14 @@ class GaitModelTracker:
         if self.outputs and self.outputs[-1][0] - self.outputs[0][0] > self.outputs_kept_s * 1e6:
             cut = self.outputs[-1][0] - self.outputs_kept_s * 1e6
             self.outputs = [o for o in self.outputs if o[0] >= cut]
+
+    def joint_angles(self) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Predicted hip and knee flexion (deg) of the kept frames, as ``eval events`` reads
+        them: (t_us, {"knee_flexion_left": ..., ...})."""
+        t = np.array([o[0] for o in self.outputs])
+        y = np.array([o[1] for o in self.outputs]).reshape(len(t), N_OUTPUTS)
+        return t, {name: y[:, OUT[name]] for name in (
+            "hip_flexion_left", "hip_flexion_right", "knee_flexion_left", "knee_flexion_right")}
 
     def _event(self, e: PhaseEvent) -> GaitEvent:
         return GaitEvent(source=self.source, seq=0, t_us=int(round(e.t_us)), host_us=0,

@@ -34,10 +34,10 @@ from inference.gait_features import N_FEATURES, N_OUTPUTS, OUTPUT_SCALE, OUTPUT_
 @dataclass
 class GaitTransformerConfig:
     window: int = 90  # frames at the model rate (``gait_features.MODEL_RATE_HZ``)
-    d_model: int = 96
-    n_layer: int = 4
+    d_model: int = 64
+    n_layer: int = 3
     n_head: int = 4
-    d_ff: int = 256
+    d_ff: int = 128
     dropout: float = 0.1
 
     def to_dict(self) -> dict:
