@@ -108,13 +108,17 @@ def rotation_between(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     u, v = np.broadcast_arrays(u, v)
     w = np.cross(u, v)
     c = np.sum(u * v, axis=-1)
-    k = np.zeros(w.shape + (3,))
-    k[..., 0, 1], k[..., 0, 2] = -w[..., 2], w[..., 1]
-    k[..., 1, 0], k[..., 1, 2] = w[..., 2], -w[..., 0]
-    k[..., 2, 0], k[..., 2, 1] = -w[..., 1], w[..., 0]
     opposite = c < -1.0 + 1e-8
     scale = 1.0 / np.where(opposite, 1.0, 1.0 + c)
-    r = np.eye(3) + k + (k @ k) * scale[..., None, None]
+    # Rodrigues for unit vectors: R = c I + [w]x + w w^T / (1 + c)
+    r = w[..., :, None] * w[..., None, :] * scale[..., None, None]
+    r += c[..., None, None] * np.eye(3)
+    r[..., 0, 1] -= w[..., 2]
+    r[..., 0, 2] += w[..., 1]
+    r[..., 1, 0] += w[..., 2]
+    r[..., 1, 2] -= w[..., 0]
+    r[..., 2, 0] -= w[..., 1]
+    r[..., 2, 1] += w[..., 0]
     if np.any(opposite):
         uo = u[opposite]
         axis = np.cross(uo, np.where(np.abs(uo[:, :1]) < 0.9, [[1.0, 0, 0]], [[0, 1.0, 0]]))
@@ -234,7 +238,8 @@ def local_rotations(positions_body: np.ndarray) -> np.ndarray:
     glob = rotation_between(REST_DIRECTIONS[1:], dirs[..., 1:, :])
     glob = np.concatenate([np.broadcast_to(np.eye(3), glob.shape[:-3] + (1, 3, 3)), glob], -3)
     parents = [0] + list(CANONICAL_PARENTS[1:])
-    return np.swapaxes(glob[..., parents, :, :], -1, -2) @ glob
+    # parent^T @ child, written out: numpy's matmul is slow on many 3x3 matrices
+    return (glob[..., parents, :, :, None] * glob[..., :, :, None, :]).sum(axis=-3)
 
 
 def forward_kinematics(local: np.ndarray, lengths: np.ndarray) -> np.ndarray:

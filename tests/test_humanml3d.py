@@ -154,3 +154,17 @@ def test_normalizer_averages_std_within_groups_and_round_trips(tmp_path):
     back = H.Normalizer.load(tmp_path / "stats.npz")
     np.testing.assert_array_equal(back.mean, norm.mean)
     np.testing.assert_allclose(back.denormalize(back.normalize(data)), data, atol=1e-5)
+
+
+def test_rotation_between_is_a_proper_rotation_even_for_opposite_vectors():
+    rng = np.random.default_rng(3)
+    u = rng.normal(size=(200, 3))
+    u /= np.linalg.norm(u, axis=1, keepdims=True)
+    v = np.concatenate([rng.normal(size=(100, 3)), -u[100:]])  # half of them antiparallel
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    r = H.rotation_between(u, v)
+    np.testing.assert_allclose((r @ u[:, :, None])[..., 0], v, atol=1e-12)
+    np.testing.assert_allclose(r @ np.swapaxes(r, 1, 2), np.broadcast_to(np.eye(3), r.shape),
+                               atol=1e-12)
+    np.testing.assert_allclose(np.linalg.det(r), 1.0, atol=1e-12)
+    np.testing.assert_allclose(H.matrix_from_6d(H.matrix_to_6d(r)), r, atol=1e-12)
