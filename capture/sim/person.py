@@ -145,7 +145,7 @@ class Person:
                 v = S[name]
                 state.setdefault(name, np.zeros(len(t), dtype=v.dtype))[sel] = v
             for side in SIDES:
-                for key in ("phi", "yaw"):
+                for key in ("phi", "yaw", "toe"):
                     state.setdefault(f"{key}_{side}", np.zeros(len(t)))[sel] = legs[side][key]
             state.setdefault("walk", np.zeros(len(t), dtype=int))[sel] = k
         state["freezing"] = self._in_freeze(t)

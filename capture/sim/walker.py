@@ -49,6 +49,8 @@ D2R = np.pi / 180.0
 
 # Mid-stance flat-foot window on the curve phase (foot flat ~8-12%, heel rise ~30-38%).
 FLAT_ON, FLAT_FULL, FLAT_OFF, FLAT_END = 0.06, 0.12, 0.30, 0.38
+# After the last foot strike of a walk the posture eases to standing over this long.
+SETTLE_S = 0.6
 # Sole pitch beyond which the foot rolls over the toe tip instead of the ball (toes extended).
 TOE_BREAK = 40.0 * np.pi / 180.0
 
@@ -192,10 +194,10 @@ def toe_clearance(ankle: np.ndarray, yaw: np.ndarray, phi: np.ndarray, toe: np.n
     return np.minimum(ball[..., 1], tip[..., 1])
 
 
-def _floor_dorsiflexion(ankle_y: np.ndarray, phi: np.ndarray, toe: np.ndarray, body: BodyDims
-                        ) -> np.ndarray:
+def _floor_dorsiflexion(ankle_y: np.ndarray, phi: np.ndarray, toe: np.ndarray, body: BodyDims,
+                        margin: np.ndarray | float = 0.0) -> np.ndarray:
     """Least extra dorsiflexion (rad, >= 0) that keeps the ball and the toe tip of a swinging
-    foot above the floor: a foot about to scuff is lifted at the ankle."""
+    foot ``margin`` above the floor: a foot about to scuff is lifted at the ankle."""
     b = body
     toe_len = b.toe_fwd - b.ball_fwd
     pts = [(np.full_like(phi, b.ball_fwd), np.full_like(phi, -b.ankle_height)),
@@ -205,8 +207,10 @@ def _floor_dorsiflexion(ankle_y: np.ndarray, phi: np.ndarray, toe: np.ndarray, b
     for u, v in pts:
         r = np.hypot(u, v)
         # height = ankle_y + r sin(phi + theta0): keep phi + theta0 >= -asin(ankle_y / r)
-        floor = -np.arcsin(np.clip(ankle_y / r, -1.0, 1.0)) - np.arctan2(v, u)
-        need = np.maximum(need, floor - phi)
+        h = (ankle_y - margin) / r
+        floor = -np.arcsin(np.clip(h, -1.0, 1.0)) - np.arctan2(v, u)
+        # a point further from the ankle than the ankle is high can reach the floor
+        need = np.maximum(need, np.where(h < 1.0, floor - phi, 0.0))
     return np.clip(need, 0.0, 0.8)
 
 
@@ -263,6 +267,7 @@ class Stance:
     sway: float = 0.0  # pelvis excursion towards this foot (m)
     t_ref_end: float = 0.0  # the other foot's next strike
     c_corr: float = 0.0  # hip correction carried over from the swing (rad), fades out
+    d_phi: float = 0.0  # sole pitch carried over from the swing (its toe lift), fades out
     real: bool = True  # False: the walk's initial posture, not a foot strike
 
 
@@ -327,7 +332,8 @@ class Walk:
         self.body, self.params, self.style, self.plan = body, params, style, plan
         self.rng = rng
         self.t0 = float(t0)
-        self.t_end = np.inf
+        self.t_end = np.inf  # standing again
+        self.t_clock_end = np.inf  # last foot strike: the gait clock stops
         self.events: list[Event] = []
         self.stances: dict[str, list[Stance]] = {s: [] for s in SIDES}
         self.swings: dict[str, list[Swing]] = {s: [] for s in SIDES}
@@ -362,6 +368,9 @@ class Walk:
         self.step_width = (p.step_width_m if p.step_width_m is not None else 0.09) \
             + st.step_width_add
         self.hip_scale = self._hip_scale_for(self.step_length)
+        # learnt from the steps walked: achieved vs planned length (the geometric estimate of
+        # the hip gain ignores the pelvis motion and the landing corrections)
+        self._len_corr = 1.0
         self.arm_amp = 16.0 * p.arm_swing * st.arm_gain * np.clip(v / 1.36, 0.3, 1.6)
 
     def _hip_scale_for(self, step_length: float) -> float:
@@ -428,10 +437,13 @@ class Walk:
         return c, t < to[k], k
 
     def _clock(self, t: np.ndarray) -> np.ndarray:
-        return np.clip(t, self.t0, self.t_end)
+        return np.clip(t, self.t0, self.t_clock_end)
 
-    def _envelopes(self, tc: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        a = np.clip(_knots(*self.a_knots, tc), 0.0, 1.0)
+    def _envelopes(self, t: np.ndarray, tc: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Start/stop envelope (real time: it keeps easing after the clock stops), hip gain and
+        festination (gait clock)."""
+        a = np.clip(_knots(*self.a_knots, np.clip(t, self.t0, self.t_end)), 0.0, 1.0)
         gain = _knots(*self.s_knots, tc)
         fest = _knots(*self.fest_knots, tc)
         return a, gain, fest
@@ -441,7 +453,7 @@ class Walk:
     def _state(self, t: np.ndarray) -> dict[str, np.ndarray]:
         """Everything that does not depend on which foot is on the floor."""
         tc = self._clock(t)
-        a, gain, fest = self._envelopes(tc)
+        a, gain, fest = self._envelopes(t, tc)
         st = self.style
         out: dict[str, np.ndarray] = {"tc": tc, "a": a, "festination": fest < 0.999}
         for side in SIDES:
@@ -485,9 +497,13 @@ class Walk:
         w = np.where(c < cv.REF_FOOT_OFF, w, 0.0)
         return phi_c * (1.0 - w)
 
-    def _stance_corr(self, rec: Stance, tc: np.ndarray) -> np.ndarray:
+    def _stance_fade(self, rec: Stance, tc: np.ndarray) -> np.ndarray:
+        """1 at the strike, 0 after the first quarter of the stance."""
         tau = (tc - rec.hs) / max(rec.to - rec.hs, 1e-6)
-        return rec.c_corr * (1.0 - cv.smoothstep(tau / 0.25))
+        return 1.0 - cv.smoothstep(tau / 0.25)
+
+    def _stance_corr(self, rec: Stance, tc: np.ndarray) -> np.ndarray:
+        return rec.c_corr * self._stance_fade(rec, tc)
 
     def _anchored(self, S: dict[str, np.ndarray], rec: Stance, sel: np.ndarray
                   ) -> dict[str, np.ndarray]:
@@ -498,7 +514,8 @@ class Walk:
         corr = self._stance_corr(rec, tc)
         th_t = self._thigh(S, side)[sel] + corr
         kap = S[f"knee_{side}"][sel]
-        phi = self._stance_phi({k: v[sel] for k, v in S.items()}, side)
+        phi = self._stance_phi({k: v[sel] for k, v in S.items()}, side) \
+            + rec.d_phi * self._stance_fade(rec, tc)
         yaw = np.full(n, rec.yaw)
         ankle = ankle_on_pivot(rec.heel, yaw, phi, b)
         f = forward(yaw)
@@ -527,7 +544,7 @@ class Walk:
         sub = {k: v[sel] for k, v in S.items()}
         hip = pelvis + self._hip(sub, side)
         yaw = np.full(len(hip), rec.yaw)
-        phi = self._stance_phi(sub, side)
+        phi = self._stance_phi(sub, side) + rec.d_phi * self._stance_fade(rec, sub["tc"])
         kap = sub[f"knee_{side}"]
         d2 = b.thigh ** 2 + b.shank ** 2 + 2 * b.thigh * b.shank * np.cos(kap)
         for _ in range(12):
@@ -563,25 +580,41 @@ class Walk:
             + (rec.circumduction + (0.0 if by_knee else rec.lift)) * bump
         yaw = rec.yaw0 + (rec.yaw1 - rec.yaw0) * cv.smoothstep(s)
         knee, ank = chain(th_t, kap, beta, yaw, side, b)
-        toe = rec.toe0 * (1.0 - cv.smoothstep(s / 0.25))
         phi = delta + th_t - kap
-        phi = phi + _floor_dorsiflexion((hip + ank)[:, 1], phi, toe, b)
+        # late swing: a heel that would dip below the floor before its strike (short start and
+        # stop steps) is lifted by flexing the hip; the foot keeps its pitch
+        e1, e2 = foot_axes(yaw, phi)
+        heel_y = (hip + ank - b.heel_back * e1 - b.ankle_height * e2)[:, 1]
+        lift_to = 0.005 * np.clip((1.0 - s) / 0.1, 0.0, 1.0) * cv.smoothstep((s - 0.4) / 0.2)
+        short = np.maximum(lift_to - heel_y, 0.0)
+        if np.any(short > 0):
+            th_s = th_t - kap
+            gain = np.maximum(b.thigh * np.sin(th_t) + b.shank * np.sin(th_s), 0.1)
+            th_t = th_t + short / gain
+            knee, ank = chain(th_t, kap, beta, yaw, side, b)
+        toe = rec.toe0 * (1.0 - cv.smoothstep(s / 0.25))
+        # the toes leave the floor at foot off and come back only at the strike
+        margin = 0.01 * cv.smoothstep(s / 0.15) * (1.0 - cv.smoothstep((s - 0.85) / 0.15))
+        phi = phi + _floor_dorsiflexion((hip + ank)[:, 1], phi, toe, b, margin)
         return {"hip": hip, "knee": hip + knee, "ankle": hip + ank, "phi": phi, "yaw": yaw,
                 "theta": th_t, "kappa": kap, "beta": beta, "toe": toe}
 
     # ------------------------------------------------------------------ records at a time
 
-    def _record(self, side: str, tc: float) -> Stance | Swing:
-        """The stance or swing of ``side`` that holds at clock time tc."""
-        for rec in reversed(self.stances[side]):
-            if rec.hs <= tc:
-                break
-        else:
-            rec = self.stances[side][0]
-        sw = [w for w in self.swings[side] if w.to <= tc < w.hs]
-        if sw and sw[-1].to >= rec.hs:
-            return sw[-1]
-        return rec
+    def _records(self, side: str, tc: np.ndarray) -> tuple[np.ndarray, list[Stance | Swing]]:
+        """Index into the returned list of the stance or swing of ``side`` holding at each
+        clock time: the latest stance begun, unless a swing begun after it is still going."""
+        st, sw = self.stances[side], self.swings[side]
+        hs = np.array([r.hs for r in st])
+        i = np.clip(np.searchsorted(hs, tc, side="right") - 1, 0, None)
+        if not sw:
+            return i, list(st)
+        to = np.array([w.to for w in sw])
+        sw_end = np.array([w.hs for w in sw])
+        j = np.searchsorted(to, tc, side="right") - 1
+        jj = np.clip(j, 0, None)
+        swinging = (j >= 0) & (tc < sw_end[jj]) & (to[jj] >= hs[i])
+        return np.where(swinging, len(st) + jj, i), list(st) + list(sw)
 
     def _anchor_at(self, tc: np.ndarray) -> np.ndarray:
         i = np.clip(np.searchsorted(np.asarray(self.anchor_t), tc, side="right") - 1, 0, None)
@@ -601,17 +634,21 @@ class Walk:
         for s in SIDES:
             legs[s].update({k: np.zeros(n) for k in ("phi", "yaw", "toe")})
         # group frames by (anchor record, other record) so each group is one vectorised call
-        keys: dict[tuple[int, int], list[int]] = {}
-        recs: dict[int, Stance | Swing] = {}
-        for i in range(n):
-            a_side = anchor[i]
-            ra = self._record(a_side, tc[i])
-            ro = self._record(OTHER[a_side], tc[i])
-            recs[id(ra)], recs[id(ro)] = ra, ro
-            keys.setdefault((id(ra), id(ro)), []).append(i)
-        for (ia, io), idx in keys.items():
-            sel = np.asarray(idx)
-            ra, ro = recs[ia], recs[io]
+        groups: dict[tuple[str, int, int], np.ndarray] = {}
+        recs: dict[str, list[Stance | Swing]] = {}
+        idx: dict[str, np.ndarray] = {}
+        for s_ in SIDES:
+            idx[s_], recs[s_] = self._records(s_, tc)
+        for a_side in SIDES:
+            m = anchor == a_side
+            if not m.any():
+                continue
+            key = idx[a_side][m] * 100000 + idx[OTHER[a_side]][m]
+            where = np.nonzero(m)[0]
+            for k in np.unique(key):
+                groups[(a_side, int(k // 100000), int(k % 100000))] = where[key == k]
+        for (a_side, ia, io), sel in groups.items():
+            ra, ro = recs[a_side][ia], recs[OTHER[a_side]][io]
             if not isinstance(ra, Stance):
                 raise RuntimeError(f"{ra.side} carries the body at t={tc[sel[0]]:.3f} but swings")
             A = self._anchored(S, ra, sel)
@@ -676,7 +713,7 @@ class Walk:
         rec.lat0 = -0.5 * float(_dot(rec.heel - start.heel[Y], rec.normal))
 
     def _add_knots(self, t: float, a: float, step: dict[str, float], fest: float) -> None:
-        gain = self._hip_scale_for(step["length"]) / max(self.hip_scale, 1e-6) * self.hip_scale
+        gain = self._hip_scale_for(step["length"] * self._len_corr)
         for knots, v in ((self.a_knots, a), (self.s_knots, gain), (self.h_knots, step["heading"]),
                          (self.fest_knots, fest)):
             if t > knots[0][-1]:
@@ -688,7 +725,7 @@ class Walk:
     def _run(self, start: StandState) -> None:
         self._first_state(start)
         if self.plan.max_steps == 0:
-            self.t_end = self.t0
+            self.t_end = self.t_clock_end = self.t0
             return
         queue = list(self._pending) + [self._queued_x_to]
         step_idx = 0
@@ -705,7 +742,11 @@ class Walk:
             self._foot_strike(side, t)
             step_idx += 1
             if final or step_idx >= self.plan.max_steps:
-                self.t_end = t
+                # the gait clock stops at the last strike; the posture then eases to standing
+                self.t_clock_end = t
+                self.t_end = t + SETTLE_S
+                self.a_knots[0].append(self.t_end)
+                self.a_knots[1].append(0.0)
                 break
             # plan: this leg's foot off and the other leg's next strike
             other = OTHER[side]
@@ -748,20 +789,21 @@ class Walk:
             queue.append((hs_o, "foot_strike", other))
             plan = self._plan_step(other, self.stances[side][-1].heel, step_idx)
             if stopping == 1:
-                plan["length"] *= 0.1
-                a_next = 0.0
+                plan["length"] *= 0.35
+                a_next = 0.3
             elif stopping == 2:
                 plan["length"] *= 0.6
                 a_next = 0.55
             else:
                 a_next = min(1.0, a_next + 0.35) if step_idx < 3 else 1.0
             plan["length"] *= fest
+            plan["steady"] = a_next >= 1.0 and fest >= 1.0 and stopping == 0 and step_idx >= 3
             self._targets[other] = plan
             self._add_knots(hs_o, a=a_next, step=plan, fest=fest)
             rec = self.stances[side][-1]
             rec.t_ref_end = hs_o
         if not np.isfinite(self.t_end):
-            self.t_end = self.events[-1].t if self.events else self.t0
+            self.t_end = self.t_clock_end = self.events[-1].t if self.events else self.t0
 
     def _foot_off(self, side: str, t: float) -> None:
         """The trailing foot leaves: freeze its inverse-kinematic posture for the swing blend."""
@@ -798,14 +840,14 @@ class Walk:
         tt = np.array([t])
         # anchor (the other leg) sets the pelvis; solve hip correction and lean of the swing leg
         self._clear_toes(sw)
-        S, _ = self.legs(tt)  # the pelvis comes from the other leg: it does not move here
+        S, L = self.legs(tt)  # the pelvis comes from the other leg: it does not move here
         one = np.array([0])
 
         def touch() -> tuple[np.ndarray, float, float, np.ndarray]:
             g = self._swinging(S, sw, one, S["pelvis"])
             return g["ankle"][0], float(g["phi"][0]), float(g["yaw"][0]), g["hip"][0]
 
-        for _ in range(6):
+        for _ in range(10):
             # lateral: lean so that the touching point is on the planned line
             ank, phi, yaw, hip_h = touch()
             heel = heel_from_contact(ank, np.array(yaw), phi, b)
@@ -833,8 +875,15 @@ class Walk:
             log.debug("foot strike %s at %.3f s: contact %.1f mm off the floor", side, t,
                       1e3 * resid)
         heel = heel_from_contact(ank, np.array(yaw), phi, b)
+        if target.get("steady"):
+            walked = float(_dot(ank - L[OTHER[side]]["ankle"][0], forward(target["heading"])))
+            if walked > 0.05:
+                self._len_corr = float(np.clip(
+                    self._len_corr * (target["length"] / walked) ** 0.5, 0.7, 1.5))
+        stance_phi = float(self._stance_phi({k: v[:1] for k, v in S.items()}, side)[0])
         new = Stance(side=side, hs=t, to=self.to[side][-1], heel=heel, yaw=yaw, normal=normal,
-                     c_corr=sw.c_corr, sway=self.params.pelvis_sway_m * self.style.pelvis_sway_gain)
+                     c_corr=sw.c_corr, d_phi=float(phi) - stance_phi,
+                     sway=self.params.pelvis_sway_m * self.style.pelvis_sway_gain)
         # pelvis offset at the strike, and where it should be when the other foot strikes:
         # over the path centre line
         pel = S["pelvis"][0]
@@ -865,8 +914,14 @@ class Walk:
             clear = toe_clearance(g["ankle"], g["yaw"], g["phi"], g["toe"], self.body)
             return float(np.max(self.style.toe_clearance_m - clear))
 
+        # the coarse scan in one vectorised call: every sample time for every lift on the grid
         grid = np.arange(0.0, top + 0.1, 3.0)
-        d = np.array([deficit(x) for x in grid])
+        n_s, n_l = len(ts), len(grid)
+        tiled = {k: np.concatenate([v] * n_l) for k, v in S.items()}
+        sw.lift = np.repeat(grid * D2R, n_s)
+        g = self._swinging(tiled, sw, np.arange(n_s * n_l), tiled["pelvis"])
+        clear = toe_clearance(g["ankle"], g["yaw"], g["phi"], g["toe"], self.body)
+        d = np.max(self.style.toe_clearance_m - clear.reshape(n_l, n_s), axis=1)
         ok = np.nonzero(d <= 0)[0]
         if len(ok) == 0:  # cannot clear: the smallest compensation that does about the best
             sw.lift = float(grid[np.nonzero(d <= d.min() + 1e-3)[0][0]]) * D2R
