@@ -46,6 +46,7 @@ class Walk:
     joints: np.ndarray  # (T, 22, 3) float32
     confidence: np.ndarray  # (T, 22) float32
     label: str = "normal"
+    cycles: list[tuple[int, int]] | None = None  # true strides as frame ranges, when known
 
     @property
     def n_frames(self) -> int:
@@ -97,3 +98,55 @@ def real_training_walks(data_dir: Path = DEFAULT_DATA_DIR) -> list[Walk]:
             continue
         walks.append(w)
     return walks
+
+
+def sim_walks(n: int, first_seed: int, pattern: str = "normal", severity: int = 0) -> list[Walk]:
+    """``n`` walkers of the synthetic walker (noise-free canonical joints), one per seed
+    ``first_seed, first_seed + 1, ...``: random height, proportions, speed, arm swing, trunk
+    lean and foot angle around the published norms, walking a straight line or a line, a turn
+    and a line. Training uses seeds from 0, the evaluation from EVAL_SEED0."""
+    from capture.sim.paths import Arc, Line
+    from capture.sim.person import Go, Person
+    from capture.sim.skeleton import layout_joints
+    from capture.sim.style import Style, WalkerParams
+    from capture.sim.walker import SIDES
+
+    if pattern == "normal":
+        style = Style()
+    else:
+        from capture.sim.patterns import make_style
+
+        style = make_style(pattern, severity)
+    walks = []
+    for seed in range(first_seed, first_seed + n):
+        rng = np.random.default_rng(seed)
+        height = rng.uniform(1.5, 1.95)
+        params = WalkerParams(
+            height_m=height, leg_scale=rng.uniform(0.95, 1.05),
+            width_scale=rng.uniform(0.9, 1.1),
+            speed_mps=1.36 * np.sqrt(height / 1.75) * rng.uniform(0.75, 1.2),
+            arm_swing=rng.uniform(0.6, 1.4), trunk_lean_deg=rng.uniform(0.0, 6.0),
+            toe_out_deg=rng.uniform(2.0, 11.0))
+        if rng.random() < 0.5:
+            segments = (Line(rng.uniform(6.0, 10.0)),)
+        else:
+            turn = rng.uniform(45, 180) * rng.choice([-1, 1])
+            segments = (Line(rng.uniform(3.0, 6.0)), Arc(rng.uniform(1.5, 4.0), turn),
+                        Line(rng.uniform(2.0, 5.0)))
+        person = Person.build(params, style, [Go(segments)], (0.0, 0.0),
+                              rng.uniform(-np.pi, np.pi), 0.0, rng)
+        t = np.arange(person.t_start, person.t_stop, 1.0 / H.FPS)
+        points, _ = person.evaluate(t)
+        joints = layout_joints(points, "canonical22").astype(np.float32)
+        strikes = {side: [e.t for e in person.events()
+                          if e.side == side and e.kind == "foot_strike"] for side in SIDES}
+        cycles = [(int(round((a - t[0]) * H.FPS)), int(round((b - t[0]) * H.FPS)))
+                  for ts in strikes.values() for a, b in zip(ts, ts[1:]) if b <= t[-1]]
+        walks.append(Walk(f"sim/{pattern}{severity}/seed{seed}", "sim", joints,
+                          np.ones(joints.shape[:2], np.float32),
+                          "normal" if pattern == "normal" else f"{pattern}/{severity}",
+                          sorted(cycles)))
+    return walks
+
+
+EVAL_SEED0 = 100_000  # simulator seeds from here on are never used in training

@@ -2,7 +2,8 @@
 
 The denoiser is a transformer encoder that reads a noised clip x_t (frames x 263 normalised
 features), the diffusion step t and a prompt, and predicts the clean clip x0 (as MDM, not the
-noise). Step and prompt are embedded, summed and put in front of the frames as one extra token.
+noise). Step and prompt are embedded and summed; the sum is put in front of the frames as one
+extra token (as MDM) and added to every frame.
 Inside, x0 = sqrt(abar_t) x_t + sqrt(1 - abar_t) F(x_t, t, prompt) (the v-parameterisation), so
 that low-noise steps do not have to be learnt as an identity map; the output is still x0 and the
 training loss is still the x0 error. The noise schedule is MDM's: 1000 steps, cosine (Nichol &
@@ -124,7 +125,9 @@ class MotionDenoiser(nn.Module):
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, prompt: torch.Tensor) -> torch.Tensor:
         cond = self.step_mlp(sinusoid(t, self.cfg.d_model)) + self.prompt(prompt.long())
-        h = torch.cat([cond[:, None, :], self.input(x)], dim=1)
+        # the condition is its own token (as MDM) and is also added to every frame, so that each
+        # frame sees the step and the prompt without having to attend to them first
+        h = torch.cat([cond[:, None, :], self.input(x) + cond[:, None, :]], dim=1)
         h = h + self.positions[: h.shape[1]]
         for layer in self.layers:
             h = layer(h)

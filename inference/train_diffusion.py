@@ -39,7 +39,8 @@ from scipy.spatial.transform import Rotation
 
 from inference import humanml3d as H
 from inference.anomaly import columns_from_confidence
-from inference.diffusion_data import DEFAULT_DATA_DIR, Walk, real_training_walks
+from inference.diffusion_data import (DEFAULT_DATA_DIR, EVAL_SEED0, Walk, real_training_walks,
+                                      sim_walks)
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ class TrainConfig:
     lr: float = 4e-4
     warmup: int = 300
     weight_decay: float = 0.0
-    uncond: float = 0.2  # classifier-free dropout: probability of the empty prompt
+    uncond: float = 0.25  # classifier-free dropout: probability of the empty prompt
     perturbed: float = 0.5  # share of windows with perturbed joint angles
     ema: float = 0.998
     seed: int = 0
@@ -189,13 +190,6 @@ def make_batch(sampler: WindowSampler, n: int, frames: int, cfg: TrainConfig,
 # --------------------------------------------------------------------------- training
 
 
-def sim_training_walks(n: int, seed: int) -> list[Walk]:
-    """Normal gait (severity 0) from the synthetic walker, noise-free canonical joints."""
-    from capture.sim.dataset import normal_walks
-
-    return normal_walks(n, seed=seed)
-
-
 def train(cfg: TrainConfig, out: Path, models_dir: Path, data_dir: Path,
           use_sim: bool = True) -> dict:
     import torch
@@ -214,7 +208,10 @@ def train(cfg: TrainConfig, out: Path, models_dir: Path, data_dir: Path,
     weights = {"lab": 0.4, "kinect": 0.4, "opencap": 0.2}
     if use_sim:
         try:
-            sim = sim_training_walks(cfg.sim_walks, seed=cfg.seed)
+            first = cfg.seed * cfg.sim_walks
+            if first + cfg.sim_walks > EVAL_SEED0:
+                raise ValueError(f"simulator seeds from {EVAL_SEED0} are kept for evaluation")
+            sim = sim_walks(cfg.sim_walks, first_seed=first)
         except ImportError as e:
             log.warning("synthetic walker not available (%s): training on real walks only", e)
             sim = []

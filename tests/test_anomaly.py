@@ -176,3 +176,23 @@ def test_bad_cycles_are_refused_with_a_reason(tiny_model_dir):
         scorer.score(long_t, long_j)
     with pytest.raises(FileNotFoundError):
         A.load_scorer("onnxruntime", model_dir=tiny_model_dir / "nowhere")
+
+
+def test_angle_curves_drive_the_skeleton_through_the_given_knee_angles(shared_data):
+    from inference.angle_curves import curve_walk, read_mot
+
+    curves = read_mot(shared_data / "opensim_walking_trc_grf" / "reference_curves"
+                      / "crouch_gait.mot")
+    t_us, j, period = curve_walk(curves, cycles=2, rate_hz=100.0)
+    assert period == pytest.approx(1.0085, abs=1e-3)
+    thigh = j[:, CJ["right_knee"]] - j[:, CJ["right_hip"]]
+    shank = j[:, CJ["right_ankle"]] - j[:, CJ["right_knee"]]
+    cos = np.sum(thigh * shank, 1) / np.linalg.norm(thigh, axis=1) / np.linalg.norm(shank, axis=1)
+    flexion = np.degrees(np.arccos(np.clip(cos, -1, 1)))
+    phase_t = (t_us / 1e6) % period
+    expect = -np.interp(phase_t, curves["time"] - curves["time"][0], curves["knee_angle_r"])
+    assert np.max(np.abs(flexion - expect)) < 1.0  # between samples the curve is interpolated
+    # the lowest foot joint is on the floor and the walker moves forward
+    feet = [CJ["left_ankle"], CJ["left_foot"], CJ["right_ankle"], CJ["right_foot"]]
+    np.testing.assert_allclose(j[:, feet, 1].min(axis=1), 0.0, atol=1e-9)
+    assert j[-1, 0, 2] - j[0, 0, 2] > 0.5

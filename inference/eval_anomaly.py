@@ -1,0 +1,456 @@
+"""Evaluate the diffusion anomaly scorer against labels: the simulator's severity grades and the
+altered gaits of the real recordings.
+
+- simulator: Spearman correlation of the per-cycle score with the severity grade (0-3) of each
+  gait pattern, on walks of seeds the model was not trained on (goal >= 0.7), overall and per
+  pattern;
+- opencap: the instructed toe-in, toe-out and trunk-sway walks must score above the same
+  person's normal walks;
+- Kinect v1: the high-heels and the backpack walker must score above the normal-shoe walkers on
+  average (walkers held out of training are reported apart from those trained on);
+- crouch: a skeleton driven by the crouch joint-angle curve must score above one driven by the
+  normal curve (opensim reference_curves).
+
+A recording is cut into gait cycles by the classical analysis (the cycles the worker would
+score); recordings about one cycle long (opencap, the curves) are scored whole, and recordings
+where the analysis finds no plausible cycle are cut into stride-long windows (reported).
+``--k-curve`` also measures the rank correlation of the K-step score with the 900-step score
+as K grows, on cycles of all the sets above, and plots it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy.stats import spearmanr
+
+from inference import humanml3d as H
+from inference.anomaly import (T_MAX, AnomalyScorer, column_errors, load_scorer, ratio_scores,
+                               step_noise, timesteps)
+from inference.diffusion_data import (DEFAULT_DATA_DIR, KINECT, KINECT_ALTERED,
+                                      KINECT_HELD_OUT_NORMAL, KINECT_TRAIN_PERSONS, OPENCAP,
+                                      OPENCAP_ALTERED, OPENCAP_HELD_OUT_NORMAL,
+                                      OPENCAP_TRAIN_NORMAL, Walk, load_walk)
+
+log = logging.getLogger(__name__)
+
+CYCLE_S = (0.7, 1.8)  # plausible stride durations
+BAD_FLAGS = {"implausible_timing", "missing_events"}
+WINDOW_S = 1.1
+
+
+@dataclass
+class Scored:
+    name: str
+    label: str
+    cycles: list[dict[str, float]] = field(default_factory=list)
+    segmentation: str = ""
+    clips: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)  # (x0, columns)
+
+    @property
+    def score(self) -> float:
+        return float(np.mean([c["subject"] for c in self.cycles]))
+
+
+def walk_segments(w: Walk) -> tuple[list[tuple[int, int]], str]:
+    """Frame ranges [a, b] (20 fps) of the cycles to score, and how they were found."""
+    dur = (w.n_frames - 1) / H.FPS
+    if dur <= CYCLE_S[1]:
+        return [(0, w.n_frames - 1)], "whole"
+    from inference.online import OnlineGaitAnalyzer
+    from streams.schema import GaitCycle
+
+    t_us = np.round(np.arange(w.n_frames) * 1e6 / H.FPS).astype(np.int64)
+    a = OnlineGaitAnalyzer("eval", 0)
+    msgs = []
+    for i in range(w.n_frames):
+        msgs += a.push(int(t_us[i]), w.joints[i], w.confidence[i])
+    msgs += a.flush()
+    segs = []
+    for m in msgs:
+        if isinstance(m, GaitCycle) and not BAD_FLAGS & set(m.flags):
+            if CYCLE_S[0] <= (m.end_us - m.start_us) / 1e6 <= CYCLE_S[1]:
+                segs.append((int(np.searchsorted(t_us, m.start_us)),
+                             int(np.searchsorted(t_us, m.end_us, side="right")) - 1))
+    if segs:
+        return segs, "cycles"
+    n, hop = int(round(WINDOW_S * H.FPS)), int(round(WINDOW_S * H.FPS / 2))
+    return [(a, a + n) for a in range(0, w.n_frames - n, hop)], "windows"
+
+
+def score_walk(scorer: AnomalyScorer, w: Walk, keep_clips: bool = False) -> Scored:
+    segs, how = (w.cycles, "given strides") if w.cycles is not None else walk_segments(w)
+    out = Scored(w.name, w.label, segmentation=how)
+    t_us = np.round(np.arange(w.n_frames) * 1e6 / H.FPS).astype(np.int64)
+    for a, b in segs:
+        x0, cols = scorer.clip(t_us[a:b + 1], w.joints[a:b + 1], w.confidence[a:b + 1])
+        ep, ee = column_errors(scorer.denoise, x0, scorer.steps, scorer.noise)
+        out.cycles.append(ratio_scores(ep, ee, cols))
+        if keep_clips:
+            out.clips.append((x0, cols))
+    return out
+
+
+# --------------------------------------------------------------------------- real data
+
+
+def eval_opencap(scorer: AnomalyScorer, data_dir: Path, keep: bool) -> tuple[dict, list]:
+    d = data_dir / OPENCAP
+    rows = []
+    for rel, label in ([(r, "normal (trained on)") for r in OPENCAP_TRAIN_NORMAL if "expert1" in r]
+                       + [(r, "normal (held out)") for r in OPENCAP_HELD_OUT_NORMAL]
+                       + sorted(OPENCAP_ALTERED.items())):
+        rows.append(score_walk(scorer, load_walk(d / rel, "opencap", label, Path(rel).stem),
+                               keep))
+    normal = [r for r in rows if r.label.startswith("normal")]
+    altered = [r for r in rows if not r.label.startswith("normal")]
+    held = [r for r in normal if "held out" in r.label]
+    res = {
+        "trials": {r.name: {"label": r.label, "score": r.score, "segmentation": r.segmentation}
+                   for r in rows},
+        "altered_above_every_normal": sum(a.score > max(n.score for n in normal)
+                                          for a in altered),
+        "altered_above_held_out_normal": sum(a.score > max(n.score for n in held)
+                                             for a in altered),
+        "n_altered": len(altered),
+    }
+    return res, rows
+
+
+def eval_kinect(scorer: AnomalyScorer, data_dir: Path, keep: bool) -> tuple[dict, list]:
+    d = data_dir / KINECT / "walks"
+    groups = {p: "normal (trained on)" for p in KINECT_TRAIN_PERSONS}
+    groups.update({p: "normal (held out)" for p in KINECT_HELD_OUT_NORMAL})
+    groups.update(KINECT_ALTERED)
+    rows = []
+    per_person = {}
+    for person, label in groups.items():
+        walks = [score_walk(scorer, load_walk(p, "kinect", label, f"{person}/{p.name}"), keep)
+                 for p in sorted((d / person).glob("*.txt"))]
+        rows += walks
+        per_person[person] = {"label": label,
+                              "score": float(np.mean([c["subject"] for w in walks
+                                                      for c in w.cycles])),
+                              "cycles": sum(len(w.cycles) for w in walks),
+                              "segmentation": sorted({w.segmentation for w in walks})}
+    normal_all = [v["score"] for v in per_person.values() if v["label"].startswith("normal")]
+    normal_held = [v["score"] for v in per_person.values() if "held out" in v["label"]]
+    res = {"persons": per_person, "normal_mean": float(np.mean(normal_all)),
+           "normal_held_out_mean": float(np.mean(normal_held))}
+    for person, label in KINECT_ALTERED.items():
+        s = per_person[person]["score"]
+        res[label] = {"score": s, "above_normal_mean": bool(s > res["normal_mean"]),
+                      "above_held_out_normal_mean": bool(s > res["normal_held_out_mean"])}
+    return res, rows
+
+
+# --------------------------------------------------------------------------- K curve
+
+K_VALUES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 100, 150, 300, 900)
+
+
+def per_step_errors(scorer: AnomalyScorer, x0: np.ndarray, steps: np.ndarray,
+                    chunk: int = 150) -> tuple[np.ndarray, np.ndarray]:
+    """Errors (len(steps), 263) under both prompts, with the scorer's noise for each step."""
+    noise = step_noise(steps, len(x0), scorer.seed)
+    parts = [column_errors(scorer.denoise, x0, steps[i:i + chunk], noise[i:i + chunk])
+             for i in range(0, len(steps), chunk)]
+    return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
+
+
+def k_curve(scorer: AnomalyScorer, clips: list[tuple[np.ndarray, np.ndarray | None]],
+            ks: tuple[int, ...] = K_VALUES, threshold: float = 0.95) -> dict:
+    """Spearman correlation over clips of the K-step subject score with the 900-step one.
+
+    The K steps are a subset of the 900 (see anomaly.timesteps) and use the same noise, so
+    each K-step score here is exactly what the scorer with that K returns."""
+    all_steps = timesteps(T_MAX)
+    scores = {k: [] for k in ks}
+    t0 = time.monotonic()
+    for i, (x0, cols) in enumerate(clips):
+        ep, ee = per_step_errors(scorer, x0, all_steps)
+        for k in ks:
+            idx = timesteps(k)
+            scores[k].append(ratio_scores(ep[idx], ee[idx], cols)["subject"])
+        if (i + 1) % 10 == 0:
+            log.info("K curve: %d/%d clips (%.0f s)", i + 1, len(clips), time.monotonic() - t0)
+    ref = np.array(scores[T_MAX])
+    rho = {k: float(spearmanr(np.array(scores[k]), ref)[0]) for k in ks}
+    chosen = min((k for k in ks if rho[k] >= threshold), default=T_MAX)
+    return {"k": list(ks), "spearman_vs_900": [rho[k] for k in ks], "threshold": threshold,
+            "smallest_k_reaching_threshold": chosen, "n_clips": len(clips)}
+
+
+def plot_k_curve(curve: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    ax.semilogx(curve["k"], curve["spearman_vs_900"], "o-")
+    ax.axhline(curve["threshold"], color="grey", ls="--", lw=1,
+               label=f"threshold {curve['threshold']}")
+    ax.axvline(curve["smallest_k_reaching_threshold"], color="C3", ls=":", lw=1,
+               label=f"smallest K reaching it: {curve['smallest_k_reaching_threshold']}")
+    ax.set_xlabel("K (diffusion steps averaged, evenly spread over [0, 900))")
+    ax.set_ylabel("Spearman rho with the 900-step score")
+    ax.set_title(f"K-step vs 900-step anomaly score ({curve['n_clips']} cycles)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+# --------------------------------------------------------------------------- simulator
+
+
+def eval_simulator(scorer: AnomalyScorer, walkers: int, cycles_per_walk: int, keep: bool
+                   ) -> tuple[dict, list]:
+    """Spearman of the per-cycle score with the severity grade, on seeds never trained on."""
+    from capture.sim.patterns import PATTERNS
+
+    from inference.diffusion_data import EVAL_SEED0, sim_walks
+
+    rows: list[Scored] = []
+    grades: list[int] = []
+    patterns: list[str] = []
+    seed = EVAL_SEED0
+    plan = [("normal", 0)] + [(p, s) for p in PATTERNS if p != "normal" for s in (1, 2, 3)]
+    t0 = time.monotonic()
+    for pattern, severity in plan:
+        for w in sim_walks(walkers, seed, pattern, severity):
+            cyc = w.cycles or []
+            # strides away from the start and the end of the walk, spread over it
+            inner = cyc[2:-2] if len(cyc) > 4 else cyc
+            pick = [inner[i] for i in np.unique(np.linspace(0, len(inner) - 1, cycles_per_walk)
+                                                .round().astype(int))] if inner else []
+            r = score_walk(scorer, Walk(w.name, w.group, w.joints, w.confidence, w.label, pick),
+                           keep)
+            rows.append(r)
+            grades += [severity] * len(r.cycles)
+            patterns += [pattern] * len(r.cycles)
+        seed += walkers
+        log.info("simulator: %s severity %d done (%.0f s)", pattern, severity,
+                 time.monotonic() - t0)
+    scores = np.array([c["subject"] for r in rows for c in r.cycles])
+    grades_a, patterns_a = np.array(grades), np.array(patterns)
+    res: dict = {"n_cycles": int(len(scores)), "walkers_per_grade": walkers,
+                 "first_seed": EVAL_SEED0, "spearman": float(spearmanr(scores, grades_a)[0])}
+    per = {}
+    for p in PATTERNS:
+        if p == "normal":
+            continue
+        sel = (patterns_a == p) | (grades_a == 0)
+        per[p] = {"spearman": float(spearmanr(scores[sel], grades_a[sel])[0]),
+                  "mean_by_grade": [float(scores[(grades_a == g) & sel].mean())
+                                    for g in range(4)]}
+    res["per_pattern"] = per
+    res["mean_by_grade"] = [float(scores[grades_a == g].mean()) for g in range(4)]
+    res["goal"] = 0.7
+    res["goal_met"] = bool(res["spearman"] >= 0.7)
+    res["_points"] = (scores.tolist(), grades, patterns)
+    return res, rows
+
+
+# --------------------------------------------------------------------------- crouch curve
+
+
+def eval_crouch(scorer: AnomalyScorer, data_dir: Path, keep: bool) -> tuple[dict, list]:
+    """The normal and the crouch joint-angle cycles driving the same skeleton: the middle of
+    three repeated cycles is scored."""
+    from inference.angle_curves import curve_walk, read_mot
+
+    d = data_dir / "opensim_walking_trc_grf" / "reference_curves"
+    rows = []
+    for name, label in (("normal_gait", "normal"), ("crouch_gait", "crouch")):
+        t_us, joints, period = curve_walk(read_mot(d / f"{name}.mot"))
+        w = walk_from_arrays_cycle(name, t_us, joints, period, label)
+        rows.append(score_walk(scorer, w, keep))
+    res = {r.label: r.score for r in rows}
+    res["crouch_above_normal"] = bool(res["crouch"] > res["normal"])
+    return res, rows
+
+
+def walk_from_arrays_cycle(name: str, t_us: np.ndarray, joints: np.ndarray, period: float,
+                           label: str) -> Walk:
+    from inference.diffusion_data import walk_from_arrays
+
+    w = walk_from_arrays(name, "curves", t_us, joints, np.ones(joints.shape[:2]), label)
+    a = int(round(period * H.FPS))
+    w.cycles = [(a, min(2 * a, w.n_frames - 1))]
+    return w
+
+
+# --------------------------------------------------------------------------- report
+
+
+def plot_results(res: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
+    ax = axes[0]
+    sim = res.get("simulator", {})
+    if "_points" in sim:
+        scores, grades, patterns = (np.array(v) for v in sim["_points"])
+        names = sorted(set(patterns) - {"normal"})
+        for i, p in enumerate(names):
+            sel = (patterns == p) | (grades == 0)
+            means = [scores[sel & (grades == g)].mean() for g in range(4)]
+            ax.plot(range(4), means, "o-", color=plt.cm.tab10(i % 10), label=p, lw=1)
+        ax.set_xticks(range(4))
+        ax.set_xlabel("simulator severity grade")
+        ax.set_ylabel("subject score (mean per grade)")
+        ax.set_title(f"simulator: Spearman {sim['spearman']:.2f} ({sim['n_cycles']} cycles)")
+        ax.legend(fontsize=7, ncol=2)
+    ax.grid(alpha=0.3)
+    ax = axes[1]
+    trials = res.get("opencap", {}).get("trials", {})
+    names = list(trials)
+    colors = ["C0" if trials[n]["label"].startswith("normal") else "C3" for n in names]
+    ax.bar(range(len(names)), [trials[n]["score"] for n in names], color=colors)
+    ax.set_xticks(range(len(names)))
+    ax.set_xticklabels(names, rotation=45, ha="right", fontsize=8)
+    ax.set_title("opencap subject: normal (blue) vs instructed")
+    lo = min([trials[n]["score"] for n in names], default=1.0)
+    ax.set_ylim(lo * 0.98, None)
+    ax.grid(alpha=0.3, axis="y")
+    ax = axes[2]
+    persons = res.get("kinect", {}).get("persons", {})
+    names = list(persons)
+    cmap = {"high_heels": "C3", "backpack": "C1"}
+    ax.bar(range(len(names)), [persons[n]["score"] for n in names],
+           color=[cmap.get(persons[n]["label"], "C0" if "trained" in persons[n]["label"]
+                           else "C2") for n in names])
+    crouch = res.get("crouch", {})
+    if "crouch" in crouch:
+        ax.bar([len(names) + 0.5, len(names) + 1.5], [crouch["normal"], crouch["crouch"]],
+               color=["C0", "C3"])
+        names = names + ["curve:normal", "curve:crouch"]
+        ax.set_xticks(list(range(len(persons))) + [len(persons) + 0.5, len(persons) + 1.5])
+    else:
+        ax.set_xticks(range(len(names)))
+    ax.set_xticklabels(names, rotation=45, ha="right", fontsize=8)
+    lo = min([persons[n]["score"] for n in persons], default=1.0)
+    ax.set_ylim(lo * 0.98, None)
+    ax.set_title("Kinect walkers (blue trained, green held out) and curves")
+    ax.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def evaluate(scorer: AnomalyScorer, data_dir: Path, *, sim: bool = True, walkers: int = 3,
+             cycles_per_walk: int = 4, with_k_curve: bool = False, k_clips: int = 120,
+             out: Path | None = None) -> dict:
+    res: dict = {"k": scorer.k, "backend": scorer.backend_name}
+    all_rows: list[Scored] = []
+    t0 = time.monotonic()
+    if sim:
+        try:
+            res["simulator"], rows = eval_simulator(scorer, walkers, cycles_per_walk,
+                                                    with_k_curve)
+            all_rows += rows
+        except (ImportError, NotImplementedError) as e:
+            res["simulator"] = {"error": f"synthetic walker patterns unavailable: {e!r}"}
+            log.warning("%s", res["simulator"]["error"])
+    for name, fn in (("opencap", eval_opencap), ("kinect", eval_kinect), ("crouch", eval_crouch)):
+        res[name], rows = fn(scorer, data_dir, with_k_curve)
+        all_rows += rows
+        log.info("%s done (%.0f s)", name, time.monotonic() - t0)
+    if with_k_curve:
+        clips = [c for r in all_rows for c in r.clips]
+        rng = np.random.default_rng(0)
+        if len(clips) > k_clips:
+            clips = [clips[i] for i in sorted(rng.choice(len(clips), k_clips, replace=False))]
+        res["k_curve"] = k_curve(scorer, clips)
+        if out is not None:
+            plot_k_curve(res["k_curve"], out / "k_curve.png")
+    res["seconds"] = round(time.monotonic() - t0, 1)
+    if out is not None:
+        plot_results(res, out / "eval_anomaly.png")
+    res.get("simulator", {}).pop("_points", None)
+    return res
+
+
+def print_report(res: dict) -> None:
+    print(f"diffusion anomaly scorer, K={res['k']} ({res['backend']})")
+    sim = res.get("simulator", {})
+    if "error" in sim:
+        print(f"  simulator: {sim['error']}")
+    elif sim:
+        print(f"  simulator severity (seeds from {sim['first_seed']}, {sim['n_cycles']} cycles): "
+              f"Spearman {sim['spearman']:.3f} (goal >= 0.7: "
+              f"{'met' if sim['goal_met'] else 'NOT met'}); mean by grade "
+              + " ".join(f"{v:.3f}" for v in sim["mean_by_grade"]))
+        for p, v in sim["per_pattern"].items():
+            print(f"    {p:<18} rho {v['spearman']:+.2f}  by grade "
+                  + " ".join(f"{m:.3f}" for m in v["mean_by_grade"]))
+    oc = res["opencap"]
+    print(f"  opencap: altered above every normal walk: {oc['altered_above_every_normal']}/"
+          f"{oc['n_altered']}; above the held-out normal walk: "
+          f"{oc['altered_above_held_out_normal']}/{oc['n_altered']}")
+    for n, v in oc["trials"].items():
+        print(f"    {n:<12} {v['label']:<20} {v['score']:.4f}  ({v['segmentation']})")
+    kn = res["kinect"]
+    print(f"  kinect: normal-shoe mean {kn['normal_mean']:.4f} (held-out walkers "
+          f"{kn['normal_held_out_mean']:.4f})")
+    for label in ("high_heels", "backpack"):
+        v = kn[label]
+        print(f"    {label:<11} {v['score']:.4f}  above normal mean: {v['above_normal_mean']}, "
+              f"above held-out normal mean: {v['above_held_out_normal_mean']}")
+    for p, v in kn["persons"].items():
+        print(f"    {p} {v['label']:<20} {v['score']:.4f}  {v['cycles']} cycles "
+              f"({', '.join(v['segmentation'])})")
+    cr = res["crouch"]
+    print(f"  crouch curve {cr['crouch']:.4f} vs normal curve {cr['normal']:.4f}: crouch above "
+          f"normal: {cr['crouch_above_normal']}")
+    if "k_curve" in res:
+        kc = res["k_curve"]
+        print(f"  K curve ({kc['n_clips']} cycles): Spearman with the 900-step score "
+              + ", ".join(f"K={k}: {r:.3f}" for k, r in zip(kc["k"], kc["spearman_vs_900"]))
+              + f"; smallest K reaching {kc['threshold']}: {kc['smallest_k_reaching_threshold']}")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dir", nargs="?", type=Path, default=DEFAULT_DATA_DIR,
+                   help="the shared data folder (default ../shared/data)")
+    p.add_argument("--json", action="store_true", help="print one JSON object last")
+    p.add_argument("--k", type=int, default=None, help="diffusion steps per score "
+                   "(default: the chosen K)")
+    p.add_argument("--backend", default="onnxruntime")
+    p.add_argument("--models-dir", type=Path, default=None, help="model files to evaluate "
+                   "(default: the shipped ones)")
+    p.add_argument("--walkers", type=int, default=3, help="simulated walkers per pattern/grade")
+    p.add_argument("--cycles", type=int, default=4, help="cycles scored per simulated walker")
+    p.add_argument("--no-sim", action="store_true", help="skip the simulator severity check")
+    p.add_argument("--k-curve", action="store_true",
+                   help="also measure the K-step vs 900-step rank correlation (slow)")
+    p.add_argument("--out", type=Path, default=Path("out/eval_anomaly"), help="plots")
+
+
+def main(args: argparse.Namespace) -> int:
+    from inference.anomaly import DEFAULT_K
+
+    if not args.dir.is_dir():
+        print(f"eval anomaly: {args.dir} is not a folder")
+        return 2
+    args.out.mkdir(parents=True, exist_ok=True)
+    scorer = load_scorer(args.backend, k=args.k or DEFAULT_K, model_dir=args.models_dir)
+    res = evaluate(scorer, args.dir, sim=not args.no_sim, walkers=args.walkers,
+                   cycles_per_walk=args.cycles, with_k_curve=args.k_curve, out=args.out)
+    print_report(res)
+    print(f"  plots: {args.out}")
+    if args.json:
+        print(json.dumps(res))
+    return 0
