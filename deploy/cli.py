@@ -27,6 +27,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("export", "sinks.export", "export logged records to CSV or Parquet"),
     ("eval events", "inference.eval_events", "gait-event timing against ground truth"),
     ("eval anomaly", "inference.eval_anomaly", "diffusion anomaly scores against labels"),
+    ("eval noise", "inference.eval_noise", "event timing against simulated sensor noise (plot)"),
     ("train gait-transformer", "inference.train_gait_transformer", "train the gait transformer"),
     ("train diffusion", "inference.train_diffusion", "train the diffusion anomaly scorer"),
     ("bench transport", "streams.bench", "latency and throughput of the wire vs bare pyzmq"),
