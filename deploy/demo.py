@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from inference.cycles import trusted
 from streams.schema import GaitCycle, Status
 from streams.transport import Subscriber
 
@@ -93,12 +94,16 @@ def print_records(endpoints: list[str], stop: threading.Event, seen: list[GaitCy
 
 
 def summarize(cycles: list[GaitCycle], statuses: dict[str, Status]) -> dict:
+    """Medians over the trusted cycles only: turns, swaps and missing events would bias them."""
+    good = [c for c in cycles if trusted(c)]
+
     def med(key: str) -> float | None:
-        vals = [c.metrics.get(key) for c in cycles if c.metrics.get(key) is not None]
+        vals = [c.metrics.get(key) for c in good if c.metrics.get(key) is not None]
         return float(np.median(vals)) if vals else None
 
     return {
         "cycles": len(cycles),
+        "trusted_cycles": len(good),
         "median": {k: med(k) for k in ("cadence_spm", "stride_length_m", "speed_mps",
                                        "stance_pct", "knee_rom_deg")},
         "processes": {name: st.counters for name, st in statuses.items()},
@@ -135,7 +140,8 @@ def run_with_console(config: Path, out: Path, duration: float | None, as_json: b
     printer.join(2.0)
     summary = summarize(cycles, statuses)
     m = summary["median"]
-    print(f"\n{summary['cycles']} gait cycles; median cadence {_fmt(m['cadence_spm'], 0)} "
+    print(f"\n{summary['cycles']} gait cycles, {summary['trusted_cycles']} trusted; over those: "
+          f"median cadence {_fmt(m['cadence_spm'], 0)} "
           f"steps/min, stride {_fmt(m['stride_length_m'])} m, speed {_fmt(m['speed_mps'])} m/s")
     if as_json:
         print(json.dumps(summary))

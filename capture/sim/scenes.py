@@ -31,10 +31,11 @@ class Plan:
     delay_s: float = 0.0
 
 
-def walkway_pass(passes: int, rng: np.random.Generator, pause_p: float = 0.3) -> list[Action]:
+def walkway_pass(passes: int, rng: np.random.Generator, pause_p: float = 0.3,
+                 length: float = FAR_Z - NEAR_Z) -> list[Action]:
     """Passes up and down the walkway (towards, U-turn, away, U-turn, ...); sometimes the walker
-    stops at an end and stands a while before turning."""
-    length = FAR_Z - NEAR_Z
+    stops at an end and stands a while before turning. ``length``: the straight part (m); the
+    default fits a depth camera's range, a hallway without one is longer (10 m walk test)."""
     acts: list[Action] = []
     segs: list = []
     for i in range(passes):
@@ -47,8 +48,10 @@ def walkway_pass(passes: int, rng: np.random.Generator, pause_p: float = 0.3) ->
     return acts
 
 
-def scene(name: str, people: int, rng: np.random.Generator, passes: int = 2) -> list[Plan]:
-    """Plans for ``people`` walkers in scene ``name``."""
+def scene(name: str, people: int, rng: np.random.Generator, passes: int = 2,
+          walkway_m: float = FAR_Z - NEAR_Z) -> list[Plan]:
+    """Plans for ``people`` walkers in scene ``name``; ``walkway_m``: the straight part of the
+    walkway scene, from NEAR_Z away from the camera."""
     if name not in SCENES:
         raise ValueError(f"unknown scene {name!r}; known: {', '.join(SCENES)}")
     if people < 1 or people > 8:
@@ -59,10 +62,10 @@ def scene(name: str, people: int, rng: np.random.Generator, passes: int = 2) -> 
         if name == "walkway":
             # walkers share one oval loop, spread along it
             if k % 2 == 0:
-                p = Plan((lane - TURN_R, FAR_Z), TOWARDS, walkway_pass(passes, rng),
-                         delay_s=1.5 * k)
+                p = Plan((lane - TURN_R, NEAR_Z + walkway_m), TOWARDS,
+                         walkway_pass(passes, rng, length=walkway_m), delay_s=1.5 * k)
             else:
-                p = Plan((lane + TURN_R, NEAR_Z), AWAY, walkway_pass(passes, rng),
+                p = Plan((lane + TURN_R, NEAR_Z), AWAY, walkway_pass(passes, rng, length=walkway_m),
                          delay_s=1.5 * k)
         elif name == "towards":
             p = Plan((lane, FAR_Z + 0.6), TOWARDS, [Stand(0.5), Go((Line(FAR_Z - NEAR_Z + 0.6),)),

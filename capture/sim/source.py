@@ -1,7 +1,8 @@
 """The ``sim`` capture source: simulated walkers published live as SkeletonFrames.
 
 ``SimSource(name, rate_hz=30, seed=0, people=1, pattern='normal', severity=0, sensor='none',
-layout=None, duration_s=None, scene='walkway', noise=1.0, side=None, passes=2, **params)``
+layout=None, duration_s=None, scene='walkway', noise=1.0, side=None, passes=2, walkway_m=2.8,
+**params)``
 
 * the default is one person walking up and down a walkway in front of the camera, turning at the
   ends and now and then pausing, for ever (``duration_s=None``: new passes are simulated as the
@@ -31,7 +32,7 @@ from streams.schema import Body, SkeletonFrame
 
 from .patterns import make_style
 from .person import Person, Stand
-from .scenes import SCENES, random_params, scene, walkway_pass
+from .scenes import FAR_Z, NEAR_Z, SCENES, random_params, scene, walkway_pass
 from .sensors import Sensor, SensorConfig, output_layout
 from .style import WalkerParams
 
@@ -48,7 +49,8 @@ class SimSource:
                  pattern: str = "normal", severity: int = 0, sensor: str = "none",
                  layout: str | None = None, duration_s: float | None = None,
                  scene: str = "walkway", noise: float = 1.0, side: str | None = None,
-                 passes: int = CHUNK_PASSES, **params: Any):
+                 passes: int = CHUNK_PASSES, walkway_m: float = FAR_Z - NEAR_Z,
+                 **params: Any):
         unknown = set(params) - _PARAM_NAMES
         if unknown:
             raise TypeError(f"unknown sim options {sorted(unknown)}; walker parameters are "
@@ -57,6 +59,8 @@ class SimSource:
             raise ValueError(f"rate_hz {rate_hz} is outside 1-1000")
         if scene not in SCENES:
             raise ValueError(f"unknown scene {scene!r}; known: {', '.join(SCENES)}")
+        if not 1.0 <= walkway_m <= 50.0:
+            raise ValueError(f"walkway_m {walkway_m} is outside 1-50 m")
         if duration_s is not None and duration_s <= 0:
             raise ValueError("duration_s must be positive (or None for ever)")
         self.name = name
@@ -65,6 +69,7 @@ class SimSource:
         self.scene = scene
         self.duration_s = duration_s
         self.passes = int(passes)
+        self.walkway_m = float(walkway_m)
         self.layout = output_layout(sensor, layout)
         self.state: dict[str, str] = {"sim": "ready", "pattern": f"{pattern}/{severity}"}
         self._stop = threading.Event()
@@ -88,14 +93,16 @@ class SimSource:
         passes from where the person stopped."""
         chunks = self.persons[who]
         if not chunks:
-            plan = scene(self.scene, self.people, self._walk_rng, self.passes)[who]
+            plan = scene(self.scene, self.people, self._walk_rng, self.passes,
+                         self.walkway_m)[who]
             acts = ([Stand(plan.delay_s)] if plan.delay_s else []) + list(plan.actions)
             person = Person.build(self.params[who], self.styles[who], acts, plan.start,
                                   plan.heading, 0.0, self._walk_rng)
         elif self.scene == "walkway":
             last = chunks[-1]
             person = Person.build(self.params[who], self.styles[who],
-                                  walkway_pass(self.passes, self._walk_rng), (0.0, 0.0), 0.0,
+                                  walkway_pass(self.passes, self._walk_rng, length=self.walkway_m),
+                                  (0.0, 0.0), 0.0,
                                   last.t_stop, self._walk_rng, stand=last.final_state())
         else:
             self._ended[who] = True
