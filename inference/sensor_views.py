@@ -101,7 +101,14 @@ def view_recording(t_us: np.ndarray, joints: np.ndarray, conf: np.ndarray, kind:
 
     rng = np.random.default_rng(seed)
     cam = walkway_camera(joints, conf, rng)
-    h = height_m or estimate_height(joints[: min(len(joints), 60)], conf[: min(len(conf), 60)])
+    h = height_m
+    if h is None:
+        # the first two seconds are enough and cheap; a trial whose legs are untracked there
+        # (markers not yet in the volume) is estimated over all of it
+        try:
+            h = estimate_height(joints[:60], conf[:60])
+        except ValueError:
+            h = estimate_height(joints, conf)
     view = SensorView(kind, h, int(rng.integers(2**31)), noise, cam)
     right, up, look = cam.axes()
     R = np.stack([right, up, -look])  # world -> camera wire axes (rows)
