@@ -41,30 +41,45 @@ class PhaseEventDetector:
     def push(self, t_us: np.ndarray, phases: np.ndarray) -> list[PhaseEvent]:
         """``t_us`` (n,) frame times, ``phases`` (n, 8) (cos, sin) per event in ``EVENTS``
         order; a row with NaN (no prediction for that frame) breaks continuity."""
-        out: list[PhaseEvent] = []
-        cs = np.asarray(phases, np.float64).reshape(len(t_us), len(EVENTS), 2)
+        t = np.asarray(t_us, np.float64)
+        n = len(t)
+        if n == 0:
+            return []
+        cs = np.asarray(phases, np.float64).reshape(n, len(EVENTS), 2)
         theta = np.arctan2(cs[..., 1], cs[..., 0])
         r = np.hypot(cs[..., 0], cs[..., 1])
-        for i, t in enumerate(np.asarray(t_us, np.float64)):
-            th, ri = theta[i], r[i]
-            if not np.all(np.isfinite(th)):
-                self.prev_t = None
-                self.prev_theta[:] = np.nan
-                continue
-            if self.prev_t is not None:
-                p = self.prev_theta
-                up = (p < 0) & (th >= 0) & (th - p < np.pi)
-                for e in np.flatnonzero(up & self.armed):
-                    conf = float(min(self.prev_r[e], ri[e], 1.0))
-                    if conf < self.min_confidence:
-                        continue
-                    frac = -p[e] / (th[e] - p[e])
-                    side, kind = EVENTS[e]
-                    out.append(PhaseEvent(side, kind, self.prev_t + frac * (t - self.prev_t),
-                                          conf))
-                    self.armed[e] = False
-            self.armed |= np.abs(th) > np.pi / 2
-            self.prev_t, self.prev_theta, self.prev_r = float(t), th, ri
+        finite = np.isfinite(theta).all(axis=1)
+        # The state is the previous finite row; a non-finite row resets it. Whole-block array
+        # maths finds the candidate crossings; only those few are walked in order (arming).
+        has_prev = self.prev_t is not None
+        prev_ok = np.concatenate([[has_prev], finite[:-1]])
+        p = np.vstack([self.prev_theta[None], theta[:-1]])
+        pr = np.vstack([self.prev_r[None], r[:-1]])
+        pt = np.concatenate([[self.prev_t if has_prev else np.nan], t[:-1]])
+        with np.errstate(invalid="ignore"):
+            up = (p < 0) & (theta >= 0) & (theta - p < np.pi) & (prev_ok & finite)[:, None]
+            arm = (np.abs(theta) > np.pi / 2) & finite[:, None]
+        out: list[PhaseEvent] = []
+        for e in range(len(EVENTS)):
+            rows = np.flatnonzero(up[:, e] | arm[:, e])
+            armed = bool(self.armed[e])
+            for i in rows:
+                if up[i, e] and armed:
+                    conf = float(min(pr[i, e], r[i, e], 1.0))
+                    if conf >= self.min_confidence:
+                        frac = -p[i, e] / (theta[i, e] - p[i, e])
+                        side, kind = EVENTS[e]
+                        out.append(PhaseEvent(side, kind,
+                                              float(pt[i] + frac * (t[i] - pt[i])), conf))
+                        armed = False
+                if arm[i, e]:
+                    armed = True
+            self.armed[e] = armed
+        if finite[-1]:
+            self.prev_t, self.prev_theta, self.prev_r = float(t[-1]), theta[-1], r[-1]
+        else:
+            self.prev_t = None
+            self.prev_theta = np.full(len(EVENTS), np.nan)
         out.sort(key=lambda ev: ev.t_us)
         return out
 

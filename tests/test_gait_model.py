@@ -20,7 +20,7 @@ from inference.gait_model import (
     DEFAULT_ONNX, FEATURE_VERSION, GaitModelOptions, GaitModelTracker, analyse_recording,
     load_gait_model, window_centres, windowed_outputs,
 )
-from inference.gait_model_events import detect_events
+from inference.gait_model_events import EVENTS, PhaseEventDetector, detect_events
 from streams.skeletons import CJ
 
 torch = pytest.importorskip("torch")
@@ -285,3 +285,52 @@ def test_shipped_model_live_events_match_the_stride_one_reference():
     assert len(live["events"]) == len(ref["events"])
     assert np.median(d) <= 5_000
     assert np.isfinite(live["y"][:, PHASE_SLICE]).all()
+
+
+def _reference_events(t_us, phases, min_conf):
+    """The detector's rule frame by frame, written plainly: an armed event fires where its
+    phase angle crosses zero upwards between two finite frames (linear sub-frame time) and
+    re-arms once its phase is beyond +-90 deg; a non-finite frame breaks continuity."""
+    out, prev, armed = [], None, [True] * len(EVENTS)
+    for t, row in zip(t_us, phases):
+        th = [np.arctan2(row[2 * e + 1], row[2 * e]) for e in range(len(EVENTS))]
+        r = [np.hypot(row[2 * e], row[2 * e + 1]) for e in range(len(EVENTS))]
+        if not np.all(np.isfinite(th)):
+            prev = None
+            continue
+        for e in range(len(EVENTS)):
+            if prev is not None:
+                pt, pth, pr = prev
+                if armed[e] and pth[e] < 0 <= th[e] and th[e] - pth[e] < np.pi:
+                    conf = min(pr[e], r[e], 1.0)
+                    if conf >= min_conf:
+                        frac = -pth[e] / (th[e] - pth[e])
+                        out.append((*EVENTS[e], pt + frac * (t - pt)))
+                        armed[e] = False
+            if abs(th[e]) > np.pi / 2:
+                armed[e] = True
+        prev = (t, th, r)
+    return sorted(out, key=lambda x: x[2])
+
+
+def test_phase_event_detector_in_blocks_follows_the_frame_by_frame_rule():
+    rng = np.random.default_rng(0)
+    det_conf = PhaseEventDetector().min_confidence
+    for _ in range(60):
+        n = int(rng.integers(50, 300))
+        t = np.cumsum(rng.uniform(20_000, 40_000, n))
+        ph = np.zeros((n, 8))
+        for e in range(4):
+            phase = (2 * np.pi * rng.uniform(0.5, 1.5) * t / 1e6 + rng.uniform(0, 6.3)
+                     + np.cumsum(rng.normal(0, 0.2, n)))
+            amp = rng.uniform(0.1, 1.2, n)
+            ph[:, 2 * e], ph[:, 2 * e + 1] = amp * np.cos(phase), amp * np.sin(phase)
+        ph[rng.random(n) < 0.03] = np.nan
+        det, got = PhaseEventDetector(), []
+        cuts = np.sort(rng.choice(np.arange(1, n), size=int(rng.integers(0, 8)), replace=False))
+        for a, b in zip(np.r_[0, cuts], np.r_[cuts, n]):
+            got += det.push(t[a:b], ph[a:b])
+        want = _reference_events(t, ph, det_conf)
+        assert len(want) > 0
+        assert sorted((e.side, e.kind) for e in got) == sorted(w[:2] for w in want)
+        np.testing.assert_allclose(sorted(e.t_us for e in got), [w[2] for w in want], atol=1e-3)
