@@ -35,6 +35,7 @@ MAX_PHASE_INTERVAL_S = 2.5  # longer gaps between two same events: phase unknown
 J = len(CANONICAL_JOINTS)
 FEATURE_JOINTS = tuple(i for i in range(J) if i != CJ["pelvis"])
 _FEATURE_IDX = np.array(FEATURE_JOINTS)
+_PELVIS = CJ["pelvis"]
 N_FEATURES = 3 * len(FEATURE_JOINTS) + 3 + J  # joints, pelvis velocity, confidences
 
 EVENTS: tuple[tuple[str, str], ...] = (
@@ -209,18 +210,20 @@ class FeatureStream:
         if left is not None:
             if self.left is None:
                 self.left = left
-            else:
-                h = (1.0 - self.alpha) * self.left + self.alpha * left
-                n = np.linalg.norm(h)
-                self.left = h / n if n > 1e-6 else left
+            else:  # horizontal unit vectors (y = 0): the average in scalars
+                a = self.alpha
+                hx = (1.0 - a) * self.left[0] + a * left[0]
+                hz = (1.0 - a) * self.left[2] + a * left[2]
+                n = math.hypot(hx, hz)
+                self.left = np.array([hx / n, 0.0, hz / n]) if n > 1e-6 else left
         if self.left is None:  # no heading yet: nothing to express the frame in
             return f, None
         R = heading_axes(self.left)
-        pelvis = joints[CJ["pelvis"]]
-        rel = (joints[_FEATURE_IDX] - pelvis) @ R.T / self.height
+        pelvis = joints[_PELVIS]
+        # minimum/maximum rather than np.clip: the same values, a fraction of the call cost
+        rel = (joints[_FEATURE_IDX] - pelvis) @ (R.T / self.height)
         rel[conf[_FEATURE_IDX] <= 0] = 0.0
         n = 3 * len(FEATURE_JOINTS)
-        # minimum/maximum rather than np.clip: the same values, a fraction of the call cost
         f[:n] = np.minimum(np.maximum(rel, -1.5), 1.5).ravel()
         if self.prev_pelvis is not None:
             v = R @ (pelvis - self.prev_pelvis) / self.dt / self.height
