@@ -14,15 +14,6 @@ Without the perturbed half the unconditional model would learn the same distribu
 "walking" one and their error ratio, the anomaly score, would carry nothing. The perturbations
 are generic: none is one of the simulator's gait patterns, and no altered-gait recording is used.
 
-That alone was not enough here: trained on walking only (no HumanML3D-sized corpus of other
-motion, as Guan et al. had), the denoiser learnt to ignore the prompt (prompt/empty error ratio
-1.000 +- 0.003 for normal and perturbed windows alike after 9,000 steps). So a share
-(``--project``) of the perturbed windows is given the "walking" prompt with the *unperturbed*
-walk as its target: under "walking" the model is taught to return the normal gait nearest to
-what it is shown, while the empty and "perturbed walking" prompts reconstruct what they are
-shown. A walk far from normal then has a larger error under "walking" than under the empty
-prompt, which is the score's premise made explicit.
-
 Loss: mean squared error of the predicted clean features (x0, as MDM), leaving out the columns of
 joints the recording did not track (lower-body marker sets). Adam, warm-up then cosine decay,
 gradient clipping, exponential moving average of the weights (the EMA weights are exported).
@@ -69,7 +60,6 @@ class TrainConfig:
     weight_decay: float = 0.0
     uncond: float = 0.25  # classifier-free dropout: probability of the empty prompt
     perturbed: float = 0.5  # share of windows with perturbed joint angles
-    project: float = 0.5  # share of the perturbed windows taught to map to their normal walk
     ema: float = 0.998
     seed: int = 0
     sim_share: float = 0.5  # share of windows from the simulator when it is available
@@ -181,33 +171,20 @@ class WindowSampler:
 
 def make_batch(sampler: WindowSampler, n: int, frames: int, cfg: TrainConfig,
                norm: H.Normalizer | None, rng: np.random.Generator):
-    """Normalised features of what is noised (n, frames-1, 263), of the target, prompt
-    indices and column masks (n, 263). The target is what is noised except for the projected
-    windows: perturbed input, "walking" prompt, the unperturbed walk as target."""
+    """Normalised features (n, frames-1, 263), prompt indices, column masks (n, 263)."""
     from inference.motion_diffusion import EMPTY, PERTURBED, WALKING
 
     joints, conf = sampler.sample(n, frames)
-    target = joints.copy()
     prompt = np.full(n, WALKING)
     pert = rng.random(n) < cfg.perturbed
     if pert.any():
         joints[pert] = perturb(joints[pert], rng)
         prompt[pert] = PERTURBED
-    empty = rng.random(n) < cfg.uncond
-    prompt[empty] = EMPTY
-    project = pert & ~empty & (rng.random(n) < cfg.project)
-    prompt[project] = WALKING
-    keep = ~project
-    target[keep] = joints[keep]
-
-    def features(j: np.ndarray) -> np.ndarray:
-        data = H.motion_features(j).data
-        return norm.normalize(data) if norm is not None else data.astype(np.float32)
-
-    x_in = features(joints)
-    x0 = features(target) if project.any() else x_in
+    prompt[rng.random(n) < cfg.uncond] = EMPTY
+    data = H.motion_features(joints).data
+    x0 = norm.normalize(data) if norm is not None else data.astype(np.float32)
     cols = np.stack([columns_from_confidence(c[:-1]) for c in conf])
-    return x_in, x0, prompt, cols
+    return x0, prompt, cols
 
 
 # --------------------------------------------------------------------------- training
@@ -287,11 +264,10 @@ def train(cfg: TrainConfig, out: Path, models_dir: Path, data_dir: Path,
     def validate() -> dict[str, float]:
         res = {}
         with torch.no_grad():
-            for name, (x_in, x0, prompt, cols), t, noise in zip(("val", "val2"), val, val_t,
-                                                                 val_noise):
+            for name, (x0, prompt, cols), t, noise in zip(("val", "val2"), val, val_t, val_noise):
                 x0t = torch.from_numpy(x0)
                 tt = torch.from_numpy(t)
-                xt = q_sample(torch.from_numpy(x_in), tt, torch.from_numpy(noise))
+                xt = q_sample(x0t, tt, torch.from_numpy(noise))
                 pred = ema(xt, tt.float(), torch.from_numpy(prompt).float())
                 res[name] = float(masked_mse(pred, x0t, torch.from_numpy(cols).float()))
         return res
@@ -303,10 +279,10 @@ def train(cfg: TrainConfig, out: Path, models_dir: Path, data_dir: Path,
     log.info("training for at most %d steps or %.1f min", cfg.max_steps, budget_s / 60)
     while step < cfg.max_steps and time.monotonic() - t_train < budget_s:
         frames = int(rng.integers(cfg.min_frames, max_frames + 1)) + 1
-        x_in, x0, prompt, cols = make_batch(sampler, cfg.batch, frames, cfg, norm, rng)
+        x0, prompt, cols = make_batch(sampler, cfg.batch, frames, cfg, norm, rng)
         x0 = torch.from_numpy(x0)
         t = torch.randint(0, 1000, (cfg.batch,))
-        xt = q_sample(torch.from_numpy(x_in), t, torch.randn_like(x0))
+        xt = q_sample(x0, t, torch.randn_like(x0))
         frac = max(step / cfg.max_steps, (time.monotonic() - t_train) / budget_s)
         for g in opt.param_groups:
             g["lr"] = lr_at(step, frac)
