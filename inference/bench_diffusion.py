@@ -90,7 +90,8 @@ def bench(backends: list[str], ks: list[int], n: int, threads: int) -> dict:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backends", default="onnxruntime,torch,tensorrt",
                    help=f"comma-separated, of {', '.join(BACKENDS)}")
-    p.add_argument("--k", default=f"4,8,{DEFAULT_K},32,64", help="comma-separated K values")
+    p.add_argument("--k", default=",".join(str(k) for k in sorted({4, 8, 16, 32, 64, DEFAULT_K})),
+                   help="comma-separated K values")
     p.add_argument("--cycles", type=int, default=40, help="cycles timed per backend and K")
     p.add_argument("--threads", type=int, default=1, help="intra-op threads of the backend")
     p.add_argument("--json", action="store_true", help="print one JSON object last")

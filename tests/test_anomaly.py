@@ -196,3 +196,22 @@ def test_angle_curves_drive_the_skeleton_through_the_given_knee_angles(shared_da
     feet = [CJ["left_ankle"], CJ["left_foot"], CJ["right_ankle"], CJ["right_foot"]]
     np.testing.assert_allclose(j[:, feet, 1].min(axis=1), 0.0, atol=1e-9)
     assert j[-1, 0, 2] - j[0, 0, 2] > 0.5
+
+
+def test_shipped_scorer_scores_cycles_deterministically_and_pins_its_evaluation(shared_data):
+    """The shipped weights (inference/models) at the chosen K: the same score twice, and what
+    its model card reports as met stays met (crouch curve above normal; the instructed
+    trunk-sway walks above the person's normal walks)."""
+    from inference.eval_anomaly import eval_crouch, eval_opencap
+
+    data = shared_data
+    scorer = A.load_scorer("onnxruntime")
+    assert scorer.k == A.DEFAULT_K == 32
+    crouch, rows = eval_crouch(scorer, data, keep=False)
+    again, _ = eval_crouch(scorer, data, keep=False)
+    assert crouch == again
+    assert crouch["crouch_above_normal"]
+    opencap, rows = eval_opencap(scorer, data, keep=False)
+    score = {r.name.split("/")[-1]: r.score for r in rows}
+    normal = max(v for k, v in score.items() if k in ("walking1", "walking2"))
+    assert score["walkingTS1"] > normal and score["walkingTS2"] > normal
