@@ -233,6 +233,88 @@ class FeatureStream:
         return f, R
 
 
+    def push_block(self, joints: np.ndarray, conf: np.ndarray, valid: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray]:
+        """``push`` over n frames at once (the live tracker's path): features (n, N_FEATURES)
+        float32 and whether each frame got a heading (n,). Only the heading average and the
+        previous pelvis are walked frame by frame, in scalars; the rest is whole-block array
+        maths. Equal to n calls of ``push`` up to float rounding (a test holds it to that)."""
+        joints = np.asarray(joints, np.float64)
+        conf = np.asarray(conf, np.float64)
+        n = len(joints)
+        F = np.zeros((n, N_FEATURES), np.float32)
+        ok = np.zeros(n, bool)
+        if n == 0:
+            return F, ok
+        lefts = _horizontal_left_block(joints, conf)
+        L = np.zeros((n, 2))
+        prev_pelvis = np.zeros((n, 3))
+        has_prev = np.zeros(n, bool)
+        a = self.alpha
+        for i in range(n):
+            if not valid[i]:
+                self.prev_pelvis = None
+                continue
+            lx, lz = lefts[i]
+            if lx == lx:  # not NaN: this frame shows a left direction
+                if self.left is None:
+                    self.left = np.array([lx, 0.0, lz])
+                else:
+                    hx = (1.0 - a) * self.left[0] + a * lx
+                    hz = (1.0 - a) * self.left[2] + a * lz
+                    h = math.hypot(hx, hz)
+                    self.left = (np.array([hx / h, 0.0, hz / h]) if h > 1e-6
+                                 else np.array([lx, 0.0, lz]))
+            if self.left is None:
+                continue
+            ok[i] = True
+            L[i] = self.left[0], self.left[2]
+            if self.prev_pelvis is not None:
+                prev_pelvis[i] = self.prev_pelvis
+                has_prev[i] = True
+            self.prev_pelvis = joints[i, _PELVIS]
+        if not ok.any():
+            return F, ok
+        j, c, lx, lz = joints[ok], conf[ok], L[ok, 0:1], L[ok, 1:2]
+        pelvis = j[:, _PELVIS]
+        rel = j[:, _FEATURE_IDX] - pelvis[:, None]  # (m, 21, 3)
+        # the rows of heading_axes: left (lx, 0, lz), up, forward (-lz, 0, lx)
+        out = np.stack([rel[..., 0] * lx + rel[..., 2] * lz, rel[..., 1],
+                        rel[..., 2] * lx - rel[..., 0] * lz], axis=-1) / self.height
+        out[c[:, _FEATURE_IDX] <= 0] = 0.0
+        k = 3 * len(FEATURE_JOINTS)
+        block = np.zeros((len(j), N_FEATURES), np.float64)
+        block[:, :k] = np.minimum(np.maximum(out, -1.5), 1.5).reshape(len(j), k)
+        hp = has_prev[ok]
+        d = pelvis - prev_pelvis[ok]
+        v = np.stack([d[:, 0] * lx[:, 0] + d[:, 2] * lz[:, 0], d[:, 1],
+                      d[:, 2] * lx[:, 0] - d[:, 0] * lz[:, 0]], axis=-1) / self.dt / self.height
+        block[hp, k:k + 3] = np.minimum(np.maximum(v[hp], -5.0), 5.0)
+        block[:, k + 3:] = np.minimum(np.maximum(c, 0.0), 1.0)
+        F[ok] = block
+        return F, ok
+
+
+def _horizontal_left_block(joints: np.ndarray, conf: np.ndarray) -> np.ndarray:
+    """``_horizontal_left`` of n frames: (n, 2) = (x, z) of the left direction, NaN where the
+    frame shows none."""
+    ax = np.zeros(len(joints))
+    az = np.zeros(len(joints))
+    for a, b in _LR_PAIRS:
+        w = np.minimum(conf[:, a], conf[:, b])
+        dx = joints[:, a, 0] - joints[:, b, 0]
+        dz = joints[:, a, 2] - joints[:, b, 2]
+        nrm = np.hypot(dx, dz)
+        use = (w > 0) & (nrm > 1e-6)
+        safe = np.where(use, nrm, 1.0)
+        ax += np.where(use, w * dx / safe, 0.0)
+        az += np.where(use, w * dz / safe, 0.0)
+    nrm = np.hypot(ax, az)
+    good = nrm > 1e-6
+    safe = np.where(good, nrm, 1.0)
+    return np.where(good[:, None], np.stack([ax / safe, az / safe], axis=1), np.nan)
+
+
 def stream_features(t_us: np.ndarray, joints: np.ndarray, conf: np.ndarray,
                     height_m: float | None = None, rate_hz: float = MODEL_RATE_HZ
                     ) -> dict[str, np.ndarray | float]:

@@ -218,6 +218,7 @@ class GaitModelTracker:
         self.height = height_m
         self.features: FeatureStream | None = None
         self._early: list[tuple[int, np.ndarray, np.ndarray, bool]] = []  # before the height
+        self._pending: list[tuple[np.ndarray, np.ndarray, bool]] = []  # grid frames, no features
         self._n_usable = 0
         # Per-frame features of this track; frames before ``_base`` were dropped once no
         # window needs them.
@@ -238,6 +239,11 @@ class GaitModelTracker:
     def push(self, t_us: int, joints: np.ndarray, conf: np.ndarray) -> list[GaitEvent]:
         for k, j, c, v in self.resampler.push(t_us, joints, conf):
             self._grid_frame(k, j, c, v)
+        # Features are computed a block at a time, when the next window needs them: the same
+        # values as frame by frame, without the per-frame cost of numpy on small arrays.
+        if self.features is not None and (self._n + len(self._pending)
+                                          >= self._next_centre - self.T // 2 + self.T):
+            self._compute_pending()
         self._submit_ready(final=False)
         self.model.maybe_run()
         return self._take()
@@ -245,6 +251,7 @@ class GaitModelTracker:
     def flush(self) -> list[GaitEvent]:
         if self.features is None and self._early:
             self._start_features()
+        self._compute_pending()
         self._submit_ready(final=True)
         self.model.run_pending()
         return self._take()
@@ -256,8 +263,17 @@ class GaitModelTracker:
             if self._n_usable >= HEIGHT_FRAMES or self.height is not None:
                 self._start_features()
             return
-        f, R = self.features.push(j, c, v)
-        self._append(f, v and R is not None)
+        self._pending.append((j, c, v))
+
+    def _compute_pending(self) -> None:
+        if self.features is None or not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        F, ok = self.features.push_block(np.stack([p[0] for p in pending]),
+                                         np.stack([p[1] for p in pending]),
+                                         np.array([p[2] for p in pending], bool))
+        for f, good in zip(F, ok):
+            self._append(f, bool(good))
 
     def _start_features(self) -> None:
         if self.height is None:
@@ -268,9 +284,8 @@ class GaitModelTracker:
                                           np.stack([e[2] for e in usable]))
         self.features = FeatureStream(self.height, self.model.rate_hz)
         early, self._early = self._early, []
-        for _, j, c, v in early:
-            f, R = self.features.push(j, c, v)
-            self._append(f, v and R is not None)
+        self._pending = [(j, c, v) for _, j, c, v in early]
+        self._compute_pending()
 
     def _append(self, f: np.ndarray, valid: bool) -> None:
         if self._n - self._base == len(self._x):

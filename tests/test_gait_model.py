@@ -334,3 +334,28 @@ def test_phase_event_detector_in_blocks_follows_the_frame_by_frame_rule():
         assert len(want) > 0
         assert sorted((e.side, e.kind) for e in got) == sorted(w[:2] for w in want)
         np.testing.assert_allclose(sorted(e.t_us for e in got), [w[2] for w in want], atol=1e-3)
+
+
+def test_feature_blocks_equal_frame_by_frame_features():
+    """The live tracker computes features a block at a time; training and the offline path
+    frame by frame. Same state, same numbers, wherever the blocks are cut, with frames that are
+    invalid or lack the hip and shoulder lines."""
+    rng = np.random.default_rng(0)
+    lines = [CJ[n] for n in ("left_hip", "right_hip", "left_shoulder", "right_shoulder")]
+    for _ in range(100):
+        n = int(rng.integers(1, 120))
+        joints = rng.normal(0, 0.3, (22, 3)) + np.cumsum(rng.normal(0, 0.02, (n, 22, 3)), 0)
+        conf = rng.choice([0.0, 0.3, 1.0], size=(n, 22), p=[0.1, 0.2, 0.7])
+        if rng.random() < 0.3:
+            conf[: n // 2, lines] = 0.0  # no heading until half way
+        valid = rng.random(n) > 0.1
+        one, blocks = FeatureStream(1.7), FeatureStream(1.7)
+        ref = [one.push(joints[i], conf[i], bool(valid[i])) for i in range(n)]
+        cuts = np.unique(rng.integers(0, n + 1, int(rng.integers(0, 5))))
+        got = [blocks.push_block(joints[a:b], conf[a:b], valid[a:b])
+               for a, b in zip(np.r_[0, cuts], np.r_[cuts, n]) if b > a]
+        F = np.concatenate([g[0] for g in got])
+        ok = np.concatenate([g[1] for g in got])
+        np.testing.assert_array_equal(ok, [bool(valid[i]) and r[1] is not None
+                                           for i, r in enumerate(ref)])
+        np.testing.assert_allclose(F, np.stack([r[0] for r in ref]), atol=1e-6)
