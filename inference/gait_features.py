@@ -188,6 +188,88 @@ class Resampler:
         return out
 
 
+    def grid_count(self, t_us: int) -> int:
+        """How many grid frames exist up to ``t_us`` (grid k is known once a sample reaches
+        it), with the same float arithmetic as ``push``. Sets the origin on the first call."""
+        if self.t0 is None:
+            self.t0 = int(t_us)
+        k = int((t_us - self.t0) // self.dt_us)
+        while self.grid_time_us(k + 1) <= t_us:
+            k += 1
+        while k >= 0 and self.grid_time_us(k) > t_us:
+            k -= 1
+        return k + 1
+
+    def push_block(self, t_us: np.ndarray, joints: np.ndarray, conf: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``push`` over n samples at once: (grid indices (m,), joints (m, J, 3), conf (m, J),
+        valid (m,)) of the grid frames that became known, equal to what n calls of ``push``
+        return. The timestamps are checked first, so a bad block changes nothing."""
+        t_us = np.asarray(t_us, np.int64)
+        joints = np.asarray(joints, np.float64)
+        conf = np.array(conf, np.float64)
+        none = (np.zeros(0, np.int64), np.zeros((0, J, 3)), np.zeros((0, J)), np.zeros(0, bool))
+        kept = np.isfinite(joints[:, _PELVIS]).all(axis=1)
+        if not kept.any():
+            return none
+        t, jk, ck = t_us[kept], joints[kept], conf[kept]
+        times = np.concatenate([[self.prev[0]], t]) if self.prev is not None else t
+        if len(times) > 1 and not (np.diff(times) > 0).all():
+            i = int(np.flatnonzero(np.diff(times) <= 0)[0])
+            raise ValueError(f"timestamps must increase: {times[i + 1]} after {times[i]}")
+        # a joint that is not finite keeps its last finite position, with confidence 0
+        finite = np.isfinite(jk).all(axis=2)
+        if not finite.all():
+            m = len(jk)
+            last = np.maximum.accumulate(np.where(finite, np.arange(m)[:, None], -1), axis=0)
+            filled = jk[np.maximum(last, 0), np.arange(J)[None, :]]
+            jk = np.where((last >= 0)[..., None], filled, self.last_finite[None])
+            ck[~finite] = 0.0
+        self.last_finite = jk[-1]
+        if self.t0 is None:
+            self.t0 = int(t[0])
+        ks, js, cs, vs = [], [], [], []
+        if self.prev is None:  # the first sample is grid frame 0
+            ks.append(np.zeros(1, np.int64))
+            js.append(jk[:1])
+            cs.append(ck[:1])
+            vs.append(np.ones(1, bool))
+            self.next_k = 1
+            self.prev = (int(t[0]), jk[0], ck[0])
+            t, jk, ck = t[1:], jk[1:], ck[1:]
+        if len(t):
+            T = np.concatenate([[self.prev[0]], t])
+            JJ = np.concatenate([self.prev[1][None], jk])
+            CC = np.concatenate([self.prev[2][None], ck])
+            kmax = np.floor((t - self.t0) / self.dt_us).astype(np.int64)
+            kmax += self.t0 + (kmax + 1) * self.dt_us <= t
+            kmax -= self.t0 + kmax * self.dt_us > t
+            upto = np.maximum.accumulate(np.maximum(kmax + 1, self.next_k))
+            counts = np.diff(np.concatenate([[self.next_k], upto]))
+            seg = np.repeat(np.arange(len(t)), counts)  # grid frame -> (seg, seg + 1) pair
+            k = np.arange(self.next_k, self.next_k + len(seg))
+            tk = self.t0 + k * self.dt_us
+            ta, tb = T[seg], T[seg + 1]
+            w = ((tk - ta) / (tb - ta))[:, None]
+            ja, jb, ca, cb = JJ[seg], JJ[seg + 1], CC[seg], CC[seg + 1]
+            jg = ja + w[..., None] * (jb - ja)
+            cg = ca + w * (cb - ca)
+            vg = np.ones(len(seg), bool)
+            gap = (tb - ta) > self.max_gap_us
+            if gap.any():  # not bridged: invalid grid frames, except one landing on a sample
+                on = gap & (tk == tb)
+                off = gap & ~on
+                jg[on], cg[on] = jb[on], cb[on]
+                jg[off], cg[off], vg[off] = ja[off], 0.0, False
+            ks.append(k)
+            js.append(jg)
+            cs.append(cg)
+            vs.append(vg)
+            self.next_k += len(seg)
+            self.prev = (int(t[-1]), jk[-1], ck[-1])
+        return (np.concatenate(ks), np.concatenate(js), np.concatenate(cs), np.concatenate(vs))
+
+
 class FeatureStream:
     """Causal per-frame features at the model rate for one subject of known height."""
 

@@ -38,6 +38,7 @@ from inference.gait_features import (
 )
 from inference.gait_model_events import MIN_CONFIDENCE, PhaseEvent, PhaseEventDetector
 from streams.schema import GaitEvent
+from streams.skeletons import CJ
 
 log = logging.getLogger(__name__)
 
@@ -219,6 +220,7 @@ class GaitModelTracker:
         self.features: FeatureStream | None = None
         self._early: list[tuple[int, np.ndarray, np.ndarray, bool]] = []  # before the height
         self._pending: list[tuple[np.ndarray, np.ndarray, bool]] = []  # grid frames, no features
+        self._raw: list[tuple[int, np.ndarray, np.ndarray]] = []  # samples not yet resampled
         self._n_usable = 0
         # Per-frame features of this track; frames before ``_base`` were dropped once no
         # window needs them.
@@ -237,16 +239,32 @@ class GaitModelTracker:
 
     # -- frames in ------------------------------------------------------------------------
     def push(self, t_us: int, joints: np.ndarray, conf: np.ndarray) -> list[GaitEvent]:
-        for k, j, c, v in self.resampler.push(t_us, joints, conf):
-            self._grid_frame(k, j, c, v)
-        # Features are computed a block at a time, when the next window needs them: the same
-        # values as frame by frame, without the per-frame cost of numpy on small arrays.
-        if self.features is not None and (self._n + len(self._pending)
-                                          >= self._next_centre - self.T // 2 + self.T):
+        if self.features is None:  # until the height is known: frame by frame
+            for k, j, c, v in self.resampler.push(t_us, joints, conf):
+                self._grid_frame(k, j, c, v)
+            known = self.resampler.next_k
+        else:
+            known = self._buffer(t_us, joints, conf)
+        # Resampling and features run a block at a time, when the next window needs them: the
+        # same values as frame by frame, without the per-frame cost of numpy on small arrays.
+        if self.features is not None and known >= self._next_centre - self.T // 2 + self.T:
             self._compute_pending()
         self._submit_ready(final=False)
         self.model.maybe_run()
         return self._take()
+
+    def _buffer(self, t_us: int, joints: np.ndarray, conf: np.ndarray) -> int:
+        """Check a sample now (a bad one raises here, as ``Resampler.push`` would) and keep it
+        for the next block; returns the grid frames known once it is resampled."""
+        joints = np.asarray(joints)
+        if not np.isfinite(joints[CJ["pelvis"]]).all():
+            return 0  # skipped, as the resampler does; nothing new is known
+        last = self._raw[-1][0] if self._raw else (
+            self.resampler.prev[0] if self.resampler.prev is not None else None)
+        if last is not None and t_us <= last:
+            raise ValueError(f"timestamps must increase: {t_us} after {last}")
+        self._raw.append((int(t_us), joints, conf))
+        return self.resampler.grid_count(int(t_us))
 
     def flush(self) -> list[GaitEvent]:
         if self.features is None and self._early:
@@ -266,7 +284,15 @@ class GaitModelTracker:
         self._pending.append((j, c, v))
 
     def _compute_pending(self) -> None:
-        if self.features is None or not self._pending:
+        if self.features is None:
+            return
+        if self._raw:
+            raw, self._raw = self._raw, []
+            _, j, c, v = self.resampler.push_block(np.array([r[0] for r in raw]),
+                                                   np.stack([r[1] for r in raw]),
+                                                   np.stack([r[2] for r in raw]))
+            self._pending.extend(zip(j, c, v))
+        if not self._pending:
             return
         pending, self._pending = self._pending, []
         F, ok = self.features.push_block(np.stack([p[0] for p in pending]),
