@@ -237,7 +237,17 @@ window = 3
                             stderr=subprocess.PIPE, text=True)
     try:
         assert pub.wait_for_subscribers(1, 20) == 1, "the alert sink did not subscribe"
-        time.sleep(0.1)
+        # the watcher's SUB connects to the sink's PUB only once the sink has bound it; an
+        # alert published before then is lost to the watcher (slow joiner), so wait for the
+        # first Status to know the link is up
+        early: list = []
+
+        def linked():
+            got = watch.recv(50)
+            if got:
+                early.append(got[1])
+            return any(isinstance(m, Status) for m in early)
+        assert wait_for(linked, timeout_s=20), "no Status from the alert sink"
         for i, v in enumerate([1.0, 0.9, 0.7, 0.6, 0.5]):  # mean of 3 < 0.8 at the 4th cycle
             pub.send(cycle(4, v, i))
         assert wait_for(lambda: len(recv.alerts) == 1 and len(mq.alerts) == 1)
