@@ -7,6 +7,11 @@ accelerometer: at rest it measures +9.81 m/s^2 pointing *up* (the reaction to gr
 mean of the at-rest samples, turned into the depth camera's frame by the factory extrinsic
 rotation (accelerometer -> depth), is the up direction; the smallest rotation taking it to +y
 is applied after the flip, which keeps the camera's heading.
+
+That extrinsic rotation is checked before use: Orbbec's K4A wrapper for the Femto Bolt returns an
+all-zero accelerometer/gyroscope extrinsic (OrbbecSDK-K4A-Wrapper issues #108/#109), which would
+make every up direction 0/0. Anything that is not a rotation is replaced by the nominal mounting
+(``NOMINAL_ACCEL_TO_DEPTH``, see there).
 """
 
 from __future__ import annotations
@@ -21,6 +26,24 @@ GRAVITY = 9.81
 
 # 180 degrees about x: depth camera axes (y down, z forward) -> y up, camera looking along -z.
 CAMERA_TO_WIRE = np.diag([1.0, -1.0, -1.0])
+
+# Nominal accelerometer -> depth camera rotation (p_depth = R @ p_accel) of the Azure Kinect, whose
+# layout the Femto Bolt copies. The accelerometer's axes are fixed to the housing: x backwards,
+# y left, z down as the depth camera sees them when the camera is level (at rest it reads about
+# (0, 0, -9.81)); the depth camera is tilted 6 degrees down from the housing (Azure Kinect DK
+# hardware specification: "the depth camera is tilted 6 degrees downwards"), which is the rotation
+# about x here. Checked against factory calibrations: an Azure Kinect's extrinsics[ACCEL][DEPTH]
+# printed in microsoft/Azure_Kinect_ROS_Driver issue #4 is this matrix within 0.5 degree (a 5.6
+# degree tilt); for the Femto Bolt, its IMU -> colour camera rotation (SpectacularAI/sdk issue #50)
+# is the same axes permutation within 0.1 degree and its depth -> colour extrinsic (Orbbec
+# OrbbecSDK-K4A-Wrapper issue #109) the same 6 degree tilt. A unit's own calibration differs by
+# a fraction of a degree: the up estimate is then off by that much, which levelling tolerates.
+_TILT = math.radians(6.0)
+NOMINAL_ACCEL_TO_DEPTH = np.array([
+    [0.0, -1.0, 0.0],
+    [math.sin(_TILT), 0.0, math.cos(_TILT)],
+    [-math.cos(_TILT), 0.0, math.sin(_TILT)],
+])
 
 _CONFIDENCE_TABLE = np.asarray(AZURE_KINECT_CONFIDENCE, dtype=np.float32)
 
@@ -66,6 +89,27 @@ def camera_to_wire(positions_mm: np.ndarray, rotation: np.ndarray) -> np.ndarray
     return (np.asarray(positions_mm, dtype=np.float64) @ (rotation.T / 1000.0)).astype(np.float32)
 
 
+def is_rotation(r: object, tol: float = 1e-2) -> bool:
+    """True when ``r`` is a finite 3x3 proper rotation: orthonormal (R R^T = I within ``tol``,
+    generous for a float32 factory calibration) and det +1 (not a reflection)."""
+    try:
+        m = np.asarray(r, dtype=np.float64)
+    except (TypeError, ValueError):
+        return False
+    if m.shape not in ((3, 3), (9,)) or not np.isfinite(m).all():
+        return False
+    m = m.reshape(3, 3)
+    return bool(np.abs(m @ m.T - np.eye(3)).max() < tol and abs(np.linalg.det(m) - 1.0) < tol)
+
+
+def checked_accel_to_depth(r: object) -> tuple[np.ndarray, bool]:
+    """The device's accelerometer -> depth rotation when it is one, else the nominal mounting:
+    (rotation, True when the device's was used)."""
+    if is_rotation(r):
+        return np.asarray(r, dtype=np.float64).reshape(3, 3), True
+    return NOMINAL_ACCEL_TO_DEPTH.copy(), False
+
+
 def angle_deg(a: np.ndarray, b: np.ndarray) -> float:
     c = float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
     return math.degrees(math.acos(max(-1.0, min(1.0, c))))
@@ -78,6 +122,8 @@ class UpEstimator:
 
     def __init__(self, accel_to_depth: np.ndarray, min_samples: int = 100,
                  time_constant: float = 1600.0):
+        if not is_rotation(accel_to_depth):
+            raise ValueError("accel_to_depth is not a rotation (see checked_accel_to_depth)")
         self.accel_to_depth = np.asarray(accel_to_depth, dtype=np.float64).reshape(3, 3)
         self.min_samples = min_samples
         self.k = 1.0 / time_constant
@@ -96,5 +142,6 @@ class UpEstimator:
         if self.n < self.min_samples:
             return None
         v = self.accel_to_depth @ self.mean
-        return v / np.linalg.norm(v)
+        n = float(np.linalg.norm(v))
+        return v / n if n > 1e-6 else None
 

@@ -23,7 +23,10 @@ What a frame on the wire is made of
   applied on top of the flip. The rotation is *applied* to the joints (a SkeletonFrame has no
   metadata to carry it, and every consumer wants y up); the heading is kept (the camera looks
   along -z) and the origin stays at the camera: the floor height is estimated downstream.
-  ``state["up_axis"]`` says "imu" or "camera" (no usable IMU: camera axes). The live camera's
+  ``state["up_axis"]`` says "imu" or "camera" (no usable IMU: camera axes). An extrinsic that is
+  not a rotation (the Femto Bolt's K4A wrapper returns zeros) is replaced by the nominal mounting
+  (capture.k4a_geometry.NOMINAL_ACCEL_TO_DEPTH): ``state["imu_extrinsic"]`` = "nominal", counted
+  as ``imu_extrinsic_fallbacks``, logged once. The live camera's
   IMU keeps being read; if the camera is knocked and up moves by more than ``relevel_deg`` the
   rotation is renewed (counted as ``relevels``).
 
@@ -62,7 +65,7 @@ from streams.schema import MAX_BODIES, Body, SkeletonFrame, monotonic_us
 
 from . import k4abt
 from .k4a_geometry import (CAMERA_TO_WIRE, UpEstimator, angle_deg, camera_to_wire,
-                           level_rotation, levels_to_confidence)
+                           checked_accel_to_depth, level_rotation, levels_to_confidence)
 from .k4abt import (INSTALL_HELP, K4A_WAIT_INFINITE, K4ABT_INVALID_BODY_ID, K4ABTError,
                     SDKMissingError, TrackerConfig, WaitResult)
 
@@ -360,6 +363,7 @@ class KinectSource:
         self.rotation = CAMERA_TO_WIRE.copy()
         self._up: UpEstimator | None = None
         self._up_used: np.ndarray | None = None
+        self._warned_extrinsic = False
         self._session: _Session | None = None
         self._last_t_us: int | None = None
         self._last_emit_mono_us = 0
@@ -419,13 +423,28 @@ class KinectSource:
     def _level_at_start(self, device: KinectDevice) -> None:
         self._up = None
         if self.use_imu and device.accel_to_depth is not None:
-            self._up = UpEstimator(device.accel_to_depth)
+            self._up = UpEstimator(self._accel_to_depth(device.accel_to_depth))
             for _ in range(20):  # the IMU streams at 1.6 kHz; a live camera fills this quickly
                 self._up.add(device.read_imu(self.IMU_STARTUP_SAMPLES))
                 if self._up.up() is not None or self._closed.wait(0.01):
                     break
         up = self._up.up() if self._up is not None else None
         self._set_level(up)
+
+    def _accel_to_depth(self, given: np.ndarray) -> np.ndarray:
+        """The device's extrinsic rotation, or the nominal mounting when it is not a rotation
+        (the Femto Bolt's K4A wrapper returns zeros): counted every session, logged once."""
+        rotation, factory = checked_accel_to_depth(given)
+        self.state["imu_extrinsic"] = "factory" if factory else "nominal"
+        if not factory:
+            self._count("imu_extrinsic_fallbacks")
+            if not self._warned_extrinsic:
+                self._warned_extrinsic = True
+                log.warning("%s: the device's accelerometer-to-depth extrinsic is not a rotation "
+                            "(%s); levelling with the nominal Azure Kinect / Femto mounting "
+                            "instead", self.name,
+                            np.array2string(np.asarray(given, dtype=float).ravel(), precision=3))
+        return rotation
 
     def _set_level(self, up: np.ndarray | None) -> None:
         self._up_used = up

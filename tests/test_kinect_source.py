@@ -357,3 +357,88 @@ def test_without_pyk4a_the_error_names_what_to_install():
         next(src.frames())
     text = str(e.value)
     assert "pyk4a" in text and "libk4a1.4" in text and "libk4abt1.1" in text
+
+
+# ------------------------------------------------ an IMU extrinsic that is not a rotation (Femto)
+
+
+def test_rotation_check_refuses_what_the_femto_wrapper_returns():
+    from capture.k4a_geometry import NOMINAL_ACCEL_TO_DEPTH, checked_accel_to_depth, is_rotation
+
+    # an Azure Kinect's factory extrinsics[ACCEL][DEPTH] (Azure_Kinect_ROS_Driver issue #4)
+    factory = np.array([[0.00204108, -0.999998, -0.000266121],
+                        [0.0972247, -6.64172e-05, 0.995262],
+                        [-0.99526, -0.00205728, 0.0972243]])
+    assert is_rotation(factory) and is_rotation(ACCEL_TO_DEPTH)
+    # the nominal mounting is within half a degree of that unit's calibration
+    angle = np.degrees(np.arccos((np.trace(NOMINAL_ACCEL_TO_DEPTH.T @ factory) - 1) / 2))
+    assert angle < 0.5
+    # a level camera's accelerometer reads (0, 0, -9.81) under the nominal mounting
+    up_depth = np.array([0.0, -np.cos(np.radians(6)), -np.sin(np.radians(6))])
+    np.testing.assert_allclose(NOMINAL_ACCEL_TO_DEPTH.T @ up_depth * 9.81, [0, 0, -9.81],
+                               atol=1e-9)
+    for bad in (np.zeros((3, 3)),                       # the Femto Bolt's K4A wrapper
+                np.diag([1.0, 1.0, -1.0]),              # a reflection (det -1)
+                2.0 * np.eye(3),                        # not orthonormal
+                np.full((3, 3), np.nan),                # garbage
+                np.eye(2)):                             # wrong shape
+        assert not is_rotation(bad)
+        r, used = checked_accel_to_depth(bad)
+        assert not used and np.array_equal(r, NOMINAL_ACCEL_TO_DEPTH)
+    r, used = checked_accel_to_depth(factory)
+    assert used and np.array_equal(r, factory)
+
+
+def test_zero_imu_extrinsic_falls_back_to_the_nominal_mounting(fake, caplog):
+    """Orbbec's K4A wrapper (Femto Bolt) returns an all-zero ACCEL->DEPTH rotation; levelling then
+    divided 0 by 0 and every joint became NaN. The nominal mounting levels it instead, the
+    fallback is counted per session and logged once."""
+    from capture.k4a_geometry import NOMINAL_ACCEL_TO_DEPTH
+
+    cam = Camera(height=1.1, pitch_deg=15.0, roll_deg=3.0)
+    world = standing_body_world(0.2, -3.0)
+    for k, h in enumerate((1, 2)):
+        fake.add_result(h, 1_000 + k * 33_333, [(1, cam.to_camera_mm(world), MEDIUM)])
+    # the unit's real mounting is the nominal one; its calibration says zeros
+    imu = cam.accelerometer(NOMINAL_ACCEL_TO_DEPTH, 300)
+    s1 = FakeDevice([1, UNPLUG], imu=imu.copy(), accel_to_depth=np.zeros((3, 3)))
+    s2 = FakeDevice([2], imu=imu.copy(), accel_to_depth=np.zeros((3, 3)))
+    src, _ = source(fake, [s1, s2], use_imu=True)
+    with caplog.at_level("WARNING", logger="capture.kinect"):
+        frames = take(src, 2)
+    for f in frames:
+        j = f.bodies[0].joints
+        assert np.isfinite(j).all()
+        np.testing.assert_allclose(j[:, 1], world[:, 1] - cam.height, atol=2e-3)  # levelled
+    assert src.state["up_axis"] == "imu" and src.state["imu_extrinsic"] == "nominal"
+    assert src.counters["imu_extrinsic_fallbacks"] == 2  # both sessions
+    assert sum("not a rotation" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_imu_extrinsic_fallback_reaches_status(fake, tmp_path, endpoint):
+    """Through the capture process loop: Status carries the fallback for the alert rules."""
+    from capture.k4a_geometry import NOMINAL_ACCEL_TO_DEPTH
+
+    mkv = tmp_path / "femto.mkv"
+    mkv.write_bytes(b"\x1a\x45\xdf\xa3")
+    cam = Camera(height=1.0, pitch_deg=10.0)
+    fake.add_result(1, 33_333, [(1, cam.to_camera_mm(standing_body_world(0, -2.5)), MEDIUM)])
+    dev = FakeDevice([1], imu=cam.accelerometer(NOMINAL_ACCEL_TO_DEPTH, 300),
+                     accel_to_depth=np.zeros((3, 3)))
+    src, _ = source(fake, [dev], recording=str(mkv), use_imu=True)
+    ep = endpoint()
+    pub = Publisher(ep)
+    sub = Subscriber([ep], ["skel/", "status"])
+    try:
+        pub.wait_for_subscribers(2, timeout_s=5.0)
+        run_capture(src, pub, threading.Event(), StatusReporter("k4a", "capture"), speed=0)
+        got, statuses = [], []
+        while (m := sub.recv(500)) is not None:
+            (statuses if isinstance(m[1], Status) else got).append(m[1])
+    finally:
+        sub.close()
+        pub.close()
+    assert len(got) == 1 and np.isfinite(got[0].bodies[0].joints).all()
+    assert statuses[-1].counters["source.imu_extrinsic_fallbacks"] == 1
+    assert statuses[-1].state["imu_extrinsic"] == "nominal"
+    assert statuses[-1].state["up_axis"] == "imu"
