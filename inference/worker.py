@@ -5,6 +5,12 @@ layout to the canonical skeleton, runs the classical analysis (and the gait tran
 configured), scores completed cycles with the anomaly scorer when one is configured, and publishes
 GaitEvent / GaitCycle on ``gait/<source>``.
 
+Every track carries a pseudonymous subject id on its events and cycles: the configured
+``subject`` when there is one (a kiosk session names its patient's pseudonym), otherwise a random
+id drawn when the track starts and kept for its life. A random id says nothing about the person
+and cannot be derived again from the data, so the log links a person to a walk only through the
+site's own records; a person who leaves and comes back starts a new track and gets a new id.
+
 Real time first: skeletons are cheap and all are processed; camera frames are expensive (pose
 estimation), so when frames queue up only the newest per source is processed and the rest are
 dropped and counted.
@@ -13,6 +19,7 @@ dropped and counted.
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 import time
 from collections import deque
@@ -54,11 +61,17 @@ class WorkerConfig:
         return cfg
 
 
+def new_subject_id() -> str:
+    """A fresh pseudonym for one track (64 random bits: collisions are out of reach)."""
+    return "anon-" + secrets.token_hex(8)
+
+
 class Track:
     """State of one walking person seen by one source."""
 
     def __init__(self, source: str, body_id: int, cfg: WorkerConfig, models: "Models"):
         self.source, self.body_id = source, body_id
+        self.subject = cfg.subject or new_subject_id()
         self.analyzers: list[Any] = []
         if cfg.analysis in ("classical", "both"):
             from inference.online import OnlineGaitAnalyzer
@@ -134,10 +147,12 @@ class Worker:
         self.outputs: list[Message] = []  # kept only when there is no publisher (tests, analyze)
 
     def _emit(self, msgs: list[Message], host_us: int, track: Track | None = None) -> None:
+        subject = track.subject if track is not None else self.cfg.subject
         for m in msgs:
-            if isinstance(m, GaitCycle):
+            if isinstance(m, (GaitCycle, GaitEvent)):
                 m.session = m.session or self.cfg.session
-                m.subject = m.subject or self.cfg.subject
+                m.subject = m.subject or subject
+            if isinstance(m, GaitCycle):
                 if self.cfg.anomaly and track is not None:
                     self._score(m, track)
                 self.status.count("cycles")

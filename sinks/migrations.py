@@ -130,6 +130,34 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         "CREATE INDEX status_wall ON status (wall_us)",
         "CREATE INDEX gaps_wall ON gaps (wall_us)",
     ]),
+    # One subject's rows must be removable exactly (README, "Privacy"): events get the subject
+    # the worker now puts on them (rows from before keep ''), and a track row is per subject, so
+    # two people who got the same body id in one session (a restarted worker or camera) no
+    # longer share, and overwrite, one summary row.
+    (3, "subject on events, tracks per subject, indexes for deletion by subject", [
+        "ALTER TABLE events ADD COLUMN subject TEXT NOT NULL DEFAULT ''",
+        """CREATE TABLE tracks_v3 (
+    session TEXT NOT NULL,
+    source TEXT NOT NULL,
+    track BIGINT NOT NULL,
+    subject TEXT NOT NULL,
+    first_start_us BIGINT NOT NULL,
+    last_end_us BIGINT NOT NULL,
+    first_wall_us BIGINT NOT NULL,
+    last_wall_us BIGINT NOT NULL,
+    cycles BIGINT NOT NULL,
+    PRIMARY KEY (session, source, track, subject)
+)""",
+        """INSERT INTO tracks_v3 (session, source, track, subject, first_start_us, last_end_us,
+    first_wall_us, last_wall_us, cycles)
+SELECT session, source, track, subject, first_start_us, last_end_us, first_wall_us,
+    last_wall_us, cycles FROM tracks""",
+        "DROP TABLE tracks",
+        "ALTER TABLE tracks_v3 RENAME TO tracks",
+        "CREATE INDEX cycles_subject ON cycles (subject)",
+        "CREATE INDEX events_subject ON events (subject)",
+        "CREATE INDEX tracks_subject ON tracks (subject)",
+    ]),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]
@@ -159,13 +187,22 @@ def pending(applied: set[int], upto: int = LATEST_VERSION) -> list[tuple[int, st
 
 
 def table_columns() -> dict[str, list[tuple[str, str]]]:
-    """(column, SQL type) per table, read from the CREATE TABLE steps above (exports type their
-    columns from this, so a new column needs no second list)."""
+    """(column, SQL type) per table, read from the CREATE / ALTER / DROP TABLE steps above
+    (exports type their columns from this, so a new column needs no second list)."""
     tables: dict[str, list[tuple[str, str]]] = {}
     for _, _, statements in MIGRATIONS:
         for s in statements:
             head, _, body = s.partition("(")
             words = head.split()
+            if words[:2] == ["DROP", "TABLE"]:
+                tables.pop(words[2])
+                continue
+            if words[:2] == ["ALTER", "TABLE"]:
+                if words[3:5] == ["RENAME", "TO"]:
+                    tables[words[5]] = tables.pop(words[2])
+                elif words[3:5] == ["ADD", "COLUMN"]:
+                    tables[words[2]].append((words[5], words[6]))
+                continue
             if words[:2] != ["CREATE", "TABLE"]:
                 continue
             cols = tables.setdefault(words[2], [])

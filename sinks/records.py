@@ -10,7 +10,7 @@ transport's sequence number: the worker restarts its per-source ``seq`` at 1 aft
 outbox — therefore lands once.
 
 What is stored: pseudonymous session and subject ids exactly as the worker put them on the
-cycle, per-cycle measures, quality flags and anomaly scores. No images and no joint positions.
+cycle or event, per-cycle measures, quality flags and anomaly scores. No images and no joint positions.
 """
 
 from __future__ import annotations
@@ -32,8 +32,9 @@ UPSTREAM_STREAM = "upstream"
 CYCLE_COLUMNS = ["source", "seq", "session", "subject", "track", "side", "start_us", "end_us",
                  "method", *CYCLE_METRICS, "extra_metrics", "flags", "anomaly_subject", "anomaly",
                  "t_us", "host_us", "wall_us"]
+# subject last: migration 3 added it to the table, and exports follow the table's order
 EVENT_COLUMNS = ["source", "seq", "session", "track", "side", "kind", "event_us", "method",
-                 "confidence", "t_us", "host_us", "wall_us"]
+                 "confidence", "t_us", "host_us", "wall_us", "subject"]
 ALERT_COLUMNS = ["alert_id", "state", "source", "seq", "rule", "severity", "text", "track",
                  "value", "t_us", "host_us", "wall_us"]
 STATUS_COLUMNS = ["source", "seq", "process", "role", "uptime_s", "counters", "latency_ms",
@@ -95,7 +96,8 @@ def cycle_row(m: GaitCycle, received_us: int) -> dict:
 
 
 def event_row(m: GaitEvent, received_us: int, session: str) -> dict:
-    return {"source": m.source, "seq": m.seq, "session": session, "track": m.track,
+    return {"source": m.source, "seq": m.seq, "session": m.session or session,
+            "subject": m.subject, "track": m.track,
             "side": m.side, "kind": m.kind, "event_us": m.event_us, "method": m.method,
             "confidence": m.confidence, "t_us": m.t_us, "host_us": m.host_us,
             "wall_us": received_us}
@@ -118,7 +120,7 @@ def to_record(msg: Message, received_us: int, session: str = "", *,
               store_status: bool = True, track_seq: bool = True) -> Record | None:
     """The record a message becomes; None for message types the log does not keep.
 
-    ``session`` is put on events (a GaitEvent does not carry one; a cycle does).
+    ``session`` is put on events that carry none (recorded before events carried it).
     ``store_status`` False keeps only the drop bookkeeping of a Status (the log thins statuses).
     """
     stream = STREAM_OF_TYPE.get(msg.TYPE) if track_seq else None

@@ -189,8 +189,7 @@ ON CONFLICT (session) DO UPDATE SET
 _TRACK_UPSERT = """INSERT INTO tracks (session, source, track, subject, first_start_us,
     last_end_us, first_wall_us, last_wall_us, cycles)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (session, source, track) DO UPDATE SET
-    subject = CASE WHEN excluded.subject <> '' THEN excluded.subject ELSE tracks.subject END,
+ON CONFLICT (session, source, track, subject) DO UPDATE SET
     first_start_us = CASE WHEN excluded.first_start_us < tracks.first_start_us
                           THEN excluded.first_start_us ELSE tracks.first_start_us END,
     last_end_us = CASE WHEN excluded.last_end_us > tracks.last_end_us
@@ -359,7 +358,7 @@ class SqlStore:
         A refused record (None) is not stored: the next stored seq shows it as a gap."""
         now = wall_us()
         sessions: dict[str, list[int]] = {}
-        tracks: dict[tuple[str, str, int], list] = {}
+        tracks: dict[tuple[str, str, int, str], list] = {}
         for r, ok in zip(records, inserted):
             if ok is None:
                 continue
@@ -383,15 +382,15 @@ class SqlStore:
                 w = row["wall_us"]
                 s = sessions.setdefault(row["session"], [w, w, 0])
                 s[0], s[1], s[2] = min(s[0], w), max(s[1], w), s[2] + 1
-                t = tracks.setdefault((row["session"], row["source"], row["track"]),
-                                      ["", row["start_us"], row["end_us"], w, w, 0])
-                t[0] = row["subject"] or t[0]
-                t[1], t[2] = min(t[1], row["start_us"]), max(t[2], row["end_us"])
-                t[3], t[4], t[5] = min(t[3], w), max(t[4], w), t[5] + 1
+                t = tracks.setdefault((row["session"], row["source"], row["track"],
+                                       row["subject"]),
+                                      [row["start_us"], row["end_us"], w, w, 0])
+                t[0], t[1] = min(t[0], row["start_us"]), max(t[1], row["end_us"])
+                t[2], t[3], t[4] = min(t[2], w), max(t[3], w), t[4] + 1
         for name, (first, last, n) in sessions.items():
             self._x(self._session_upsert, (name, first, last, n))
-        for (sess, source, track), t in tracks.items():
-            self._x(self._track_upsert, (sess, source, track, *t))
+        for (sess, source, track, subject), t in tracks.items():
+            self._x(self._track_upsert, (sess, source, track, subject, *t))
 
     # reading ------------------------------------------------------------------------------
 

@@ -294,7 +294,11 @@ SIDES = ("left", "right")
 
 @dataclass
 class GaitEvent(Message):
-    """A gait event of one track. ``event_us`` is the sub-frame event time on the source clock."""
+    """A gait event of one track. ``event_us`` is the sub-frame event time on the source clock.
+
+    ``session`` and ``subject`` are the pseudonymous ids the worker puts on the track's cycles
+    too, so that one subject's events can be found (and deleted) like its cycles. Messages
+    recorded before they existed decode with both empty."""
 
     TYPE: ClassVar[str] = "gait_event"
     track: int = 0
@@ -303,11 +307,14 @@ class GaitEvent(Message):
     event_us: int = 0
     method: str = "classical"
     confidence: float = 1.0
+    session: str = ""
+    subject: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         d = self._head()
         d.update(track=int(self.track), side=self.side, kind=self.kind, ev=int(self.event_us),
-                 method=self.method, conf=float(self.confidence))
+                 method=self.method, conf=float(self.confidence), session=self.session,
+                 subject=self.subject)
         return d
 
     @classmethod
@@ -323,7 +330,8 @@ class GaitEvent(Message):
             raise WireError("gait_event.conf: outside [0, 1]")
         return cls(**vars(head), track=_req(d, "track", int, cls.TYPE), side=side, kind=kind,
                    event_us=_req(d, "ev", int, cls.TYPE), method=_req(d, "method", str, cls.TYPE),
-                   confidence=conf)
+                   confidence=conf, session=_opt(d, "session", str, cls.TYPE, ""),
+                   subject=_opt(d, "subject", str, cls.TYPE, ""))
 
 
 # Per-cycle measures, with units. A measure that could not be computed is None (not NaN, not

@@ -29,7 +29,7 @@ def dataset():
         c = GaitCycle(source=source, seq=i + 1, t_us=i, host_us=i, track=track, side="left",
                       start_us=i * 1_000_000, end_us=i * 1_000_000 + 1_050_000, metrics=m,
                       flags=["turning"] if i % 5 == 0 else [], anomaly={"subject": i / 10},
-                      session=session, subject=f"P-{i % 3}")
+                      session=session, subject=f"P-{session}-{source}-{track}")
         out.append((c, T0 + i * 10_000_000))
     return out
 

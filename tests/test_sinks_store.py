@@ -208,14 +208,31 @@ def test_migrations_upgrade_an_old_database_in_order_and_keep_its_data(engine, t
             return postgres_store(dsn, **kw)
     old = open_(schema_upto=1)
     assert old.schema_version() == 1 and schema_objects(old) == set()
-    old.write(records([cycle(1), cycle(2)]))
+    old.close()
+    # rows as a build at schema 2 wrote them (raw SQL: this build's inserts need schema 3)
+    old = open_(schema_upto=2)
+    for sql in ("INSERT INTO tracks (session, source, track, subject, first_start_us, "
+                "last_end_us, first_wall_us, last_wall_us, cycles) VALUES "
+                "('S-7f3a', 'cam', 1, 'P-0042', 1100000, 3300000, 5, 6, 2)",
+                "INSERT INTO events (source, seq, session, track, side, kind, event_us, method, "
+                "confidence, t_us, host_us, wall_us) VALUES ('cam', 1, 'S-7f3a', 1, 'left', "
+                "'foot_off', 5, 'classical', 1.0, 5, 5, 5)"):
+        old.conn.execute(sql)
     old.close()
     new = open_()
-    assert new.schema_version() == LATEST_VERSION == 2
+    assert new.schema_version() == LATEST_VERSION == 3
     _, it = new.query("SELECT version, name FROM schema_migrations ORDER BY version")
     assert [tuple(r) for r in it] == [(v, n) for v, n, _ in MIGRATIONS]
-    assert "cycles_session_wall" in schema_objects(new)
-    assert [r["seq"] for r in rows(new, "cycles")] == [1, 2]
+    assert {"cycles_session_wall", "cycles_subject", "events_subject",
+            "tracks_subject"} <= schema_objects(new)
+    (ev,) = rows(new, "events")
+    assert (ev["seq"], ev["subject"]) == (1, "")  # an old event keeps an empty subject
+    # body id 1 again in the same session, another person: a track row of its own
+    new.write(records([cycle(1, subject="anon-1"), cycle(3, subject="anon-1")]))
+    tr = rows(new, "tracks", "subject")
+    assert [(t["track"], t["subject"], t["cycles"]) for t in tr] == \
+        [(1, "P-0042", 2), (1, "anon-1", 2)]
+    assert [r["seq"] for r in rows(new, "cycles")] == [1, 3]
     assert new.migrate() == []  # nothing left to apply
     new.close()
 
