@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from inference.frames import QUALITY_NAMES, STANDING, TURNING
+from inference.frames import Q_GAP, QUALITY_NAMES, STANDING, TURNING
 from inference.kinematics import F
 from streams.schema import CYCLE_METRICS, GaitCycle
 
@@ -31,13 +31,16 @@ OTHER = {"left": "right", "right": "left"}
 
 # Flags that make a cycle unfit for summaries (the record is still published).
 UNTRUSTED = frozenset({"missing_events", "implausible_timing", "left_right_swap",
-                       "missing_joints", "turning", "standing", "time_gap"})
+                       "missing_joints", "turning", "standing", "time_gap", "too_few_frames"})
 
 
 @dataclass(frozen=True)
 class CycleOptions:
-    max_stride_s: float = 3.0  # a longer interval between strikes is a pause, not a stride
+    max_stride_s: float = 3.0  # a longer stride is published flagged implausible_timing
     min_stride_s: float = 0.5
+    # Standing still (or no data) this long between two strikes of one side makes them parts of
+    # two walks: no stride joins them (the bout detector's pause; see OnlineGaitAnalyzer).
+    max_pause_s: float = 1.0
     stance_pct_range: tuple[float, float] = (45.0, 85.0)
     flag_fraction: float = 0.1  # a frame-quality issue in more than this share of frames flags it
 
@@ -77,7 +80,9 @@ def cycle_record(source: str, track: int, side: str, fs0: int, fs1: int, events:
 
     ``events``: gait events of both sides (any order) covering the stride; ``t_us``/``feats``/
     ``quality``/``state``: the per-frame trace (kinematics.FEATURES, frames quality bits and
-    motion states) covering at least the stride.
+    motion states) covering the stride. A trace that does not reach back to ``fs0`` (a stride
+    longer than the analyzer keeps) gives no frame-based measures and the flag
+    ``too_few_frames``: measures over part of a stride would look plausible and be wrong.
     """
     opp = OTHER[side]
     ev = sorted(events, key=lambda e: e.t_us)
@@ -120,7 +125,8 @@ def cycle_record(source: str, track: int, side: str, fs0: int, fs1: int, events:
         flags.append("missing_events")
 
     sel = (t_us >= fs0) & (t_us <= fs1)
-    if sel.sum() >= 3:
+    covered = len(t_us) > 0 and t_us[0] <= fs0 and t_us[-1] >= fs1
+    if covered and sel.sum() >= 3:
         knee = feats[sel, F[f"knee_flexion_{side}"]]
         m["knee_rom_deg"] = _num(_range(knee))
         m["hip_rom_deg"] = _num(_range(feats[sel, F[f"hip_flexion_{side}"]]))
@@ -132,7 +138,9 @@ def cycle_record(source: str, track: int, side: str, fs0: int, fs1: int, events:
                     float(np.max(feats[swing, F[f"knee_flexion_{side}"]])))
         q = quality[sel]
         for bit, name in QUALITY_NAMES.items():
-            if np.mean((q & bit) != 0) > opts.flag_fraction:
+            # A gap in time inside a stride may hide its events: one is enough.
+            share = np.mean((q & bit) != 0)
+            if share > opts.flag_fraction or (bit == Q_GAP and share > 0):
                 flags.append(name)
         st = state[sel]
         if (st == TURNING).any():

@@ -285,6 +285,11 @@ def bout_step(state: BoutState, t_us: int, walking: bool, moving: bool | None = 
     trailing window and outlasts the last step, so the bout ends at the last movement."""
     moving = walking if moving is None else moving
     done = None
+    if walking and state.last_walk_us is not None \
+            and t_us - state.last_walk_us > min_pause_ms * 1000:
+        # walking again after a stretch without frames: that stretch was a pause too
+        done = bout_end(state, min_bout_ms)
+        state.start_us = state.last_walk_us = state.last_move_us = None
     if walking:
         if state.start_us is None:
             state.start_us = t_us

@@ -13,6 +13,17 @@ Pipeline per finalised frame (each step a pure function of its own module):
 ``filters.local_poly`` (joints and velocities) -> ``frames.headings`` (walking direction) ->
 ``kinematics.features`` -> ``frames.quality_flags`` / ``frames.motion_state`` ->
 ``events.find_extrema`` -> ``cycles.cycle_record``.
+
+Which strikes make a stride: every foot strike closes the stride that began at the previous
+strike of the same side, and that stride is published whatever its quality (a stride that
+should not be trusted says so in its flags: ``implausible_timing`` when longer than
+``max_stride_s``, ``standing`` when the walker stood still inside it, ``turning``, ...). The one
+exception is a *pause*: the walker stood still (motion state STANDING) for ``max_pause_s`` or
+more, or no frame arrived for that long, between the two strikes. They then belong to two
+walks, like the bouts the bout detector splits; the interval is a pause rather than a stride
+(its "cadence" would measure the pause), so it gets no record and is counted as
+``unpaired_strikes``. A pause shorter than that, a slow or long stride, or a turn is published
+flagged rather than joined into nothing or dropped.
 """
 
 from __future__ import annotations
@@ -46,7 +57,7 @@ class AnalyzerOptions:
     # Frames are finalised in groups spanning this long: the per-call cost of the vector maths
     # is shared by the group, at the price of this much more delay.
     batch_ms: float = 100.0
-    history_s: float = 4.5  # per-frame trace kept for cycle measures (> longest stride)
+    history_s: float = 4.5  # per-frame trace kept for cycle measures (> max_stride_s)
     bone_reference_s: float = 10.0  # bone lengths over this long give the track's reference
     frames: fr.FrameOptions = field(default_factory=fr.FrameOptions)
     events: EventOptions = field(default_factory=EventOptions)
@@ -152,6 +163,12 @@ class OnlineGaitAnalyzer:
         self._ref_update_us = 0
         self._events: list[Event] = []
         self._last_strike: dict[str, int | None] = {s: None for s in SIDES}
+        # Pauses (start_us, end_us) that split strides (module docstring); the last one grows
+        # while the walker keeps standing.
+        self._pause_us = int(o.cycles.max_pause_s * 1e6)
+        self._pauses: list[list[int]] = []
+        self._stand_from: int | None = None  # first frame of the standing run under way
+        self._prev_final: int | None = None  # time of the last finalised frame
         self._bout = fr.BoutState()
         self.bouts: list[tuple[int, int]] = []
         # Floor: a plane through the ankles while they rest (frames.estimate_floor), refitted
@@ -162,7 +179,8 @@ class OnlineGaitAnalyzer:
             "t": ((), np.int64), "p": ((3,), np.float64)})
         self._floor_refit_us = 0
         self.floor: dict[str, float] | None = None  # ankle_level_m (along y), tilt_deg
-        self.counters = {"frames": 0, "rejected": 0, "events": 0, "cycles": 0}
+        self.counters = {"frames": 0, "rejected": 0, "events": 0, "cycles": 0,
+                         "unpaired_strikes": 0}
         self.trace: dict[str, list[np.ndarray]] = {"t": [], "f": [], "q": [], "s": [], "d": []}
         self._last_t: int | None = None
 
@@ -305,9 +323,32 @@ class OnlineGaitAnalyzer:
             done = fr.bout_step(self._bout, ti, st == fr.WALKING, mv)
             if done:
                 self.bouts.append(done)
+            self._note_pause(ti, st == fr.STANDING)
         if o.keep_trace:
             for k, v in (("t", tq), ("f", feats), ("q", quality), ("s", state), ("d", d)):
                 self.trace[k].append(np.array(v, copy=True))
+
+    def _note_pause(self, t_us: int, standing: bool) -> None:
+        """Record the pauses that split strides: standing runs and gaps in the data of at
+        least ``max_pause_s``."""
+        prev, self._prev_final = self._prev_final, t_us
+        if len(self._pauses) > 16:
+            # Without strikes to prune them (a long stand-and-fidget): merging the two oldest
+            # is exact for every stride still to close, as each ends after both.
+            (a, _), (_, b) = self._pauses[:2]
+            self._pauses[:2] = [[a, b]]
+        if prev is not None and t_us - prev >= self._pause_us:
+            self._pauses.append([prev, t_us])
+        if not standing:
+            self._stand_from = None
+            return
+        if self._stand_from is None:
+            self._stand_from = t_us
+        if t_us - self._stand_from >= self._pause_us:
+            if self._pauses and self._pauses[-1][0] == self._stand_from:
+                self._pauses[-1][1] = t_us
+            else:
+                self._pauses.append([self._stand_from, t_us])
 
     def _update_floor(self, tq: np.ndarray, val: np.ndarray, vel: np.ndarray) -> None:
         ankles = [CJ["left_ankle"], CJ["right_ankle"]]
@@ -399,16 +440,21 @@ class OnlineGaitAnalyzer:
         return out
 
     def _cycle(self, side: str, fs1: int, now_us: int) -> GaitCycle | None:
+        """The record of the stride that ``side``'s strike at ``fs1`` closes; None for the
+        first strike of a walk (none before it, or a pause between: module docstring)."""
         fs0 = self._last_strike[side]
-        if fs0 is None or (fs1 - fs0) > self.opts.cycles.max_stride_s * 1e6:
+        if fs0 is None:
+            return None
+        paused = any(a < fs1 and b > fs0 for a, b in self._pauses)
+        known = [s for s in self._last_strike.values() if s is not None] + [fs1]
+        self._pauses = [p for p in self._pauses if p[1] >= min(known)]  # none can split later
+        if paused:
+            self.counters["unpaired_strikes"] += 1
             return None
         tr = self._tr
         t = tr["t"]
         i0 = max(int(np.searchsorted(t, fs0, "left")) - 1, 0)
         i1 = min(int(np.searchsorted(t, fs1, "right")) + 1, tr.n)
-        inside = (t[i0:i1] > fs0) & (t[i0:i1] < fs1)
-        if (tr["s"][i0:i1][inside] == fr.STANDING).any():
-            return None  # the walker stood still between the strikes: a pause, not a stride
         cyc = cycle_record(self.source, self.track, side, fs0, fs1, self._events,
                            t[i0:i1], tr["f"][i0:i1], tr["q"][i0:i1], tr["s"][i0:i1],
                            self.opts.cycles, now_us)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from inference.cycles import CycleOptions, Event, cycle_record, summarize
-from inference.frames import Q_LOW_CONF, TURNING, WALKING
+from inference.frames import Q_GAP, Q_LOW_CONF, TURNING, WALKING
 from inference.kinematics import F, FEATURES
 from streams.schema import CYCLE_METRICS
 
@@ -94,3 +94,22 @@ def test_summary_uses_trusted_cycles_only():
     st_m = s["metrics"]["stride_time_s"]
     assert st_m["n"] == 3 and st_m["mean"] == pytest.approx(1.1)
     assert st_m["cv_pct"] == pytest.approx(100 * 0.1 / 1.1)
+
+
+def test_a_stride_longer_than_the_trace_gives_no_frame_measures():
+    from inference.cycles import trusted
+
+    t, f = _trace()
+    q = np.zeros(len(t), np.int32)
+    st = np.full(len(t), WALKING, np.int8)
+    # the trace starts 0.3 s after the stride: range and peak measures would cover part of it
+    keep = t >= FS0 + 300_000
+    c = cycle_record("cam", 0, "left", FS0, FS1, EVENTS, t[keep], f[keep], q[keep], st[keep],
+                     CycleOptions(), FS1)
+    assert "too_few_frames" in c.flags and not trusted(c)
+    assert c.metrics["knee_rom_deg"] is None and c.metrics["arm_swing_deg"] is None
+    assert c.metrics["stride_time_s"] == pytest.approx(1.1)  # timing needs only the events
+    # one gap in time inside the stride is enough to flag it (its events may be missing)
+    q[60] = Q_GAP
+    c = cycle_record("cam", 0, "left", FS0, FS1, EVENTS, t, f, q, st, CycleOptions(), FS1)
+    assert c.flags == ["time_gap"]

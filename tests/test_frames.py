@@ -112,3 +112,13 @@ def test_legs_crossed_across_the_walking_direction():
         swapped[:, [CJ[a], CJ[b]]] = j[:, [CJ[b], CJ[a]]]
     assert fr.legs_crossed(swapped, fwd)[0]
 
+
+
+def test_a_stretch_without_frames_ends_a_bout():
+    t = np.arange(0, 12_000_000, 100_000, dtype=np.int64)
+    keep = (t < 5_000_000) | (t >= 7_000_000)  # 2 s without frames, walking either side
+    assert fr.bouts(t[keep], np.ones(keep.sum(), bool)) == [(0, 4_900_000),
+                                                            (7_000_000, 11_900_000)]
+    # a gap shorter than the pause does not split
+    keep = (t < 5_000_000) | (t >= 5_500_000)
+    assert fr.bouts(t[keep], np.ones(keep.sum(), bool)) == [(0, 11_900_000)]

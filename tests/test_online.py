@@ -107,3 +107,73 @@ def test_kinect_v1_walk_gives_plausible_events_and_cycles(shared_data):
     trusted = [c for c in cycles if not {"missing_events", "implausible_timing"} & set(c.flags)]
     cad = np.median([c.metrics["cadence_spm"] for c in trusted])
     assert len(trusted) >= 15 and 90 <= cad <= 125
+
+
+def _walk_with(hold_s: float = 0.0, gap_s: float = 0.0, g: Gait = Gait(), rate: float = 30.0):
+    """5 s of walking, then ``hold_s`` standing still (the last pose held) or ``gap_s`` without
+    frames, then 5 s more; returns (t, joints) and the time the interruption starts."""
+    j1 = walk(g, np.arange(0, 5, 1 / rate))
+    j2 = walk(g, np.arange(5, 10, 1 / rate))
+    joints = np.concatenate([j1, np.repeat(j1[-1:], int(round(hold_s * rate)), axis=0),
+                             j2 - j2[0] + j1[-1]])
+    t = np.arange(len(joints)) / rate
+    t[len(j1) + int(round(hold_s * rate)):] += gap_s
+    return t, joints, len(j1) / rate
+
+
+def _spanning(out, t0: float, t1: float) -> list:
+    return [c for c in out if isinstance(c, GaitCycle) and c.start_us < t0 * 1e6
+            and c.end_us > t1 * 1e6]
+
+
+def test_strides_that_should_not_be_trusted_are_published_flagged():
+    from inference.cycles import trusted
+
+    # a 1.6 s stand inside a walk (shorter than the 1 s standing-state pause after the 1 s the
+    # motion state needs to call it standing): both sides' strides across it are published,
+    # flagged, and not trusted
+    t, j, t_stop = _walk_with(hold_s=1.6)
+    a = OnlineGaitAnalyzer("cam", 0)
+    out = _feed(a, t, j)
+    across = _spanning(out, t_stop, t_stop + 1.6)
+    assert sorted(c.side for c in across) == ["left", "right"]
+    for c in across:
+        assert "standing" in c.flags and not trusted(c)
+        assert c.metrics["stride_time_s"] == pytest.approx((c.end_us - c.start_us) / 1e6)
+        assert c.metrics["stride_time_s"] > 2.0
+    assert a.counters["unpaired_strikes"] == 0
+    # the strides around it are untouched
+    clean = [c for c in out if isinstance(c, GaitCycle) and c not in across]
+    assert len(clean) >= 12 and all(c.flags == [] for c in clean)
+
+    # strides longer than max_stride_s (3.3 s): every one published, flagged
+    slow = Gait(stride_s=3.3)
+    ts = np.arange(0, 16, 1 / 30)
+    out = _feed(OnlineGaitAnalyzer("cam", 0), ts, walk(slow, ts))
+    cycles = [c for c in out if isinstance(c, GaitCycle)]
+    assert len(cycles) >= 6
+    for c in cycles:
+        assert "implausible_timing" in c.flags and not trusted(c)
+        assert c.metrics["stride_time_s"] == pytest.approx(3.3, abs=0.02)
+        assert c.metrics["knee_rom_deg"] > 20  # the trace covers the whole stride
+
+    # half a second without frames inside a stride: published, flagged time_gap
+    t, j, t_gap = _walk_with(gap_s=0.5)
+    out = _feed(OnlineGaitAnalyzer("cam", 0), t, j)
+    across = _spanning(out, t_gap, t_gap + 0.5)
+    assert len(across) >= 1 and all("time_gap" in c.flags for c in across)
+
+
+@pytest.mark.parametrize("hold_s,gap_s", [(3.0, 0.0), (0.0, 2.0)])
+def test_a_pause_splits_strides_without_a_record(hold_s, gap_s):
+    # standing 3 s (2 s of it in the standing state) or 2 s without frames: the strikes before
+    # and after belong to two walks; the interval is counted, not published as a stride
+    t, j, t_stop = _walk_with(hold_s=hold_s, gap_s=gap_s)
+    a = OnlineGaitAnalyzer("cam", 0)
+    out = _feed(a, t, j)
+    cycles = [c for c in out if isinstance(c, GaitCycle)]
+    assert _spanning(out, t_stop, t_stop + hold_s + gap_s) == []
+    assert a.counters["unpaired_strikes"] == 2  # one per side
+    before = [c for c in cycles if c.end_us <= t_stop * 1e6]
+    after = [c for c in cycles if c.start_us >= (t_stop + hold_s + gap_s) * 1e6]
+    assert len(before) >= 6 and len(after) >= 5 and len(before) + len(after) == len(cycles)
