@@ -9,7 +9,9 @@ its middle frame. The live path computes the same outputs much more cheaply:
   needs 30/keep windows per second instead of 30;
 - windows of all tracks are batched into one backend call (``GaitModel.submit`` /
   ``run_pending``): a batch runs when it is full or when its oldest window has waited
-  ``max_wait_s``; a tracker picks up its results on its next ``push``.
+  ``max_wait_s``; a tracker hands out its results on its next ``push``, or on ``poll``, which
+  the worker calls whenever no frame came (so a lone track that stops still gets its events
+  within ``max_wait_s``, not at the next frame or at its expiry).
 
 ``windowed_outputs`` computes both schemes offline (stride 1 = the reference); the tests and
 ``gaitstream bench gait-transformer`` show that the live path's events stay within a few ms of
@@ -96,6 +98,13 @@ class GaitModel:
         if self._pending and (len(self._pending) >= self.options.max_batch
                               or time.monotonic() - self._oldest >= self.options.max_wait_s):
             self.run_pending()
+
+    def wait_left_s(self) -> float | None:
+        """Seconds until the oldest pending window is due (0 when overdue), None when none is
+        pending: how long a caller may block waiting for frames before ``maybe_run``."""
+        if not self._pending:
+            return None
+        return max(0.0, self._oldest + self.options.max_wait_s - time.monotonic())
 
     def run_pending(self) -> None:
         pending, self._pending = self._pending, []
@@ -265,6 +274,12 @@ class GaitModelTracker:
             raise ValueError(f"timestamps must increase: {t_us} after {last}")
         self._raw.append((int(t_us), joints, conf))
         return self.resampler.grid_count(int(t_us))
+
+    def poll(self) -> list[GaitEvent]:
+        """Events of windows that ran since the last call, running the shared batch if it is
+        due; for a caller that has no frame to push."""
+        self.model.maybe_run()
+        return self._take()
 
     def flush(self) -> list[GaitEvent]:
         if self.features is None and self._early:

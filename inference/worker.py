@@ -46,6 +46,7 @@ class WorkerConfig:
     track_timeout_s: float = 3.0  # a track unseen this long is flushed and forgotten
     history_s: float = 6.0  # joint history kept per track (anomaly scoring of a cycle)
     analyzer_options: dict[str, Any] = field(default_factory=dict)
+    gait_model_options: dict[str, Any] = field(default_factory=dict)  # GaitModelOptions fields
     pose_options: dict[str, Any] = field(default_factory=dict)
     session: str = ""
     subject: str = ""
@@ -58,7 +59,16 @@ class WorkerConfig:
         cfg = cls(**{"session": session, **options})
         if cfg.analysis not in ANALYSES:
             raise ValueError(f"worker analysis {cfg.analysis!r} not one of {ANALYSES}")
+        cfg.model_options()  # a bad key fails at start, not at the first person
         return cfg
+
+    def model_options(self) -> Any:
+        from inference.gait_model import GaitModelOptions
+
+        unknown = set(self.gait_model_options) - set(GaitModelOptions.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"worker gait_model_options: unknown keys {sorted(unknown)}")
+        return GaitModelOptions(**self.gait_model_options)
 
 
 def new_subject_id() -> str:
@@ -95,6 +105,13 @@ class Track:
             out.extend(a.push(t_us, joints, conf))
         return out
 
+    def poll(self) -> list[Message]:
+        out: list[Message] = []
+        for a in self.analyzers:
+            if hasattr(a, "poll"):
+                out.extend(a.poll())
+        return out
+
     def segment(self, start_us: int, end_us: int) -> tuple[np.ndarray, np.ndarray]:
         ts = np.array([t for t, _ in self.history], dtype=np.int64)
         sel = (ts >= start_us) & (ts <= end_us)
@@ -120,8 +137,12 @@ class Models:
         from inference.gait_model import GaitModelTracker, load_gait_model
 
         if self._gait is None:
-            self._gait = load_gait_model(backend=self.cfg.backend)
+            self._gait = load_gait_model(backend=self.cfg.backend,
+                                         options=self.cfg.model_options())
         return GaitModelTracker(self._gait, source, body_id)
+
+    def gait_wait_left_s(self) -> float | None:
+        return None if self._gait is None else self._gait.wait_left_s()
 
     def score(self, t_us: np.ndarray, joints: np.ndarray) -> dict[str, float]:
         if self._scorer is None:
@@ -208,6 +229,25 @@ class Worker:
             self.pub.send(skel)
         self.on_skeleton(skel)
 
+    def poll(self) -> None:
+        """Publish what batched model work gives once it is due, without waiting for another
+        frame: the last windows of a person who stopped (or left) run within ``max_wait_s``."""
+        host_us = int(time.monotonic() * 1e6)
+        for tr in self.tracks.values():
+            try:
+                msgs = tr.poll()
+            except Exception:  # a failed batch loses its windows, not the worker
+                log.exception("model work for %s/%d failed", tr.source, tr.body_id)
+                self.status.count("errors")
+                continue
+            self._emit(msgs, host_us, tr)
+
+    def poll_timeout_ms(self, idle_ms: int = 100) -> int:
+        """How long to wait for the next frame: until pending model work is due, at most
+        ``idle_ms``."""
+        left = self.models.gait_wait_left_s()
+        return idle_ms if left is None else min(idle_ms, int(np.ceil(left * 1000)))
+
     def expire(self, force: bool = False) -> None:
         now = time.monotonic()
         for key, tr in list(self.tracks.items()):
@@ -231,7 +271,7 @@ def run_worker(cfg: WorkerConfig, sub: Subscriber, pub: Publisher | None,
                stop: threading.Event, status: StatusReporter) -> None:
     worker = Worker(cfg, pub, status)
     while not stop.is_set():
-        got = sub.recv(100)
+        got = sub.recv(worker.poll_timeout_ms())
         batch = [got] if got else []
         while len(batch) < 1000 and (more := sub.recv(0)) is not None:
             batch.append(more)
@@ -245,6 +285,7 @@ def run_worker(cfg: WorkerConfig, sub: Subscriber, pub: Publisher | None,
                 status.count("dropped_stale_images")
                 continue
             worker.handle(m)
+        worker.poll()
         worker.expire()
         status.absorb(sub)
         status.state["tracks"] = str(len(worker.tracks))

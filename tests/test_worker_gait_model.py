@@ -163,3 +163,49 @@ def test_worker_modes_publish_each_methods_records_side_by_side(tmp_path, walk):
     assert status["both"].counters["events"] == len(ref_cls) + len(ref_gt)
     # one sequence per source over both methods' records: none lost, none repeated
     assert sorted(x.seq for x in both) == list(range(1, len(both) + 1))
+
+
+def test_a_lone_tracks_last_windows_run_when_frames_stop(tmp_path, walk):
+    """One person walks, then no frame comes from anyone. The windows already complete wait in
+    the worker's batch; they must run once they have waited ``max_wait_s`` (0.5 s here, longer
+    than the worker takes for the whole walk), from the worker's idle poll: no new frame and no
+    track expiry (600 s) is there to trigger them."""
+    from inference.gait_model import GaitModelOptions, GaitModelTracker
+
+    t, j, c = walk
+    opts = GaitModelOptions(max_wait_s=0.5)
+    tracker = GaitModelTracker(load_gait_model(options=opts), SOURCE, 0)
+    want = [e for i in range(len(t)) for e in tracker.push(int(t[i]), j[i], c[i])]
+    tracker.model.run_pending()  # what is due without a flush: complete windows only
+    want += tracker.poll()
+    assert len(want) >= 8
+    want_t = [(e.side, e.kind, e.event_us) for e in want]
+
+    src_ep, out_ep = (f"tcp://127.0.0.1:{free_port()}" for _ in range(2))
+    pub = Publisher(src_ep)
+    subs = {"w": Subscriber([out_ep], [f"gait/{SOURCE}", "status"])}
+    procs = {"w": start_worker(tmp_path, "w", src_ep, out_ep,
+                               'analysis = "gait-transformer"\ntrack_timeout_s = 600.0\n'
+                               "gait_model_options = { max_wait_s = 0.5 }")}
+    try:
+        assert pub.wait_for_subscribers(1, 30.0, topic=f"skel/{SOURCE}") == 1
+        collect(subs, lambda n, s: True, 30.0)
+        send_walk(pub, walk)
+        out, status = collect(subs, lambda n, s: s.counters.get("events", 0) >= len(want), 30.0)
+    finally:
+        stop_all(procs)
+        pub.close()
+        subs["w"].close()
+    st = status["w"]
+    assert st.counters["frames"] == len(t)
+    assert st.counters.get("tracks_ended", 0) == 0 and st.state["tracks"] == "1"
+    assert_same_events(events_of(out["w"], "gait-transformer"), want_t, 1.0)
+
+
+def test_worker_refuses_unknown_gait_model_options_at_start():
+    from inference.worker import WorkerConfig
+
+    cfg = WorkerConfig.from_options({"analysis": "both", "gait_model_options": {"keep": 5}})
+    assert cfg.model_options().keep == 5
+    with pytest.raises(ValueError, match=r"gait_model_options: unknown keys \['max_wait'\]"):
+        WorkerConfig.from_options({"gait_model_options": {"max_wait": 0.5}})
