@@ -33,6 +33,10 @@ once, not once per cycle; a cycle delivered twice (same source, track, side, sta
 enters a window once; after a clear, the same rule and scope do not raise again for
 ``reraise_after_s`` (counted as suppressed). Each raising gets a new unique ``alert_id``; its
 clearing carries the same id with state ``cleared``.
+
+A restarted alert sink gets back only its raised alerts (the outbox keeps them, see ``active``):
+rolling windows, silence timers, restart counts and re-raise cool-downs are in memory and start
+afresh, so a metric scope needs ``min_cycles`` new cycles before it can raise or clear again.
 """
 
 from __future__ import annotations

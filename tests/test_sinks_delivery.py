@@ -14,6 +14,7 @@ import pytest
 from sinks_servers import AlertReceiver, MqttReceiver, broker  # noqa: F401 - fixture
 
 from sinks.alerting import AlertsConfig, AlertSink
+from sinks.outbox import Outbox
 from sinks.localservers import MosquittoBroker, find_mosquitto, free_port
 from streams.schema import Alert, GaitCycle, Status
 from streams.status import StatusReporter
@@ -304,3 +305,144 @@ def test_the_outbox_prunes_only_old_delivered_rows(tmp_path):
     assert [p.alert_id for p in ob.due("web")] == ["r:3"]
     assert ob.next_seq() == 5
     ob.close()
+
+
+def _outbox_keys(path, output=None):
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        sql = "SELECT alert_id, state FROM outbox"
+        rows = db.execute(sql + " WHERE output = ?", (output,)) if output else db.execute(sql)
+        return {(a, s) for a, s in rows}
+    finally:
+        db.close()
+
+
+def test_alert_sink_killed_with_sigkill_mid_stream_loses_no_alert(tmp_path):
+    """kill -9 of the alert sink process while its outbox holds undelivered alerts for a slow
+    webhook and a broker that is down; a new process on the same outbox delivers every alert
+    the first one raised, clears restored alerts with their old ids, and the receivers (which
+    de-duplicate on alert_id + state) get each alert once; on the wire at most the one alert
+    per output that was in flight at the kill can come twice (at-least-once)."""
+    if find_mosquitto() is None:
+        pytest.skip("NOT RUN — mosquitto absent (apt-get install mosquitto)")
+    b = MosquittoBroker(persistence=True).start()
+    mq = MqttReceiver(b.port)  # persistent session: the broker keeps its queue across a restart
+    recv = AlertReceiver(delay_s=0.1)  # slow: a backlog builds up in the outbox
+    pub = Publisher("tcp://127.0.0.1:0")
+    status_ep = f"tcp://127.0.0.1:{free_port()}"
+    cfg = tmp_path / "pipeline.toml"
+    cfg.write_text(f"""
+[pipeline]
+name = "t"
+data_dir = "{tmp_path}"
+
+[[process]]
+name = "alerts"
+kind = "sink"
+subscribe = ["{pub.endpoint}"]
+publish = "{status_ep}"
+[process.options]
+sink = "alert"
+
+[alerts]
+outbox = "outbox.db"
+retry_initial_s = 0.1
+retry_max_s = 0.5
+
+[[alerts.output]]
+type = "webhook"
+url = "{recv.url}"
+
+[[alerts.output]]
+type = "mqtt"
+port = {b.port}
+timeout_s = 1.0
+reconnect_max_s = 0.5
+
+[[alerts.rule]]
+name = "slow"
+kind = "metric"
+metric = "speed_mps"
+raise = 0.8
+clear = 0.9
+""")
+    watch = Subscriber([status_ep], ["alert", "status"])
+    published: set = set()  # what the sink announced on `alert`: raised, durably enqueued
+
+    def start():
+        return subprocess.Popen([sys.executable, "-m", "deploy.cli", "proc", "--config",
+                                 str(cfg), "--name", "alerts"], cwd=REPO,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+    def watched():
+        """Drain the sink's `alert` / `status` output; True when a Status came."""
+        status = False
+        while (got := watch.recv(20)) is not None:
+            if isinstance(got[1], Alert):
+                published.add((got[1].alert_id, got[1].state))
+            status = status or isinstance(got[1], Status)
+        return status
+
+    outbox = tmp_path / "outbox.db"
+    proc = start()
+    try:
+        assert pub.wait_for_subscribers(1, 20) == 1, "the alert sink did not subscribe"
+        assert wait_for(watched, 20), "no Status from the alert sink"
+        assert wait_for(lambda: mq.subscribed.is_set())
+        for i in range(1, 21):  # a new track each time: a new alert
+            if i == 8:
+                b.stop()  # MQTT rows pile up in the outbox from here on
+            pub.send(cycle(i, 0.5, i))
+            time.sleep(0.02)
+        def all_published():
+            watched()
+            return len(published) == 20
+        assert wait_for(all_published, 10)
+        proc.kill()  # SIGKILL: no shutdown code runs
+        proc.wait(10)
+        before = _outbox_keys(outbox)
+        web_before = set(recv.alerts)
+        assert len(before) == 20 and all(s == "raised" for _, s in before)
+        assert published == before
+        assert len(web_before) < 20, "the kill came after every webhook delivery"
+        pending_mqtt = sqlite3.connect(outbox).execute(
+            "SELECT COUNT(*) FROM outbox WHERE output = 'mqtt' AND delivered_wall_us IS NULL"
+        ).fetchone()[0]
+        assert pending_mqtt >= 10  # the broker has been down since cycle 8
+
+        b.start()
+        proc = start()
+        assert pub.wait_for_subscribers(1, 20) == 1, "the restarted sink did not subscribe"
+        assert wait_for(watched, 20), "no Status from the restarted alert sink"
+        for i in range(21, 26):  # five more slow tracks ...
+            pub.send(cycle(i, 0.5, i))
+        for i in (1, 2, 3):  # ... and three restored alerts whose tracks recovered
+            pub.send(cycle(i, 1.2, 100 + i))
+        assert wait_for(lambda: len(_outbox_keys(outbox)) == 28, 10)
+        expected = _outbox_keys(outbox)
+        assert before <= expected
+        assert wait_for(lambda: set(recv.alerts) == expected and set(mq.alerts) == expected,
+                        30), (len(recv.alerts), len(mq.alerts))
+        done = {"pending": 0, "delivered": 28, "dead": 0}
+        raised_id = {p["track"]: aid for (aid, s), p in recv.alerts.items() if s == "raised"}
+        cleared = {p["track"]: aid for (aid, s), p in recv.alerts.items() if s == "cleared"}
+        assert cleared == {t: raised_id[t] for t in (1, 2, 3)}  # restored, cleared, same id
+        assert len(raised_id) == 25
+        # each id once at the receivers; on the wire only the in-flight one may have repeated
+        assert recv.repeats <= 1 and mq.repeats <= 1, (recv.repeats, mq.repeats)
+        ob = Outbox(outbox)
+        assert wait_for(lambda: ob.counts() == {"webhook": done, "mqtt": done}, 10)
+        ob.close()
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=15)
+        assert proc.returncode == 0, err[-2000:]
+        assert "restored 20 raised alert(s)" in err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        watch.close()
+        pub.close()
+        recv.close()
+        mq.close()
+        b.close()
