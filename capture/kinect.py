@@ -44,10 +44,12 @@ The live camera is never blocked: captures go to the tracker without waiting, an
 tracker has no room for is dropped and counted (``dropped_captures``). A recording is played
 through the tracker frame by frame, nothing dropped, and is paced by its device timestamps.
 
-Not exercised here (no camera, no SDK on the development machines): the pyk4a calls, the real
-libk4abt, the capsule layout of a live pyk4a build, GPU processing modes, the Femto Bolt.
-tests/test_kinect*.py drive everything above those calls with a fake device (Python, at the pyk4a
-boundary) and a fake libk4abt (C, compiled from the header's structures).
+Not exercised here (no camera, no SDK on the development machines): the real pyk4a and libk4a,
+the real libk4abt, the capsule layout of a live pyk4a build, GPU processing modes, the Femto Bolt.
+tests/test_kinect_pyk4a.py runs the pyk4a calls below (_Pyk4aCamera, _Pyk4aRecording,
+Pyk4aBackend) against a fake pyk4a package with pyk4a's names and signatures
+(tests/fakes/pyk4a); tests/test_kinect_source.py drives the source with a fake device in place
+of those classes; both use a fake libk4abt (C, compiled from the header's structures).
 """
 
 from __future__ import annotations
