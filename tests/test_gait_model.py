@@ -6,6 +6,7 @@ machinery (exact agreement); the shipped model is loaded in ``test_shipped_model
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from inference.gait_model_events import EVENTS, PhaseEventDetector, detect_event
 from streams.skeletons import CJ
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+log = logging.getLogger(__name__)
 
 
 def standing_skeleton(facing: np.ndarray, height: float = 1.75) -> np.ndarray:
@@ -282,6 +284,34 @@ def test_shipped_model_live_events_match_the_stride_one_reference():
     assert len(live["events"]) == len(ref["events"])
     assert np.median(d) <= 5_000
     assert np.isfinite(live["y"][:, PHASE_SLICE]).all()
+
+
+def test_shipped_model_live_events_match_the_stride_one_reference_under_kinect_noise():
+    """The same comparison on a simulated walk (``capture.sim``: 17 s up and down a walkway at
+    30 Hz, turns included) seen through the simulated Azure Kinect (depth-dependent jitter,
+    occlusion, dropped frames, left/right swaps). Noisy phases make a few events marginal (a
+    confidence near the threshold), which one path may report and the other not, so events are
+    matched one to one; the timing goal is on the matched ones, and almost all must match."""
+    from inference.bench_gait_transformer import simulated_walk
+    from inference.eval_events import match_events
+    from inference.sensor_views import view_recording
+
+    t, j, c = view_recording(*simulated_walk(20.0), kind="kinect", seed=0)
+    gm = load_gait_model("onnxruntime")
+    live = analyse_recording(gm, t, j, c)
+    ref = analyse_recording(gm, t, j, c, keep=1, batch=1)
+    as_tuples = lambda evs: [(e.side, e.kind, e.t_us) for e in evs]  # noqa: E731
+    m, used = match_events(as_tuples(ref["events"]), as_tuples(live["events"]), 100_000)
+    d = np.array([abs(x.error_ms) for x in m if x.error_ms is not None])
+    log.info("kinect-noised walk: %d reference events, %d live, %d matched, |dt| median %.2f ms, "
+             "p90 %.2f ms, max %.2f ms", len(ref["events"]), len(live["events"]), len(d),
+             np.median(d), np.percentile(d, 90), d.max())
+    # Measured: 25 reference events, 27 live, 25 matched; |dt| median 0.73 ms, p90 5.3 ms,
+    # max 14.5 ms (clean KTK_walk above: 8 events, median 0.26 ms, max 1.0 ms).
+    assert len(ref["events"]) >= 20
+    assert len(d) >= 0.9 * len(ref["events"])
+    assert len(live["events"]) - len(used) <= 0.1 * len(ref["events"])
+    assert np.median(d) <= 5.0, f"live vs reference median {np.median(d):.2f} ms"
 
 
 def _reference_events(t_us, phases, min_conf):
