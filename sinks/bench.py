@@ -117,7 +117,11 @@ def _mqtt_subscriber(port: int, arrivals: _Arrivals) -> Any:
     return c
 
 
-def _stats(v: list[float]) -> dict[str, float]:
+def _stats(v: list[float], sent: int) -> dict[str, Any]:
+    """Latency figures of one output; an output that received nothing says so (``missing``)
+    instead of failing the whole bench."""
+    if not v:
+        return {"n": 0, "missing": f"none of {sent} alerts arrived"}
     a = np.asarray(v)
     return {"median_ms": round(float(np.median(a)), 2),
             "p99_ms": round(float(np.percentile(a, 99)), 2),
@@ -181,8 +185,8 @@ raise = 0.8
         pub.close()
         sub.loop_stop()
         srv.shutdown()
-    return {"webhook": _stats(list(web.latency_ms.values())),
-            "mqtt": _stats(list(mq.latency_ms.values())), "alerts_sent": k}
+    return {"webhook": _stats(list(web.latency_ms.values()), k),
+            "mqtt": _stats(list(mq.latency_ms.values()), k), "alerts_sent": k}
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -272,6 +276,9 @@ def main(args: argparse.Namespace) -> int:
     else:
         for out in ("webhook", "mqtt"):
             s = lat[out]
+            if "missing" in s:
+                print(f"alert → {out:8s} NOTHING ARRIVED: {s['missing']}")
+                continue
             print(f"alert → {out:8s} median {s['median_ms']:.1f} ms  p99 {s['p99_ms']:.1f} ms"
                   f"  max {s['max_ms']:.1f} ms  ({s['n']}/{lat['alerts_sent']} arrived)")
     if args.json:

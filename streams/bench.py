@@ -191,12 +191,12 @@ def main(args: argparse.Namespace) -> int:
         Case("skeleton 1-hop bare", False, False, 1, 500, n),
         Case("skeleton throughput wire", True, False, 1, 0, n * 10),
         Case("skeleton throughput bare", False, False, 1, 0, n * 10),
-        Case("image640 1-hop wire", True, True, 1, 100, max(100, n // 4)),
-        Case("image640 1-hop bare", False, True, 1, 100, max(100, n // 4)),
+        Case("image640 1-hop wire", True, True, 1, 100, max(10, n // 4)),
+        Case("image640 1-hop bare", False, True, 1, 100, max(10, n // 4)),
         Case("image640 throughput wire", True, True, 1, 0, n),
         Case("image640 throughput bare", False, True, 1, 0, n),
-        Case("skeleton 2-hop 30Hz wire", True, False, 2, 30, max(60, n // 5)),
-        Case("skeleton 2-hop 30Hz bare", False, False, 2, 30, max(60, n // 5)),
+        Case("skeleton 2-hop 30Hz wire", True, False, 2, 30, max(10, n // 5)),
+        Case("skeleton 2-hop 30Hz bare", False, False, 2, 30, max(10, n // 5)),
     ]
     if args.rounds < 1:
         raise SystemExit("--rounds must be at least 1")

@@ -1,0 +1,60 @@
+"""Smoke runs of the two wire/sink benchmarks at tiny sizes: each ``--json`` run ends with one
+JSON object holding the figures the issue names (no figure is judged here: speed is measured,
+not asserted)."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+
+import psycopg
+from sinks_servers import broker, pg_dsn  # noqa: F401 - fixtures
+
+from conftest import REPO
+from sinks.bench import _stats
+
+
+def gaitstream(*args, timeout=180):
+    r = subprocess.run([sys.executable, "-m", "deploy.cli", *args], cwd=REPO, timeout=timeout,
+                       capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert r.returncode == 0, r.stderr[-3000:]
+    return r.stdout.splitlines(), json.loads(r.stdout.splitlines()[-1])
+
+
+def test_bench_sinks_json(pg_dsn, broker):  # noqa: F811
+    lines, r = gaitstream("bench", "sinks", "--json", "--records", "50", "--alerts", "3",
+                          "--pg-dsn", pg_dsn, "--mqtt", f"127.0.0.1:{broker.port}")
+    assert set(r) == {"records", "sqlite", "postgresql", "alert_latency"} and r["records"] == 50
+    for store in ("sqlite", "postgresql"):
+        assert set(r[store]) == {"records_per_s_batch200", "records_per_s_batch1"}, r[store]
+        assert all(v > 0 for v in r[store].values())
+    lat = r["alert_latency"]
+    assert lat["alerts_sent"] == 3
+    for out in ("webhook", "mqtt"):
+        assert set(lat[out]) == {"median_ms", "p99_ms", "max_ms", "n"} and lat[out]["n"] == 3
+        assert 0 < lat[out]["median_ms"] <= lat[out]["p99_ms"] <= lat[out]["max_ms"]
+    assert any(ln.startswith("alert → webhook") for ln in lines)
+    # the bench's temporary schemas are gone: the database is left as it was
+    with psycopg.connect(pg_dsn) as c:
+        left = c.execute("SELECT COUNT(*) FROM information_schema.schemata WHERE "
+                         "schema_name LIKE 'gaitstream_bench_%'").fetchone()[0]
+    assert left == 0
+
+
+def test_an_output_that_received_no_alert_is_reported_not_a_crash():
+    assert _stats([], 5) == {"n": 0, "missing": "none of 5 alerts arrived"}
+    assert _stats([2.0, 4.0], 5)["n"] == 2
+
+
+def test_bench_transport_json():
+    lines, r = gaitstream("bench", "transport", "--json", "--n", "20", "--rounds", "1")
+    summary = r["summary"]
+    ratios = {"skeleton_hop_median_ratio", "image_hop_median_ratio",
+              "skeleton_throughput_ratio", "image_throughput_ratio"}
+    assert ratios | {"two_hop_30hz_median_ms", "two_hop_30hz_added_vs_bare_ms"} == set(summary)
+    for k in ratios:
+        assert math.isfinite(summary[k]) and summary[k] > 0, (k, summary[k])
+    assert summary["two_hop_30hz_median_ms"] > 0
+    assert len(r["cases"]) == 10
+    assert all(c["received"] == c["sent"] for c in r["cases"]), r["cases"]
