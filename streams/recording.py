@@ -4,7 +4,8 @@ Layout::
 
     MAGIC (8 bytes)  record*      record = u32 length | u32 crc32(payload) | payload (msgpack)
 
-The first record is a header map (``format``, ``version``, ``created``, ``topics``, ...). Every
+The first record is a header map (``format``, ``version``, ``created``, ``topics`` = the topic
+prefixes recorded, ``""`` meaning every topic, and ``meta``). Every
 other record is ``[host_receive_us, [frame, frame, ...]]``: the exact ZeroMQ frames (topic, body,
 image) so that a replay is byte-identical to what was published. A file cut mid-write (power loss,
 kill -9) reads back up to its last whole record; a corrupt record ends the readable part and is

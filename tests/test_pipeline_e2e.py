@@ -92,6 +92,7 @@ def last_status(msgs, process):
 def test_file_through_the_pipeline_and_replay_gives_the_same_records(tmp_path, shared_data):
     live = messages(run_pipeline(tmp_path, f'source = "file"\npath = "{shared_data / TRIAL}"',
                                  "live"))
+    assert StreamReader(tmp_path / "live.gst").header["topics"] == ["skel/", "gait/", "status"]
     skel = [m for m in live if isinstance(m, SkeletonFrame)]
     gait = [m for m in live if isinstance(m, (GaitEvent, GaitCycle))]
     assert len(skel) == 221  # every frame of the trial (KTK_walk: 221 frames)
