@@ -56,10 +56,25 @@ def write_config(out: Path, source: dict | None = None, finite: bool = False) ->
 
 def source_for_file(path: Path) -> dict:
     """Capture options that play a file: videos through the webcam source (pose in the worker),
-    recordings (C3D, TRC, Kinect text, offline_processor JSON) through the file source."""
+    Azure Kinect recordings (.mkv with K4A markers) through the Kinect source's playback,
+    recordings (C3D, TRC, Kinect text, offline_processor JSON) through the file source.
+
+    A Kinect recording needs pyk4a and the Body Tracking SDK; without them this exits at once
+    with the install instructions rather than start a pipeline whose camera cannot open."""
     from capture.readers import VIDEO_SUFFIXES
+    from capture.readers.k4a_mkv import is_k4a_recording
 
     path = path.resolve()
+    if path.suffix.lower() == ".mkv" and is_k4a_recording(path):
+        from capture.k4abt import SDKMissingError
+        from capture.kinect import Pyk4aBackend
+
+        try:
+            Pyk4aBackend()
+        except SDKMissingError as e:
+            raise SystemExit(f"error: {path.name} is an Azure Kinect recording; playing it "
+                             f"needs the Azure Kinect SDKs: {e}") from None
+        return {"source": "kinect", "recording": str(path)}
     if path.suffix.lower() in VIDEO_SUFFIXES:
         return {"source": "webcam", "path": str(path)}
     if path.suffix.lower() == ".json":

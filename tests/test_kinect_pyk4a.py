@@ -232,3 +232,27 @@ def test_pyk4a_present_but_no_body_tracking_sdk(hw, monkeypatch, tmp_path):
     hw.BUS.cameras = [hw.Camera(script=[1])]
     with pytest.raises(SDKMissingError, match="libk4abt"):
         next(source().frames())
+
+
+def test_analyze_reads_a_kinect_mkv_through_the_playback(hw, fake, tmp_path):
+    """load_recording (what ``gaitstream analyze walk.mkv`` calls) on a file with k4arecorder's
+    markers: the Kinect playback, the body seen most, canonical joints; body 5 is lost for one
+    frame inside its span and is interpolated there with confidence 0."""
+    from capture.readers import load_recording
+    from mkv_fixtures import k4a_like_mkv
+
+    mkv = k4a_like_mkv(tmp_path / "walk.mkv")
+    t = [1_000_000 + k * 33_333 for k in range(6)]
+    for k in range(6):
+        bodies = [(9, body_mm(-800, 3500), MEDIUM)] if k == 0 else []
+        if k != 3:
+            bodies.append((5, body_mm(100 * k, 2500), MEDIUM))
+        fake.add_result(k + 1, t[k], bodies)
+    hw.BUS.add_recording(mkv, hw.Recording(captures=list(range(1, 7))))
+    rec = load_recording(mkv, processing_mode="cpu")
+    assert rec.meta["body_id"] == 5 and rec.meta["bodies"] == {"5": 5, "9": 1}
+    assert rec.t_us.tolist() == t
+    assert rec.source_layout == "azure_kinect32" and rec.joints.shape == (6, 22, 3)
+    np.testing.assert_allclose(rec.raw_joints[:, PELVIS, 0], [0.0, 0.1, 0.2, 0.3, 0.4, 0.5],
+                               atol=1e-6)  # frame 3 interpolated
+    assert rec.raw_confidence[3].max() == 0.0 and rec.raw_confidence[2].min() > 0

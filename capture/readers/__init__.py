@@ -1,8 +1,10 @@
 """Recording readers: any supported file -> :class:`Recording` (canonical joints, y up, metres).
 
 Supported: C3D (gait-lab markers or canonical-joint points), OpenSim TRC, Kinect v1 text
-skeletons (Andersson 2015 format), Azure Kinect Body Tracking ``offline_processor`` JSON.
-Videos need pose estimation, which lives in ``inference/`` (``inference.video``).
+skeletons (Andersson 2015 format), Azure Kinect Body Tracking ``offline_processor`` JSON, and
+Azure Kinect recordings (k4arecorder .mkv, played through the Body Tracking SDK: ``k4a_mkv``).
+Videos need pose estimation, which lives in ``inference/`` (``inference.video``); an .mkv is a
+video unless its Matroska markers say Azure Kinect (``is_video_file``).
 """
 
 from __future__ import annotations
@@ -12,10 +14,22 @@ from typing import Any
 
 from .recording import Recording, RecordingError
 
-__all__ = ["Recording", "RecordingError", "VIDEO_SUFFIXES", "load_recording"]
+__all__ = ["Recording", "RecordingError", "VIDEO_SUFFIXES", "is_video_file", "load_recording"]
 
 # Files that need pose estimation (inference.video) rather than a reader here.
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mjpg", ".mjpeg")
+
+
+def is_video_file(path: str | Path) -> bool:
+    """A file for pose estimation: a video suffix, and not an Azure Kinect recording (both are
+    .mkv; the Kinect's holds depth, and its bodies come from the Body Tracking SDK)."""
+    path = Path(path)
+    if path.suffix.lower() not in VIDEO_SUFFIXES:
+        return False
+    if path.suffix.lower() == ".mkv":
+        from .k4a_mkv import is_k4a_recording
+        return not is_k4a_recording(path)
+    return True
 
 
 def load_recording(path: str | Path, **opts: Any) -> Recording:
@@ -33,6 +47,12 @@ def load_recording(path: str | Path, **opts: Any) -> Recording:
     if ext == ".json":
         from .k4a_json import load_k4a_json
         return load_k4a_json(path, **opts)
+    if ext == ".mkv":
+        from .k4a_mkv import is_k4a_recording, load_k4a_mkv
+        if is_k4a_recording(path):
+            return load_k4a_mkv(path, **opts)
+        raise RecordingError(f"{path.name}: a video, not an Azure Kinect recording: its poses "
+                             "come from inference.video.load_video_recording")
     if ext == ".txt":
         from .kinect_v1 import is_kinect_v1_text, load_kinect_v1
         if is_kinect_v1_text(path):
