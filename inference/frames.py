@@ -239,7 +239,10 @@ def headings(t_us: np.ndarray, inputs: np.ndarray, weights: np.ndarray, opts: Fr
     speed = norm(vel)
     path = unit(vel)
     cos_lim = np.cos(np.radians(opts.max_path_body_angle_deg))
-    agree = dot(path, body) >= cos_lim
+    # Without the toes the body axis's sign is the hip line's, which a left/right label swap
+    # reverses: then a path along the axis either way agrees with it.
+    along = dot(path, body)
+    agree = np.where(toes_ok[:, 0], along, np.abs(along)) >= cos_lim
     no_body = ~np.isfinite(body).all(axis=-1)
     use_path = (speed >= opts.min_path_speed_mps) & (agree | no_body)
     d = np.where(use_path[:, None], path, body)

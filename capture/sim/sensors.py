@@ -253,12 +253,14 @@ class Sensor:
                 ray = q / np.linalg.norm(q, axis=1, keepdims=True)
                 self.depth_ar[who] = rho * self.depth_ar[who] + np.sqrt(max(1 - rho * rho, 0)) \
                     * self.rng.standard_normal()
-                along = depth.mean() * (0.03 * self.depth_ar[who] + (self.scale[who] - 1.0))
+                along = depth.mean() * 0.03 * self.depth_ar[who]
                 lateral = (0.005 * depth)[:, None] * self.rng.standard_normal((len(q), 3))
                 lateral *= np.where(occ, 3.0, 1.0)[:, None]
                 rel_depth = 0.02 * depth[:, None] * self.rng.standard_normal((len(q), 1)) * ray
-                noisy = q + cfg.noise * (along * ray + lateral + rel_depth
-                                         + 0.5 * self.bias[who])
+                # the scale error and the bias were drawn already scaled by the noise
+                scale = depth.mean() * (self.scale[who] - 1.0)
+                noisy = q + cfg.noise * (along * ray + lateral + rel_depth) + scale * ray \
+                    + 0.5 * self.bias[who]
                 vis = np.where(seen, np.where(occ, 0.3, 0.95), 0.05)
                 conf = np.clip(vis + 0.04 * self.rng.standard_normal(len(q)), 0, 1
                                ).astype(np.float32)
