@@ -122,3 +122,25 @@ def test_a_stretch_without_frames_ends_a_bout():
     # a gap shorter than the pause does not split
     keep = (t < 5_000_000) | (t >= 5_500_000)
     assert fr.bouts(t[keep], np.ones(keep.sum(), bool)) == [(0, 11_900_000)]
+
+
+def test_swapped_labels_without_the_toes_do_not_reverse_an_overground_heading():
+    # seen from behind, a depth camera loses the feet (toes): the body axis's sign then comes
+    # from the hip line, which a left/right swap reverses; the pelvis path still says where
+    # the walker goes
+    g = Gait(heading_deg=-20.0)
+    t = np.arange(0, 6, 1 / 30)
+    j = walk(g, t)
+    swap = np.arange(22)
+    for a, b in (("left_hip", "right_hip"), ("left_knee", "right_knee"),
+                 ("left_ankle", "right_ankle"), ("left_foot", "right_foot")):
+        swap[CJ[a]], swap[CJ[b]] = CJ[b], CJ[a]
+    j = j[:, swap]
+    conf = np.ones((len(t), 22))
+    conf[:, [CJ["left_foot"], CJ["right_foot"]]] = 0.3  # LOW: not used for the heading
+    w = fr.heading_weights(conf, 0.5)
+    d, _, from_body = fr.headings((t * 1e6).astype(np.int64), fr.heading_inputs(j), w,
+                                  fr.FrameOptions(), 80.0)
+    mid = slice(40, -40)
+    assert not from_body[mid].any()
+    assert (d[mid] @ g.direction()).min() > 0.99
