@@ -150,13 +150,103 @@ def tensorrt_engine_key(gpu_name: str, trt_version: str, onnx_sha256: str, fp16:
             f"{hashlib.sha256(settings).hexdigest()[:8]}.engine")
 
 
+MIN_TENSORRT_MAJOR = 10
+
+
+def tensorrt_major(trt: Any) -> int:
+    """The TensorRT major version, refusing what this backend was not written for: before 10,
+    ``create_network(0)`` makes an implicit-batch network and int64 tensors do not exist."""
+    version = str(getattr(trt, "__version__", ""))
+    try:
+        major = int(version.split(".")[0])
+    except ValueError:
+        raise BackendError(f"tensorrt: cannot read the TensorRT version {version!r}") from None
+    if major < MIN_TENSORRT_MAJOR:
+        raise BackendError(f"tensorrt: TensorRT {version} is too old; the tensorrt backend needs "
+                           f"TensorRT {MIN_TENSORRT_MAJOR} or newer (pip install 'tensorrt>=10' "
+                           "from NVIDIA's index), or use the onnxruntime or torch backend")
+    return major
+
+
+def build_engine(trt: Any, logger: Any, onnx_path: Path, profile: dict, fp16: bool,
+                 workspace_bytes: int) -> bytes:
+    """A serialized engine for the ONNX file with one optimisation profile (TensorRT 10 API)."""
+    builder = trt.Builder(logger)
+    network = builder.create_network(0)  # TensorRT 10: explicit batch is the only mode
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse_from_file(str(onnx_path)):
+        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+        raise BackendError(f"tensorrt: cannot parse {onnx_path}: {errors}")
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_bytes)
+    if fp16:
+        config.set_flag(trt.BuilderFlag.FP16)
+    opt_profile = builder.create_optimization_profile()
+    for name, (lo, opt, hi) in profile.items():
+        opt_profile.set_shape(name, lo, opt, hi)
+    config.add_optimization_profile(opt_profile)
+    serialized = builder.build_serialized_network(network, config)
+    if serialized is None:
+        raise BackendError(f"tensorrt: engine build failed for {onnx_path}")
+    return bytes(serialized)
+
+
+def load_or_build_engine(trt: Any, logger: Any, onnx_path: str | os.PathLike, profile: dict,
+                         *, gpu_name: str, fp16: bool = True,
+                         cache_dir: str | os.PathLike | None = None,
+                         workspace_bytes: int = 1 << 30) -> tuple[Any, Any, Path, bool]:
+    """(runtime, engine, engine file, fp16) for the ONNX file on this GPU: the cached engine
+    when one was built for this GPU, TensorRT version, ONNX content and settings and still
+    deserializes, otherwise a fresh build, written to the cache atomically.
+
+    A cached file that does not deserialize (truncated by a crash or a full disk, or written by
+    a TensorRT build with the same version string) is rebuilt, not fatal: an edge box must come
+    back on its own. TensorRT 11 removed the FP16 builder flag (weak typing); there the engine
+    is built in FP32 from the same ONNX, said in the log and in the returned ``fp16``."""
+    tensorrt_major(trt)
+    onnx_path = Path(onnx_path)
+    if fp16 and not hasattr(trt.BuilderFlag, "FP16"):
+        log.warning("tensorrt %s has no FP16 builder flag (weak typing was removed); building "
+                    "an FP32 engine", trt.__version__)
+        fp16 = False
+    key = tensorrt_engine_key(gpu_name, trt.__version__, _sha256(onnx_path), fp16,
+                              {k: tuple(map(tuple, v)) for k, v in profile.items()})
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    engine_path = cache / key
+    runtime = trt.Runtime(logger)
+    if engine_path.exists():
+        log.info("tensorrt: loading cached engine %s", engine_path)
+        try:
+            engine = runtime.deserialize_cuda_engine(engine_path.read_bytes())
+        except Exception as e:  # the bindings may raise instead of returning None
+            log.warning("tensorrt: cached engine %s raised on load: %s", engine_path, e)
+            engine = None
+        if engine is not None:
+            return runtime, engine, engine_path, fp16
+        log.warning("tensorrt: cached engine %s does not deserialize; rebuilding it",
+                    engine_path)
+    log.info("tensorrt: building engine for %s on %s (fp16=%s); cached as %s", onnx_path.name,
+             gpu_name, fp16, engine_path)
+    blob = build_engine(trt, logger, onnx_path, profile, fp16, workspace_bytes)
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = engine_path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_bytes(blob)
+    os.replace(tmp, engine_path)  # atomic: two workers building at once never clash
+    engine = runtime.deserialize_cuda_engine(blob)
+    if engine is None:
+        raise BackendError(f"tensorrt: the engine just built for {onnx_path} does not "
+                           "deserialize")
+    return runtime, engine, engine_path, fp16
+
+
 class TensorRTBackend:
     """TensorRT 10 engine built from an ONNX file, cached per GPU / TensorRT version / ONNX.
 
     ``profile`` gives (min, opt, max) shapes per input name for the dynamic axes (the batch).
     Device memory is handled through torch CUDA tensors, so no pycuda / cuda-python is needed.
-    Written against the TensorRT 10 Python API (name-based I/O tensors, ``execute_async_v3``);
-    not exercised in this repository's CI, which has no GPU.
+    Written against the TensorRT 10 Python API (name-based I/O tensors, ``execute_async_v3``).
+    The engine cache is tested above a fake ``tensorrt`` module; running an engine needs a GPU
+    and is not exercised in this repository's CI.
     """
 
     def __init__(self, onnx_path: str | os.PathLike,
@@ -169,35 +259,18 @@ class TensorRTBackend:
             raise BackendError("the tensorrt backend needs the TensorRT Python package "
                                "(pip install tensorrt from NVIDIA's index on a GPU box) - "
                                f"import failed: {e}") from e
+        tensorrt_major(trt)
         import torch
 
         if not torch.cuda.is_available():
             raise BackendError("the tensorrt backend needs a CUDA GPU (torch.cuda.is_available() "
                                "is False)")
         self.trt, self.torch = trt, torch
-        onnx_path = Path(onnx_path)
         self.logger = trt.Logger(trt.Logger.WARNING)
         gpu = torch.cuda.get_device_name(0)
-        key = tensorrt_engine_key(gpu, trt.__version__, _sha256(onnx_path), fp16,
-                                  {k: tuple(map(tuple, v)) for k, v in profile.items()})
-        cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-        engine_path = cache / key
-        if engine_path.exists():
-            log.info("tensorrt: loading cached engine %s", engine_path)
-            blob = engine_path.read_bytes()
-        else:
-            log.info("tensorrt: building engine for %s on %s (fp16=%s); cached as %s",
-                     onnx_path.name, gpu, fp16, engine_path)
-            blob = self._build(onnx_path, profile, fp16, workspace_bytes)
-            cache.mkdir(parents=True, exist_ok=True)
-            tmp = engine_path.with_suffix(f".tmp{os.getpid()}")
-            tmp.write_bytes(blob)
-            os.replace(tmp, engine_path)  # atomic: two workers building at once never clash
-        self.engine_path = engine_path
-        self.runtime = trt.Runtime(self.logger)
-        self.engine = self.runtime.deserialize_cuda_engine(blob)
-        if self.engine is None:
-            raise BackendError(f"tensorrt: could not deserialize engine {engine_path}")
+        self.runtime, self.engine, self.engine_path, fp16 = load_or_build_engine(
+            trt, self.logger, onnx_path, profile, gpu_name=gpu, fp16=fp16, cache_dir=cache_dir,
+            workspace_bytes=workspace_bytes)
         self.context = self.engine.create_execution_context()
         names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
         self.input_names = tuple(n for n in names
@@ -205,28 +278,10 @@ class TensorRTBackend:
         self.output_names = tuple(n for n in names
                                   if self.engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT)
         self.name = f"tensorrt[{gpu}, fp16={fp16}]"
+        # Its own stream: on the default stream TensorRT synchronises around every enqueue (it
+        # warns so), and the engine would queue behind any other CUDA work of the process.
+        self.stream = torch.cuda.Stream()
         self._lock = threading.Lock()  # one execution context: one run at a time
-
-    def _build(self, onnx_path: Path, profile: dict, fp16: bool, workspace_bytes: int) -> bytes:
-        trt = self.trt
-        builder = trt.Builder(self.logger)
-        network = builder.create_network(0)  # TensorRT 10: explicit batch is the only mode
-        parser = trt.OnnxParser(network, self.logger)
-        if not parser.parse_from_file(str(onnx_path)):
-            errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
-            raise BackendError(f"tensorrt: cannot parse {onnx_path}: {errors}")
-        config = builder.create_builder_config()
-        config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_bytes)
-        if fp16:
-            config.set_flag(trt.BuilderFlag.FP16)
-        opt_profile = builder.create_optimization_profile()
-        for name, (lo, opt, hi) in profile.items():
-            opt_profile.set_shape(name, lo, opt, hi)
-        config.add_optimization_profile(opt_profile)
-        serialized = builder.build_serialized_network(network, config)
-        if serialized is None:
-            raise BackendError(f"tensorrt: engine build failed for {onnx_path}")
-        return bytes(serialized)
 
     def _torch_dtype(self, name: str) -> Any:
         trt, torch = self.trt, self.torch
@@ -237,7 +292,8 @@ class TensorRTBackend:
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         _check_inputs(inputs, self.input_names)
         torch = self.torch
-        with self._lock:
+        # Copies in, the engine and copies out all go on this backend's stream, in order.
+        with self._lock, torch.cuda.stream(self.stream):
             keep = []  # device tensors must outlive the asynchronous execution
             for name in self.input_names:
                 t = torch.as_tensor(np.ascontiguousarray(inputs[name]), device="cuda")
@@ -252,11 +308,11 @@ class TensorRTBackend:
                 shape = tuple(self.context.get_tensor_shape(name))
                 outs[name] = torch.empty(shape, dtype=self._torch_dtype(name), device="cuda")
                 self.context.set_tensor_address(name, outs[name].data_ptr())
-            stream = torch.cuda.current_stream()
-            if not self.context.execute_async_v3(stream.cuda_stream):
+            if not self.context.execute_async_v3(self.stream.cuda_stream):
                 raise BackendError("tensorrt: execute_async_v3 failed")
-            stream.synchronize()
-            return {n: t.float().cpu().numpy() for n, t in outs.items()}
+            host = {n: t.float().cpu() for n, t in outs.items()}
+            self.stream.synchronize()
+            return {n: t.numpy() for n, t in host.items()}
 
 
 def make_backend(kind: str, *, onnx_path: str | os.PathLike | None = None,
