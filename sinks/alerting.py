@@ -319,6 +319,10 @@ class AlertSink:
         self.unsaved = []
         self.seq = seq
         self.status.state["outbox"] = "ok"
+        committed_us = monotonic_us()
+        for t in batch:  # data-driven alerts: from the cycle entering the pipeline to the outbox
+            if t.host_us is not None:
+                self.status.latency_since(t.host_us, committed_us)
         for a in alerts:
             self.status.count(f"alerts_{a.state}")
             log.info("alert %s %s [%s] %s", a.state, a.alert_id, a.severity, a.text)

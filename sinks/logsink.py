@@ -16,6 +16,12 @@ counted gaps once writing works again.
 Statuses arrive every second from every process; the log keeps one per process every
 ``status_every_s`` seconds (and every one whose ``state`` changed), while the upstream-drop
 counter of every status is accounted as gaps.
+
+The sink's own Status carries ``latency_ms`` (p50 / p99 / max over the last 2048 records): from
+a cycle's or event's ``host_us`` (the host's monotonic time when the frame that completed it
+entered the pipeline) to the commit that stored it, batching and retries included. Records whose
+host time is not this host's recent past (a replayed file, a worker on another machine) are
+counted as ``latency_unknown`` instead.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import time
 from dataclasses import dataclass, fields
 from typing import Any, Callable
 
-from streams.schema import Message, Status
+from streams.schema import Message, Status, monotonic_us
 from streams.status import StatusReporter
 
 from .records import Record, to_record, wall_us
@@ -97,10 +103,11 @@ class LogSink:
         self._last_error_log = -1e9
         status.state["store"] = f"{store.kind}: ok"
 
-    def handle(self, topic: str, msg: Message) -> None:
+    def handle(self, topic: str, msg: Message, keep: bool = False) -> None:
+        """Queue a message's record; ``keep`` stores a Status the thinning would skip."""
         now = self.clock()
         store_status = True
-        if isinstance(msg, Status):
+        if isinstance(msg, Status) and not keep:
             proc = msg.process or msg.source
             kept = self._status_kept.get(proc)
             store_status = (kept is None or now - kept[0] >= self.cfg.status_every_s
@@ -145,6 +152,13 @@ class LogSink:
                             "%.1f s): %s", len(self.pending), self.failures, delay, e)
             return False
         del self.pending[:len(chunk)]
+        committed_us = monotonic_us()
+        refused = {id(r) for r, _ in res.rejected}
+        for rec in chunk:
+            if rec.table in ("cycles", "events") and id(rec) not in refused and \
+                    not self.status.latency_since(
+                    rec.row["host_us"], committed_us):
+                self.status.count("latency_unknown")
         if self.failures:
             log.info("store back after %d failed attempts", self.failures)
         self.failures = 0

@@ -5,7 +5,9 @@
 configuration's ``[alerts]`` table, see :mod:`sinks.alerting`). Both publish Status once a second
 on their ``publish`` endpoint when they have one: counters received / rejected (from the
 subscriber), written, duplicates, gaps, write_errors, pending (log) or cycles, alerts_raised,
-alerts_cleared, delivered.<output>, delivery_failures.<output> (alert).
+alerts_cleared, delivered.<output>, delivery_failures.<output> (alert); and latency_ms
+p50 / p99 / max from a record's host time to its commit (log: cycles and events stored; alert:
+alerts raised by cycles, committed to the outbox).
 """
 
 from __future__ import annotations
@@ -57,7 +59,8 @@ def run_log_sink(cfg: LogSinkConfig, sub: Subscriber, pub: Publisher | None,
                 sink.handle("status", st)  # the log keeps the sink's own health too
     finally:
         status.absorb(sub)
-        sink.handle("status", status.snapshot())
+        # the last Status holds the final counters: the log keeps it whatever the thinning says
+        sink.handle("status", status.snapshot(), keep=True)
         lost = sink.close()
         status.maybe_publish(pub, force=True)
     return lost

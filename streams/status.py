@@ -34,6 +34,17 @@ class StatusReporter:
         self._lat[self._nlat % len(self._lat)] = (monotonic_us() - host_us) / 1000.0
         self._nlat += 1
 
+    def latency_since(self, host_us: int, now_us: int, max_s: float = 3600.0) -> bool:
+        """Record ``now_us - host_us`` as a latency when it is one of this pipeline's: a host
+        time in the future or more than ``max_s`` back comes from another clock (a replayed
+        recording, another machine) and is left out (False)."""
+        ms = (now_us - host_us) / 1000.0
+        if not 0.0 <= ms <= max_s * 1000.0:
+            return False
+        self._lat[self._nlat % len(self._lat)] = ms
+        self._nlat += 1
+        return True
+
     def absorb(self, sub: Subscriber) -> None:
         """Copy a subscriber's counters (received, rejected, upstream gaps) into this status."""
         c = sub.counters

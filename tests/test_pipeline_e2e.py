@@ -2,6 +2,7 @@
 recorder; counters add up; a replay of the recorded skeletons gives the same records; shutdown
 leaves no process behind."""
 
+import json
 import os
 import signal
 import sqlite3
@@ -116,6 +117,12 @@ def test_file_through_the_pipeline_and_replay_gives_the_same_records(tmp_path, s
     db = sqlite3.connect(tmp_path / "live.db")
     assert db.execute("select count(*) from cycles").fetchone()[0] == len(cycles)
     assert db.execute("select count(*) from events").fetchone()[0] == len(events)
+
+    # the log sink's own Status (it stores it too): host time to commit of what it wrote
+    (lat,) = db.execute("select latency_ms from status where process = 'log' "
+                        "order by id desc limit 1").fetchone()
+    lat = json.loads(lat)
+    assert 0 < lat["p50"] <= lat["p99"] <= lat["max"] < 60_000
 
     # every record carries the track's pseudonym (none configured: a random one), and the
     # README's recipe removes that subject's rows from the log

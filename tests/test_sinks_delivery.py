@@ -268,6 +268,8 @@ window = 3
         assert wait_for(seen)
         assert published[0].alert_id == aid
         assert stat[-1].counters["alerts_raised"] == 1 and stat[-1].counters["cycles"] == 5
+        lat = stat[-1].latency_ms  # the slow cycle's host time to the alert in the outbox
+        assert 0 < lat["p50"] == lat["max"] < 10_000
         db = sqlite3.connect(tmp_path / "log.db")
         assert db.execute("SELECT alert_id, state, rule FROM alerts").fetchall() == \
             [(aid, "raised", "slow")]

@@ -7,7 +7,7 @@ import pytest
 
 from sinks.logsink import LogSink, LogSinkConfig
 from sinks.store import sqlite_store
-from streams.schema import GaitCycle, GaitEvent, Status
+from streams.schema import GaitCycle, GaitEvent, Status, monotonic_us
 from streams.status import StatusReporter
 
 
@@ -57,6 +57,23 @@ def test_a_batch_commits_at_batch_max_or_after_batch_ms(sink):
         sink.handle("gait/cam", cyc(i))
     assert sink.flush() is True and count(sink.db) == 19  # 10 = batch_max: at once
     assert sink.status.counters["written.cycles"] == 19
+
+
+def test_status_latency_runs_from_host_time_to_commit(sink):
+    now = monotonic_us()
+    for i in range(1, 6):
+        c = cyc(i)
+        c.host_us = now - 50_000  # the frame that closed it entered the pipeline 50 ms ago
+        sink.handle("gait/cam", c)
+    future = cyc(6)
+    future.host_us = now + 10_000_000  # another clock (another host, a replayed file)
+    sink.handle("gait/cam", future)
+    assert sink.status.snapshot().latency_ms == {}  # nothing committed yet
+    sink.flush(force=True)
+    lat = sink.status.snapshot().latency_ms
+    assert 50.0 <= lat["p50"] <= lat["p99"] <= lat["max"] < 50.0 + 10_000
+    assert sink.status.counters["latency_unknown"] == 1
+    assert sink.status.counters["written.cycles"] == 6
 
 
 def test_events_carry_the_pipeline_session(sink):
