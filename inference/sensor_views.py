@@ -9,13 +9,13 @@ LOW/NONE confidence, dropped frames, left/right swaps) applied to
   stay untracked;
 - the named points of a simulated person (``SensorView``), for training.
 
-``eval events`` uses it through its ``package.module:factory`` hook, so the classical analysis
-and the gait transformer see exactly the same noisy frames of each trial:
+``eval events --noise kinect`` wraps each analyzer in ``NoisyReplay``, so the classical
+analysis and the gait transformer see exactly the same noisy frames of each trial:
 
-    gaitstream eval events DIR --model inference.sensor_views:classical_kinect
-    gaitstream eval events DIR --model inference.sensor_views:gait_transformer_kinect
+    gaitstream eval events DIR --model classical --noise kinect
+    gaitstream eval events DIR --model gait-transformer --noise kinect
 
-A trial's noise is seeded from its name. Those analyzers collect the frames and replay the
+A trial's noise is seeded from its name. ``NoisyReplay`` collects the frames and replays the
 noisy recording through the wrapped analyzer at ``flush`` (the camera placement needs the
 whole path); events carry their own times, so the evaluation is unaffected.
 """
@@ -156,17 +156,3 @@ class NoisyReplay:
 
 def trial_seed(source: str) -> int:
     return zlib.crc32(source.encode())
-
-
-def classical_kinect(source: str, track: int) -> NoisyReplay:
-    from inference.online import OnlineGaitAnalyzer
-
-    return NoisyReplay(OnlineGaitAnalyzer(source, track, keep_trace=True), "kinect",
-                       trial_seed(source))
-
-
-def gait_transformer_kinect(source: str, track: int) -> NoisyReplay:
-    from inference.eval_events import analyzer_factory
-
-    return NoisyReplay(analyzer_factory("gait-transformer")(source, track), "kinect",
-                       trial_seed(source))

@@ -571,7 +571,7 @@ def write_model_card(path: Path, result: dict[str, Any], evals: dict[str, Any] |
             "Real gait-lab data (`gaitstream eval events` on c3d_gait_lab_samples, "
             "opensim_walking_trc_grf, opencap_mocap_modified_gait; match within 100 ms, events "
             ">= 0.3 s inside; `+kinect`: the same trials through the simulated Azure Kinect, "
-            "identical noisy frames for both methods, `inference/sensor_views.py`):",
+            "identical noisy frames for both methods, `--noise kinect`):",
             "",
             "| method | trials | events | FS median / p90 ms | FO median / p90 ms | recall |"
             " precision | knee RMS deg |",

@@ -1,0 +1,73 @@
+"""``gaitstream eval events --noise kinect``: a trial seen through the simulated Azure Kinect,
+the same noisy frames the gait transformer's model card was evaluated on (one short trial)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from inference.eval_events import evaluate, evaluate_trial, trial_files
+from inference.gait_model import GaitModelTracker, load_gait_model
+from inference.online import OnlineGaitAnalyzer
+from inference.sensor_views import NoisyReplay, trial_seed
+
+from conftest import REPO
+
+DATASET = "opensim_walking_trc_grf"  # one trial, subject01_walk1, six GRF events
+
+
+def card_factory(make):
+    """How the training run's evaluation (the model card's ``+kinect`` rows) builds its
+    analyzers: the clean analyzer inside NoisyReplay, seeded from the trial's name."""
+    return lambda source, track: NoisyReplay(make(source, track), "kinect", trial_seed(source))
+
+
+def test_cli_noise_kinect_reproduces_the_cards_noisy_condition(shared_data):
+    d = shared_data / DATASET
+    (trial,) = trial_files(d)
+    p = subprocess.run([sys.executable, "-m", "deploy.cli", "eval", "events", str(d),
+                        "--noise", "kinect", "--json"], cwd=REPO, capture_output=True,
+                       text=True, timeout=120)
+    assert p.returncode == 0, p.stdout + p.stderr
+    lines = p.stdout.strip().splitlines()
+    rep = json.loads(lines[-1])
+    assert rep["model"] == "classical" and rep["noise"] == "kinect"
+    assert lines[0].startswith("model: classical through simulated kinect noise")
+    want = evaluate_trial(trial, card_factory(
+        lambda s, k: OnlineGaitAnalyzer(s, k, keep_trace=True)), 100.0, 0.3).row()
+    (got,) = rep["trials"]
+    assert got["errors_ms"] == want["errors_ms"] and got["events"] == 6
+    assert got["angles"] == want["angles"]
+
+    # the noise is there: the same trial clean gives other timings, and better angles
+    clean = evaluate([d])
+    assert clean["noise"] == "none"
+    (c,) = clean["trials"]
+    assert c["errors_ms"] != got["errors_ms"]
+    knee = lambda row: max(v["rms_deg"] for k, v in row["angles"].items()  # noqa: E731
+                           if k.startswith("knee"))
+    assert knee(got) > knee(c)
+
+
+def test_noise_applies_to_the_gait_transformer_too(shared_data):
+    d = shared_data / DATASET
+    (trial,) = trial_files(d)
+    rep = evaluate([d], "gait-transformer", noise="kinect")
+    model = load_gait_model()
+    want = evaluate_trial(trial, card_factory(lambda s, k: GaitModelTracker(model, s, k)),
+                          100.0, 0.3).row()
+    (got,) = rep["trials"]
+    assert rep["noise"] == "kinect" and got["errors_ms"] == want["errors_ms"]
+    assert sum(e[2] is not None for e in got["errors_ms"]) >= 4
+
+
+def test_unknown_noise_is_refused(shared_data):
+    with pytest.raises(ValueError, match="unknown noise 'fog'"):
+        evaluate([shared_data / DATASET], noise="fog")
+    p = subprocess.run([sys.executable, "-m", "deploy.cli", "eval", "events",
+                        str(shared_data / DATASET), "--noise", "fog"], cwd=REPO,
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2 and "invalid choice: 'fog'" in p.stderr
