@@ -33,7 +33,7 @@ Configuration (in the pipeline TOML, beside ``[[process]]``; the rule semantics 
 
     [[alerts.rule]]
     name = "slow_gait"              # unique; part of every alert id
-    kind = "metric"                 # metric | silence | restarts
+    kind = "metric"                 # metric | silence | camera | restarts
     metric = "speed_mps"            # a CYCLE_METRICS key or "anomaly.<score>"
     op = "below"                    # below | above
     raise = 0.8                     # raise when the window's aggregate crosses this
@@ -66,6 +66,14 @@ Configuration (in the pipeline TOML, beside ``[[process]]``; the rule semantics 
     severity = "critical"
 
     [[alerts.rule]]
+    name = "camera_offline"
+    kind = "camera"
+    sources = ["cam"]               # empty = every capture process seen
+    after_s = 10                    # its Status has said camera offline this long
+    states = ["offline"]            # the camera states that count as down
+    severity = "critical"
+
+    [[alerts.rule]]
     name = "crash_loop"
     kind = "restarts"
     processes = ["worker"]          # empty = every process
@@ -77,9 +85,9 @@ Configuration (in the pipeline TOML, beside ``[[process]]``; the rule semantics 
 The sink process (``[[process]] kind = "sink"`` with ``options.sink = "alert"``) subscribes to
 ``gait/`` (cycles) and ``status`` (health), and to ``skel/`` too if silence should also be
 judged from skeleton traffic. Its ``subscribe`` list must name the endpoints those come from:
-the workers (cycles), the capture processes (their Status, for silences) and the launcher's
-``[launcher].publish`` (restart counts, for crash loops). Every raised / cleared alert is also
-published on ``alert`` when the process has a ``publish`` endpoint.
+the workers (cycles), the capture processes (their Status, for silences and camera states) and
+the launcher's ``[launcher].publish`` (restart counts, for crash loops). Every raised / cleared
+alert is also published on ``alert`` when the process has a ``publish`` endpoint.
 
 The payload every output receives (JSON)::
 

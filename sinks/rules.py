@@ -1,6 +1,6 @@
 """Alert rules and the engine that evaluates them: pure logic, the caller supplies the clock.
 
-Three kinds of rule (the TOML format is documented in :mod:`sinks.alerting`):
+Four kinds of rule (the TOML format is documented in :mod:`sinks.alerting`):
 
 ``metric``
     A rolling window of the last ``window`` cycles per track (``per = "track"``) or per source
@@ -21,6 +21,15 @@ Three kinds of rule (the TOML format is documented in :mod:`sinks.alerting`):
     and a live process whose camera is unplugged (its counter stands still) both count as
     silent. ``sources`` lists the sources to watch from the start; empty = every process whose
     Status says role ``capture``, from the moment it is first seen. Clears on progress.
+
+``camera``
+    A capture process that is running but whose camera is gone: its Status ``state["camera"]``
+    has said one of ``states`` (default ``["offline"]``: unplugged, not found, a stream that
+    dropped) for ``after_s`` seconds, counted from the first Status that said so. Clears with
+    the first Status whose camera state is anything else (``online``; ``playback`` / ``ended``
+    for a recording). ``sources`` lists the capture processes to watch; empty = every process
+    whose Status says role ``capture``. A process that stopped sending Status altogether is the
+    ``silence`` rule's case, not this one's; its alert stays raised until a Status clears it.
 
 ``restarts``
     A process restarting ``count`` times within ``within_s`` seconds. Restarts are read from the
@@ -50,7 +59,7 @@ from typing import Any, Callable
 
 from streams.schema import CYCLE_METRICS, SEVERITIES, GaitCycle, Status
 
-RULE_KINDS = ("metric", "silence", "restarts")
+RULE_KINDS = ("metric", "silence", "camera", "restarts")
 AGGREGATES = {"mean": statistics.fmean, "median": statistics.median, "min": min, "max": max}
 MAX_RULE_NAME = 64
 
@@ -103,6 +112,17 @@ class SilenceRule(Rule):
 
 
 @dataclass
+class CameraRule(Rule):
+    sources: list[str] = field(default_factory=list)
+    after_s: float = 10.0
+    states: list[str] = field(default_factory=lambda: ["offline"])
+
+    def watches(self, s: Status) -> bool:
+        proc = s.process or s.source
+        return proc in self.sources if self.sources else s.role == "capture"
+
+
+@dataclass
 class RestartRule(Rule):
     processes: list[str] = field(default_factory=list)
     count: int = 3
@@ -115,6 +135,7 @@ _KEYS = {
     "metric": _COMMON | {"metric", "op", "raise", "clear", "window", "aggregate", "min_cycles",
                          "per", "exclude_flags", "expire_s"},
     "silence": _COMMON | {"sources", "after_s", "counter"},
+    "camera": _COMMON | {"sources", "after_s", "states"},
     "restarts": _COMMON | {"processes", "count", "within_s", "clear_after_s"},
 }
 
@@ -206,6 +227,13 @@ def parse_rule(d: dict, index: int = 0) -> Rule:
         rule = SilenceRule(**common, sources=_strs(d, "sources", where),
                            after_s=float(_num(d, "after_s", where, 10.0, positive=True)),
                            counter=counter)
+    elif kind == "camera":
+        states = _strs(d, "states", where) if "states" in d else ["offline"]
+        if not states:
+            raise RuleError(f"{where}: 'states' must name at least one camera state")
+        rule = CameraRule(**common, sources=_strs(d, "sources", where),
+                          after_s=float(_num(d, "after_s", where, 10.0, positive=True)),
+                          states=states)
     else:
         count = _int(d, "count", where, 3)
         if count < 1:
@@ -283,6 +311,7 @@ class AlertEngine:
         self.rules = rules
         self.metric_rules = [r for r in rules if isinstance(r, MetricRule)]
         self.silence_rules = [r for r in rules if isinstance(r, SilenceRule)]
+        self.camera_rules = [r for r in rules if isinstance(r, CameraRule)]
         self.restart_rules = [r for r in rules if isinstance(r, RestartRule)]
         self.active: dict[tuple[str, str], Active] = dict(active or {})
         self.new_id = new_id
@@ -293,6 +322,9 @@ class AlertEngine:
         self.progress: dict[str, float] = {}
         self.counter_seen: dict[tuple[str, str], float] = {}
         self.capture_seen: set[str] = set()
+        # camera: since when (monotonic s) each process's Status has said its camera is down,
+        # per rule (rules may differ in which states count), and the state it said
+        self.camera_down: dict[tuple[str, str], tuple[float, str]] = {}
         for r in self.silence_rules:
             for s in r.sources:
                 self.progress.setdefault(s, now)
@@ -404,6 +436,7 @@ class AlertEngine:
             self.counter_seen[(proc, counter)] = v
             if prev is not None and v != prev:  # up = progress; down = a restarted process
                 out += self._progress(proc, now)
+        out += self._camera(s, proc, now)
         # restarts
         if s.role == "launcher":
             self.managed |= set(s.state)
@@ -421,6 +454,31 @@ class AlertEngine:
             if prev_up is not None and s.uptime_s < prev_up:
                 out += self._restarted(proc, 1, now)
         return out
+
+    def _camera(self, s: Status, proc: str, now: float) -> list[Transition]:
+        cam = s.state.get("camera")
+        out: list[Transition] = []
+        if cam is None:
+            return out
+        for r in self.camera_rules:
+            if not r.watches(s):
+                continue
+            key = (r.name, proc)
+            if cam in r.states:
+                self.camera_down.setdefault(key, (now, cam))
+                out += self._camera_due(r, proc, now)
+            else:
+                self.camera_down.pop(key, None)
+                out += self._clear(r, proc, 0.0, f"{proc}: camera {cam} again", now)
+        return out
+
+    def _camera_due(self, r: CameraRule, proc: str, now: float) -> list[Transition]:
+        since, cam = self.camera_down[(r.name, proc)]
+        down = now - since
+        if down < r.after_s:
+            return []
+        text = self._text(r, f"{proc}: camera {cam} for {down:.1f} s", proc, down, r.after_s)
+        return self._raise(r, proc, down, text, now)
 
     def _restarted(self, proc: str, n: int, now: float) -> list[Transition]:
         q = self.restarts.setdefault(proc, deque())
@@ -454,6 +512,9 @@ class AlertEngine:
                     text = self._text(r, f"no data from {src} for {silent:.1f} s", src, silent,
                                       r.after_s)
                     out += self._raise(r, src, silent, text, now)
+        by_camera_rule = {r.name: r for r in self.camera_rules}
+        for (name, proc) in list(self.camera_down):
+            out += self._camera_due(by_camera_rule[name], proc, now)
         for r in self.restart_rules:
             for (rule, proc), _a in list(self.active.items()):
                 if rule != r.name:

@@ -44,3 +44,16 @@ def test_unknown_keys_are_errors(tmp_path):
     bad.write_text('[[process]]\nname = "w"\nkind = "wroker"\n')
     with pytest.raises(ConfigError, match="wroker"):
         load_config(bad)
+
+
+def test_the_edge_box_alerts_on_an_offline_camera_of_its_capture_process():
+    cfg = load_config(REPO / "deploy" / "configs" / "edge.toml")
+    captures = {p.name for p in cfg.processes if p.kind == "capture"}
+    rules = AlertsConfig.from_toml(cfg.raw["alerts"]).rules
+    camera = [r for r in rules if r.kind == "camera"]
+    assert camera and all(set(r.sources) == captures and r.states == ["offline"]
+                          for r in camera)
+    alerts = next(p for p in cfg.processes if p.options.get("sink") == "alert")
+    cams = {p.publish for p in cfg.processes if p.kind == "capture"}
+    assert cams <= set(alerts.subscribe)  # it hears the capture processes' Status
+    assert "status" in (alerts.topics or ["gait/", "alert", "status"])

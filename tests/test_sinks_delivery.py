@@ -448,3 +448,44 @@ clear = 0.9
         recv.close()
         mq.close()
         b.close()
+
+
+def test_camera_offline_alert_from_status_over_a_real_socket(tmp_path):
+    """A capture process's StatusReporter publishes on a real socket; its camera goes offline
+    for longer than after_s, then comes back: one alert raised, then cleared, at the webhook."""
+    recv = AlertReceiver()
+    sink = make_sink(tmp_path, [{"type": "webhook", "url": recv.url}],
+                     rules=[{"name": "camera_offline", "kind": "camera", "sources": ["cam"],
+                             "after_s": 0.5, "severity": "critical"}])
+    pub = Publisher("tcp://127.0.0.1:0")
+    sub = Subscriber([pub.endpoint], ["status"])
+    capture = StatusReporter("cam", "capture", period_s=0.05)  # as capture/base.py reports
+    try:
+        assert pub.wait_for_subscribers(1, 5) == 1
+
+        def run_for(seconds, camera):
+            capture.state["camera"] = camera
+            end = time.monotonic() + seconds
+            while time.monotonic() < end:
+                capture.maybe_publish(pub)
+                while (got := sub.recv(10)) is not None:
+                    sink.handle(*got)
+                sink.tick()
+
+        run_for(0.3, "online")
+        run_for(0.3, "offline")  # unplugged, 0.3 s < after_s
+        assert sink.engine.active == {} and enqueued(sink) == set()
+        run_for(0.6, "offline")
+        assert wait_for(lambda: len(recv.alerts) == 1)
+        ((aid, state), p), = recv.alerts.items()
+        assert (state, p["rule"], p["severity"]) == ("raised", "camera_offline", "critical")
+        assert p["text"].startswith("cam: camera offline for ") and 0.5 <= p["value"] <= 1.0
+        run_for(0.2, "online")
+        assert wait_for(lambda: len(recv.alerts) == 2)
+        assert (aid, "cleared") in recv.alerts and recv.repeats == 0
+        assert sub.counters.received >= 20 and sub.counters.rejected == 0
+    finally:
+        sink.close()
+        recv.close()
+        sub.close()
+        pub.close()

@@ -9,7 +9,8 @@ import pytest
 
 import sinks.alerting
 from sinks.alerting import AlertsConfig
-from sinks.rules import (Active, AlertEngine, MetricRule, RestartRule, RuleError, SilenceRule,
+from sinks.rules import (Active, AlertEngine, CameraRule, MetricRule, RestartRule, RuleError,
+                         SilenceRule,
                          parse_rule, parse_rules)
 from streams.schema import GaitCycle, Status
 
@@ -32,13 +33,15 @@ def test_the_documented_configuration_parses_as_written():
     toml_text = "\n".join(ln[4:] for ln in block.split("\n\nThe sink process")[0].splitlines())
     cfg = AlertsConfig.from_toml(tomllib.loads(toml_text)["alerts"])
     assert [r.name for r in cfg.rules] == ["slow_gait", "anomalous_gait", "camera_silent",
-                                           "crash_loop"]
+                                           "camera_offline", "crash_loop"]
     assert [o.type for o in cfg.outputs] == ["webhook", "mqtt", "log", "stdout"]
     slow = cfg.rules[0]
     assert isinstance(slow, MetricRule)
     assert (slow.raise_at, slow.clear_at, slow.window, slow.min_cycles) == (0.8, 0.9, 5, 5)
     assert isinstance(cfg.rules[2], SilenceRule) and cfg.rules[2].after_s == 10
-    assert isinstance(cfg.rules[3], RestartRule) and cfg.rules[3].count == 3
+    assert isinstance(cfg.rules[3], CameraRule) and cfg.rules[3].after_s == 10
+    assert cfg.rules[3].states == ["offline"] and cfg.rules[3].sources == ["cam"]
+    assert isinstance(cfg.rules[4], RestartRule) and cfg.rules[4].count == 3
     assert cfg.outputs[0].min_severity == "warning"
 
 
@@ -56,6 +59,9 @@ def test_the_documented_configuration_parses_as_written():
     ({"name": "r", "kind": "silence", "severity": "fatal"}, "'severity' must be one of"),
     ({"name": "r", "kind": "silence", "after_s": 0}, "'after_s' must be > 0"),
     ({"name": "r", "kind": "restarts", "count": "3"}, "non-negative integer"),
+    ({"name": "r", "kind": "camera", "after_s": -1}, "'after_s' must be > 0"),
+    ({"name": "r", "kind": "camera", "states": []}, "at least one camera state"),
+    ({"name": "r", "kind": "camera", "counter": "published"}, "unknown keys \\['counter'\\]"),
     ({"name": "r", "kind": "bogus"}, "'kind' must be one of"),
     ({"name": "r", "kind": "silence", "text": "{nope}"}, "template is invalid"),
 ])
@@ -190,6 +196,57 @@ def test_a_listed_camera_that_never_appears_is_silent_and_a_seen_one_that_dies_t
     auto.on_status(status("cam2", "capture", 2, 2, published=9), 2.0)
     assert auto.tick(6.9) == []
     assert [t.scope for t in auto.tick(7.0)] == ["cam2"]  # no Status at all since t=2
+
+
+def cam_status(proc, t, camera, role="capture"):
+    return Status(source=proc, seq=t, t_us=t, host_us=t, process=proc, role=role,
+                  uptime_s=float(t), counters={"published": 0.0},
+                  state={"camera": camera} if camera else {})
+
+
+def test_camera_offline_for_after_s_raises_once_and_online_clears():
+    eng = AlertEngine([parse_rule({"name": "cam_off", "kind": "camera", "after_s": 10,
+                                   "severity": "critical"})], now=0.0)
+    out = []
+    for t in range(0, 5):
+        out += eng.on_status(cam_status("cam", t, "online"), float(t)) + eng.tick(t + 0.5)
+    for t in range(5, 16):  # unplugged at t=5: offline in every Status from then on
+        out += eng.on_status(cam_status("cam", t, "offline"), float(t)) + eng.tick(t + 0.5)
+        if t == 14:
+            assert out == []  # 9.5 s offline
+    assert [(x.state, x.scope, x.severity) for x in out] == [("raised", "cam", "critical")]
+    assert out[0].value == pytest.approx(10.0) and "camera offline for 10.0 s" in out[0].text
+    for t in range(16, 20):  # still offline: no second alert
+        assert eng.on_status(cam_status("cam", t, "offline"), float(t)) + eng.tick(t + .5) == []
+    back = eng.on_status(cam_status("cam", 20, "online"), 20.0)
+    assert [(x.state, x.alert_id) for x in back] == [("cleared", out[0].alert_id)]
+    assert eng.tick(40.0) == []  # online again: nothing due
+
+
+def test_camera_rule_watches_capture_processes_or_the_listed_ones_only():
+    auto = AlertEngine([parse_rule({"name": "c", "kind": "camera", "after_s": 2})], now=0.0)
+    auto.on_status(cam_status("w", 0, "offline", role="worker"), 0.0)  # not a capture process
+    auto.on_status(cam_status("cam1", 0, "offline"), 0.0)
+    auto.on_status(cam_status("cam2", 0, "online"), 0.0)
+    auto.on_status(cam_status("cam3", 0, "ended"), 0.0)  # a recording that ended: not down
+    auto.on_status(cam_status("cam4", 0, None), 0.0)  # a source without a camera state
+    assert auto.tick(1.9) == []
+    assert [t.scope for t in auto.tick(2.0)] == ["cam1"]
+    listed = AlertEngine([parse_rule({"name": "c", "kind": "camera", "after_s": 2,
+                                      "sources": ["cam2"], "states": ["offline", "ended"]})],
+                         now=0.0)
+    listed.on_status(cam_status("cam1", 0, "offline"), 0.0)
+    listed.on_status(cam_status("cam2", 0, "ended"), 0.0)
+    assert [t.scope for t in listed.tick(2.0)] == ["cam2"]
+
+
+def test_a_restored_camera_alert_is_not_raised_again_and_clears_with_its_id():
+    rule = parse_rule({"name": "c", "kind": "camera", "after_s": 2})
+    eng = AlertEngine([rule], now=0.0, active={("c", "cam"): Active("c:old", "warning")})
+    assert eng.on_status(cam_status("cam", 0, "offline"), 0.0) == []
+    assert eng.tick(5.0) == []
+    out = eng.on_status(cam_status("cam", 6, "online"), 6.0)
+    assert [(x.state, x.alert_id) for x in out] == [("cleared", "c:old")]
 
 
 def test_crash_loop_from_launcher_counters():
