@@ -10,12 +10,14 @@ The preview subscribes to the camera's frames (``img/<source>``) and to the skel
 source (``skel/<source>``: published by the capture for depth cameras, by the inference worker for
 webcams). A skeleton is drawn on the very frame it was computed from (same source and timestamp);
 when no skeleton came for ``hold_s`` (nobody there, or the worker is busy) frames are shown as
-they are, so the screen never freezes. Skeletons are metres in the camera-centred wire frame; they
+they are, so the screen never freezes. A depth camera publishes skeletons and no pictures: when a
+source has sent no picture for ``keep_s``, its skeletons are drawn on a blank canvas instead. Skeletons are metres in the camera-centred wire frame; they
 are drawn by a pinhole projection with the same assumed field of view as the pose estimator
 (the depth camera's own field of view for a Kinect).
 
 Encoding JPEGs costs CPU, so at most ``max_fps`` pictures per second are made, and only while a
-browser is watching.
+browser is watching. With a publish endpoint the preview reports Status every second like every
+other process (received, drawn, unmatched, browsers watching, ...).
 """
 
 from __future__ import annotations
@@ -35,7 +37,9 @@ import numpy as np
 
 from streams.schema import ImageFrame, SkeletonFrame
 from streams.skeletons import CANONICAL_PARENTS, LayoutError, to_canonical
-from streams.transport import Subscriber, check_bind_endpoint, image_topic, skeleton_topic
+from streams.status import StatusReporter
+from streams.transport import (Publisher, Subscriber, check_bind_endpoint, image_topic,
+                               skeleton_topic)
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +51,7 @@ img{width:100vw;height:100vh;object-fit:contain}</style></head>
 
 BONE_COLOUR = (80, 255, 80)  # BGR
 JOINT_COLOUR = (40, 40, 255)
+CANVAS_COLOUR = (32, 32, 32)  # behind the skeletons of a source without pictures (a Kinect)
 
 
 # --------------------------------------------------------------------------- drawing
@@ -87,6 +92,13 @@ def draw_skeleton(image: np.ndarray, points: np.ndarray, conf: np.ndarray,
     return n
 
 
+def draw_bodies(img: np.ndarray, skeleton: SkeletonFrame, hfov_deg: float) -> None:
+    """Every body of ``skeleton`` drawn on ``img`` in place (LayoutError for a bad layout)."""
+    for body in skeleton.bodies:
+        joints, conf = to_canonical(skeleton.layout, body.joints, body.confidence)
+        draw_skeleton(img, project_to_image(joints, img.shape[1], img.shape[0], hfov_deg), conf)
+
+
 def annotate(frame: ImageFrame, skeleton: SkeletonFrame | None, hfov_deg: float) -> np.ndarray:
     """A BGR copy of the frame's picture with the skeleton's bodies drawn on it."""
     if frame.encoding == "jpeg":
@@ -100,10 +112,15 @@ def annotate(frame: ImageFrame, skeleton: SkeletonFrame | None, hfov_deg: float)
         else:
             img = img.copy()
     if skeleton is not None:
-        for body in skeleton.bodies:
-            joints, conf = to_canonical(skeleton.layout, body.joints, body.confidence)
-            draw_skeleton(img, project_to_image(joints, img.shape[1], img.shape[0], hfov_deg),
-                          conf)
+        draw_bodies(img, skeleton, hfov_deg)
+    return img
+
+
+def canvas(skeleton: SkeletonFrame, size: tuple[int, int], hfov_deg: float) -> np.ndarray:
+    """The skeleton's bodies on a blank picture of ``size`` (width, height)."""
+    img = np.empty((size[1], size[0], 3), np.uint8)
+    img[:] = CANVAS_COLOUR
+    draw_bodies(img, skeleton, hfov_deg)
     return img
 
 
@@ -117,14 +134,16 @@ class PreviewComposer:
     """
 
     def __init__(self, hfov_deg: float = 60.0, hold_s: float = 0.3, keep_s: float = 1.0,
-                 max_fps: float = 15.0):
+                 max_fps: float = 15.0, canvas_width: int = 640, canvas_height: int = 576):
         self.hfov_deg, self.hold_us, self.keep_us = hfov_deg, int(hold_s * 1e6), int(keep_s * 1e6)
         self.min_interval = 1.0 / max_fps if max_fps > 0 else 0.0
+        # a Kinect's NFOV depth image is 640 x 576: its skeletons keep their proportions
+        self.canvas_size = (int(canvas_width), int(canvas_height))
         self.frames: dict[str, deque[ImageFrame]] = {}
         self._last_skel_us: dict[str, int] = {}
         self._last_shown = -math.inf
-        self.counters = {"images": 0, "skeletons": 0, "drawn": 0, "unmatched": 0, "shown": 0,
-                         "bad_skeletons": 0}
+        self.counters = {"images": 0, "skeletons": 0, "drawn": 0, "drawn_blank": 0,
+                         "unmatched": 0, "shown": 0, "bad_skeletons": 0}
 
     def _due(self) -> bool:
         now = time.monotonic()
@@ -149,19 +168,23 @@ class PreviewComposer:
         self.counters["skeletons"] += 1
         self._last_skel_us[skel.source] = skel.t_us
         q = self.frames.get(skel.source, deque())
-        match = next((f for f in q if f.t_us == skel.t_us), None)
-        if match is None:
+        pictures = bool(q) and q[-1].t_us >= skel.t_us - self.keep_us
+        match = next((f for f in q if f.t_us == skel.t_us), None) if pictures else None
+        if pictures and match is None:
             self.counters["unmatched"] += 1
             return None
         if not self._due():
             return None
         try:
-            img = annotate(match, skel, self.hfov_deg)
+            if match is None:  # no pictures from this source (a depth camera)
+                img = canvas(skel, self.canvas_size, self.hfov_deg)
+            else:
+                img = annotate(match, skel, self.hfov_deg)
         except LayoutError as e:
             self.counters["bad_skeletons"] += 1
             log.warning("preview: %s", e)
             return None
-        self.counters["drawn"] += 1
+        self.counters["drawn" if match is not None else "drawn_blank"] += 1
         return img
 
 
@@ -289,25 +312,41 @@ class MjpegServer:
 
 
 def run_preview(sub: Subscriber, server: MjpegServer, composer: PreviewComposer,
-                stop: threading.Event, snapshot_period_s: float = 1.0) -> None:
+                stop: threading.Event, snapshot_period_s: float = 1.0,
+                pub: Publisher | None = None, status: StatusReporter | None = None) -> None:
     """Show frames and skeletons from ``sub`` on ``server`` until ``stop`` is set. While no
-    browser watches, a JPEG is still made every ``snapshot_period_s`` for ``/snapshot.jpg``."""
+    browser watches, a JPEG is still made every ``snapshot_period_s`` for ``/snapshot.jpg``.
+    Status goes to ``pub`` every second (when given)."""
     last_pub = -math.inf
-    while not stop.is_set():
-        got = sub.recv(100)
-        if got is None:
-            continue
-        msg = got[1]
-        if isinstance(msg, ImageFrame):
-            img = composer.on_image(msg)
-        elif isinstance(msg, SkeletonFrame):
-            img = composer.on_skeleton(msg)
-        else:
-            continue
-        now = time.monotonic()
-        if img is not None and (server.watchers or now - last_pub >= snapshot_period_s):
-            server.publish(img)
-            last_pub = now
+
+    def report(force: bool = False) -> None:
+        if status is None:
+            return
+        status.absorb(sub)
+        status.counters.update(composer.counters)
+        status.counters.update({f"http_{k}": v for k, v in server.counters.items()})
+        status.state["watchers"] = str(server.watchers)
+        status.maybe_publish(pub, force=force)
+
+    try:
+        while not stop.is_set():
+            report()
+            got = sub.recv(100)
+            if got is None:
+                continue
+            msg = got[1]
+            if isinstance(msg, ImageFrame):
+                img = composer.on_image(msg)
+            elif isinstance(msg, SkeletonFrame):
+                img = composer.on_skeleton(msg)
+            else:
+                continue
+            now = time.monotonic()
+            if img is not None and (server.watchers or now - last_pub >= snapshot_period_s):
+                server.publish(img)
+                last_pub = now
+    finally:
+        report(force=True)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -320,6 +359,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hfov-deg", type=float, default=60.0,
                    help="camera field of view used to draw skeletons (as the pose estimator's)")
     p.add_argument("--max-fps", type=float, default=15.0)
+    p.add_argument("--publish", default=None,
+                   help="endpoint to publish this process's Status on (every second)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -329,10 +370,14 @@ def main(args: argparse.Namespace) -> int:
     topics = [image_topic(args.source), skeleton_topic(args.source)]
     sub = Subscriber(args.subscribe, topics)
     server = MjpegServer(args.host, args.port, allow_remote=args.allow_remote)
+    pub = Publisher(args.publish) if args.publish else None
     log.info("preview on %s", server.url)
     try:
-        run_preview(sub, server, PreviewComposer(args.hfov_deg, max_fps=args.max_fps), stop)
+        run_preview(sub, server, PreviewComposer(args.hfov_deg, max_fps=args.max_fps), stop,
+                    pub=pub, status=StatusReporter("preview", "preview"))
     finally:
         server.close()
         sub.close()
+        if pub is not None:
+            pub.close()
     return 0

@@ -102,7 +102,8 @@ def run_process(cfg: PipelineConfig, proc: ProcessConfig, stop: threading.Event)
                                  allow_remote=proc.allow_remote)
             log.info("preview on %s", server.url)
             try:
-                run_preview(make_subscriber(proc), server, PreviewComposer(**o), stop)
+                run_preview(make_subscriber(proc), server, PreviewComposer(**o), stop,
+                            pub=pub, status=status)
             finally:
                 server.close()
         else:  # config.py already refuses unknown kinds

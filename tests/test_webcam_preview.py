@@ -12,8 +12,8 @@ import cv2
 import numpy as np
 import pytest
 
-from capture.preview import (BONE_COLOUR, MjpegServer, PreviewComposer, draw_skeleton,
-                             project_to_image)
+from capture.preview import (BONE_COLOUR, CANVAS_COLOUR, JOINT_COLOUR, MjpegServer,
+                             PreviewComposer, draw_skeleton, project_to_image)
 from streams.schema import Body, ImageFrame, SkeletonFrame
 from streams.skeletons import CANONICAL_PARENTS
 
@@ -71,6 +71,26 @@ def test_composer_pairs_each_skeleton_with_its_own_frame():
     assert comp.on_image(image_frame(66_666 + 400_000)) is not None
     assert comp.on_skeleton(skeleton(66_666, layout="mediapipe33", n=22)) is None
     assert comp.counters["bad_skeletons"] == 1  # 22 joints is not MediaPipe's 33: named, counted
+
+
+def test_skeletons_without_pictures_are_drawn_on_a_blank_canvas():
+    """A Kinect publishes skeletons and no pictures: they used to be 'unmatched' and the screen
+    stayed empty."""
+    comp = PreviewComposer(hfov_deg=75, keep_s=1.0, max_fps=0, canvas_width=320,
+                           canvas_height=288)
+    img = comp.on_skeleton(skeleton(0))
+    assert img is not None and img.shape == (288, 320, 3)
+    bg = (img == CANVAS_COLOUR).all(axis=2)
+    assert 0.5 < bg.mean() < 1.0  # mostly canvas, and something drawn on it
+    assert (np.abs(img.astype(int) - JOINT_COLOUR).max(axis=2) < 40).sum() > 20  # joint dots
+    assert comp.counters["drawn_blank"] == 1 and comp.counters["unmatched"] == 0
+    # a webcam source whose pictures stopped (camera gone) for longer than keep_s: canvas too
+    comp.on_image(image_frame(5_000_000))
+    assert comp.on_skeleton(skeleton(5_000_000)) is not None  # its own frame
+    assert comp.counters["drawn"] == 1
+    late = comp.on_skeleton(skeleton(7_000_000))
+    assert late is not None and (late == CANVAS_COLOUR).all(axis=2).mean() > 0.5
+    assert comp.counters["drawn_blank"] == 2
 
 
 def test_composer_limits_the_picture_rate():
