@@ -14,17 +14,27 @@ layout=None, duration_s=None, scene='walkway', noise=1.0, side=None, passes=2, w
   (device errors, camera frame; see ``sensors``); ``layout``: canonical22, azure_kinect32 or
   mediapipe33 (default: the sensor's own layout, canonical22 without one).
 
+* ``drop_rate``, ``id_switches_per_min``, ``swaps_per_min``: the sensor's faults (default: the
+  ``sensors.SensorConfig`` values).
+
 Timestamps are the simulation clock in microseconds from 0; frames are paced by the runner.
-The ground truth of what was sent is kept on the source (``events``: person, body id, side,
-kind, exact time; body ids are the sensor's, see ``sensor``) for tests and tools that run the source in-process.
+The ground truth of what was sent is kept on the source for tests and tools that run it
+in-process, as far as frames have been sent:
+
+* ``events``: :class:`TrueEvent` (person, body_id, side, kind, t seconds), the body id being the
+  one the sensor reported for that person in the first frame sent at or after the event (None
+  when it did not report the person there), so detected events can be matched per track;
+* ``truth``: :class:`SimTruth`, what the sensor did: dropped frames, left/right swap intervals
+  and body-id changes per person (compact: it grows with faults, not with frames).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import fields
-from typing import Any, Iterator
+from collections import deque
+from dataclasses import dataclass, field, fields
+from typing import Any, Iterator, NamedTuple
 
 import numpy as np
 
@@ -33,13 +43,52 @@ from streams.schema import Body, SkeletonFrame
 from .patterns import make_style
 from .person import Person, Stand
 from .scenes import FAR_Z, NEAR_Z, SCENES, random_params, scene, walkway_pass
-from .sensors import Sensor, SensorConfig, output_layout
+from .sensors import Sensor, SensorConfig, SensorTruth, output_layout
 from .style import WalkerParams
 
 log = logging.getLogger(__name__)
 
 _PARAM_NAMES = {f.name for f in fields(WalkerParams)}
 CHUNK_PASSES = 2  # walkway passes simulated at a time when running for ever
+
+
+class TrueEvent(NamedTuple):
+    person: int
+    body_id: int | None  # the sensor's id for the person when the event happened
+    side: str
+    kind: str
+    t: float  # seconds, exact
+
+
+@dataclass
+class SimTruth:
+    """What the sensor did to the frames sent so far (times in microseconds)."""
+
+    dropped_us: list[int] = field(default_factory=list)
+    # (person, first swapped frame, last swapped frame) of every left/right swap
+    swaps: list[tuple[int, int, int]] = field(default_factory=list)
+    # (time, person, id) whenever the id the sensor reports for a person changes
+    body_ids: list[tuple[int, int, int]] = field(default_factory=list)
+    _open: dict[int, int] = field(default_factory=dict, repr=False)  # person -> swaps index
+    _ids: dict[int, int] = field(default_factory=dict, repr=False)  # person -> current id
+
+    def add(self, t_us: int, truth: SensorTruth) -> None:
+        if truth.dropped:
+            self.dropped_us.append(t_us)
+            return
+        for who, bid in truth.body_ids.items():
+            if self._ids.get(who) != bid:
+                self._ids[who] = bid
+                self.body_ids.append((t_us, who, bid))
+        for who, swapped in truth.swapped.items():
+            i = self._open.get(who)
+            if swapped and i is None:
+                self._open[who] = len(self.swaps)
+                self.swaps.append((who, t_us, t_us))
+            elif swapped:
+                self.swaps[i] = (who, self.swaps[i][1], t_us)
+            elif i is not None:
+                del self._open[who]
 
 
 class SimSource:
@@ -50,7 +99,8 @@ class SimSource:
                  layout: str | None = None, duration_s: float | None = None,
                  scene: str = "walkway", noise: float = 1.0, side: str | None = None,
                  passes: int = CHUNK_PASSES, walkway_m: float = FAR_Z - NEAR_Z,
-                 **params: Any):
+                 drop_rate: float | None = None, id_switches_per_min: float | None = None,
+                 swaps_per_min: float | None = None, **params: Any):
         unknown = set(params) - _PARAM_NAMES
         if unknown:
             raise TypeError(f"unknown sim options {sorted(unknown)}; walker parameters are "
@@ -80,9 +130,15 @@ class SimSource:
         self.params = [random_params(prng, fixed=params) for _ in range(self.people)]
         self.styles = [make_style(pattern, severity, side=side, rng=prng)
                        for _ in range(self.people)]
-        self.sensor = Sensor(SensorConfig(kind=sensor, noise=noise), self.layout,
+        faults = {k: float(v) for k, v in (("drop_rate", drop_rate),
+                                           ("id_switches_per_min", id_switches_per_min),
+                                           ("swaps_per_min", swaps_per_min)) if v is not None}
+        self.sensor = Sensor(SensorConfig(kind=sensor, noise=noise, **faults), self.layout,
                              [p.height_m for p in self.params], np.random.default_rng(s_sensor))
-        self.events: list[tuple[int, str, str, float]] = []  # person, side, kind, seconds
+        self.events: list[TrueEvent] = []
+        self.truth = SimTruth()
+        # simulated events not yet reached by a frame sent: (side, kind, seconds) per person
+        self._pending: list[deque[tuple[str, str, float]]] = [deque() for _ in range(self.people)]
         self.persons: list[list[Person]] = [[] for _ in range(self.people)]
         self._ended: list[bool] = [False] * self.people
 
@@ -108,7 +164,7 @@ class SimSource:
             self._ended[who] = True
             return
         chunks.append(person)
-        self.events += [(who, e.side, e.kind, e.t) for e in person.events()]
+        self._pending[who].extend((e.side, e.kind, e.t) for e in person.events())
 
     def _ensure(self, who: int, t: float) -> None:
         chunks = self.persons[who]
@@ -146,13 +202,24 @@ class SimSource:
                 people = [{n: v[k] for n, v in pts.items()} for pts, _ in per_person]
                 facing = [np.array([np.cos(h[k]), 0.0, np.sin(h[k])]) for _, h in per_person]
                 bodies, truth = self.sensor.observe(float(t), people, facing)
+                t_us = int(round(t * 1e6))
+                self.truth.add(t_us, truth)
                 if truth.dropped:
                     continue
-                yield SkeletonFrame(source=self.name, seq=0, t_us=int(round(t * 1e6)), host_us=0,
+                self._settle(float(t), truth)
+                yield SkeletonFrame(source=self.name, seq=0, t_us=t_us, host_us=0,
                                     layout=self.layout,
                                     bodies=[Body(bid, j, c) for bid, j, c in bodies])
             i += block
         self.state["sim"] = "ended"
+
+    def _settle(self, t: float, truth: SensorTruth) -> None:
+        """The events up to a frame being sent become true events with the id the sensor gave
+        their person in it."""
+        for who, pending in enumerate(self._pending):
+            while pending and pending[0][2] <= t:
+                side, kind, te = pending.popleft()
+                self.events.append(TrueEvent(who, truth.body_ids.get(who), side, kind, te))
 
     def _evaluate(self, who: int, ts: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """Named points (N, 3) and headings (N,) of person ``who`` at times ts."""
