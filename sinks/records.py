@@ -10,7 +10,8 @@ transport's sequence number: the worker restarts its per-source ``seq`` at 1 aft
 outbox — therefore lands once.
 
 What is stored: pseudonymous session and subject ids exactly as the worker put them on the
-cycle or event, per-cycle measures, quality flags and anomaly scores. No images and no joint positions.
+cycle or event, per-cycle measures, quality flags and anomaly scores. No images and no joint
+positions.
 """
 
 from __future__ import annotations
