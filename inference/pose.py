@@ -15,6 +15,9 @@ Backends:
   project's model backends (see ``pose_yolo``). It gives 2D COCO keypoints only, so the body is placed flat in
   the image plane at the depth its leg length implies (``leg_length_m``): good for a side view,
   where gait happens in that plane, meaningless for depth.
+* ``rtmpose``: an RTMPose (SimCC, 17 COCO keypoints) ONNX model the user supplies, top-down on
+  the box of the person followed in the previous frame, or on the whole frame while nobody is
+  followed (see ``pose_rtmpose``); 2D, placed like YOLO-pose.
 
 Which person is reported, and why, is ``pose_people``'s job; its options pass through.
 """
@@ -37,25 +40,26 @@ log = logging.getLogger(__name__)
 
 LAYOUT = "mediapipe33"
 RESTART_BACK_US = 1_000_000  # timestamps going back further than this start a new session
-BACKENDS = ("mediapipe", "yolo-pose")
+BACKENDS = ("mediapipe", "yolo-pose", "rtmpose")
 
 
 @dataclass
 class PoseConfig:
     backend: str = "mediapipe"
-    model_path: str | None = None  # yolo-pose: the ONNX file
+    model_path: str | None = None  # yolo-pose, rtmpose: the ONNX file
     model_complexity: int = 1  # mediapipe: 0 lite, 1 full (2 heavy is not shipped offline)
     min_detection_confidence: float = 0.5
     people_per_tile: int = 2  # mediapipe: people looked for per tile when finding people
     find_period_s: float = 0.2  # how often to look for people while nobody walks
     hfov_deg: float = 60.0  # assumed horizontal field of view of the camera (depth only)
     scale_tau_s: float = 1.0  # time constant of the pixels-per-metre (depth) estimate
-    leg_length_m: float = 0.85  # yolo-pose: hip-to-ankle length that sets its metric scale
-    model_backend: str = "onnxruntime"  # yolo-pose: inference.backends kind
-    model_device: str = "cpu"  # yolo-pose: cpu | cuda
+    leg_length_m: float = 0.85  # 2D models: hip-to-ankle length that sets the metric scale
+    model_backend: str = "onnxruntime"  # yolo-pose, rtmpose: inference.backends kind
+    model_device: str = "cpu"  # yolo-pose, rtmpose: cpu | cuda
     input_size: int = 640  # yolo-pose: the square input the model was exported with
-    min_keypoint_score: float = 0.25  # yolo-pose
-    min_person_score: float = 0.4  # yolo-pose
+    rtmpose_input: tuple[int, int] = (192, 256)  # rtmpose: the input's width, height
+    min_keypoint_score: float = 0.25  # yolo-pose, rtmpose
+    min_person_score: float = 0.4  # yolo-pose; rtmpose: mean keypoint score
     selector: SelectorConfig = field(default_factory=SelectorConfig)
 
     @classmethod
@@ -73,6 +77,9 @@ class PoseConfig:
             raise ValueError(f"pose backend {cfg.backend!r} not one of {BACKENDS}")
         if cfg.backend == "yolo-pose" and not cfg.model_path:
             raise ValueError("pose backend yolo-pose needs model_path (a YOLOv8-pose ONNX file)")
+        if cfg.backend == "rtmpose" and not cfg.model_path:
+            raise ValueError("pose backend rtmpose needs model_path (an RTMPose ONNX file)")
+        cfg.rtmpose_input = tuple(int(v) for v in cfg.rtmpose_input)  # TOML gives a list
         return cfg
 
 
@@ -91,25 +98,31 @@ class PoseEstimator:
     def __init__(self, **options):
         self.cfg = PoseConfig.from_options(options)
         self.selector = PersonSelector(self.cfg.selector)
+        self._mp = self._yolo = self._rtm = None
         if self.cfg.backend == "mediapipe":
             from .pose_mediapipe import MediaPipePeople
 
             self._mp = MediaPipePeople(self.cfg.model_complexity,
                                        self.cfg.min_detection_confidence,
                                        people_per_tile=self.cfg.people_per_tile)
-            self._yolo = None
-        else:
+        elif self.cfg.backend == "yolo-pose":
             from .pose_yolo import YoloPose
 
-            self._mp = None
             self._yolo = YoloPose(self.cfg.model_path, backend=self.cfg.model_backend,
                                   device=self.cfg.model_device, input_size=self.cfg.input_size,
                                   min_person_score=self.cfg.min_person_score,
                                   min_keypoint_score=self.cfg.min_keypoint_score)
+        else:
+            from .pose_rtmpose import RTMPose
+
+            self._rtm = RTMPose(self.cfg.model_path, backend=self.cfg.model_backend,
+                                device=self.cfg.model_device, input_wh=self.cfg.rtmpose_input,
+                                min_person_score=self.cfg.min_person_score,
+                                min_keypoint_score=self.cfg.min_keypoint_score)
         self._last_find_us: int | None = None
         self._last_t: int | None = None
         self._scales: dict[int, ScaleSmoother] = {}
-        self.counters: dict[str, int] = {"frames": 0, "poses": 0, "finds": 0,
+        self.counters: dict[str, int] = {"frames": 0, "poses": 0, "finds": 0, "box_runs": 0,
                                          "rejected_time": 0, "restarts": 0}
 
     # ------------------------------------------------------------------ per frame
@@ -141,6 +154,8 @@ class PoseEstimator:
         sel.begin_frame(t_us, w, h)
         if self._mp is not None:
             self._follow_mediapipe(image, t_us)
+        elif self._rtm is not None:
+            self._follow_rtmpose(image, t_us)
         else:
             sel.match(self._yolo.detect(image), t_us)
         target = sel.choose(t_us)
@@ -170,6 +185,29 @@ class PoseEstimator:
             self.counters["finds"] += 1
             exclude = [c.last.box for c in sel.candidates.values()]
             for obs in self._mp.discover(image, exclude):
+                sel.add(obs, t_us)
+
+    def _follow_rtmpose(self, image: np.ndarray, t_us: int) -> None:
+        """Top-down: each followed person in its previous box moved by its predicted motion;
+        while nobody is followed, the whole frame (every find_period_s)."""
+        sel = self.selector
+        for c in sel.followed():
+            dx, dy = sel.predict(c, t_us) - c.last.hip_px
+            x0, y0, x1, y1 = c.last.box
+            obs = self._rtm.estimate(image, (x0 + dx, y0 + dy, x1 + dx, y1 + dy))
+            self.counters["box_runs"] += 1
+            if obs is not None and sel.accepts(c, obs, t_us):
+                sel.observe(c, obs, t_us)
+            else:
+                sel.miss(c)
+        due = (self._last_find_us is None
+               or t_us - self._last_find_us >= self.cfg.find_period_s * 1e6)
+        if not sel.candidates and due:
+            self._last_find_us = t_us
+            self.counters["finds"] += 1
+            h, w = image.shape[:2]
+            obs = self._rtm.estimate(image, (0.0, 0.0, float(w), float(h)))
+            if obs is not None:
                 sel.add(obs, t_us)
 
     def _place(self, c: Candidate, t_us: int, w: int, h: int) -> PersonPose | None:
@@ -217,6 +255,8 @@ class PoseEstimator:
         out.update(self.selector.counters)
         if self._mp is not None:
             out["model_runs"] = self._mp.model_runs
+        if self._rtm is not None:
+            out["model_runs"] = self._rtm.runs
         return out
 
     def close(self) -> None:

@@ -157,6 +157,15 @@ def mediapipe_from_coco(keypoints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return xy, vis
 
 
+def observation_from_coco(keypoints: np.ndarray, score: float, min_keypoint_score: float
+                          ) -> PersonObservation:
+    """One person's COCO keypoints (17, 3) -> a PersonObservation in the MediaPipe layout;
+    keypoints scored below ``min_keypoint_score`` are not visible (0)."""
+    xy, vis = mediapipe_from_coco(keypoints)
+    vis = np.where(vis >= min_keypoint_score * _FACTOR, vis, 0.0).astype(np.float32)
+    return PersonObservation(image_xy=xy, visibility=vis, world=None, score=score)
+
+
 class YoloPose:
     """Runs the model on one frame and returns every person found, in the MediaPipe layout."""
 
@@ -178,9 +187,5 @@ class YoloPose:
     def detect(self, image_bgr: np.ndarray) -> list[PersonObservation]:
         x, scale, pad = letterbox(image_bgr, self.size)
         out = self.backend.run({self.backend.input_names[0]: x})[self.backend.output_names[0]]
-        people = []
-        for _box, score, kp in decode(out, scale, pad, self.min_person_score):
-            xy, vis = mediapipe_from_coco(kp)
-            vis = np.where(vis >= self.min_keypoint_score * _FACTOR, vis, 0.0).astype(np.float32)
-            people.append(PersonObservation(image_xy=xy, visibility=vis, world=None, score=score))
-        return people
+        return [observation_from_coco(kp, score, self.min_keypoint_score)
+                for _box, score, kp in decode(out, scale, pad, self.min_person_score)]
