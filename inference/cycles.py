@@ -41,6 +41,9 @@ class CycleOptions:
     # Standing still (or no data) this long between two strikes of one side makes them parts of
     # two walks: no stride joins them (the bout detector's pause; see OnlineGaitAnalyzer).
     max_pause_s: float = 1.0
+    # A stride whose walking direction swings through more than this is a turn: its step
+    # lengths (along one direction) and sagittal angles do not describe straight walking.
+    max_turn_deg: float = 20.0
     stance_pct_range: tuple[float, float] = (45.0, 85.0)
     flag_fraction: float = 0.1  # a frame-quality issue in more than this share of frames flags it
 
@@ -73,9 +76,23 @@ def _range(y: np.ndarray) -> float:
     return float(np.max(y) - np.min(y)) if len(y) and np.isfinite(y).all() else float("nan")
 
 
+def turn_deg(t_us: np.ndarray, heading: np.ndarray, fs0: int, fs1: int,
+             delay_us: int = 0) -> float | None:
+    """How far (degrees, max - min) the walking direction swings during the stride: headings
+    (rad, unwrapped here) of the frames in ``[fs0, fs1]`` shifted by the heading estimate's own
+    delay (``frames.heading_delay_ms``), so that a turn counts for the stride it happens in
+    rather than the one after. None when no frame there has a heading."""
+    sel = (t_us >= fs0 + delay_us) & (t_us <= fs1 + delay_us) & np.isfinite(heading)
+    if not sel.any():
+        return None
+    h = np.unwrap(heading[sel])
+    return float(np.degrees(h.max() - h.min()))
+
+
 def cycle_record(source: str, track: int, side: str, fs0: int, fs1: int, events: list[Event],
                  t_us: np.ndarray, feats: np.ndarray, quality: np.ndarray, state: np.ndarray,
-                 opts: CycleOptions, emitted_us: int) -> GaitCycle:
+                 opts: CycleOptions, emitted_us: int, turned_deg: float | None = None
+                 ) -> GaitCycle:
     """The GaitCycle of the stride of ``side`` from strike ``fs0`` to strike ``fs1``.
 
     ``events``: gait events of both sides (any order) covering the stride; ``t_us``/``feats``/
@@ -83,6 +100,9 @@ def cycle_record(source: str, track: int, side: str, fs0: int, fs1: int, events:
     motion states) covering the stride. A trace that does not reach back to ``fs0`` (a stride
     longer than the analyzer keeps) gives no frame-based measures and the flag
     ``too_few_frames``: measures over part of a stride would look plausible and be wrong.
+    ``turned_deg``: the stride's swing of walking direction (:func:`turn_deg`); it is
+    ``turning`` above ``max_turn_deg``. Without it, any frame in the TURNING motion state
+    flags the stride (that state lags the turn by the length of its window).
     """
     opp = OTHER[side]
     ev = sorted(events, key=lambda e: e.t_us)
@@ -143,7 +163,7 @@ def cycle_record(source: str, track: int, side: str, fs0: int, fs1: int, events:
             if share > opts.flag_fraction or (bit == Q_GAP and share > 0):
                 flags.append(name)
         st = state[sel]
-        if (st == TURNING).any():
+        if (turned_deg > opts.max_turn_deg) if turned_deg is not None else (st == TURNING).any():
             flags.append("turning")
         if (st == STANDING).any():
             flags.append("standing")

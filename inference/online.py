@@ -5,6 +5,9 @@ events and completed cycles it could decide on. A frame is *finalised* (smoothed
 turned into kinematic features) once the smoothing look-ahead has arrived; an extremum of a foot
 signal becomes an event once the event look-ahead after it has been finalised. Hence every event
 is published at most ``lookahead_ms`` (smoothing ahead + event confirmation) after it happened.
+A stride's cycle record waits, in addition, until the walking direction has caught up with its
+end (``frames.heading_delay_ms``, ~340 ms by default), so that a turn inside it is judged on
+the stride's own headings.
 
 The offline path (``gaitstream analyze``, ``eval events``) feeds recordings through this same
 class, so a replay gives exactly the records the live run gave.
@@ -35,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from inference import frames as fr
-from inference.cycles import CycleOptions, Event, cycle_record
+from inference.cycles import CycleOptions, Event, cycle_record, turn_deg
 from inference.events import (DETECTORS, EventOptions, find_extrema, prominence_threshold,
                               strike_time)
 from inference.filters import Window, local_poly
@@ -169,6 +172,9 @@ class OnlineGaitAnalyzer:
         self._pauses: list[list[int]] = []
         self._stand_from: int | None = None  # first frame of the standing run under way
         self._prev_final: int | None = None  # time of the last finalised frame
+        # Strides paired, waiting for the headings to cover their turn: (side, fs0, fs1).
+        self._strides: list[tuple[str, int, int]] = []
+        self._turn_delay_us = int(fr.heading_delay_ms(o.frames, o.smoothing_ahead_ms) * 1000)
         self._bout = fr.BoutState()
         self.bouts: list[tuple[int, int]] = []
         # Floor: a plane through the ankles while they rest (frames.estimate_floor), refitted
@@ -431,33 +437,42 @@ class OnlineGaitAnalyzer:
             self.counters["events"] += 1
             self._events.append(Event(side, kind, t_ev))
             if kind == "foot_strike":
-                cyc = self._cycle(side, t_ev, int(t[-1]))
-                if cyc is not None:
-                    out.append(cyc)
+                self._pair(side, t_ev)
                 self._last_strike[side] = t_ev
+        out += self._emit_cycles(final)
         keep_from = int(t[-1]) - int(self.opts.history_s * 1e6)
         self._events = [e for e in self._events if e.t_us >= keep_from]
         return out
 
-    def _cycle(self, side: str, fs1: int, now_us: int) -> GaitCycle | None:
-        """The record of the stride that ``side``'s strike at ``fs1`` closes; None for the
-        first strike of a walk (none before it, or a pause between: module docstring)."""
+    def _pair(self, side: str, fs1: int) -> None:
+        """Queue the stride that ``side``'s strike at ``fs1`` closes; none for the first strike
+        of a walk (none before it, or a pause between: module docstring)."""
         fs0 = self._last_strike[side]
         if fs0 is None:
-            return None
+            return
         paused = any(a < fs1 and b > fs0 for a, b in self._pauses)
         known = [s for s in self._last_strike.values() if s is not None] + [fs1]
         self._pauses = [p for p in self._pauses if p[1] >= min(known)]  # none can split later
         if paused:
             self.counters["unpaired_strikes"] += 1
-            return None
+            return
+        self._strides.append((side, fs0, fs1))
+
+    def _emit_cycles(self, final: bool) -> list[GaitCycle]:
+        """Records of the queued strides whose turn the headings can judge: those reach
+        ``heading_delay`` past the stride's end (all of them at the end of the stream)."""
         tr = self._tr
         t = tr["t"]
-        i0 = max(int(np.searchsorted(t, fs0, "left")) - 1, 0)
-        i1 = min(int(np.searchsorted(t, fs1, "right")) + 1, tr.n)
-        cyc = cycle_record(self.source, self.track, side, fs0, fs1, self._events,
-                           t[i0:i1], tr["f"][i0:i1], tr["q"][i0:i1], tr["s"][i0:i1],
-                           self.opts.cycles, now_us)
-        self.counters["cycles"] += 1
-        return cyc
+        out = []
+        while self._strides and (final or t[-1] >= self._strides[0][2] + self._turn_delay_us):
+            side, fs0, fs1 = self._strides.pop(0)
+            i0 = max(int(np.searchsorted(t, fs0, "left")) - 1, 0)
+            i1 = min(int(np.searchsorted(t, fs1, "right")) + 1, tr.n)
+            i2 = min(int(np.searchsorted(t, fs1 + self._turn_delay_us, "right")) + 1, tr.n)
+            turned = turn_deg(t[i0:i2], tr["a"][i0:i2], fs0, fs1, self._turn_delay_us)
+            out.append(cycle_record(self.source, self.track, side, fs0, fs1, self._events,
+                                    t[i0:i1], tr["f"][i0:i1], tr["q"][i0:i1], tr["s"][i0:i1],
+                                    self.opts.cycles, int(t[-1]), turned))
+            self.counters["cycles"] += 1
+        return out
 

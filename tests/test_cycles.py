@@ -113,3 +113,24 @@ def test_a_stride_longer_than_the_trace_gives_no_frame_measures():
     q[60] = Q_GAP
     c = cycle_record("cam", 0, "left", FS0, FS1, EVENTS, t, f, q, st, CycleOptions(), FS1)
     assert c.flags == ["time_gap"]
+
+
+def test_turn_is_judged_on_the_headings_shifted_by_their_delay():
+    from inference.cycles import turn_deg
+
+    t = np.arange(0, 3_000_001, 10_000, dtype=np.int64)
+    # the heading estimate turns 90 deg between 1.3 and 1.6 s, 0.3 s after the walker did
+    heading = np.radians(np.clip((t - 1_300_000) / 300_000, 0, 1) * 90.0)
+    assert turn_deg(t, heading, 1_000_000, 1_300_000) == pytest.approx(0.0)
+    assert turn_deg(t, heading, 1_000_000, 1_300_000, delay_us=300_000) == pytest.approx(90.0)
+    assert turn_deg(t, heading, 5_000_000, 6_000_000) is None  # no heading there
+    f = np.zeros((len(t), len(FEATURES)))
+    q = np.zeros(len(t), np.int32)
+    st = np.full(len(t), WALKING, np.int8)
+    c = cycle_record("cam", 0, "left", FS0, FS1, EVENTS, t, f, q, st, CycleOptions(), FS1,
+                     turned_deg=25.0)
+    assert "turning" in c.flags
+    st[50] = TURNING  # the lagging motion state does not decide when the swing is known
+    c = cycle_record("cam", 0, "left", FS0, FS1, EVENTS, t, f, q, st, CycleOptions(), FS1,
+                     turned_deg=5.0)
+    assert "turning" not in c.flags
