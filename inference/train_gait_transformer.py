@@ -616,7 +616,8 @@ def main(args: argparse.Namespace) -> int:
     val = sim_val or real
     result = train(args, sim_train + real, val)
     export(result, args.export)
-    result["data"] = {"sim_train_walks": args.sim_walks, "sim_train": len(sim_train),
+    result["data"] = {"sim_train_walks": args.sim_walks if args.sim_data is None
+                      else str(args.sim_data), "sim_train": len(sim_train),
                       "sim_val": len(sim_val), "real_train": [w.name for w in real]}
     result["batch"] = args.batch
     result["n_params"] = sum(p.numel() for p in result["model"].parameters())
@@ -732,7 +733,9 @@ def variants(sw: SimWalk, rng: np.random.Generator) -> list[Walk]:
 
 def sim_walks(args: argparse.Namespace) -> tuple[list[Walk], list[Walk]]:
     """Training walks (several views each) and validation walks (Kinect-like views),
-    generated in-process from seeds."""
+    generated in-process from seeds, or read from ``--sim-data``."""
+    if getattr(args, "sim_data", None) is not None:
+        return dataset_walks(args.sim_data)
     if args.sim_walks == 0:
         return [], []
     rng = np.random.default_rng(args.seed)
@@ -749,6 +752,67 @@ def sim_walks(args: argparse.Namespace) -> tuple[list[Walk], list[Walk]]:
         if (i + 1) % 20 == 0:
             log.info("simulated %d/%d walks (%.0f s)", i + 1, args.sim_walks + n_val,
                      time.monotonic() - t0)
+    return train_w, val
+
+
+def dataset_walks(root: Path, val_every: int = 10) -> tuple[list[Walk], list[Walk]]:
+    """Training and validation walks from a ``gaitstream simulate`` dataset: per trial the
+    frames its sensor reported (``frames/<trial>.npz``: joints, confidence; dropped frames and
+    frames without the person left out, as a live source would not send them) with the
+    kinematic targets from the exact joints of the same file, the phases from
+    ``ground_truth/events.csv`` and standing from its walking / freezing flags. A trial seen
+    through a sensor also trains as its exact joints (like the in-process clean view). Every
+    ``val_every``-th trial (the last of a smaller set) is kept for validation, its sensor view
+    only."""
+    import csv
+
+    root = Path(root)
+    need = [root / "trials.csv", root / "ground_truth" / "events.csv", root / "frames"]
+    missing = [str(p) for p in need if not p.exists()]
+    if missing:
+        raise SystemExit(f"--sim-data {root}: not a `gaitstream simulate` dataset "
+                         f"(missing {', '.join(missing)})")
+    with open(root / "trials.csv", newline="", encoding="utf-8") as fh:
+        trials = list(csv.DictReader(fh))
+    events: dict[str, dict[tuple[str, str], list[float]]] = {}
+    with open(root / "ground_truth" / "events.csv", newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            key = (row["side"].lower(), row["event"])
+            events.setdefault(row["trial"], {}).setdefault(key, []).append(float(row["time_s"]))
+    held = trials[val_every - 1::val_every] if len(trials) >= val_every else trials[1:][-1:]
+    val_names = {r["trial"] for r in held}
+    train_w: list[Walk] = []
+    val: list[Walk] = []
+    for row in trials:
+        name = row["trial"]
+        with np.load(root / "frames" / f"{name}.npz") as z:
+            f = {k: z[k] for k in ("t", "joints", "confidence", "joints_true", "dropped",
+                                   "walking", "freezing")}
+        t_us = np.round(f["t"] * 1e6).astype(np.int64)
+        ev = {k: np.array(sorted(v)) for k, v in events.get(name, {}).items()}
+        standing = ~f["walking"].astype(bool) | f["freezing"].astype(bool)
+        meta = {"pattern": row["pattern"], "severity": int(row["severity"]),
+                "scene": row["scene"], "height": float(row["param_height_m"]),
+                "rate_hz": float(row["rate_hz"]), "sensor": row["sensor"]}
+        clean_conf = np.ones(f["joints_true"].shape[:2])
+        seen = ~f["dropped"].astype(bool) & (f["confidence"] > 0).any(axis=1)
+        if seen.sum() < 30:
+            log.warning("trial %s left out: its sensor reported %d frames", name, seen.sum())
+            continue
+        conf = np.where(np.isfinite(f["joints"]).all(axis=2), f["confidence"], 0.0)[seen]
+        joints = np.nan_to_num(f["joints"][seen])  # lost joints: confidence 0 says so
+        view = Walk(f"{name}+{row['sensor']}" if row["sensor"] != "none" else name,
+                    t_us[seen], joints, conf, ev, t_us, f["joints_true"], clean_conf, standing,
+                    meta)
+        if name in val_names:
+            val.append(view)
+            continue
+        train_w.append(view)
+        if row["sensor"] != "none":
+            train_w.append(Walk(name, t_us, f["joints_true"], clean_conf, ev, standing=standing,
+                                meta=meta))
+    log.info("%s: %d training walks, %d validation walks from %d trials", root, len(train_w),
+             len(val), len(trials))
     return train_w, val
 
 
