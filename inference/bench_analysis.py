@@ -27,6 +27,7 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+GOAL_X_30HZ = 100.0  # the goal: >= 100x real time for a 30 Hz stream on one core
 DEFAULT_FILES = (
     DATA / "kinect_v1_walking_andersson2015" / "walks" / "Person003" / "1.txt",
     DATA / "c3d_gait_lab_samples" / "trials" / "C3DORG_s00_Vicon_pyCGM2_CGM24_Walking01.c3d",
@@ -105,9 +106,11 @@ def main(args: argparse.Namespace) -> int:
               f"stream; push p50 {r['push_us_p50']:.0f} us, p99 {r['push_us_p99']:.0f} us, "
               f"max {r['push_us_max']:.0f} us")
     worst = min(r["x_realtime_at_30hz"] for r in results)
-    print(f"slowest: {worst:.1f}x real time for a 30 Hz stream (goal >= 100x) on CPU {cpu}")
+    print(f"slowest: {worst:.1f}x real time for a 30 Hz stream (goal >= {GOAL_X_30HZ:g}x) "
+          f"on CPU {cpu}")
     if args.json:
         print(json.dumps({"bench": "analysis", "cpu": cpu, "machine": platform.processor()
                           or platform.machine(), "results": results,
-                          "min_x_realtime_at_30hz": worst}))
+                          "min_x_realtime_at_30hz": worst, "goal_x_realtime_at_30hz": GOAL_X_30HZ,
+                          "meets_goal": worst >= GOAL_X_30HZ}))
     return 0

@@ -86,4 +86,11 @@ def test_bench_prints_json_last(shared_data):
     rep = json.loads(p.stdout.strip().splitlines()[-1])
     (r,) = rep["results"]
     assert r["frames"] == 221 and r["frames_per_s"] > 0 and r["outputs"] == 10
-    assert np.isfinite(rep["min_x_realtime_at_30hz"])
+    # speed is measured, not asserted; what is pinned is that the JSON states the goal's own
+    # figure (CPU frames per second over a 30 Hz stream's 30) and whether it is met
+    assert r["x_realtime_at_30hz"] == pytest.approx(r["frames_per_s"] / 30.0)
+    assert r["x_realtime"] == pytest.approx(r["frames_per_s"] / r["rate_hz"])
+    assert rep["min_x_realtime_at_30hz"] == r["x_realtime_at_30hz"]
+    assert rep["goal_x_realtime_at_30hz"] == 100.0
+    assert rep["meets_goal"] == (r["x_realtime_at_30hz"] >= 100.0)
+    assert f"{r['x_realtime_at_30hz']:.1f}x real time for a 30 Hz stream" in p.stdout
