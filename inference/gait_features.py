@@ -35,6 +35,12 @@ MAX_PHASE_INTERVAL_S = 2.5  # longer gaps between two same events: phase unknown
 J = len(CANONICAL_JOINTS)
 FEATURE_JOINTS = tuple(i for i in range(J) if i != CJ["pelvis"])
 _FEATURE_IDX = np.array(FEATURE_JOINTS)
+# pelvis is joint 0: the others are a slice (cheaper than gathering them)
+assert FEATURE_JOINTS == tuple(range(1, J))
+_FEATURE_SLICE = slice(1, J)
+# Bounds of each feature: joints +-1.5 heights, pelvis velocity +-5 heights/s, confidence 0..1
+_FEATURE_LO = np.array([-1.5] * (3 * len(FEATURE_JOINTS)) + [-5.0] * 3 + [0.0] * J)
+_FEATURE_HI = np.array([1.5] * (3 * len(FEATURE_JOINTS)) + [5.0] * 3 + [1.0] * J)
 _PELVIS = CJ["pelvis"]
 N_FEATURES = 3 * len(FEATURE_JOINTS) + 3 + J  # joints, pelvis velocity, confidences
 
@@ -62,6 +68,9 @@ OUTPUT_TIMES_HEIGHT: tuple[float, ...] = (0.0,) * 4 + (1.0,) * 11 + (0.0,) * 8
 
 
 _LR_PAIRS = ((CJ["left_hip"], CJ["right_hip"]), (CJ["left_shoulder"], CJ["right_shoulder"]))
+_LR_A = np.array([a for a, _ in _LR_PAIRS])
+_LR_B = np.array([b for _, b in _LR_PAIRS])
+_LR_JOINTS = np.array([_LR_PAIRS[0][0], _LR_PAIRS[0][1], _LR_PAIRS[1][0], _LR_PAIRS[1][1]])
 
 
 def _horizontal_left(joints: np.ndarray, conf: np.ndarray) -> np.ndarray | None:
@@ -207,25 +216,31 @@ class Resampler:
         return. The timestamps are checked first, so a bad block changes nothing."""
         t_us = np.asarray(t_us, np.int64)
         joints = np.asarray(joints, np.float64)
-        conf = np.array(conf, np.float64)
+        conf = np.asarray(conf, np.float64)
         none = (np.zeros(0, np.int64), np.zeros((0, J, 3)), np.zeros((0, J)), np.zeros(0, bool))
-        kept = np.isfinite(joints[:, _PELVIS]).all(axis=1)
-        if not kept.any():
-            return none
-        t, jk, ck = t_us[kept], joints[kept], conf[kept]
-        times = np.concatenate([[self.prev[0]], t]) if self.prev is not None else t
-        if len(times) > 1 and not (np.diff(times) > 0).all():
-            i = int(np.flatnonzero(np.diff(times) <= 0)[0])
-            raise ValueError(f"timestamps must increase: {times[i + 1]} after {times[i]}")
+        # The live block is almost always all finite: one check then, and no masking.
+        all_finite = bool(np.isfinite(joints).all())
+        if all_finite:
+            t, jk, ck = t_us, joints, conf
+        else:
+            kept = np.isfinite(joints[:, _PELVIS]).all(axis=1)
+            if not kept.any():
+                return none
+            t, jk, ck = t_us[kept], joints[kept], conf[kept].copy()
+        if self.prev is not None and t[0] <= self.prev[0]:
+            raise ValueError(f"timestamps must increase: {t[0]} after {self.prev[0]}")
+        if len(t) > 1 and (t[1:] <= t[:-1]).any():
+            i = int(np.flatnonzero(t[1:] <= t[:-1])[0])
+            raise ValueError(f"timestamps must increase: {t[i + 1]} after {t[i]}")
         # a joint that is not finite keeps its last finite position, with confidence 0
-        finite = np.isfinite(jk).all(axis=2)
-        if not finite.all():
+        finite = None if all_finite else np.isfinite(jk).all(axis=2)
+        if finite is not None and not finite.all():
             m = len(jk)
             last = np.maximum.accumulate(np.where(finite, np.arange(m)[:, None], -1), axis=0)
             filled = jk[np.maximum(last, 0), np.arange(J)[None, :]]
             jk = np.where((last >= 0)[..., None], filled, self.last_finite[None])
             ck[~finite] = 0.0
-        self.last_finite = jk[-1]
+        self.last_finite = jk[-1].copy()  # jk may be the caller's array
         if self.t0 is None:
             self.t0 = int(t[0])
         ks, js, cs, vs = [], [], [], []
@@ -235,38 +250,44 @@ class Resampler:
             cs.append(ck[:1])
             vs.append(np.ones(1, bool))
             self.next_k = 1
-            self.prev = (int(t[0]), jk[0], ck[0])
+            self.prev = (int(t[0]), jk[0].copy(), ck[0].copy())
             t, jk, ck = t[1:], jk[1:], ck[1:]
         if len(t):
-            T = np.concatenate([[self.prev[0]], t])
-            JJ = np.concatenate([self.prev[1][None], jk])
-            CC = np.concatenate([self.prev[2][None], ck])
-            kmax = np.floor((t - self.t0) / self.dt_us).astype(np.int64)
-            kmax += self.t0 + (kmax + 1) * self.dt_us <= t
-            kmax -= self.t0 + kmax * self.dt_us > t
-            upto = np.maximum.accumulate(np.maximum(kmax + 1, self.next_k))
-            counts = np.diff(np.concatenate([[self.next_k], upto]))
-            seg = np.repeat(np.arange(len(t)), counts)  # grid frame -> (seg, seg + 1) pair
-            k = np.arange(self.next_k, self.next_k + len(seg))
-            tk = self.t0 + k * self.dt_us
-            ta, tb = T[seg], T[seg + 1]
-            w = ((tk - ta) / (tb - ta))[:, None]
-            ja, jb, ca, cb = JJ[seg], JJ[seg + 1], CC[seg], CC[seg + 1]
-            jg = ja + w[..., None] * (jb - ja)
-            cg = ca + w * (cb - ca)
-            vg = np.ones(len(seg), bool)
-            gap = (tb - ta) > self.max_gap_us
-            if gap.any():  # not bridged: invalid grid frames, except one landing on a sample
-                on = gap & (tk == tb)
-                off = gap & ~on
-                jg[on], cg[on] = jb[on], cb[on]
-                jg[off], cg[off], vg[off] = ja[off], 0.0, False
-            ks.append(k)
-            js.append(jg)
-            cs.append(cg)
-            vs.append(vg)
-            self.next_k += len(seg)
-            self.prev = (int(t[-1]), jk[-1], ck[-1])
+            # the grid frames up to the last sample, each between the first sample at or after
+            # it (b) and the one before (a; the previous block's last sample is index 0)
+            k = np.arange(self.next_k, self.grid_count(int(t[-1])))
+            if len(k):
+                T = np.concatenate([[self.prev[0]], t])
+                tk = self.t0 + k * self.dt_us
+                b = np.searchsorted(T, tk)
+                a = b - 1
+                ta, tb = T[a], T[b]
+                span = tb - ta
+                w = (tk - ta) / span
+                JJ = np.concatenate([self.prev[1][None], jk])
+                CC = np.concatenate([self.prev[2][None], ck])
+                ja, jb, ca, cb = JJ[a], JJ[b], CC[a], CC[b]
+                jg = ja + w[:, None, None] * (jb - ja)
+                cg = ca + w[:, None] * (cb - ca)
+                gap = span > self.max_gap_us
+                if gap.any():  # not bridged: invalid grid frames, except one landing on a sample
+                    on = gap & (tk == tb)
+                    off = gap & ~on
+                    jg[on], cg[on] = jb[on], cb[on]
+                    jg[off], cg[off] = ja[off], 0.0
+                    vg = ~off
+                else:
+                    vg = np.ones(len(k), bool)
+                ks.append(k)
+                js.append(jg)
+                cs.append(cg)
+                vs.append(vg)
+                self.next_k += len(k)
+            self.prev = (int(t[-1]), jk[-1].copy(), ck[-1].copy())
+        if len(ks) == 1:
+            return ks[0], js[0], cs[0], vs[0]
+        if not ks:
+            return none
         return (np.concatenate(ks), np.concatenate(js), np.concatenate(cs), np.concatenate(vs))
 
 
@@ -318,83 +339,95 @@ class FeatureStream:
     def push_block(self, joints: np.ndarray, conf: np.ndarray, valid: np.ndarray
                    ) -> tuple[np.ndarray, np.ndarray]:
         """``push`` over n frames at once (the live tracker's path): features (n, N_FEATURES)
-        float32 and whether each frame got a heading (n,). Only the heading average and the
-        previous pelvis are walked frame by frame, in scalars; the rest is whole-block array
-        maths. Equal to n calls of ``push`` up to float rounding (a test holds it to that)."""
+        float32 and whether each frame got a heading (n,). Equal to n calls of ``push`` up to
+        float rounding (a test holds it to that).
+
+        Only what is recursive runs frame by frame, in Python scalars (numpy calls on 2- and
+        3-vectors would cost more): the heading average, and which earlier frame's pelvis each
+        frame's velocity differences against. The rest is whole-block array maths."""
         joints = np.asarray(joints, np.float64)
         conf = np.asarray(conf, np.float64)
         n = len(joints)
-        F = np.zeros((n, N_FEATURES), np.float32)
-        ok = np.zeros(n, bool)
         if n == 0:
-            return F, ok
-        lefts = _horizontal_left_block(joints, conf)
-        L = np.zeros((n, 2))
-        prev_pelvis = np.zeros((n, 3))
-        has_prev = np.zeros(n, bool)
-        a = self.alpha
-        for i in range(n):
-            if not valid[i]:
-                self.prev_pelvis = None
+            return np.zeros((0, N_FEATURES), np.float32), np.zeros(0, bool)
+        lines = joints[:, _LR_JOINTS][..., ::2].tolist()  # (n, 4, [x, z])
+        wts = np.minimum(conf[:, _LR_A], conf[:, _LR_B]).tolist()  # (n, 2)
+        ok_l = [False] * n
+        rot: list[tuple[float, ...]] = []  # heading_axes.T of the frames with a heading,
+        # and the frame whose pelvis their velocity differences against: an earlier one of
+        # this block, -1 the one kept from the previous block, themselves when there is none
+        prev_of: list[int] = []
+        a, b = self.alpha, 1.0 - self.alpha
+        hypot = math.hypot
+        have = self.left is not None
+        hx, hz = (float(self.left[0]), float(self.left[2])) if have else (0.0, 0.0)
+        prev = -1 if self.prev_pelvis is not None else None
+        for i, good in enumerate(np.asarray(valid, bool).tolist()):
+            if not good:
+                prev = None
                 continue
-            lx, lz = lefts[i]
-            if lx == lx:  # not NaN: this frame shows a left direction
-                if self.left is None:
-                    self.left = np.array([lx, 0.0, lz])
+            # the left direction of the hip and shoulder lines (``_horizontal_left``)
+            (xa, za), (xb, zb), (xc, zc), (xd, zd) = lines[i]
+            wh, ws = wts[i]
+            ax = az = 0.0
+            dx, dz = xa - xb, za - zb
+            nrm = hypot(dx, dz)
+            if wh > 0 and nrm > 1e-6:
+                ax += wh * dx / nrm
+                az += wh * dz / nrm
+            dx, dz = xc - xd, zc - zd
+            nrm = hypot(dx, dz)
+            if ws > 0 and nrm > 1e-6:
+                ax += ws * dx / nrm
+                az += ws * dz / nrm
+            nrm = hypot(ax, az)
+            if nrm > 1e-6:  # this frame shows a left direction: into the average
+                lx, lz = ax / nrm, az / nrm
+                if not have:
+                    hx, hz, have = lx, lz, True
                 else:
-                    hx = (1.0 - a) * self.left[0] + a * lx
-                    hz = (1.0 - a) * self.left[2] + a * lz
-                    h = math.hypot(hx, hz)
-                    self.left = (np.array([hx / h, 0.0, hz / h]) if h > 1e-6
-                                 else np.array([lx, 0.0, lz]))
-            if self.left is None:
+                    mx, mz = b * hx + a * lx, b * hz + a * lz
+                    h = hypot(mx, mz)
+                    hx, hz = (mx / h, mz / h) if h > 1e-6 else (lx, lz)
+            if not have:
                 continue
-            ok[i] = True
-            L[i] = self.left[0], self.left[2]
-            if self.prev_pelvis is not None:
-                prev_pelvis[i] = self.prev_pelvis
-                has_prev[i] = True
-            self.prev_pelvis = joints[i, _PELVIS]
-        if not ok.any():
-            return F, ok
-        j, c, lx, lz = joints[ok], conf[ok], L[ok, 0:1], L[ok, 1:2]
-        pelvis = j[:, _PELVIS]
-        rel = j[:, _FEATURE_IDX] - pelvis[:, None]  # (m, 21, 3)
-        # the rows of heading_axes: left (lx, 0, lz), up, forward (-lz, 0, lx)
-        out = np.stack([rel[..., 0] * lx + rel[..., 2] * lz, rel[..., 1],
-                        rel[..., 2] * lx - rel[..., 0] * lz], axis=-1) / self.height
-        out[c[:, _FEATURE_IDX] <= 0] = 0.0
+            ok_l[i] = True
+            rot.append((hx, 0.0, -hz, 0.0, 1.0, 0.0, hz, 0.0, hx))  # x @ R: (left, up, fwd)
+            prev_of.append(i if prev is None else prev)
+            prev = i
+        if have:
+            self.left = np.array([hx, 0.0, hz])
+        kept = self.prev_pelvis
+        if prev is None:
+            self.prev_pelvis = None
+        elif prev >= 0:
+            self.prev_pelvis = joints[prev, _PELVIS].copy()
+        ok = np.array(ok_l)
+        if not rot:
+            return np.zeros((n, N_FEATURES), np.float32), ok
+        every = len(rot) == n  # the usual block: no selection
+        j, c = (joints, conf) if every else (joints[ok], conf[ok])
+        m = len(j)
+        # One batched matmul rotates the joints relative to the pelvis (rows 1..21) and the
+        # pelvis displacement since the previous frame (row 0, where the pelvis itself would
+        # be 0) into the heading frame, in heights.
+        rel = j - j[:, :1]
+        pel = np.concatenate([joints[:, _PELVIS], [kept if kept is not None else np.zeros(3)]])
+        rel[:, 0] = j[:, _PELVIS] - pel[prev_of]
+        out = rel @ (np.array(rot).reshape(m, 3, 3) / self.height)
+        out[:, 1:] *= c[:, _FEATURE_SLICE, None] > 0  # untracked joints are 0
         k = 3 * len(FEATURE_JOINTS)
-        block = np.zeros((len(j), N_FEATURES), np.float64)
-        block[:, :k] = np.minimum(np.maximum(out, -1.5), 1.5).reshape(len(j), k)
-        hp = has_prev[ok]
-        d = pelvis - prev_pelvis[ok]
-        v = np.stack([d[:, 0] * lx[:, 0] + d[:, 2] * lz[:, 0], d[:, 1],
-                      d[:, 2] * lx[:, 0] - d[:, 0] * lz[:, 0]], axis=-1) / self.dt / self.height
-        block[hp, k:k + 3] = np.minimum(np.maximum(v[hp], -5.0), 5.0)
-        block[:, k + 3:] = np.minimum(np.maximum(c, 0.0), 1.0)
+        full = np.empty((m, N_FEATURES))
+        full[:, :k] = out[:, 1:].reshape(m, k)
+        full[:, k:k + 3] = out[:, 0] / self.dt
+        full[:, k + 3:] = c
+        block = np.empty((m, N_FEATURES), np.float32)
+        np.minimum(np.maximum(full, _FEATURE_LO), _FEATURE_HI, out=block)
+        if every:
+            return block, ok
+        F = np.zeros((n, N_FEATURES), np.float32)
         F[ok] = block
         return F, ok
-
-
-def _horizontal_left_block(joints: np.ndarray, conf: np.ndarray) -> np.ndarray:
-    """``_horizontal_left`` of n frames: (n, 2) = (x, z) of the left direction, NaN where the
-    frame shows none."""
-    ax = np.zeros(len(joints))
-    az = np.zeros(len(joints))
-    for a, b in _LR_PAIRS:
-        w = np.minimum(conf[:, a], conf[:, b])
-        dx = joints[:, a, 0] - joints[:, b, 0]
-        dz = joints[:, a, 2] - joints[:, b, 2]
-        nrm = np.hypot(dx, dz)
-        use = (w > 0) & (nrm > 1e-6)
-        safe = np.where(use, nrm, 1.0)
-        ax += np.where(use, w * dx / safe, 0.0)
-        az += np.where(use, w * dz / safe, 0.0)
-    nrm = np.hypot(ax, az)
-    good = nrm > 1e-6
-    safe = np.where(good, nrm, 1.0)
-    return np.where(good[:, None], np.stack([ax / safe, az / safe], axis=1), np.nan)
 
 
 def stream_features(t_us: np.ndarray, joints: np.ndarray, conf: np.ndarray,

@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -35,12 +37,14 @@ import numpy as np
 
 from inference.backends import Backend, BackendError, make_backend
 from inference.gait_features import (
-    HEIGHT_FRAMES, MODEL_RATE_HZ, N_FEATURES, N_OUTPUTS, OUT, PHASE_SLICE, FeatureStream,
+    HEIGHT_FRAMES, MODEL_RATE_HZ, N_FEATURES, N_OUTPUTS, OUT, PHASE_SLICE, FeatureStream, J,
     Resampler, estimate_height, height_usable, stream_features,
 )
 from inference.gait_model_events import MIN_CONFIDENCE, PhaseEvent, PhaseEventDetector
 from streams.schema import GaitEvent
 from streams.skeletons import CJ
+
+_PELVIS = CJ["pelvis"]
 
 log = logging.getLogger(__name__)
 
@@ -113,8 +117,12 @@ class GaitModel:
         pending, self._pending = self._pending, []
         if not pending:
             return
-        y = self.run(np.stack([p[2] for p in pending]), np.stack([p[3] for p in pending]),
-                     np.array([[p[4]] for p in pending]))
+        if len(pending) == 1:  # a lone track's usual batch
+            _, _, x, valid, height = pending[0]
+            y = self.run(x[None], valid[None], np.full((1, 1), height, np.float32))
+        else:
+            y = self.run(np.stack([p[2] for p in pending]), np.stack([p[3] for p in pending]),
+                         np.array([[p[4]] for p in pending], np.float32))
         for (owner, centre, _, valid, _), yw in zip(pending, y):
             owner._receive(centre, yw, valid)
 
@@ -240,8 +248,13 @@ class GaitModelTracker:
         self.height = height_m
         self.features: FeatureStream | None = None
         self._early: list[tuple[int, np.ndarray, np.ndarray, bool]] = []  # before the height
-        self._pending: list[tuple[np.ndarray, np.ndarray, bool]] = []  # grid frames, no features
-        self._raw: list[tuple[int, np.ndarray, np.ndarray]] = []  # samples not yet resampled
+        # grid frames without features yet, in blocks: (joints, conf, valid)
+        self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        # samples not yet resampled (time, joints, conf), and the last accepted time
+        self._raw_t: list[int] = []
+        self._raw_j: list[np.ndarray] = []
+        self._raw_c: list[np.ndarray] = []
+        self._last_t: int | None = None
         self._n_usable = 0
         # Per-frame features of this track; frames before ``_base`` were dropped once no
         # window needs them.
@@ -254,8 +267,9 @@ class GaitModelTracker:
         self._next_out = 0  # first frame whose outputs the event detector has not seen
         self._results: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._outbox: list[GaitEvent] = []
-        # (t_us, outputs) of the recent frames: cycle measures, plots, evaluation
-        self.outputs: list[tuple[float, np.ndarray]] = []
+        # (t_us (m,), outputs (m, N_OUTPUTS)) blocks of the recent frames: cycle measures,
+        # plots, evaluation (``output_arrays``)
+        self.outputs: deque[tuple[np.ndarray, np.ndarray]] = deque()
         self.outputs_kept_s = 30.0
 
     # -- frames in ------------------------------------------------------------------------
@@ -263,29 +277,44 @@ class GaitModelTracker:
         if self.features is None:  # until the height is known: frame by frame
             for k, j, c, v in self.resampler.push(t_us, joints, conf):
                 self._grid_frame(k, j, c, v)
-            known = self.resampler.next_k
+            if self.resampler.prev is not None:
+                self._last_t = self.resampler.prev[0]
+            ready = self.features is not None and self.resampler.next_k >= self._window_end()
         else:
-            known = self._buffer(t_us, joints, conf)
+            ready = self._buffer(t_us, joints, conf)
         # Resampling and features run a block at a time, when the next window needs them: the
         # same values as frame by frame, without the per-frame cost of numpy on small arrays.
-        if self.features is not None and known >= self._next_centre - self.T // 2 + self.T:
+        # Only new features can complete a window.
+        if ready:
             self._compute_pending()
-        self._submit_ready(final=False)
-        self.model.maybe_run()
-        return self._take()
+            self._submit_ready(final=False)
+        if self.model._pending:
+            self.model.maybe_run()
+        return self._take() if self._outbox else []
 
-    def _buffer(self, t_us: int, joints: np.ndarray, conf: np.ndarray) -> int:
+    def _window_end(self) -> int:
+        """Grid frames the next window needs (its last frame + 1)."""
+        return self._next_centre - self.T // 2 + self.T
+
+    def _buffer(self, t_us: int, joints: np.ndarray, conf: np.ndarray) -> bool:
         """Check a sample now (a bad one raises here, as ``Resampler.push`` would) and keep it
-        for the next block; returns the grid frames known once it is resampled."""
-        joints = np.asarray(joints)
-        if not np.isfinite(joints[CJ["pelvis"]]).all():
-            return 0  # skipped, as the resampler does; nothing new is known
-        last = self._raw[-1][0] if self._raw else (
-            self.resampler.prev[0] if self.resampler.prev is not None else None)
-        if last is not None and t_us <= last:
-            raise ValueError(f"timestamps must increase: {t_us} after {last}")
-        self._raw.append((int(t_us), joints, conf))
-        return self.resampler.grid_count(int(t_us))
+        for the next block; whether the next window's last grid frame is known with it."""
+        t_us = int(t_us)
+        joints, conf = np.asarray(joints), np.asarray(conf)
+        if joints.shape != (J, 3) or conf.shape != (J,):
+            raise ValueError(f"joints {joints.shape} / confidences {conf.shape}: expected "
+                             f"({J}, 3) / ({J},)")
+        if not math.isfinite(sum(joints[_PELVIS].tolist())):
+            return False  # skipped, as the resampler does; nothing new is known
+        if self._last_t is not None and t_us <= self._last_t:
+            raise ValueError(f"timestamps must increase: {t_us} after {self._last_t}")
+        self._last_t = t_us
+        self._raw_t.append(t_us)
+        self._raw_j.append(joints)
+        self._raw_c.append(conf)
+        # grid frame k is known once a sample reaches its time (``Resampler.grid_time_us``)
+        rs = self.resampler
+        return t_us >= rs.t0 + (self._window_end() - 1) * rs.dt_us
 
     def poll(self) -> list[GaitEvent]:
         """Events of windows that ran since the last call, running the shared batch if it is
@@ -308,25 +337,28 @@ class GaitModelTracker:
             if self._n_usable >= HEIGHT_FRAMES or self.height is not None:
                 self._start_features()
             return
-        self._pending.append((j, c, v))
+        self._pending.append((j[None], c[None], np.array([v])))
 
     def _compute_pending(self) -> None:
         if self.features is None:
             return
-        if self._raw:
-            raw, self._raw = self._raw, []
-            _, j, c, v = self.resampler.push_block(np.array([r[0] for r in raw]),
-                                                   np.stack([r[1] for r in raw]),
-                                                   np.stack([r[2] for r in raw]))
-            self._pending.extend(zip(j, c, v))
+        if self._raw_t:
+            t, j, c = self._raw_t, self._raw_j, self._raw_c
+            self._raw_t, self._raw_j, self._raw_c = [], [], []
+            _, gj, gc, gv = self.resampler.push_block(np.array(t, np.int64),
+                                                      np.array(j, np.float64),
+                                                      np.array(c, np.float64))
+            if len(gj):
+                self._pending.append((gj, gc, gv))
         if not self._pending:
             return
-        pending, self._pending = self._pending, []
-        F, ok = self.features.push_block(np.stack([p[0] for p in pending]),
-                                         np.stack([p[1] for p in pending]),
-                                         np.array([p[2] for p in pending], bool))
-        for f, good in zip(F, ok):
-            self._append(f, bool(good))
+        blocks, self._pending = self._pending, []
+        if len(blocks) == 1:
+            gj, gc, gv = blocks[0]
+        else:
+            gj, gc, gv = (np.concatenate([b[i] for b in blocks]) for i in range(3))
+        F, ok = self.features.push_block(gj, gc, gv)
+        self._append(F, ok)
 
     def _start_features(self) -> None:
         if self.height is None:
@@ -337,24 +369,29 @@ class GaitModelTracker:
                                           np.stack([e[2] for e in usable]))
         self.features = FeatureStream(self.height, self.model.rate_hz)
         early, self._early = self._early, []
-        self._pending = [(j, c, v) for _, j, c, v in early]
+        self._pending = [(np.stack([e[1] for e in early]), np.stack([e[2] for e in early]),
+                          np.array([e[3] for e in early], bool))]
         self._compute_pending()
 
-    def _append(self, f: np.ndarray, valid: bool) -> None:
-        if self._n - self._base == len(self._x):
+    def _append(self, f: np.ndarray, valid: np.ndarray) -> None:
+        m = len(f)
+        used = self._n - self._base
+        if used + m > len(self._x):
             # Keep what the next window still needs (it starts at centre - T//2).
             drop = max(0, min(self._next_centre - self.T // 2, self._n) - self._base)
-            if drop == 0:  # cannot happen with a buffer of 4 windows; grow rather than lose
-                self._x = np.concatenate([self._x, np.zeros_like(self._x)])
-                self._v = np.concatenate([self._v, np.zeros_like(self._v)])
+            used -= drop
+            if used + m > len(self._x):  # a long block: grow rather than lose
+                size = max(2 * len(self._x), used + m)
+                x, v = np.zeros((size, N_FEATURES), np.float32), np.zeros(size, np.float32)
             else:
-                keep = self._n - self._base - drop
-                self._x[:keep] = self._x[drop:drop + keep]
-                self._v[:keep] = self._v[drop:drop + keep]
-                self._base += drop
-        self._x[self._n - self._base] = f
-        self._v[self._n - self._base] = 1.0 if valid else 0.0
-        self._n += 1
+                x, v = self._x, self._v
+            x[:used] = self._x[drop:drop + used]
+            v[:used] = self._v[drop:drop + used]
+            self._x, self._v = x, v
+            self._base += drop
+        self._x[used:used + m] = f
+        self._v[used:used + m] = valid
+        self._n += m
 
     def _submit_ready(self, final: bool) -> None:
         half = self.T // 2
@@ -362,12 +399,15 @@ class GaitModelTracker:
             c = self._next_centre
             if not final and c - half + self.T > self._n:
                 break  # the window's last frame has not arrived yet
-            idx = np.arange(c - half, c - half + self.T)
-            inside = (idx >= self._base) & (idx < self._n)
-            xw = np.zeros((self.T, N_FEATURES), np.float32)
-            vw = np.zeros(self.T, np.float32)
-            xw[inside] = self._x[idx[inside] - self._base]
-            vw[inside] = self._v[idx[inside] - self._base]
+            lo, hi = c - half - self._base, c - half + self.T - self._base
+            if lo >= 0 and hi <= self._n - self._base:  # the usual case: a plain slice
+                xw, vw = self._x[lo:hi].copy(), self._v[lo:hi].copy()
+            else:  # before the first frame or past the last (final): zero, invalid
+                xw = np.zeros((self.T, N_FEATURES), np.float32)
+                vw = np.zeros(self.T, np.float32)
+                a, b = max(lo, 0), min(hi, self._n - self._base)
+                xw[a - lo:b - lo] = self._x[a:b]
+                vw[a - lo:b - lo] = self._v[a:b]
             self.model.submit(self, c, xw, vw, float(self.height))
             self._in_flight += 1
             self._next_centre += self.keep
@@ -385,17 +425,23 @@ class GaitModelTracker:
             t = self.resampler.grid_time_us(np.arange(lo, hi))
             for e in self.detector.push(t, ys[:, PHASE_SLICE]):
                 self._outbox.append(self._event(e))
-            self.outputs.extend(zip(t.tolist(), ys))
+            self.outputs.append((t, ys))
             self._next_out = hi
-        if self.outputs and self.outputs[-1][0] - self.outputs[0][0] > self.outputs_kept_s * 1e6:
-            cut = self.outputs[-1][0] - self.outputs_kept_s * 1e6
-            self.outputs = [o for o in self.outputs if o[0] >= cut]
+        cut = self.outputs[-1][0][-1] - self.outputs_kept_s * 1e6 if self.outputs else 0.0
+        while self.outputs and self.outputs[0][0][-1] < cut:
+            self.outputs.popleft()
+
+    def output_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """(t_us (N,), outputs (N, N_OUTPUTS)) of the kept frames, in time order."""
+        if not self.outputs:
+            return np.zeros(0), np.zeros((0, N_OUTPUTS), np.float32)
+        return (np.concatenate([o[0] for o in self.outputs]),
+                np.concatenate([o[1] for o in self.outputs]))
 
     def joint_angles(self) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Predicted hip and knee flexion (deg) of the kept frames, as ``eval events`` reads
         them: (t_us, {"knee_flexion_left": ..., ...})."""
-        t = np.array([o[0] for o in self.outputs])
-        y = np.array([o[1] for o in self.outputs]).reshape(len(t), N_OUTPUTS)
+        t, y = self.output_arrays()
         return t, {name: y[:, OUT[name]] for name in (
             "hip_flexion_left", "hip_flexion_right", "knee_flexion_left", "knee_flexion_right")}
 

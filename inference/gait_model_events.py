@@ -47,36 +47,49 @@ class PhaseEventDetector:
             return []
         cs = np.asarray(phases, np.float64).reshape(n, len(EVENTS), 2)
         theta = np.arctan2(cs[..., 1], cs[..., 0])
-        r = np.hypot(cs[..., 0], cs[..., 1])
-        finite = np.isfinite(theta).all(axis=1)
         # The state is the previous finite row; a non-finite row resets it. Whole-block array
         # maths finds the candidate crossings; only those few are walked in order (arming).
-        has_prev = self.prev_t is not None
-        prev_ok = np.concatenate([[has_prev], finite[:-1]])
-        p = np.vstack([self.prev_theta[None], theta[:-1]])
-        pr = np.vstack([self.prev_r[None], r[:-1]])
-        pt = np.concatenate([[self.prev_t if has_prev else np.nan], t[:-1]])
-        with np.errstate(invalid="ignore"):
-            up = (p < 0) & (theta >= 0) & (theta - p < np.pi) & (prev_ok & finite)[:, None]
-            arm = (np.abs(theta) > np.pi / 2) & finite[:, None]
+        # The previous theta is NaN where there is none, so comparisons with it are False.
+        p = np.empty_like(theta)
+        p[0] = self.prev_theta
+        p[1:] = theta[:-1]
+        all_finite = bool(np.isfinite(theta).all())
+        # (comparisons and differences with NaN are False / NaN, without a warning)
+        up = (p < 0) & (theta >= 0) & (theta - p < np.pi)
+        arm = np.abs(theta) > np.pi / 2
+        if not all_finite:  # a partly non-finite row also breaks continuity for every event
+            finite = np.isfinite(theta).all(axis=1)
+            up &= (np.concatenate([[True], finite[:-1]]) & finite)[:, None]
+            arm &= finite[:, None]
         out: list[PhaseEvent] = []
-        for e in range(len(EVENTS)):
-            rows = np.flatnonzero(up[:, e] | arm[:, e])
+        # Only the rows with an upward crossing are walked: a detector is armed at such a row
+        # if it was armed before, or an arming row lies between the last firing (inclusive:
+        # arming is judged after the crossing in the same row) and this row.
+        cols = up.any(axis=0) | ~self.armed
+        if cols.any():
+            r = np.hypot(cs[..., 0], cs[..., 1])
+        for e in np.flatnonzero(cols).tolist():
             armed = bool(self.armed[e])
-            for i in rows:
-                if up[i, e] and armed:
-                    conf = float(min(pr[i, e], r[i, e], 1.0))
+            since = 0
+            for i in np.flatnonzero(up[:, e]).tolist():
+                if not armed and arm[since:i, e].any():
+                    armed = True
+                if armed:
+                    pr = r[i - 1, e] if i > 0 else self.prev_r[e]
+                    conf = float(min(pr, r[i, e], 1.0))
                     if conf >= self.min_confidence:
                         frac = -p[i, e] / (theta[i, e] - p[i, e])
                         side, kind = EVENTS[e]
-                        out.append(PhaseEvent(side, kind,
-                                              float(pt[i] + frac * (t[i] - pt[i])), conf))
+                        pt = t[i - 1] if i > 0 else self.prev_t
+                        out.append(PhaseEvent(side, kind, float(pt + frac * (t[i] - pt)), conf))
                         armed = False
-                if arm[i, e]:
-                    armed = True
+                        since = i
+            if not armed and arm[since:, e].any():
+                armed = True
             self.armed[e] = armed
-        if finite[-1]:
-            self.prev_t, self.prev_theta, self.prev_r = float(t[-1]), theta[-1], r[-1]
+        if all_finite or np.isfinite(theta[-1]).all():
+            self.prev_t, self.prev_theta = float(t[-1]), theta[-1]
+            self.prev_r = np.hypot(cs[-1, :, 0], cs[-1, :, 1])
         else:
             self.prev_t = None
             self.prev_theta = np.full(len(EVENTS), np.nan)

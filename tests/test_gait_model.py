@@ -244,10 +244,10 @@ def test_online_tracker_gives_the_offline_outputs_with_tracks_batched_together(t
     offline = load_gait_model("onnxruntime", path, options=GaitModelOptions(keep=5))
     for tr, (t, j, c) in zip(trackers, recs):
         ref = analyse_recording(offline, t, j, c)
-        got = np.array([o[1] for o in tr.outputs])
+        t_got, got = tr.output_arrays()
         assert got.shape == ref["y"].shape
         np.testing.assert_allclose(got, ref["y"], atol=2e-5)
-        np.testing.assert_allclose([o[0] for o in tr.outputs], ref["t_us"])
+        np.testing.assert_allclose(t_got, ref["t_us"])
 
 
 def test_windowed_outputs_stride_one_keeps_each_windows_middle_frame(tmp_path):
