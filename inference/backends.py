@@ -55,7 +55,7 @@ class OnnxRuntimeBackend:
     """onnxruntime InferenceSession; CPU unless ``device='cuda'`` and the CUDA EP is present."""
 
     def __init__(self, onnx_path: str | os.PathLike, *, device: str = "cpu",
-                 threads: int | None = None):
+                 threads: int | None = None, fixed_dims: dict[str, int] | None = None):
         import onnxruntime as ort
 
         available = ort.get_available_providers()
@@ -72,6 +72,10 @@ class OnnxRuntimeBackend:
         if threads is not None:
             opts.intra_op_num_threads = threads
             opts.inter_op_num_threads = 1
+        for name, size in (fixed_dims or {}).items():
+            # A symbolic dimension fixed at load: onnxruntime then folds the shape arithmetic
+            # around it instead of running it on every call.
+            opts.add_free_dimension_override_by_name(name, size)
         self.session = ort.InferenceSession(str(onnx_path), sess_options=opts,
                                             providers=providers)
         self.input_names = tuple(i.name for i in self.session.get_inputs())

@@ -35,7 +35,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from inference.backends import Backend, BackendError, make_backend
+from inference.backends import Backend, BackendError, OnnxRuntimeBackend, make_backend
 from inference.gait_features import (
     HEIGHT_FRAMES, MODEL_RATE_HZ, N_FEATURES, N_OUTPUTS, OUT, PHASE_SLICE, FeatureStream, J,
     Resampler, estimate_height, height_usable, stream_features,
@@ -66,8 +66,11 @@ class GaitModel:
     """A backend that runs gait-transformer windows, shared by every track of a worker."""
 
     def __init__(self, backend: Backend, window: int, rate_hz: float = MODEL_RATE_HZ,
-                 options: GaitModelOptions | None = None):
+                 options: GaitModelOptions | None = None, single: Backend | None = None):
         self.backend = backend
+        # The same model for batches of one window (a lone track's usual batch), where a
+        # backend can run cheaper with the batch size fixed; None: ``backend`` runs them.
+        self.single = single
         self.window = int(window)
         self.rate_hz = float(rate_hz)
         self.options = options or GaitModelOptions()
@@ -82,6 +85,10 @@ class GaitModel:
 
     def run(self, x: np.ndarray, valid: np.ndarray, height: np.ndarray) -> np.ndarray:
         """Outputs (B, T, N_OUTPUTS) for windows (B, T, F), chunked into ``max_batch``."""
+        if len(x) == 1 and self.single is not None:
+            self.counters["batches"] += 1
+            self.counters["windows"] += 1
+            return self.single.run({"x": x, "valid": valid, "height": height})["y"]
         outs = []
         for s in range(0, len(x), self.options.max_batch):
             e = s + self.options.max_batch
@@ -177,7 +184,10 @@ def load_gait_model(backend: str = "onnxruntime", path: str | Path | None = None
     be = make_backend(backend, onnx_path=path, torch_module=torch_module,
                       input_names=("x", "valid", "height"), output_names=("y",), device=device,
                       threads=threads, trt_profile=profile, trt_cache_dir=trt_cache_dir)
-    return GaitModel(be, window, float(meta.get("rate_hz", MODEL_RATE_HZ)), opts)
+    # onnxruntime with the batch fixed to 1 runs a lone window ~10% cheaper, the same numbers
+    single = OnnxRuntimeBackend(path, device=device, threads=threads,
+                                fixed_dims={"batch": 1}) if backend == "onnxruntime" else None
+    return GaitModel(be, window, float(meta.get("rate_hz", MODEL_RATE_HZ)), opts, single)
 
 
 def window_centres(n: int, keep: int) -> np.ndarray:

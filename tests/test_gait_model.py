@@ -250,6 +250,29 @@ def test_online_tracker_gives_the_offline_outputs_with_tracks_batched_together(t
         np.testing.assert_allclose(t_got, ref["t_us"])
 
 
+def test_lone_windows_run_on_the_fixed_batch_session_with_the_same_outputs():
+    """onnxruntime runs a batch of one window on a session with the batch fixed to 1 (cheaper:
+    the shape arithmetic is folded at load); it must give what the dynamic session gives."""
+    gm = load_gait_model("onnxruntime", threads=1)
+    assert gm.single is not None and gm.single is not gm.backend
+    rng = np.random.default_rng(3)
+    x = rng.normal(0, 0.3, (3, gm.window, N_FEATURES)).astype(np.float32)
+    v = np.ones((3, gm.window), np.float32)
+    v[1, :20] = 0.0
+    h = np.full((3, 1), 1.7, np.float32)
+    calls = []
+    single_run = gm.single.run
+    gm.single.run = lambda inputs: calls.append(len(inputs["x"])) or single_run(inputs)
+    ones = np.concatenate([gm.run(x[i:i + 1], v[i:i + 1], h[i:i + 1]) for i in range(3)])
+    batched = gm.run(x, v, h)
+    assert calls == [1, 1, 1]  # the batch of three went to the dynamic session
+    np.testing.assert_allclose(ones, batched, atol=1e-5)
+    np.testing.assert_array_equal(
+        ones[1], gm.backend.run({"x": x[1:2], "valid": v[1:2], "height": h[1:2]})["y"][0])
+    assert gm.counters == {"batches": 4, "windows": 6}
+    assert load_gait_model("torch").single is None
+
+
 def test_windowed_outputs_stride_one_keeps_each_windows_middle_frame(tmp_path):
     path = tiny_model(tmp_path, window=30)
     gm = load_gait_model("onnxruntime", path)
