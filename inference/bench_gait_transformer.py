@@ -20,7 +20,9 @@ path against the naive reference, measured in the same run.
      ``keep`` frames apart, run one by one.
    CPU time of the process per frame for both, their ratio, the share of one core a 30 Hz
    track costs (process CPU time / stream duration), push latency, and how far the live events
-   are from the reference's (matched one to one, median and max |dt|).
+   are from the reference's (matched one to one, median and max |dt|). The ratio compares the
+   same work (events); one track is also run as the worker runs it, with a GaitCycle record of
+   every stride (``gait_model_cycles``), for what a track costs there.
 
 The paths alternate over ``--rounds`` and medians are compared: on this shared machine the
 neighbours move a single figure by half.
@@ -44,6 +46,7 @@ from inference.gait_model import (
     windowed_outputs,
 )
 from inference.gait_model_events import detect_events
+from streams.schema import GaitCycle
 
 log = logging.getLogger(__name__)
 
@@ -126,27 +129,37 @@ def backends(path: Path, batches: tuple[int, ...], repeats: int, keep: int) -> d
     return out
 
 
-def simulated_walk(seconds: float, seed: int = 7) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A simulated person walking up and down the walkway, at 30 Hz (canonical joints)."""
+def simulated_person(seconds: float, seed: int = 7) -> tuple[Any, np.ndarray]:
+    """A simulated person walking up and down the walkway and the frame times (s) of
+    ``seconds`` of it at 30 Hz (``capture.sim``: its events and strides are the truth)."""
     from capture.sim.patterns import make_style
     from capture.sim.person import Person
     from capture.sim.scenes import random_params, scene
-    from capture.sim.skeleton import layout_joints
 
     rng = np.random.default_rng(seed)
     plan = scene("walkway", 1, rng, passes=max(1, int(np.ceil(seconds / 4.0))))[0]
     person = Person.build(random_params(rng), make_style("normal", 0), plan.actions,
                           plan.start, plan.heading, 0.0, rng)
-    t = np.arange(0.0, min(seconds, person.t_stop), 1.0 / RATE_HZ)
+    return person, np.arange(0.0, min(seconds, person.t_stop), 1.0 / RATE_HZ)
+
+
+def simulated_walk(seconds: float, seed: int = 7) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``simulated_person``'s frames: (t_us, canonical joints, confidences)."""
+    from capture.sim.skeleton import layout_joints
+
+    person, t = simulated_person(seconds, seed)
     pts, _ = person.evaluate(t)
     joints = layout_joints(pts, "canonical22").astype(np.float32)
     return np.round(t * 1e6).astype(np.int64), joints, np.ones(joints.shape[:2], np.float32)
 
 
 def run_live(path: Path, t_us: np.ndarray, joints: np.ndarray, conf: np.ndarray, tracks: int,
-             keep: int, seed: int = 0) -> dict[str, Any]:
+             keep: int, seed: int = 0, cycles: bool = False) -> dict[str, Any]:
     """``tracks`` trackers fed the walk frame by frame, in time order, each starting at a
-    random offset within one window stride (track 0 at none); CPU time of the process."""
+    random offset within one window stride (track 0 at none); CPU time of the process.
+    ``cycles``: the trackers also make cycle records (the worker's configuration)."""
+    from inference.online import AnalyzerOptions
+
     live = load_gait_model("onnxruntime", path, threads=1,
                            options=GaitModelOptions(keep=keep, max_batch=64, max_wait_s=0.05))
     now = [0.0]
@@ -157,7 +170,9 @@ def run_live(path: Path, t_us: np.ndarray, joints: np.ndarray, conf: np.ndarray,
     offsets[0] = 0
     times = t_us[None, :] + offsets[:, None]
     order = np.argsort(times.ravel(), kind="stable")
-    trackers = [GaitModelTracker(live, "bench", i) for i in range(tracks)]
+    cycle_options = AnalyzerOptions.from_flat({}) if cycles else None
+    trackers = [GaitModelTracker(live, "bench", i, cycle_options=cycle_options)
+                for i in range(tracks)]
     events: list[list] = [[] for _ in range(tracks)]
     # The feed (who, when, which frame) is laid out before the clock starts: the figure is
     # the live path's cost, not numpy indexing in the harness.
@@ -202,10 +217,12 @@ def live_vs_naive(path: Path, seconds: float, tracks: int, keep: int, rounds: in
     counts = sorted({1, max(1, tracks)})
     naive_runs: list[tuple[float, list]] = []
     live_runs: dict[int, list[dict[str, Any]]] = {k: [] for k in counts}
+    worker_runs: list[dict[str, Any]] = []
     for _ in range(rounds):
         naive_runs.append(run_naive())
         for k in counts:
             live_runs[k].append(run_live(path, t_us, joints, conf, k, keep))
+        worker_runs.append(run_live(path, t_us, joints, conf, 1, keep, cycles=True))
     naive_cpu = float(np.median([r[0] for r in naive_runs]))
     per_frame_naive = naive_cpu / n_in
 
@@ -233,7 +250,12 @@ def live_vs_naive(path: Path, seconds: float, tracks: int, keep: int, rounds: in
                            [(e.side, e.kind, e.event_us) for e in live_events], 100_000)
     d = [abs(x.error_ms) for x in m if x.error_ms is not None]
     one = rows[0]
+    worker_cpu = float(np.median([r["cpu_s"] for r in worker_runs]))
+    worker_msgs = worker_runs[-1]["events"][0]
     return {
+        "with_cycles": {"ms_per_frame": 1000 * worker_cpu / n_in,
+                        "core_pct_per_track": 100 * worker_cpu / stream_s,
+                        "cycles": sum(isinstance(m, GaitCycle) for m in worker_msgs)},
         "walk_s": stream_s, "input_frames": n_in, "keep": keep, "rounds": rounds,
         "naive_ms_per_frame": 1000 * per_frame_naive,
         "naive_rounds_s": [r[0] for r in naive_runs],
@@ -279,8 +301,13 @@ def main(args: argparse.Namespace) -> int:
               f"({row['core_pct_all_tracks']:.2f}% all); {row['windows_per_batch']:.1f} windows "
               f"per batch; push latency p50 {row['push_latency_ms_p50']:.3f} ms, p99 "
               f"{row['push_latency_ms_p99']:.3f} ms")
+    wc = lv["with_cycles"]
+    print(f"live path, 1 track as the worker runs it (+ a cycle record of each of its "
+          f"{wc['cycles']} strides): {wc['ms_per_frame']:.3f} ms CPU per frame, "
+          f"{wc['core_pct_per_track']:.2f}% of one core")
     print(f"one 30 Hz track alone: {lv['one_30hz_track_core_pct']:.2f}% of one core "
-          f"(goal < 10%); live vs naive {lv['speedup_live_vs_naive']:.1f}x (goal >= 20x)")
+          f"(goal < 10%), {wc['core_pct_per_track']:.2f}% with its cycle records; live vs "
+          f"naive {lv['speedup_live_vs_naive']:.1f}x (goal >= 20x)")
     med, top = lv["event_diff_ms_median"], lv["event_diff_ms_max"]
     print(f"events: reference {lv['reference_events']}, live {lv['live_events']}, matched "
           f"{lv['matched_events']}; live vs reference |dt| median "

@@ -301,6 +301,8 @@ class FeatureStream:
         self.alpha = 1.0 - np.exp(-self.dt / heading_tau_s)
         self.left: np.ndarray | None = None
         self.prev_pelvis: np.ndarray | None = None
+        # heading_axes.T of the frames of the last push_block that got a heading (m, 3, 3)
+        self.last_axes = np.zeros((0, 3, 3))
 
     def push(self, joints: np.ndarray, conf: np.ndarray, valid: bool
              ) -> tuple[np.ndarray, np.ndarray | None]:
@@ -404,6 +406,7 @@ class FeatureStream:
             self.prev_pelvis = joints[prev, _PELVIS].copy()
         ok = np.array(ok_l)
         if not rot:
+            self.last_axes = np.zeros((0, 3, 3))
             return np.zeros((n, N_FEATURES), np.float32), ok
         every = len(rot) == n  # the usual block: no selection
         j, c = (joints, conf) if every else (joints[ok], conf[ok])
@@ -414,7 +417,10 @@ class FeatureStream:
         rel = j - j[:, :1]
         pel = np.concatenate([joints[:, _PELVIS], [kept if kept is not None else np.zeros(3)]])
         rel[:, 0] = j[:, _PELVIS] - pel[prev_of]
-        out = rel @ (np.array(rot).reshape(m, 3, 3) / self.height)
+        axes = np.array(rot).reshape(m, 3, 3)
+        # kept for the cycle measures (column 0: the subject's left, 2: forward)
+        self.last_axes = axes
+        out = rel @ (axes / self.height)
         out[:, 1:] *= c[:, _FEATURE_SLICE, None] > 0  # untracked joints are 0
         k = 3 * len(FEATURE_JOINTS)
         full = np.empty((m, N_FEATURES))

@@ -19,7 +19,9 @@ the reference's.
 
 ``GaitModelTracker`` is the per-track online interface the worker uses (like
 ``inference.online.OnlineGaitAnalyzer``): ``push(t_us, joints, conf) -> [GaitEvent]`` and
-``flush()``; its events carry ``method='gait-transformer'``.
+``flush()``; its events carry ``method='gait-transformer'``. Given the classical analysis'
+options (``cycle_options``, as the worker does) it also gives a ``GaitCycle`` for every stride
+of its events, measured like the classical analysis' (``gait_model_cycles``).
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from inference.gait_features import (
     Resampler, estimate_height, height_usable, stream_features,
 )
 from inference.gait_model_events import MIN_CONFIDENCE, PhaseEvent, PhaseEventDetector
-from streams.schema import GaitEvent
+from streams.schema import GaitCycle, GaitEvent
 from streams.skeletons import CJ
 
 _PELVIS = CJ["pelvis"]
@@ -245,13 +247,22 @@ def analyse_recording(model: GaitModel, t_us: np.ndarray, joints: np.ndarray,
 
 
 class GaitModelTracker:
-    """Online gait-transformer events for one track (source, body id)."""
+    """Online gait-transformer events (and cycles, with ``cycle_options``) for one track
+    (source, body id)."""
 
     method = METHOD
 
     def __init__(self, model: GaitModel, source: str, track: int,
-                 height_m: float | None = None):
+                 height_m: float | None = None, cycle_options: Any = None):
+        """``cycle_options``: ``inference.online.AnalyzerOptions`` to make a GaitCycle of every
+        stride (None: events only)."""
         self.model, self.source, self.track = model, source, int(track)
+        self.cycle_options = cycle_options
+        self.cycles: Any = None  # gait_model_cycles.ModelCycles once the grid exists
+        # source gaps longer than the cycle options' max_gap_ms: (before, after) sample times
+        self._gaps: list[tuple[int, int]] = []
+        self._gap_us = (cycle_options.frames.max_gap_ms * 1000
+                        if cycle_options is not None else float("inf"))
         self.keep, self.T = model.options.keep, model.window
         self.resampler = Resampler(model.rate_hz)
         self.detector = PhaseEventDetector(model.options.min_confidence)
@@ -276,18 +287,22 @@ class GaitModelTracker:
         self._in_flight = 0
         self._next_out = 0  # first frame whose outputs the event detector has not seen
         self._results: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        self._outbox: list[GaitEvent] = []
+        self._outbox: list[GaitEvent | GaitCycle] = []
         # (t_us (m,), outputs (m, N_OUTPUTS)) blocks of the recent frames: cycle measures,
         # plots, evaluation (``output_arrays``)
         self.outputs: deque[tuple[np.ndarray, np.ndarray]] = deque()
         self.outputs_kept_s = 30.0
 
     # -- frames in ------------------------------------------------------------------------
-    def push(self, t_us: int, joints: np.ndarray, conf: np.ndarray) -> list[GaitEvent]:
+    def push(self, t_us: int, joints: np.ndarray, conf: np.ndarray
+             ) -> list[GaitEvent | GaitCycle]:
         if self.features is None:  # until the height is known: frame by frame
             for k, j, c, v in self.resampler.push(t_us, joints, conf):
                 self._grid_frame(k, j, c, v)
             if self.resampler.prev is not None:
+                if self._last_t is not None and self.resampler.prev[0] - self._last_t \
+                        > self._gap_us:
+                    self._gaps.append((self._last_t, self.resampler.prev[0]))
                 self._last_t = self.resampler.prev[0]
             ready = self.features is not None and self.resampler.next_k >= self._window_end()
         else:
@@ -316,8 +331,11 @@ class GaitModelTracker:
                              f"({J}, 3) / ({J},)")
         if not math.isfinite(sum(joints[_PELVIS].tolist())):
             return False  # skipped, as the resampler does; nothing new is known
-        if self._last_t is not None and t_us <= self._last_t:
-            raise ValueError(f"timestamps must increase: {t_us} after {self._last_t}")
+        if self._last_t is not None:
+            if t_us <= self._last_t:
+                raise ValueError(f"timestamps must increase: {t_us} after {self._last_t}")
+            if t_us - self._last_t > self._gap_us:
+                self._gaps.append((self._last_t, t_us))
         self._last_t = t_us
         self._raw_t.append(t_us)
         self._raw_j.append(joints)
@@ -326,16 +344,18 @@ class GaitModelTracker:
         rs = self.resampler
         return t_us >= rs.t0 + (self._window_end() - 1) * rs.dt_us
 
-    def poll(self) -> list[GaitEvent]:
+    def poll(self) -> list[GaitEvent | GaitCycle]:
         """Events of windows that ran since the last call, running the shared batch if it is
         due; for a caller that has no frame to push."""
         self.model.maybe_run()
         return self._take()
 
-    def flush(self) -> list[GaitEvent]:
+    def flush(self) -> list[GaitEvent | GaitCycle]:
         if self.features is None and self._early:
             self._start_features()
         self._compute_pending()
+        if self.cycles is not None:
+            self.cycles.finish()
         self._submit_ready(final=True)
         self.model.run_pending()
         return self._take()
@@ -368,7 +388,30 @@ class GaitModelTracker:
         else:
             gj, gc, gv = (np.concatenate([b[i] for b in blocks]) for i in range(3))
         F, ok = self.features.push_block(gj, gc, gv)
+        if self.cycle_options is not None:
+            self._cycle_frames(gj, gc, gv, ok)
         self._append(F, ok)
+
+    def _cycle_frames(self, joints: np.ndarray, conf: np.ndarray, valid: np.ndarray,
+                      ok: np.ndarray) -> None:
+        """Hand a block of grid frames (the next after ``_n``) to the cycle measures, with the
+        model's walking direction where it has one."""
+        from inference.gait_model_cycles import ModelCycles
+
+        if self.cycles is None:
+            self.cycles = ModelCycles(
+                self.source, self.track, METHOD, self.cycle_options,
+                self.resampler.t0, self.resampler.dt_us,
+                self.cycle_options.history_s + self.T / self.model.rate_hz)
+        fwd = np.full((len(joints), 3), np.nan)
+        fwd[ok] = self.features.last_axes[:, :, 2]
+        gap = np.zeros(len(joints), bool)
+        if self._gaps:
+            tk = self.resampler.grid_time_us(np.arange(self._n, self._n + len(joints)))
+            for a, b in self._gaps:
+                gap |= (tk > a) & (tk <= b)
+            self._gaps = [g for g in self._gaps if g[1] > tk[-1]]
+        self.cycles.add_frames(self._n, joints, conf, valid, fwd, gap)
 
     def _start_features(self) -> None:
         if self.height is None:
@@ -433,8 +476,15 @@ class GaitModelTracker:
             ys = yw[half - h: half - h + (hi - lo)].copy()
             ys[vw[half - h: half - h + (hi - lo)] <= 0] = np.nan
             t = self.resampler.grid_time_us(np.arange(lo, hi))
+            if self.cycles is not None:
+                self.cycles.add_outputs(lo, ys, OUT)
             for e in self.detector.push(t, ys[:, PHASE_SLICE]):
-                self._outbox.append(self._event(e))
+                ev = self._event(e)
+                self._outbox.append(ev)
+                if self.cycles is not None:
+                    cyc = self.cycles.add_event(ev.side, ev.kind, ev.event_us, int(t[-1]))
+                    if cyc is not None:
+                        self._outbox.append(cyc)
             self.outputs.append((t, ys))
             self._next_out = hi
         cut = self.outputs[-1][0][-1] - self.outputs_kept_s * 1e6 if self.outputs else 0.0
@@ -461,7 +511,7 @@ class GaitModelTracker:
                          event_us=int(round(e.t_us)), method=METHOD,
                          confidence=float(np.clip(e.confidence, 0.0, 1.0)))
 
-    def _take(self) -> list[GaitEvent]:
+    def _take(self) -> list[GaitEvent | GaitCycle]:
         out, self._outbox = self._outbox, []
         return out
 

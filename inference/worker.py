@@ -135,11 +135,15 @@ class Models:
 
     def gait_tracker(self, source: str, body_id: int) -> Any:
         from inference.gait_model import GaitModelTracker, load_gait_model
+        from inference.online import AnalyzerOptions
 
         if self._gait is None:
             self._gait = load_gait_model(backend=self.cfg.backend,
                                          options=self.cfg.model_options())
-        return GaitModelTracker(self._gait, source, body_id)
+        # the model's strides are measured and flagged with the classical analysis' options
+        return GaitModelTracker(self._gait, source, body_id,
+                                cycle_options=AnalyzerOptions.from_flat(
+                                    self.cfg.analyzer_options))
 
     def gait_wait_left_s(self) -> float | None:
         return None if self._gait is None else self._gait.wait_left_s()

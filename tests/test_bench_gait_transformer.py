@@ -49,6 +49,10 @@ def test_bench_gait_transformer_json_has_every_figure():
         assert r["push_latency_ms_p99"] >= r["push_latency_ms_p50"] > 0
         assert r["windows"] >= r["batches"] >= 1
     assert two["windows"] == 2 * one["windows"]
+    # one track as the worker runs it: its cycle records cost on top of the events
+    wc = lv["with_cycles"]
+    assert wc["cycles"] >= 1
+    assert wc["core_pct_per_track"] == pytest.approx(wc["ms_per_frame"] * 3.0)  # 30 Hz
     assert lv["reference_events"] >= 8
     assert lv["matched_events"] >= 0.9 * lv["reference_events"]
     assert 0 <= lv["event_diff_ms_median"] <= lv["event_diff_ms_max"]

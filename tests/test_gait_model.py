@@ -447,3 +447,50 @@ def test_resampling_in_blocks_equals_sample_by_sample():
                                           np.stack([g[2] for g in ref]))
     with pytest.raises(ValueError, match="must increase"):
         Resampler(30.0).push_block(np.array([10, 10]), np.zeros((2, 22, 3)), np.ones((2, 22)))
+
+
+# -- cycles of the model's strides ---------------------------------------------------------------
+
+def _model_cycles(t, j, c, **options):
+    from inference.online import AnalyzerOptions
+    from streams.schema import GaitCycle
+
+    tr = GaitModelTracker(load_gait_model(options=GaitModelOptions(**options)), "sim", 0,
+                          cycle_options=AnalyzerOptions.from_flat({}))
+    out = [m for i in range(len(t)) for m in tr.push(int(t[i]), j[i], c[i])] + tr.flush()
+    return [m for m in out if isinstance(m, GaitCycle)], tr
+
+
+def test_model_cycles_do_not_depend_on_when_the_windows_run():
+    """Each window run at once, or 64 windows batched (the events then lag the frames by ~30 s
+    of walk, the cycle measures' frames must still be there): the same cycles."""
+    from inference.bench_gait_transformer import simulated_walk
+
+    t, j, c = simulated_walk(20.0, seed=3)
+    now, now_tr = _model_cycles(t, j, c, max_wait_s=0.0, max_batch=1)
+    late, late_tr = _model_cycles(t, j, c, max_wait_s=1e9, max_batch=64)
+    assert late_tr.model.counters["windows"] / late_tr.model.counters["batches"] > 5
+    assert len(now) >= 15
+    assert [(m.side, m.start_us, m.end_us, m.flags, m.method) for m in late] == \
+        [(m.side, m.start_us, m.end_us, m.flags, "gait-transformer") for m in now]
+    for a, b in zip(now, late):
+        assert a.metrics == pytest.approx(b.metrics, rel=1e-6)
+    # the walk stands still twice: the strikes around each stand pair with nothing
+    assert now_tr.cycles.counters["unpaired_strikes"] >= 2
+    assert not [m for m in now if m.end_us - m.start_us > 2_000_000]
+
+
+def test_model_cycles_over_a_gap_in_the_frames_are_flagged():
+    """200 ms without frames (bridged by the resampler, longer than max_gap_ms = 150): the
+    strides that span it say time_gap (untrusted), the others do not."""
+    from inference.bench_gait_transformer import simulated_walk
+    from inference.cycles import trusted
+
+    t, j, c = simulated_walk(20.0, seed=3)
+    keep = ~((t >= 15_000_000) & (t < 15_200_000))
+    cycles, _ = _model_cycles(t[keep], j[keep], c[keep], max_wait_s=0.0)
+    spans = [m for m in cycles if m.start_us < 15_200_000 and m.end_us > 14_970_000]
+    assert len(spans) >= 2
+    for m in cycles:
+        assert ("time_gap" in m.flags) == (m in spans), (m.start_us, m.end_us, m.flags)
+    assert not any(trusted(m) for m in spans)

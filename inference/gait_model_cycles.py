@@ -1,0 +1,274 @@
+"""GaitCycle records of the gait transformer's strides, measured like the classical analysis'.
+
+The model gives events; a stride of side X runs from a foot strike of X to its next one, with
+the other events inside it, exactly as in the classical analysis, and its record comes from the
+same code (``cycles.cycle_record``): same fields, units, quality flags and trust rules. Only the
+events and the hip and knee angles are the model's; everything else is measured on the skeleton
+frames the tracker already holds, through the functions the classical analysis uses:
+
+* the frames are the model's grid frames (the input resampled to ``MODEL_RATE_HZ``), smoothed by
+  the classical analysis' local polynomial (``filters.local_poly``, its window; positions and
+  velocities) once its look-ahead has arrived, which the model's own look-ahead (half a window)
+  always covers;
+* the walking direction is the model's heading (``FeatureStream``: an average of the hip and
+  shoulder lines), so step length is ankle-to-ankle along the direction the model measures its
+  forward positions in, step width across it (``kinematics.features``);
+* hip and knee flexion (so the cycle's hip and knee range and peak swing knee flexion) are the
+  model's predictions (trained on the classical definition, ``gait_features.kinematics``); the
+  arm swing is the skeleton's;
+* quality bits per frame as in the classical analysis (``frames.quality_flags`` against the
+  track's median bone lengths, ``frames.legs_crossed``) plus ``time_gap`` where the source
+  stopped for longer than ``max_gap_ms``; ``direction_from_body`` is never set: the model's
+  heading always comes from the body;
+* the motion state (standing / walking / turning: ``frames.motion_state``) from the pelvis path
+  speed, the feet's forward excursion and the heading's turn over the last second; a pause
+  (standing or no data for ``max_pause_s``) between two strikes makes them parts of two walks:
+  no record, counted as ``unpaired_strikes`` (``inference.online``'s rule).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from inference import frames as fr
+from inference.cycles import Event, cycle_record
+from inference.filters import Window, local_poly
+from inference.kinematics import F, FEATURES, features
+from streams.schema import GaitCycle
+
+# Per-frame columns the model predicts and the cycle measures read, with its output names.
+MODEL_ANGLES = ("hip_flexion_left", "hip_flexion_right", "knee_flexion_left",
+                "knee_flexion_right")
+TURN_WINDOW_US = 1_000_000  # motion state: foot excursion and turn over the last second
+
+
+class _Trace:
+    """Per-grid-frame columns in preallocated arrays, addressed by grid index. Old rows are
+    dropped in blocks when room runs out, never those from ``keep_from`` on (the arrays grow
+    instead), so appending stays cheap and a range of rows is a view."""
+
+    def __init__(self, capacity: int, columns: dict[str, tuple[tuple[int, ...], object]]):
+        self.base = 0  # grid index of row 0
+        self.n = 0
+        self.cols = {k: np.zeros((capacity, *shape), dt) for k, (shape, dt) in columns.items()}
+
+    @property
+    def end(self) -> int:
+        """Grid index after the last row."""
+        return self.base + self.n
+
+    def extend(self, keep_from: int, **values: np.ndarray) -> None:
+        m = len(next(iter(values.values())))
+        cap = len(next(iter(self.cols.values())))
+        if self.n + m > cap:
+            drop = min(max(keep_from - self.base, 0), self.n)
+            size = max(cap, 2 * (self.n - drop + m))
+            for k, a in self.cols.items():
+                b = a if size == cap else np.zeros((size, *a.shape[1:]), a.dtype)
+                b[:self.n - drop] = a[drop:self.n]
+                self.cols[k] = b
+            self.base += drop
+            self.n -= drop
+        for k, v in values.items():
+            self.cols[k][self.n:self.n + m] = v
+        self.n += m
+
+    def rows(self, k0: int, k1: int) -> slice:
+        """Rows of grid frames k0..k1-1 (clipped to what is held)."""
+        return slice(min(max(k0 - self.base, 0), self.n), max(min(k1 - self.base, self.n), 0))
+
+    def __getitem__(self, k: str) -> np.ndarray:
+        return self.cols[k][:self.n]
+
+
+class ModelCycles:
+    """Cycle records of one track from the model's events; fed the track's grid frames
+    (``add_frames``), the model's angle outputs (``add_outputs``) and events (``add_event``),
+    in time order."""
+
+    def __init__(self, source: str, track: int, method: str, options, t0_us: float,
+                 dt_us: float, keep_s: float):
+        """``options``: ``inference.online.AnalyzerOptions`` (the classical analysis' smoothing,
+        frame and cycle options); ``t0_us``/``dt_us``: the grid's origin and spacing;
+        ``keep_s``: how long a stride's frames must stay after they were measured (the longest
+        stride plus the model's look-ahead)."""
+        self.source, self.track, self.method = source, int(track), method
+        o = options
+        self.opts = o
+        self._win = Window(o.smoothing_back_ms, o.smoothing_ahead_ms, o.smoothing_degree,
+                           o.smoothing_max_samples)
+        self.t0, self.dt = float(t0_us), float(dt_us)
+        self._ahead = int(np.ceil(o.smoothing_ahead_ms * 1000 / dt_us))
+        self._back = int(np.ceil(o.smoothing_back_ms * 1000 / dt_us))
+        self._turn = int(TURN_WINDOW_US // dt_us)  # frames back to the start of the last second
+        # grid frames not yet measured, and the smoothing's look-back before them
+        self._raw = _Trace(4 * (self._back + self._ahead) + 64, {
+            "j": ((22, 3), np.float64), "w": ((22,), np.float64), "v": ((), bool),
+            "d": ((3,), np.float64), "gap": ((), bool)})
+        self._done = 0  # grid index of the next frame to measure
+        # measured frames: features, quality bits, motion state, heading angle
+        self._keep = int(keep_s * 1e6 / dt_us) + self._turn + 2
+        self._hist = int(o.history_s * 1e6 / dt_us) + 2  # a stride's frames, at most
+        self._out_end = 0  # grid index after the last frame with model outputs
+        self._tr = _Trace(2 * self._keep, {
+            "f": ((len(FEATURES),), np.float64), "q": ((), np.int32), "s": ((), np.int8),
+            "a": ((), np.float64)})
+        # bone lengths (and grid indices) of the frames with every required joint seen
+        self._bone_k = np.zeros(0, np.int64)
+        self._bone_len = np.zeros((0, len(fr.BONES)))
+        self._ref_bones: np.ndarray | None = None
+        self._ref_at = 0
+        self._events: list[Event] = []
+        self._last_strike: dict[str, int | None] = {"left": None, "right": None}
+        self._pause_frames = int(np.ceil(o.cycles.max_pause_s * 1e6 / dt_us))
+        self._still_from: int | None = None  # first frame of the standing / no-data run
+        self._pauses: list[list[int]] = []  # (start_us, end_us) of the pauses
+        self.counters = {"cycles": 0, "unpaired_strikes": 0}
+
+    def time_us(self, k: np.ndarray | int) -> np.ndarray:
+        return self.t0 + np.asarray(k, np.float64) * self.dt
+
+    # -- frames in ------------------------------------------------------------------------
+    def add_frames(self, k0: int, joints: np.ndarray, conf: np.ndarray, valid: np.ndarray,
+                   fwd: np.ndarray, gap: np.ndarray) -> None:
+        """Grid frames k0.. (joints (m, 22, 3), conf (m, 22), valid (m,), walking direction
+        (m, 3), NaN where the model has no heading; gap (m,): the source stopped for longer
+        than ``max_gap_ms`` before it); measures those whose smoothing look-ahead is in."""
+        if k0 != self._raw.end:
+            raise ValueError(f"grid frame {k0} after {self._raw.end - 1}: frames must follow on")
+        self._raw.extend(self._done - self._back, j=joints,
+                         w=np.where(valid[:, None], conf, 0.0), v=valid, d=fwd, gap=gap)
+        self._measure(self._raw.end - self._ahead)
+
+    def finish(self) -> None:
+        """End of the track: measure every frame left."""
+        self._measure(self._raw.end)
+
+    def _measure(self, upto: int) -> None:
+        if upto <= self._done:
+            return
+        raw, o = self._raw, self.opts
+        k = np.arange(self._done, upto)
+        t = self.time_us(np.arange(raw.base, raw.end)).astype(np.int64)
+        q = k - raw.base
+        val, vel = local_poly(t, raw["j"], self._win, raw["w"], q)
+        d = raw["d"][q]
+        valid = raw["v"][q] & np.isfinite(d).all(axis=1)
+        feats = features(val, vel, np.where(valid[:, None], d, 0.0))
+        feats[~valid] = np.nan
+        # quality bits against each frame's predecessor (the very first is its own)
+        pq = np.concatenate([[max(q[0] - 1, 0)], q])
+        tq = t[pq]
+        if q[0] == 0:
+            tq[0] -= 1
+        quality = fr.quality_flags(tq, raw["j"][pq], raw["w"][pq], self._ref_bones, o.frames)
+        quality |= np.where(fr.legs_crossed(val, np.where(valid[:, None], d, 0.0)) & valid,
+                            fr.Q_LR_SWAP, 0)
+        quality |= np.where(raw["gap"][q] | ~raw["v"][q], fr.Q_GAP, 0)
+        self._update_bones(k, raw["j"][q], raw["w"][q], valid)
+        angle = np.where(valid, fr.heading_angle(np.where(valid[:, None], d, 0.0)), np.nan)
+        state = self._motion_state(k, feats, angle)
+        # Rows a stride may still need stay: the model's outputs (and events) can lag the
+        # frames by a whole batch of windows. Not without bound: outputs that never come (a
+        # failed batch) must not grow the trace for the rest of the track.
+        end = self._tr.end + len(k)
+        keep_from = max(min(end - self._keep, self._out_end - self._hist), end - 8 * self._keep)
+        self._tr.extend(keep_from, f=feats, q=quality, s=state, a=angle)
+        self._note_pauses(k, (state == fr.STANDING) | ~valid)
+        self._done = upto
+
+    def _update_bones(self, k: np.ndarray, j: np.ndarray, w: np.ndarray, valid: np.ndarray
+                      ) -> None:
+        """The track's median bone lengths over ``bone_reference_s``, refreshed every half
+        second (the classical analysis' reference for the bone_length flag)."""
+        o = self.opts
+        good = valid & (w[:, list(fr.REQUIRED)] >= o.frames.min_confidence).all(axis=1)
+        if good.any():
+            self._bone_k = np.concatenate([self._bone_k, k[good]])
+            self._bone_len = np.concatenate([self._bone_len, fr.bone_lengths(j[good])])
+        now = int(k[-1])
+        if now < self._ref_at:
+            return
+        self._ref_at = now + int(0.5e6 / self.dt)
+        recent = self._bone_k >= now - int(o.bone_reference_s * 1e6 / self.dt)
+        self._bone_k, self._bone_len = self._bone_k[recent], self._bone_len[recent]
+        if len(self._bone_k) >= 10:
+            self._ref_bones = np.median(self._bone_len, axis=0)
+
+    def _motion_state(self, k: np.ndarray, feats: np.ndarray, angle: np.ndarray) -> np.ndarray:
+        """``frames.motion_state`` per new frame: pelvis path speed, the larger of the two
+        ankles' forward excursions (relative to the pelvis) over the last second, and the
+        heading's turn rate over it."""
+        tr, w = self._tr, self._turn
+        prev = tr.rows(int(k[0]) - w, int(k[0]))
+        pad = w - (prev.stop - prev.start)
+        cols = [F["ankle_fwd_left"], F["ankle_fwd_right"]]
+        ank = np.concatenate([np.full((pad, 2), np.nan), tr["f"][prev][:, cols], feats[:, cols]])
+        ang = np.concatenate([np.full(pad, np.nan), tr["a"][prev], angle])
+        win = np.lib.stride_tricks.sliding_window_view(ank, w + 1, axis=0)  # (m, 2, w + 1)
+        # fmax/fmin skip NaN (a lost ankle) without the all-NaN warnings of nanmax
+        rng = np.fmax.reduce(np.fmax.reduce(win, axis=2) - np.fmin.reduce(win, axis=2), axis=1)
+        rng = np.where(np.isfinite(rng), rng, 0.0)
+        if tr.n == 0:
+            rng[0] = np.inf  # the track's first frame: nothing to compare with yet
+        da = np.angle(np.exp(1j * (angle - ang[:len(k)])))
+        turn = np.degrees(da) / (w * self.dt / 1e6)
+        turn = np.where(np.isfinite(turn), turn, 0.0)
+        speed = np.nan_to_num(feats[:, F["pelvis_speed"]])
+        return fr.motion_state(speed, rng, turn, self.opts.frames)
+
+    def _note_pauses(self, k: np.ndarray, still: np.ndarray) -> None:
+        """Runs of standing or invalid frames of at least ``max_pause_s``: pauses that split
+        strides."""
+        for ki, st in zip(k.tolist(), still.tolist()):
+            if not st:
+                self._still_from = None
+                continue
+            if self._still_from is None:
+                self._still_from = ki
+            if ki - self._still_from >= self._pause_frames:
+                a, b = (int(x) for x in self.time_us(np.array([self._still_from, ki])))
+                if self._pauses and self._pauses[-1][0] == a:
+                    self._pauses[-1][1] = b
+                else:
+                    self._pauses.append([a, b])
+
+    # -- model outputs and events -----------------------------------------------------------
+    def add_outputs(self, k0: int, y: np.ndarray, columns: dict[str, int]) -> None:
+        """The model's hip and knee flexion of grid frames k0.. (``y`` rows, ``columns`` the
+        output index of each of ``MODEL_ANGLES``) replace the skeleton's in the trace."""
+        self._out_end = max(self._out_end, k0 + len(y))
+        rows = self._tr.rows(k0, k0 + len(y))
+        src = slice(rows.start - (k0 - self._tr.base), rows.stop - (k0 - self._tr.base))
+        for name in MODEL_ANGLES:
+            self._tr.cols["f"][rows, F[name]] = y[src, columns[name]]
+
+    def add_event(self, side: str, kind: str, t_us: int, now_us: int) -> GaitCycle | None:
+        """An event of the model, in time order; a foot strike closes the stride since the
+        previous strike of its side: its record, or None (the first strike of a walk)."""
+        self._events.append(Event(side, kind, int(t_us)))
+        if kind != "foot_strike":
+            return None
+        fs0, self._last_strike[side] = self._last_strike[side], int(t_us)
+        keep_from = int(t_us) - int(self.opts.history_s * 1e6)
+        self._events = [e for e in self._events if e.t_us >= keep_from]
+        if fs0 is None:
+            return None
+        fs1 = int(t_us)
+        paused = any(a < fs1 and b > fs0 for a, b in self._pauses)
+        known = [s for s in self._last_strike.values() if s is not None]
+        self._pauses = [p for p in self._pauses if p[1] >= min(known)]  # none can split later
+        if paused:
+            self.counters["unpaired_strikes"] += 1
+            return None
+        tr = self._tr
+        k0 = int(np.floor((fs0 - self.t0) / self.dt)) - 1
+        k1 = int(np.ceil((fs1 - self.t0) / self.dt)) + 2
+        rows = tr.rows(k0, k1)
+        t = self.time_us(np.arange(tr.base + rows.start, tr.base + rows.stop)).astype(np.int64)
+        cyc = cycle_record(self.source, self.track, side, fs0, fs1, self._events, t,
+                           tr["f"][rows], tr["q"][rows], tr["s"][rows], self.opts.cycles,
+                           int(now_us))
+        cyc.method = self.method
+        self.counters["cycles"] += 1
+        return cyc
