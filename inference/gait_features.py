@@ -355,9 +355,10 @@ class FeatureStream:
         lines = joints[:, _LR_JOINTS][..., ::2].tolist()  # (n, 4, [x, z])
         wts = np.minimum(conf[:, _LR_A], conf[:, _LR_B]).tolist()  # (n, 2)
         ok_l = [False] * n
-        rot: list[tuple[float, ...]] = []  # heading_axes.T of the frames with a heading,
-        # and the frame whose pelvis their velocity differences against: an earlier one of
-        # this block, -1 the one kept from the previous block, themselves when there is none
+        # Per frame with a heading: heading_axes transposed (x @ it gives left, up, forward),
+        # and the frame whose pelvis its velocity differences against: an earlier one of this
+        # block, -1 the one kept from the previous block, itself when there is none.
+        rot: list[tuple[float, ...]] = []
         prev_of: list[int] = []
         a, b = self.alpha, 1.0 - self.alpha
         hypot = math.hypot
@@ -394,7 +395,7 @@ class FeatureStream:
             if not have:
                 continue
             ok_l[i] = True
-            rot.append((hx, 0.0, -hz, 0.0, 1.0, 0.0, hz, 0.0, hx))  # x @ R: (left, up, fwd)
+            rot.append((hx, 0.0, -hz, 0.0, 1.0, 0.0, hz, 0.0, hx))
             prev_of.append(i if prev is None else prev)
             prev = i
         if have:
