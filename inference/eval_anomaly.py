@@ -212,13 +212,53 @@ def plot_k_curve(curve: dict, path: Path) -> None:
 # --------------------------------------------------------------------------- simulator
 
 
+def inner_cycles(w: Walk, n: int) -> list[tuple[int, int]]:
+    """Up to ``n`` true strides away from the start and the end of the walk, spread over it."""
+    cyc = w.cycles or []
+    inner = cyc[2:-2] if len(cyc) > 4 else cyc
+    if not inner:
+        return []
+    return [inner[i] for i in np.unique(np.linspace(0, len(inner) - 1, n).round().astype(int))]
+
+
+@dataclass
+class DeviationReference:
+    """A plain distance of a cycle from normal walking, as a yardstick for the diffusion score:
+    the cycle's normalised features averaged over its frames, as z-scores against the same
+    averages over normal cycles of the simulator's training seeds, squared and averaged over
+    the 263 features. It has no model and knows no pattern; what it reaches on the severity
+    grades says how far any per-cycle deviation score can go on this evaluation."""
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def fit(cls, scorer: AnomalyScorer, walkers: int = 8, cycles_per_walk: int = 6
+            ) -> "DeviationReference":
+        from inference.diffusion_data import sim_walks
+
+        avgs = []
+        for w in sim_walks(walkers, 0):  # training seeds: never the evaluation's
+            t_us = np.round(np.arange(w.n_frames) * 1e6 / H.FPS).astype(np.int64)
+            for a, b in inner_cycles(w, cycles_per_walk):
+                avgs.append(scorer.clip(t_us[a:b + 1], w.joints[a:b + 1])[0].mean(axis=0))
+        avgs = np.array(avgs)
+        return cls(avgs.mean(axis=0), avgs.std(axis=0) + 1e-3)
+
+    def score(self, x0: np.ndarray) -> float:
+        return float(np.mean(((np.asarray(x0).mean(axis=0) - self.mean) / self.std) ** 2))
+
+
 def eval_simulator(scorer: AnomalyScorer, walkers: int, cycles_per_walk: int, keep: bool
                    ) -> tuple[dict, list]:
-    """Spearman of the per-cycle score with the severity grade, on seeds never trained on."""
+    """Spearman of the per-cycle score with the severity grade, on seeds never trained on,
+    beside that of a model-free deviation yardstick (:class:`DeviationReference`)."""
     from capture.sim.patterns import PATTERNS
 
     from inference.diffusion_data import EVAL_SEED0, sim_walks
 
+    reference = DeviationReference.fit(scorer)
+    ref_scores: list[float] = []
     rows: list[Scored] = []
     grades: list[int] = []
     patterns: list[str] = []
@@ -227,13 +267,12 @@ def eval_simulator(scorer: AnomalyScorer, walkers: int, cycles_per_walk: int, ke
     t0 = time.monotonic()
     for pattern, severity in plan:
         for w in sim_walks(walkers, seed, pattern, severity):
-            cyc = w.cycles or []
-            # strides away from the start and the end of the walk, spread over it
-            inner = cyc[2:-2] if len(cyc) > 4 else cyc
-            pick = [inner[i] for i in np.unique(np.linspace(0, len(inner) - 1, cycles_per_walk)
-                                                .round().astype(int))] if inner else []
+            pick = inner_cycles(w, cycles_per_walk)
             r = score_walk(scorer, Walk(w.name, w.group, w.joints, w.confidence, w.label, pick),
-                           keep)
+                           keep_clips=True)
+            ref_scores += [reference.score(x0) for x0, _ in r.clips]
+            if not keep:
+                r.clips = []
             rows.append(r)
             grades += [severity] * len(r.cycles)
             patterns += [pattern] * len(r.cycles)
@@ -253,6 +292,14 @@ def eval_simulator(scorer: AnomalyScorer, walkers: int, cycles_per_walk: int, ke
                   "mean_by_grade": [float(scores[(grades_a == g) & sel].mean())
                                     for g in range(4)]}
     res["per_pattern"] = per
+    ref = np.array(ref_scores)
+    res["reference"] = {
+        "what": "model-free deviation from normal cycles (DeviationReference)",
+        "spearman": float(spearmanr(ref, grades_a)[0]),
+        "per_pattern": {p: float(spearmanr(ref[(patterns_a == p) | (grades_a == 0)],
+                                           grades_a[(patterns_a == p) | (grades_a == 0)])[0])
+                        for p in per},
+    }
     res["mean_by_grade"] = [float(scores[grades_a == g].mean()) for g in range(4)]
     res["goal"] = 0.7
     res["goal_met"] = bool(res["spearman"] >= 0.7)
@@ -393,9 +440,12 @@ def print_report(res: dict) -> None:
               f"Spearman {sim['spearman']:.3f} (goal >= 0.7: "
               f"{'met' if sim['goal_met'] else 'NOT met'}); mean by grade "
               + " ".join(f"{v:.3f}" for v in sim["mean_by_grade"]))
+        ref = sim["reference"]
+        print(f"  yardstick, {ref['what']}: Spearman {ref['spearman']:.3f} pooled; per pattern "
+              "beside the scorer's:")
         for p, v in sim["per_pattern"].items():
-            print(f"    {p:<18} rho {v['spearman']:+.2f}  by grade "
-                  + " ".join(f"{m:.3f}" for m in v["mean_by_grade"]))
+            print(f"    {p:<18} rho {v['spearman']:+.2f} (yardstick {ref['per_pattern'][p]:+.2f})"
+                  "  by grade " + " ".join(f"{m:.3f}" for m in v["mean_by_grade"]))
     oc = res["opencap"]
     print(f"  opencap: altered above every normal walk: {oc['altered_above_every_normal']}/"
           f"{oc['n_altered']}; above the held-out normal walk: "

@@ -215,3 +215,30 @@ def test_shipped_scorer_scores_cycles_deterministically_and_pins_its_evaluation(
     score = {r.name.split("/")[-1]: r.score for r in rows}
     normal = max(v for k, v in score.items() if k in ("walking1", "walking2"))
     assert score["walkingTS1"] > normal and score["walkingTS2"] > normal
+
+
+def test_deviation_yardstick_is_zero_at_normal_and_grows_with_the_deviation():
+    """The model-free yardstick beside the simulator Spearman: fitted on training seeds only,
+    zero for a clip at the normal mean, quadratic in an offset of one feature."""
+    from inference.eval_anomaly import DeviationReference, inner_cycles
+    from inference.diffusion_data import sim_walks
+
+    scorer = A.load_scorer("onnxruntime", k=2)
+    ref = DeviationReference.fit(scorer, walkers=2, cycles_per_walk=3)
+    assert ref.mean.shape == ref.std.shape == (H.FEATURE_DIM,) and np.all(ref.std > 0)
+    clip = np.tile(ref.mean, (20, 1))
+    assert ref.score(clip) == pytest.approx(0.0, abs=1e-9)
+    bumped = clip.copy()
+    bumped[:, 5] += 2 * ref.std[5]
+    assert ref.score(bumped) == pytest.approx(4.0 / H.FEATURE_DIM, rel=1e-6)
+    bumped[:, 5] += 2 * ref.std[5]
+    assert ref.score(bumped) == pytest.approx(16.0 / H.FEATURE_DIM, rel=1e-6)
+    # a crouched walker of the evaluation seeds is further from normal than a normal one
+    w_normal = sim_walks(1, 100_000)[0]
+    w_crouch = sim_walks(1, 100_000, "crouch", 3)[0]
+    far = []
+    for w in (w_normal, w_crouch):
+        t_us = np.round(np.arange(w.n_frames) * 1e6 / H.FPS).astype(np.int64)
+        a, b = inner_cycles(w, 1)[0]
+        far.append(ref.score(scorer.clip(t_us[a:b + 1], w.joints[a:b + 1])[0]))
+    assert far[1] > 3 * far[0]
