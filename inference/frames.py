@@ -71,6 +71,9 @@ class FrameOptions:
     standing_foot_range_m: float = 0.12  # feet moving less than this (vs pelvis) over 1 s: standing
     moving_foot_speed_mps: float = 0.2  # a foot this fast relative to the pelvis is moving
     turn_rate_dps: float = 40.0  # heading change over the last second faster than this: turning
+    # A direction from the body that reverses from one frame to the next is taken back for up
+    # to this long (see hold_heading_sign).
+    heading_flip_hold_ms: float = 1000.0
 
 
 def norm(v: np.ndarray) -> np.ndarray:
@@ -247,6 +250,45 @@ def headings(t_us: np.ndarray, inputs: np.ndarray, weights: np.ndarray, opts: Fr
     use_path = (speed >= opts.min_path_speed_mps) & (agree | no_body)
     d = np.where(use_path[:, None], path, body)
     return d, np.nan_to_num(speed), ~use_path
+
+
+@dataclass
+class HeadingSign:
+    """Running state of :func:`hold_heading_sign`."""
+
+    last: np.ndarray | None = None  # the previous frame's direction
+    last_us: int = 0
+    flipped_from_us: int | None = None  # start of a run of reversed body directions
+
+
+def hold_heading_sign(state: HeadingSign, t_us: np.ndarray, d: np.ndarray,
+                      from_body: np.ndarray, hold_ms: float) -> np.ndarray:
+    """Directions ``d`` (Q, 3) with the body's sign kept continuous: a body direction (from the
+    stride axis, whose sign only the toes or the hip line tell) more than 90 deg from the
+    previous frame's is reversed back, since nobody turns round between two frames; a reversal
+    that lasts ``hold_ms`` is accepted (the earlier sign was the wrong one). A left/right label
+    swap flips the hip line, and noisy or unseen feet leave the toes no say, so without this the
+    direction, and with it every forward foot position, flipped for a few frames at a time.
+    Directions from the pelvis path are taken as they are."""
+    out = d.copy()
+    hold_us = hold_ms * 1000
+    for i, t in enumerate(t_us.tolist()):
+        di = out[i]
+        if not (di[0] == di[0] and di[2] == di[2]):  # NaN: nothing to keep continuous with
+            continue
+        last = state.last
+        if from_body[i] and last is not None and t - state.last_us <= hold_us \
+                and di[0] * last[0] + di[1] * last[1] + di[2] * last[2] < 0:
+            if state.flipped_from_us is None:
+                state.flipped_from_us = t
+            if t - state.flipped_from_us < hold_us:
+                out[i] = di = -di
+            else:
+                state.flipped_from_us = None
+        else:
+            state.flipped_from_us = None
+        state.last, state.last_us = di, t
+    return out
 
 
 def _tricube_moment(n: int) -> float:

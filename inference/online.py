@@ -176,6 +176,7 @@ class OnlineGaitAnalyzer:
         self._strides: list[tuple[str, int, int]] = []
         self._turn_delay_us = int(fr.heading_delay_ms(o.frames, o.smoothing_ahead_ms) * 1000)
         self._bout = fr.BoutState()
+        self._sign = fr.HeadingSign()
         self.bouts: list[tuple[int, int]] = []
         # Floor: a plane through the ankles while they rest (frames.estimate_floor), refitted
         # every second from the last ``floor_window_s``: its tilt against y, and the resting
@@ -313,6 +314,7 @@ class OnlineGaitAnalyzer:
         val, vel = local_poly(t, raw["j"], self._smooth, raw["w"], q)
         d, speed, from_body = fr.headings(t, raw["h"], raw["hw"], o.frames,
                                           o.smoothing_ahead_ms, q)
+        d = fr.hold_heading_sign(self._sign, t[q], d, from_body, o.frames.heading_flip_hold_ms)
         feats = features(val, vel, d, self.floor["ankle_level_m"] if self.floor else 0.0)
         self._update_floor(t[q], val, vel)
         quality = raw["q"][q] | np.where(from_body, fr.Q_DIRECTION_FROM_BODY, 0) \

@@ -144,3 +144,23 @@ def test_swapped_labels_without_the_toes_do_not_reverse_an_overground_heading():
     mid = slice(40, -40)
     assert not from_body[mid].any()
     assert (d[mid] @ g.direction()).min() > 0.99
+
+
+def test_a_body_direction_does_not_reverse_between_two_frames():
+    t = np.arange(0, 4_000_000, 33_333, dtype=np.int64)
+    fwd = np.array([0.0, 0.0, 1.0])
+    d = np.tile(fwd, (len(t), 1))
+    d[30:36] *= -1  # a swap or lost toes flip the body's sign for 0.2 s
+    d[60:] *= -1  # from 2 s on for good: the earlier sign was the wrong one
+    from_body = np.ones(len(t), bool)
+    state = fr.HeadingSign()
+    # in batches, as the analyzer finalises frames
+    out = np.concatenate([fr.hold_heading_sign(state, t[i:i + 4], d[i:i + 4],
+                                               from_body[i:i + 4], 1000.0)
+                          for i in range(0, len(t), 4)])
+    along = out @ fwd
+    assert (along[:91] > 0).all()  # the flips are taken back, the lasting one for 1 s ...
+    assert (along[91:] < 0).all()  # ... then accepted
+    # a direction from the pelvis path is the walker's way: never reversed
+    path = fr.hold_heading_sign(fr.HeadingSign(), t, d, np.zeros(len(t), bool), 1000.0)
+    np.testing.assert_array_equal(path, d)
