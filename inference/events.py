@@ -9,9 +9,22 @@ for the toe.
 
 Extrema are found on smoothed signals with a bounded look-ahead: a sample is an extremum when it
 is the largest (smallest) over ``[t - back_ms, t + confirm_ms]``, rose (fell) by at least the
-prominence over the preceding ``rise_window_ms`` and has started to come back within the
-look-ahead. Its time is refined below the frame period by the vertex of the parabola through the
-sample and its two neighbours (non-uniform spacing allowed).
+prominence over the preceding ``rise_window_ms`` - and since the previous extremum of the same
+signal (hysteresis) - and has started to come back within the look-ahead. Its time is refined
+below the frame period by the vertex of the parabola through the sample and its two neighbours
+(non-uniform spacing allowed).
+
+Noisy trackers (a depth camera several metres away: 5-7 cm of correlated jitter at the feet,
+three times that for occluded joints) make many such extrema that are no steps. An extremum
+only counts when it is also plausible as one (``EventOptions``): on the right side of the pelvis
+(a strike's ankle ahead of it, a foot off's toe behind it), near the top of the signal's recent
+range rather than a bump on its way up or down, and, in ``OnlineGaitAnalyzer``, after a foot
+actually moved (and an occluded foot's extremum must rise several times the prominence).
+Measured on the simulated Azure Kinect walkway (``capture.sim``, 3 walks x 40 s, events matched
+per track within 100 ms), precision / recall before -> after these checks: jitter alone
+0.51 / 0.82 -> 0.73 / 0.80, all default faults 0.50 / 0.79 -> 0.71 / 0.79 (two walkers:
+0.45 / 0.79 -> 0.70 / 0.78), noise-free id switches 0.83 / 0.83 -> 0.93 / 0.83; gait-lab data
+unchanged.
 """
 
 from __future__ import annotations
@@ -39,6 +52,20 @@ class EventOptions:
     min_return_m: float = 0.003  # the signal must come back this much within the look-ahead
     strike_fraction: float = 0.5  # 0 = plain Zeni peak (see strike_time)
     strike_max_delay_ms: float = 100.0
+    # Plausibility of an extremum as a step (what keeps sensor noise from making events; see
+    # the module docstring): the ankle ahead of the pelvis at a strike, the ball of the foot
+    # behind it at a foot off, by at least ``min_offset_m``; the extremum near the top of the
+    # signal's range over ``range_window_ms`` (rising at least ``min_range_fraction`` of it); and
+    # an ankle that moved at least ``min_foot_travel_m`` (horizontally) within ``foot_travel_ms``
+    # in the second before it (a walker who stands makes no steps, however the labels jitter) ...
+    min_offset_m: float = 0.02
+    min_range_fraction: float = 0.6
+    range_window_ms: float = 1500.0
+    min_foot_travel_m: float = 0.25
+    foot_travel_ms: float = 500.0
+    # ... and an occluded foot's extremum (confidence below FrameOptions.min_confidence) must
+    # rise this many times the prominence: the tracker guesses hidden joints, with 3x the jitter
+    low_confidence_prominence: float = 4.0
 
 
 @dataclass(frozen=True)
@@ -66,21 +93,31 @@ def _nan_extreme(a: np.ndarray, op: np.ufunc) -> float:
 
 
 def find_extrema(t_us: np.ndarray, s: np.ndarray, sign: int, opts: EventOptions,
-                 prominence: float, start: int = 0, stop: int | None = None) -> list[Extremum]:
+                 prominence: float, start: int = 0, stop: int | None = None,
+                 since_us: int | None = None) -> list[Extremum]:
     """Extrema (maxima for ``sign`` +1, minima for -1) of signal ``s`` at sample indices in
     ``[start, stop)``. Samples after ``stop`` serve as look-ahead; a candidate is judged on the
     samples it has, so at the end of a recording the look-ahead is whatever remains.
+
+    ``since_us``: time of the previous extremum found on this signal (by an earlier call). The
+    rise is measured only after it, as it is between the extrema found here: the signal must
+    swing back by the prominence between two extrema (hysteresis), so jitter around a peak or
+    while the foot rests makes one event instead of several.
     """
     y = sign * np.asarray(s, dtype=np.float64)
     n = len(y)
     stop = n if stop is None else stop
     back_us, ahead_us = int(opts.back_ms * 1000), int(opts.confirm_ms * 1000)
     rise_us = int(opts.rise_window_ms * 1000)
+    range_us = int(opts.range_window_ms * 1000)
     out: list[Extremum] = []
+    after = 0 if since_us is None else int(np.searchsorted(t_us, since_us, "right"))
     for c in range(max(start, 1), min(stop, n - 1)):
         yc = y[c]
         # Cheap test first: a local extremum among its neighbours (plateaus count once).
         if not (yc > y[c - 1] and yc >= y[c + 1]):
+            continue
+        if not yc >= opts.min_offset_m:
             continue
         tc = t_us[c]
         lo = int(np.searchsorted(t_us, tc - back_us, "left"))
@@ -88,14 +125,19 @@ def find_extrema(t_us: np.ndarray, s: np.ndarray, sign: int, opts: EventOptions,
         # Samples lost by the tracker (NaN) neither confirm nor refute an extremum.
         if not yc >= _nan_extreme(y[lo:hi], np.fmax):
             continue
-        rlo = int(np.searchsorted(t_us, tc - rise_us, "left"))
+        rlo = max(int(np.searchsorted(t_us, tc - rise_us, "left")), after)
         rise = yc - _nan_extreme(y[rlo:c + 1], np.fmin)
         if not rise >= prominence:
+            continue
+        glo = int(np.searchsorted(t_us, tc - range_us, "left"))
+        low = _nan_extreme(y[glo:c + 1], np.fmin)
+        if not yc - low >= opts.min_range_fraction * (_nan_extreme(y[glo:c + 1], np.fmax) - low):
             continue
         if not yc - _nan_extreme(y[c + 1:hi], np.fmin) >= opts.min_return_m:
             continue
         dt = parabola_vertex(t_us[c - 1:c + 2], y[c - 1:c + 2])
         out.append(Extremum(int(round(tc + dt)), c, float(rise)))
+        after = c + 1
     return out
 
 

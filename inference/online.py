@@ -49,6 +49,11 @@ from streams.skeletons import CJ
 log = logging.getLogger(__name__)
 
 N_JOINTS = 22
+_ANKLES = [CJ["left_ankle"], CJ["right_ankle"]]
+_FEET = _ANKLES + [CJ["left_foot"], CJ["right_foot"]]
+# The joint whose signal times each event (events.DETECTORS): its column in _FEET.
+_FOOT_COLUMN = {("foot_strike", "left"): 0, ("foot_strike", "right"): 1,
+                ("foot_off", "left"): 2, ("foot_off", "right"): 3}
 
 
 @dataclass(frozen=True)
@@ -155,11 +160,15 @@ class OnlineGaitAnalyzer:
         })
         self._tr = _Ring(int(500 * o.history_s), {
             "t": ((), np.int64), "f": ((len(FEATURES),), np.float64), "q": ((), np.int32),
-            "s": ((), np.int8), "a": ((), np.float64),
+            "s": ((), np.int8), "a": ((), np.float64), "p": ((2, 3), np.float64),
+            "v": ((), np.float64), "c": ((4,), np.float64),
         })
         self._final = 0  # global raw index of the next frame to finalise
         self._prepared = 0  # global raw index of the next frame without heading inputs/quality
         self._checked = {(k, s): 0 for k, _, _ in DETECTORS for s in SIDES}  # global trace idx
+        # Sample time of each signal's last extremum (events.find_extrema's hysteresis).
+        self._last_extremum: dict[tuple[str, str], int | None] = {
+            (k, s): None for k, _, _ in DETECTORS for s in SIDES}
         self._bones = _Ring(int(500 * o.bone_reference_s), {
             "t": ((), np.int64), "b": ((len(fr.BONES),), np.float64)})
         self._ref_bones: np.ndarray | None = None
@@ -323,7 +332,9 @@ class OnlineGaitAnalyzer:
         tq = t[q]
         foot_range, turn = self._motion_inputs(tq, feats, angle)
         state = fr.motion_state(speed, foot_range, turn, o.frames)
-        self._tr.extend(t=tq, f=feats, q=quality, s=state, a=angle)
+        ank = val[:, _ANKLES]
+        self._tr.extend(t=tq, f=feats, q=quality, s=state, a=angle, p=ank,
+                        v=self._travel(tq, ank), c=raw["w"][q][:, _FEET])
         moving = (feats[:, F["pelvis_speed"]] >= o.frames.standing_speed_mps) \
             | (np.abs(feats[:, [F["ankle_fwd_vel_left"], F["ankle_fwd_vel_right"]]])
                >= o.frames.moving_foot_speed_mps).any(axis=1)
@@ -335,6 +346,23 @@ class OnlineGaitAnalyzer:
         if o.keep_trace:
             for k, v in (("t", tq), ("f", feats), ("q", quality), ("s", state), ("d", d)):
                 self.trace[k].append(np.array(v, copy=True))
+
+    def _travel(self, tq: np.ndarray, ank: np.ndarray) -> np.ndarray:
+        """Per new frame: how far the farther-moving ankle went horizontally (smoothed positions)
+        over the ``foot_travel_ms`` before it (or since the track began); NaN where an ankle is
+        unknown then or now, or the track is younger than half that."""
+        tr = self._tr
+        back = int(self.opts.events.foot_travel_ms * 1000)
+        m = len(tq)
+        k0 = int(np.searchsorted(tr["t"], tq[0] - back, "left"))
+        t_all = np.concatenate([tr["t"][k0:], tq])
+        p_all = np.concatenate([tr["p"][k0:], ank])
+        i0 = np.minimum(np.searchsorted(t_all, tq - back, "left"),
+                        np.arange(len(t_all) - m, len(t_all)))
+        dd = ank - p_all[i0]
+        dist = np.sqrt(dd[..., 0] ** 2 + dd[..., 2] ** 2).max(axis=1)
+        dist[t_all[i0] > tq - back // 2] = np.nan
+        return dist
 
     def _note_pause(self, t_us: int, standing: bool) -> None:
         """Record the pauses that split strides: standing runs and gaps in the data of at
@@ -409,7 +437,8 @@ class OnlineGaitAnalyzer:
         t = tr["t"]
         ready = tr.n if final else int(np.searchsorted(t, t[-1] - self._confirm_us, "right"))
         prom = prominence_threshold(self._leg_length(), o.events)
-        span = int(max(o.events.back_ms, o.events.rise_window_ms) * 1000)
+        span = int(max(o.events.back_ms, o.events.rise_window_ms, o.events.range_window_ms)
+                   * 1000)
         found: list[tuple[int, str, str, float]] = []
         for kind, prefix, sign in DETECTORS:
             for side in SIDES:
@@ -419,7 +448,11 @@ class OnlineGaitAnalyzer:
                 lo = int(np.searchsorted(t, t[start] - span, "left"))
                 s = tr["f"][:, F[f"{prefix}_{side}"]]
                 for ex in find_extrema(t[lo:], s[lo:], sign, o.events, prom,
-                                       start - lo, ready - lo):
+                                       start - lo, ready - lo, self._last_extremum[(kind, side)]):
+                    k = lo + ex.index
+                    self._last_extremum[(kind, side)] = int(t[k])
+                    if not self._plausible(kind, side, k, ex.prominence, prom):
+                        continue
                     t_ev = ex.t_us
                     if kind == "foot_strike" and o.events.strike_fraction > 0:
                         f = tr["f"][lo:]
@@ -445,6 +478,28 @@ class OnlineGaitAnalyzer:
         keep_from = int(t[-1]) - int(self.opts.history_s * 1e6)
         self._events = [e for e in self._events if e.t_us >= keep_from]
         return out
+
+    def _plausible(self, kind: str, side: str, k: int, rise: float, prom: float) -> bool:
+        """Whether the extremum at trace row ``k`` can be a step (events module docstring):
+
+        * an ankle moved at least ``min_foot_travel_m`` within ``foot_travel_ms`` in the frames
+          up to it, looking back ``foot_travel_ms`` more (a strike ends its foot's swing, a foot
+          off follows the other foot's); unknown counts as moved, since a foot the tracker lost
+          is no evidence of standing;
+        * a foot the tracker reported below ``min_confidence`` for most of the 150 ms up to it
+          (occluded: its position is the tracker's guess, several times noisier) rose by at
+          least ``low_confidence_prominence`` times the prominence.
+        """
+        tr, o = self._tr, self.opts
+        t = tr["t"]
+        k0 = int(np.searchsorted(t, t[k] - int(o.events.foot_travel_ms * 1000), "left"))
+        v = tr["v"][k0:k + 1]
+        if not (np.isnan(v).all() or np.nanmax(v) >= o.events.min_foot_travel_m):
+            return False
+        k0 = int(np.searchsorted(t, t[k] - 150_000, "left"))
+        conf = tr["c"][k0:k + 1, _FOOT_COLUMN[(kind, side)]]
+        return (conf < o.frames.min_confidence).mean() < 0.5 \
+            or rise >= o.events.low_confidence_prominence * prom
 
     def _pair(self, side: str, fs1: int) -> None:
         """Queue the stride that ``side``'s strike at ``fs1`` closes; none for the first strike

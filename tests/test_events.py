@@ -41,6 +41,28 @@ def test_small_wiggles_and_a_truncated_rise_are_not_events():
     assert find_extrema(t, ramp, +1, EventOptions(), prominence=0.05) == []
 
 
+def test_one_extremum_per_swing_and_only_near_the_top_of_it():
+    t = np.arange(0, 3_300_000, 33_333, dtype=np.int64)
+    ts = t * 1e-6
+    # a swing of +-0.3 m every 1.1 s whose peak jitter doubles: a second, higher maximum 200 ms
+    # after it, 8 cm above the dip between them
+    s = 0.3 * np.sin(2 * np.pi * ts / 1.1) + 0.2 * np.exp(-((ts % 1.1 - 0.475) / 0.04) ** 2)
+    peaks = find_extrema(t, s, +1, EventOptions(), prominence=0.1)
+    assert [round(p.t_us / 1e3) for p in peaks] == [275, 1375, 2475]  # once per swing
+    # fed in pieces, the previous extremum found still counts (since_us)
+    first = find_extrema(t, s, +1, EventOptions(), 0.1, 0, 12)
+    rest = find_extrema(t, s, +1, EventOptions(), 0.1, 12, None, since_us=t[first[-1].index])
+    assert [p.index for p in first + rest] == [p.index for p in peaks]
+    # a hesitation low in the swing's range (rising 0.25 of its 0.6 m) is no foot at its
+    # furthest, although it rises by more than the prominence
+    knots = ([0.0, 0.3, 0.8, 1.1, 1.4, 1.7, 2.2, 2.5, 3.3],
+             [0.0, 0.5, -0.1, 0.15, 0.14, -0.1, 0.5, 0.2, 0.2])
+    h = np.interp(ts, *knots) + 0.01 * np.exp(-((ts - 1.25) / 0.05) ** 2)
+    assert [round(p.t_us / 1e5) for p in find_extrema(t, h, +1, EventOptions(), 0.1)] == [3, 22]
+    # a maximum of the ankle behind the pelvis is no strike, whatever its prominence
+    assert find_extrema(t, h - 0.6, +1, EventOptions(), prominence=0.1) == []
+
+
 def test_strike_time_interpolates_the_velocity_crossing():
     t = np.arange(0, 200_000, 10_000, dtype=np.int64)
     v = 1.0 - 20.0 * t * 1e-6  # falls through -0.5 at 75 ms

@@ -92,6 +92,26 @@ def test_bouts_are_split_by_standing():
     assert all(c.end_us - c.start_us < 1.5e6 for c in out if isinstance(c, GaitCycle))
 
 
+def test_a_jittery_standing_walker_makes_no_steps():
+    # a depth camera's correlated jitter (AR(1), 0.1 s; 5 cm at the feet, 2 cm elsewhere) on a
+    # walker standing still for 10 s made 70-80 events; the foot that never moved makes none
+    # (the noise's rare 25 cm excursion may make one or two)
+    from streams.skeletons import CJ
+
+    t = np.arange(0, 10, 1 / 30)
+    j = np.repeat(walk(Gait(), t[:1]), len(t), axis=0)
+    rng = np.random.default_rng(0)
+    sigma = np.full(22, 0.02)
+    sigma[[CJ[n] for n in ("left_ankle", "right_ankle", "left_foot", "right_foot")]] = 0.05
+    rho, ar = np.exp(-1 / 3), np.zeros((22, 3))
+    for k in range(len(t)):
+        ar = rho * ar + np.sqrt(1 - rho ** 2) * rng.standard_normal((22, 3))
+        j[k] += sigma[:, None] * (0.8 * ar + 0.6 * rng.standard_normal((22, 3)))
+    a = OnlineGaitAnalyzer("cam", 0)
+    events = [m for m in _feed(a, t, j) if isinstance(m, GaitEvent)]
+    assert len(events) <= 4 and a.counters["frames"] == len(t)
+
+
 def test_kinect_v1_walk_gives_plausible_events_and_cycles(shared_data):
     from capture.readers import load_recording
 

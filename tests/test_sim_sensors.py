@@ -208,8 +208,9 @@ def test_simulated_swaps_are_flagged_by_the_classical_analysis():
     share = np.array([s for s, _ in strides])
     flagged = np.array([f for _, f in strides])
     mostly, clean = share >= 0.5, share == 0
-    assert mostly.sum() >= 12 and clean.sum() >= 20
-    # measured: 15 of the 17 strides swapped for at least half their frames are flagged, 2 of
-    # the 39 without a swapped frame (depth noise at 1.5-5 m reads as crossed legs)
+    assert mostly.sum() >= 8 and clean.sum() >= 20
+    # measured: 11 of the 11 strides swapped for at least half their frames are flagged, 1 of
+    # the 27 without a swapped frame (depth noise at 1.5-5 m reads as crossed legs); fewer
+    # strides than the 19 and 40 before the event detector stopped taking noise for steps
     assert flagged[mostly].mean() >= 0.8
     assert flagged[clean].mean() <= 0.1

@@ -178,8 +178,8 @@ def test_event_errors_grow_with_sensor_noise(tmp_path):
     rows = {r["setting"]: r for r in study["rows"]}
     assert set(rows) == {"exact", "kinect x0", "kinect x3"}
     # three walks (~35 events) per row: strike medians move by a few ms with any change of the
-    # walker (measured exact 13.8, x3 16.6 ms), so the clear effects are asserted: foot off
-    # 15.9 -> 61.9 ms, precision 0.92 -> 0.49
+    # walker or the detector (measured exact 14.7, x3 43.9 ms), so the clear effects are
+    # asserted: foot off 15.4 -> 66.6 ms, precision 0.97 -> 0.54
     med = {k: {e: r[e]["median_abs_ms"] for e in ("foot_strike", "foot_off")}
            for k, r in rows.items()}
     assert med["kinect x3"]["foot_strike"] > med["exact"]["foot_strike"]
@@ -228,18 +228,49 @@ def test_live_truth_keeps_body_ids_so_detected_events_match_per_track():
                    and (x.body_id == e.track if person_of is None
                         else x.person == person_of(e.track)) for x in true)
 
-    # detected events match the true events of their own track (measured 0.78 and 0.84)
+    # detected events match the true events of their own track (measured 0.88 and 0.84; 0.77
+    # and 0.84 before the detector judged extrema as steps: events.EventOptions)
     precision = np.mean([matched(e) for e in detected])
     recall = np.mean([any(e.track == x.body_id and e.side == x.side and e.kind == x.kind
                           and abs(x.t * 1e6 - e.event_us) <= 1e5 for e in detected)
                       for x in with_id])
-    assert precision >= 0.7 and recall >= 0.75
+    assert precision >= 0.85 and recall >= 0.8
     # the ids carry the information: credited to the other person, they mostly do not (0.2)
     person = {bid: w for _, w, bid in changes}
     assert np.mean([matched(e, lambda tr: 1 - person[tr]) for e in detected]) <= 0.4
     # what the sensor did is kept compactly, as far as frames were sent
     assert len(src.truth.dropped_us) == src.sensor.counters["dropped"]
     assert src.truth.swaps == []
+
+
+def test_live_events_degrade_gracefully_with_kinect_noise():
+    import logging
+
+    from inference.worker import Worker, WorkerConfig
+    from streams.schema import GaitEvent
+    from streams.status import StatusReporter
+
+    logging.getLogger("inference.online").setLevel(logging.ERROR)
+    # the same two walkers seen by the Azure-Kinect-like sensor at its published error, with its
+    # default faults (occlusion, dropped frames, id switches, left/right swaps)
+    src = SimSource("cam", rate_hz=30.0, seed=5, people=2, scene="walkway", sensor="kinect",
+                    noise=1.0, duration_s=16.0)
+    worker = Worker(WorkerConfig(), None, StatusReporter("cam", "worker"))
+    for frame in src.frames():
+        worker.handle(frame)
+    worker.expire(force=True)
+    detected = [m for m in worker.outputs if isinstance(m, GaitEvent)]
+    true = [x for x in src.events if x.body_id is not None]
+
+    def near(e: GaitEvent, x) -> bool:
+        return (e.track == x.body_id and e.side == x.side and e.kind == x.kind
+                and abs(x.t * 1e6 - e.event_us) <= 1e5)
+
+    precision = np.mean([any(near(e, x) for x in true) for e in detected])
+    recall = np.mean([any(near(e, x) for e in detected) for x in true])
+    # measured 0.63 and 0.80 with 80 events for 61 true ones; before the detector judged
+    # extrema as steps, jitter made 137 events (precision 0.40) at recall 0.84
+    assert precision >= 0.55 and recall >= 0.75 and len(detected) <= 1.5 * len(true)
 
 
 def test_live_truth_keeps_swaps_and_drops():
