@@ -53,17 +53,18 @@ class Window:
 _RIDGE = 1e-9  # keeps a fit with too few samples solvable; it then degrades to a lower degree
 
 
-def _first_two_coefficients(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rows 0 and 1 of solve(a, b) for symmetric (..., P, P) ``a`` with P = 2 or 3, written out
-    (cofactors): LAPACK's per-call overhead would dominate for these tiny systems."""
-    if a.shape[-1] == 2:
-        a00, a01, a11 = a[..., 0, 0], a[..., 0, 1], a[..., 1, 1]
-        det = (a00 * a11 - a01 * a01)[..., None]
+def _first_two_coefficients(a: list[np.ndarray], b: np.ndarray
+                            ) -> tuple[np.ndarray, np.ndarray]:
+    """Rows 0 and 1 of solve(A, b) for a symmetric P x P matrix A given by its upper triangle
+    ``a`` (P = 2: a00, a01, a11; P = 3: a00, a01, a02, a11, a12, a22; each (...,)), and ``b``
+    (..., P, C), written out (cofactors): LAPACK's per-call overhead would dominate for these
+    tiny systems."""
+    if len(a) == 3:
+        a00, a01, a11 = (x[..., None] for x in a)
+        det = a00 * a11 - a01 * a01
         b0, b1 = b[..., 0, :], b[..., 1, :]
-        return (a11[..., None] * b0 - a01[..., None] * b1) / det, \
-            (a00[..., None] * b1 - a01[..., None] * b0) / det
-    a00, a01, a02 = a[..., 0, 0], a[..., 0, 1], a[..., 0, 2]
-    a11, a12, a22 = a[..., 1, 1], a[..., 1, 2], a[..., 2, 2]
+        return (a11 * b0 - a01 * b1) / det, (a00 * b1 - a01 * b0) / det
+    a00, a01, a02, a11, a12, a22 = a
     c00 = a11 * a22 - a12 * a12
     c01 = a02 * a12 - a01 * a22
     c02 = a01 * a12 - a02 * a11
@@ -72,8 +73,13 @@ def _first_two_coefficients(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, n
     det = a00 * c00 + a01 * c01 + a02 * c02
     b0, b1, b2 = b[..., 0, :], b[..., 1, :], b[..., 2, :]
     inv = 1.0 / det[..., None]
-    return ((c00[..., None] * b0 + c01[..., None] * b1 + c02[..., None] * b2) * inv,
-            (c01[..., None] * b0 + c11[..., None] * b1 + c12[..., None] * b2) * inv)
+    c00, c01, c02, c11, c12 = (x[..., None] for x in (c00, c01, c02, c11, c12))
+    return ((c00 * b0 + c01 * b1 + c02 * b2) * inv, (c01 * b0 + c11 * b1 + c12 * b2) * inv)
+
+
+# Upper triangle of the P x P normal matrix, as (row, column) pairs, for P = 2 and 3.
+_UPPER = {p: np.triu_indices(p) for p in (2, 3)}
+_POWERS = {p: np.arange(p) for p in (2, 3)}
 
 
 def local_poly(t_us: np.ndarray, x: np.ndarray, window: Window,
@@ -91,6 +97,9 @@ def local_poly(t_us: np.ndarray, x: np.ndarray, window: Window,
     neither observed at the query sample nor on both sides of it, or has fewer samples than
     coefficients.
     """
+    # The online analyzer calls this twice per group of frames on a few samples each, so the
+    # number of numpy calls, not the arithmetic, sets the cost: each step below is one call on
+    # the whole (Q, K, ...) block.
     t_us = np.asarray(t_us, dtype=np.int64)
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 3 or x.shape[0] != t_us.shape[0]:
@@ -99,8 +108,10 @@ def local_poly(t_us: np.ndarray, x: np.ndarray, window: Window,
     w = np.ones((n, g)) if weights is None else np.asarray(weights, dtype=np.float64)
     if w.shape != (n, g):
         raise ValueError(f"weights must be {(n, g)}, got {w.shape}")
-    q = np.arange(n)[query] if query is not None else np.arange(n)
-    q = np.atleast_1d(q)
+    if isinstance(query, np.ndarray) and query.ndim == 1 and query.dtype.kind == "i":
+        q = query
+    else:
+        q = np.atleast_1d(np.arange(n)[query] if query is not None else np.arange(n))
     back_us = int(round(window.back_ms * 1000))
     ahead_us = int(round(window.ahead_ms * 1000))
     tq = t_us[q]
@@ -116,12 +127,14 @@ def local_poly(t_us: np.ndarray, x: np.ndarray, window: Window,
     offs = np.arange(-before, after + 1) * step
     idx = q[:, None] + offs[None, :]  # (Q, K)
     inside = (idx >= lo[:, None]) & (idx < hi[:, None])
-    idx = np.clip(idx, 0, n - 1)
+    np.minimum(np.maximum(idx, 0, out=idx), n - 1, out=idx)
     # Time in units of the wider half-window keeps the normal equations well conditioned.
     scale = max(back_us, ahead_us) * 1e-6
     dt = (t_us[idx] - tq[:, None]) * 1e-6  # (Q, K) seconds
-    u = np.where(dt < 0, -dt / max(back_us * 1e-6, 1e-12), dt / max(ahead_us * 1e-6, 1e-12))
-    kern = np.where(inside & (u <= 1.0), (1.0 - np.clip(u, 0, 1) ** 3) ** 3, 0.0)
+    # Inside the window a sample before the query (offset < 0) is earlier in time: the kernel
+    # coordinate is |dt| over the half-window on its side. Beyond 1 the tricube is 0.
+    half = np.where(offs < 0, -max(back_us * 1e-6, 1e-12), max(ahead_us * 1e-6, 1e-12))
+    kern = np.where(inside, (1.0 - np.minimum(dt / half, 1.0) ** 3) ** 3, 0.0)
     ww = kern[:, :, None] * w[idx]  # (Q, K, G)
     p = window.degree + 1
     nq, nk = idx.shape
@@ -135,23 +148,24 @@ def local_poly(t_us: np.ndarray, x: np.ndarray, window: Window,
     if p == 1:
         value, rate = avg.copy(), np.zeros((nq, g, c))
     else:
-        v = (dt / scale)[:, :, None] ** np.arange(p)  # (Q, K, P)
-        vv = (v[:, :, :, None] * v[:, :, None, :]).reshape(nq, nk, p * p)
-        a = np.matmul(ww.transpose(0, 2, 1), vv).reshape(nq, g, p, p) + _RIDGE * np.eye(p)
+        v = (dt / scale)[:, :, None] ** _POWERS[p]  # (Q, K, P)
+        rows, cols = _UPPER[p]
+        a = np.matmul(ww.transpose(0, 2, 1), v[:, :, rows] * v[:, :, cols])  # (Q, G, U)
         b = np.matmul(wx, v).reshape(nq, g, c, p).transpose(0, 1, 3, 2)  # (Q, G, P, C)
-        c0, c1 = _first_two_coefficients(a, b)
+        upper = [a[..., u] + _RIDGE if r == cc else a[..., u]
+                 for u, (r, cc) in enumerate(zip(rows, cols))]
+        c0, c1 = _first_two_coefficients(upper, b)
         value, rate = c0, c1 / scale
     # A group is estimated where it was observed at the query sample, or bridged by observations
     # on both sides; extrapolating a polynomial from one side is left undone (NaN).
     has = ww > 0
-    here = has[:, before]
-    earlier = (has & (dt < 0)[:, :, None]).any(axis=1)
-    later = (has & (dt > 0)[:, :, None]).any(axis=1)
-    ok = (here | (earlier & later)) & (has.sum(axis=1) >= p)
-    value[~ok] = np.nan
-    rate[~ok] = np.nan
+    ok = (has[:, before] | (has[:, :before].any(axis=1) & has[:, before + 1:].any(axis=1))) \
+        & (has.sum(axis=1) >= p)
+    bad = ~ok
+    value[bad] = np.nan
+    rate[bad] = np.nan
     if mean:
-        avg[~ok] = np.nan
+        avg[bad] = np.nan
         return value, rate, avg
     return value, rate
 

@@ -86,17 +86,24 @@ def dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Cross product along the last axis (np.cross's axis juggling costs more than the maths
-    on the per-frame arrays of the online path)."""
+    """Cross product along the last axis (np.cross's axis juggling, and np.stack's, cost more
+    than the maths on the per-frame arrays of the online path)."""
     a0, a1, a2 = a[..., 0], a[..., 1], a[..., 2]
     b0, b1, b2 = b[..., 0], b[..., 1], b[..., 2]
-    return np.stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], axis=-1)
+    x = a1 * b2 - a2 * b1
+    out = np.empty(x.shape + (3,), dtype=x.dtype)
+    out[..., 0] = x
+    out[..., 1] = a2 * b0 - a0 * b2
+    out[..., 2] = a0 * b1 - a1 * b0
+    return out
 
 
 def unit(v: np.ndarray) -> np.ndarray:
     """Unit vectors along the last axis; NaN where the length is ~0 (or NaN)."""
     n = norm(v)[..., None]
-    inv = np.divide(1.0, n, out=np.full_like(n, np.nan), where=n > 1e-9)
+    inv = np.empty(n.shape, dtype=n.dtype)  # np.full_like's wrapper costs more than this
+    inv.fill(np.nan)
+    np.divide(1.0, n, out=inv, where=n > 1e-9)
     return v * inv
 
 
@@ -150,12 +157,18 @@ _BASES: dict[tuple[float, ...], tuple[np.ndarray, np.ndarray]] = {}
 
 def horizontal_basis(up: np.ndarray = UP) -> tuple[np.ndarray, np.ndarray]:
     """Two orthonormal horizontal axes (e1, e2) with e1 x e2 = up."""
+    if up is UP and _UP_KEY in _BASES:  # the online path's case, without building the key
+        return _BASES[_UP_KEY]
     key = tuple(float(x) for x in up)
     if key not in _BASES:
         ref = np.array([0.0, 0.0, 1.0]) if abs(up[2]) < 0.9 else np.array([1.0, 0.0, 0.0])
         e1 = unit(horizontal(ref, up))
         _BASES[key] = (e1, cross(up, e1))
     return _BASES[key]
+
+
+_UP_KEY = (0.0, 1.0, 0.0)
+horizontal_basis(UP)
 
 
 def heading_inputs(joints: np.ndarray, up: np.ndarray = UP) -> np.ndarray:
@@ -166,21 +179,25 @@ def heading_inputs(joints: np.ndarray, up: np.ndarray = UP) -> np.ndarray:
     d = horizontal(joints[:, L_ANKLE] - joints[:, R_ANKLE], up)
     e1, e2 = horizontal_basis(up)
     a, b = d @ e1, d @ e2
-    return np.stack([
-        horizontal(joints[:, PELVIS], up),
-        body_forward(joints, up),
-        horizontal(joints[:, L_FOOT] - joints[:, L_ANKLE], up),
-        horizontal(joints[:, R_FOOT] - joints[:, R_ANKLE], up),
-        d,
-        np.stack([a * a, a * b, b * b], axis=-1),
-    ], axis=1)
+    out = np.empty((len(joints), 6, 3))
+    out[:, 0] = horizontal(joints[:, PELVIS], up)
+    out[:, 1] = body_forward(joints, up)
+    out[:, 2] = horizontal(joints[:, L_FOOT] - joints[:, L_ANKLE], up)
+    out[:, 3] = horizontal(joints[:, R_FOOT] - joints[:, R_ANKLE], up)
+    out[:, 4] = d
+    out[:, 5, 0], out[:, 5, 1], out[:, 5, 2] = a * a, a * b, b * b
+    return out
 
 
 def heading_weights(conf: np.ndarray, min_conf: float) -> np.ndarray:
     ok = conf >= min_conf
-    ankles = ok[:, L_ANKLE] & ok[:, R_ANKLE]
-    return np.stack([ok[:, PELVIS], ok[:, L_HIP] & ok[:, R_HIP], ok[:, L_FOOT] & ok[:, L_ANKLE],
-                     ok[:, R_FOOT] & ok[:, R_ANKLE], ankles, ankles], axis=1).astype(np.float64)
+    out = np.empty((len(conf), 6))
+    out[:, 0] = ok[:, PELVIS]
+    out[:, 1] = ok[:, L_HIP] & ok[:, R_HIP]
+    out[:, 2] = ok[:, L_FOOT] & ok[:, L_ANKLE]
+    out[:, 3] = ok[:, R_FOOT] & ok[:, R_ANKLE]
+    out[:, 4] = out[:, 5] = ok[:, L_ANKLE] & ok[:, R_ANKLE]
+    return out
 
 
 def _stride_axis(mean_d: np.ndarray, moments: np.ndarray, up: np.ndarray, min_std_m: float,
@@ -197,12 +214,23 @@ def _stride_axis(mean_d: np.ndarray, moments: np.ndarray, up: np.ndarray, min_st
     disc = np.sqrt(np.maximum(half_tr ** 2 - det, 0.0))
     l1, l2 = half_tr + disc, np.maximum(half_tr - disc, 1e-12)
     # eigenvector of l1: (cab, l1 - caa) or (l1 - cbb, cab), whichever is better conditioned
-    va = np.where(np.abs(cab) > 1e-12, cab, np.where(caa >= cbb, 1.0, 0.0))
-    vb = np.where(np.abs(cab) > 1e-12, l1 - caa, np.where(caa >= cbb, 0.0, 1.0))
+    tilted, wide = np.abs(cab) > 1e-12, caa >= cbb
+    va = np.where(tilted, cab, wide)
+    vb = np.where(tilted, l1 - caa, ~wide)
     axis = unit(va[:, None] * e1 + vb[:, None] * e2)
     ok = (l1 >= min_std_m ** 2) & (l1 >= min_elongation * l2)
     axis[~ok] = np.nan
     return axis
+
+
+_WINDOWS: dict[tuple[float, float, int], Window] = {}
+
+
+def _heading_window(opts: FrameOptions, ahead_ms: float) -> Window:
+    key = (opts.heading_back_ms, ahead_ms, opts.heading_max_samples)
+    if key not in _WINDOWS:
+        _WINDOWS[key] = Window(opts.heading_back_ms, ahead_ms, 1, opts.heading_max_samples)
+    return _WINDOWS[key]
 
 
 def headings(t_us: np.ndarray, inputs: np.ndarray, weights: np.ndarray, opts: FrameOptions,
@@ -222,13 +250,13 @@ def headings(t_us: np.ndarray, inputs: np.ndarray, weights: np.ndarray, opts: Fr
     """
     # The path needs a slope (degree 1); the body's facing is a weighted mean (degree 0), which
     # unlike a line's end point does not swing with the noise at the window's edge.
-    _, rate, avg = local_poly(t_us, inputs, Window(opts.heading_back_ms, ahead_ms, 1,
-                                                   opts.heading_max_samples), weights, query,
+    _, rate, avg = local_poly(t_us, inputs, _heading_window(opts, ahead_ms), weights, query,
                               mean=True)
     avg = avg[:, 1:]
     vel = rate[:, 0]
     hip_normal = unit(avg[:, 0])
-    toes = np.nansum(avg[:, 1:3], axis=1)
+    toes = avg[:, 1:3]
+    toes = np.where(toes == toes, toes, 0.0).sum(axis=1)  # np.nansum, without its overhead
     axis = _stride_axis(avg[:, 3], avg[:, 4], up, opts.min_stride_axis_std_m,
                         opts.min_stride_axis_elongation)
     # The sign: where the toes point (ankle -> ball of the foot, averaged), or where the
@@ -236,8 +264,9 @@ def headings(t_us: np.ndarray, inputs: np.ndarray, weights: np.ndarray, opts: Fr
     # a missing reference flips nothing.)
     toes_ok = (norm(toes) > 0.03)[:, None]
     sign_ref = np.where(toes_ok, toes, hip_normal)
-    axis[dot(axis, sign_ref) < 0] *= -1
-    hip_normal[np.where(toes_ok[:, 0], dot(hip_normal, toes) < 0, False)] *= -1
+    np.negative(axis, out=axis, where=(dot(axis, sign_ref) < 0)[:, None])
+    flip = toes_ok[:, 0] & (dot(hip_normal, toes) < 0)
+    np.negative(hip_normal, out=hip_normal, where=flip[:, None])
     body = np.where(np.isfinite(axis).all(axis=-1)[:, None], axis, hip_normal)
     speed = norm(vel)
     path = unit(vel)
@@ -249,7 +278,7 @@ def headings(t_us: np.ndarray, inputs: np.ndarray, weights: np.ndarray, opts: Fr
     no_body = ~np.isfinite(body).all(axis=-1)
     use_path = (speed >= opts.min_path_speed_mps) & (agree | no_body)
     d = np.where(use_path[:, None], path, body)
-    return d, np.nan_to_num(speed), ~use_path
+    return d, np.where(speed == speed, speed, 0.0), ~use_path
 
 
 @dataclass
@@ -394,11 +423,17 @@ def bouts(t_us: np.ndarray, walking: np.ndarray, min_pause_ms: float = 1000.0,
 # --------------------------------------------------------------------------- quality
 
 
+_BONE_FROM = np.array([p for p, _ in BONES])
+_BONE_TO = np.array([c for _, c in BONES])
+REQUIRED_INDEX = np.array(REQUIRED)
+# Knee, ankle, foot of the left then the right leg, and the same with the sides exchanged.
+_LEGS = np.array([L_KNEE, L_ANKLE, L_FOOT, R_KNEE, R_ANKLE, R_FOOT])
+_LEGS_SWAPPED = np.array([R_KNEE, R_ANKLE, R_FOOT, L_KNEE, L_ANKLE, L_FOOT])
+
+
 def bone_lengths(joints: np.ndarray) -> np.ndarray:
     """(..., B) lengths of :data:`BONES`."""
-    a = np.array([p for p, _ in BONES])
-    b = np.array([c for _, c in BONES])
-    return norm(joints[..., b, :] - joints[..., a, :])
+    return norm(joints[..., _BONE_TO, :] - joints[..., _BONE_FROM, :])
 
 
 def quality_flags(t_us: np.ndarray, joints: np.ndarray, conf: np.ndarray,
@@ -408,7 +443,7 @@ def quality_flags(t_us: np.ndarray, joints: np.ndarray, conf: np.ndarray,
     ``ref_bones``: the track's median bone lengths (B,), or None while unknown.
     """
     j, c = joints[1:], conf[1:]
-    req = c[:, REQUIRED]
+    req = c[:, REQUIRED_INDEX]
     flags = np.where((req <= 0).any(axis=1), Q_MISSING, 0)
     flags |= np.where((req < opts.min_confidence).any(axis=1), Q_LOW_CONF, 0)
     if ref_bones is not None:
@@ -417,10 +452,12 @@ def quality_flags(t_us: np.ndarray, joints: np.ndarray, conf: np.ndarray,
         flags |= np.where((dev > tol).any(axis=1), Q_BONE_LENGTH, 0)
     flags |= np.where(np.diff(t_us) > opts.max_gap_ms * 1000, Q_GAP, 0)
     # Swap: the left and right joints jumped onto each other's previous places.
-    left, right = [L_KNEE, L_ANKLE, L_FOOT], [R_KNEE, R_ANKLE, R_FOOT]
     p = joints[:-1]
-    same = (norm(j[:, left] - p[:, left]) + norm(j[:, right] - p[:, right])).sum(axis=1)
-    crossed_jump = (norm(j[:, left] - p[:, right]) + norm(j[:, right] - p[:, left])).sum(axis=1)
+    legs = j[:, _LEGS]
+    moved = norm(legs - p[:, _LEGS])  # (N, 6): left leg's joints, then the right's
+    crossed = norm(legs - p[:, _LEGS_SWAPPED])  # each to the other side's previous place
+    same = (moved[:, :3] + moved[:, 3:]).sum(axis=1)
+    crossed_jump = (crossed[:, :3] + crossed[:, 3:]).sum(axis=1)
     jumped = (crossed_jump < 0.5 * same) & (same > 0.3)
     flags |= np.where(jumped, Q_LR_SWAP, 0)
     return flags.astype(np.int32)

@@ -59,28 +59,52 @@ def _wrap(a: np.ndarray) -> np.ndarray:
     return (a + 180.0) % 360.0 - 180.0
 
 
-def sagittal_angles(joints: np.ndarray, fwd: np.ndarray, up: np.ndarray = UP
-                    ) -> dict[str, np.ndarray]:
-    """Joint angles (deg) per frame of (N, 22, 3) joints with (N, 3) walking directions."""
+def _angles(joints: np.ndarray, fwd: np.ndarray, lat: np.ndarray, up: np.ndarray
+            ) -> tuple[np.ndarray, ...]:
+    """The sagittal angles (deg) of :func:`sagittal_angles`, left and right side by side:
+    hip, knee, ankle dorsiflexion, arm (each (N, 2)), trunk tilt, pelvis obliquity and
+    rotation (each (N,)). ``lat``: the walker's left, cross(up, fwd)."""
     seg = joints[:, _SEG_TO] - joints[:, _SEG_FROM]  # (N, S, 3)
     # inclination from straight down, forward positive (the trunk points down: pelvis - neck)
     inc = np.degrees(np.arctan2(np.einsum("nsc,nc->ns", seg, fwd), -(seg @ up)))
-    out: dict[str, np.ndarray] = {}
-    for side in SIDES:
-        thigh, shank = inc[:, _S[f"thigh_{side}"]], inc[:, _S[f"shank_{side}"]]
-        out[f"hip_flexion_{side}"] = thigh
-        out[f"knee_flexion_{side}"] = thigh - shank
-        # a flat foot pointing forward is inclined 90 deg from straight down
-        out[f"ankle_dorsiflexion_{side}"] = _wrap(inc[:, _S[f"foot_{side}"]] - shank) - 90.0
-        out[f"arm_angle_{side}"] = inc[:, _S[f"arm_{side}"]]
-    out["trunk_tilt"] = -inc[:, _S["trunk"]]  # forward lean positive
-    lat = cross(up, fwd)  # the walker's left
+    thigh, shank = inc[:, 0:2], inc[:, 2:4]  # _SEG_NAMES order
+    # a flat foot pointing forward is inclined 90 deg from straight down
+    dorsi = _wrap(inc[:, 4:6] - shank) - 90.0
     hips = joints[:, CJ["left_hip"]] - joints[:, CJ["right_hip"]]
     hw = norm(hips)
-    rise = np.divide(hips @ up, hw, out=np.full_like(hw, np.nan), where=hw > 0)
-    out["pelvis_obliquity"] = np.degrees(np.arcsin(np.clip(rise, -1, 1)))
-    out["pelvis_rotation"] = np.degrees(np.arctan2(dot(hips, fwd), dot(hips, lat)))
+    rise = np.empty(hw.shape)
+    rise.fill(np.nan)
+    np.divide(hips @ up, hw, out=rise, where=hw > 0)
+    obliquity = np.degrees(np.arcsin(np.minimum(np.maximum(rise, -1.0), 1.0)))
+    rotation = np.degrees(np.arctan2(dot(hips, fwd), dot(hips, lat)))
+    return thigh, thigh - shank, dorsi, inc[:, 6:8], -inc[:, 8], obliquity, rotation
+
+
+def sagittal_angles(joints: np.ndarray, fwd: np.ndarray, up: np.ndarray = UP
+                    ) -> dict[str, np.ndarray]:
+    """Joint angles (deg) per frame of (N, 22, 3) joints with (N, 3) walking directions."""
+    hip, knee, dorsi, arm, trunk, obliquity, rotation = _angles(joints, fwd, cross(up, fwd), up)
+    out: dict[str, np.ndarray] = {}
+    for k, side in enumerate(SIDES):
+        out[f"hip_flexion_{side}"] = hip[:, k]
+        out[f"knee_flexion_{side}"] = knee[:, k]
+        out[f"ankle_dorsiflexion_{side}"] = dorsi[:, k]
+        out[f"arm_angle_{side}"] = arm[:, k]
+    out["trunk_tilt"] = trunk  # forward lean positive
+    out["pelvis_obliquity"] = obliquity
+    out["pelvis_rotation"] = rotation
     return out
+
+
+def _pairs(*names: str) -> list[int]:
+    return [F[f"{n}_{side}"] for n in names for side in SIDES]
+
+
+# Feature columns written in blocks by features() (left, right next to each other).
+_C_ANGLES = _pairs("hip_flexion", "knee_flexion", "ankle_dorsiflexion", "arm_angle")
+_C_FWD = _pairs("ankle_fwd", "foot_fwd")
+_C_FWD_VEL = _pairs("ankle_fwd_vel", "foot_fwd_vel")
+_C_LAT, _C_HEIGHT, _C_SPEED = _pairs("ankle_lat"), _pairs("ankle_height"), _pairs("ankle_speed")
 
 
 def features(joints: np.ndarray, velocities: np.ndarray, fwd: np.ndarray,
@@ -91,26 +115,26 @@ def features(joints: np.ndarray, velocities: np.ndarray, fwd: np.ndarray,
     ``fwd``: (N, 3) horizontal walking directions; ``floor_y``: the level ankle heights are
     measured from, along ``up`` (the resting ankles' level: heights are then foot lift).
     """
+    # Called once per group of a few frames on the online path: left and right are computed
+    # together and written in blocks, as numpy's per-call cost outweighs the arithmetic.
     n = joints.shape[0]
-    out = np.full((n, len(FEATURES)), np.nan)
-    for name, v in sagittal_angles(joints, fwd, up).items():
-        out[:, F[name]] = v
-    lat = unit(cross(up, fwd))
+    out = np.empty((n, len(FEATURES)))
+    left = cross(up, fwd)  # the walker's left
+    hip, knee, dorsi, arm, trunk, obliquity, rotation = _angles(joints, fwd, left, up)
+    out[:, _C_ANGLES] = np.concatenate([hip, knee, dorsi, arm], axis=1)
+    out[:, F["trunk_tilt"]] = trunk
+    out[:, F["pelvis_obliquity"]] = obliquity
+    out[:, F["pelvis_rotation"]] = rotation
+    lat = unit(left)
     pelvis = joints[:, CJ["pelvis"]]
     pv = velocities[:, CJ["pelvis"]]
     rel = joints[:, _REL] - pelvis[:, None]  # (N, 4, 3): L/R ankle, L/R foot
-    rel_fwd = np.einsum("njc,nc->nj", rel, fwd)
-    rel_vel = np.einsum("njc,nc->nj", velocities[:, _REL] - pv[:, None], fwd)
+    out[:, _C_FWD] = np.einsum("njc,nc->nj", rel, fwd)
+    out[:, _C_FWD_VEL] = np.einsum("njc,nc->nj", velocities[:, _REL] - pv[:, None], fwd)
+    out[:, _C_LAT] = np.einsum("njc,nc->nj", rel[:, :2], lat)
+    out[:, _C_HEIGHT] = joints[:, _REL[:2]] @ up - floor_y
     ank_v = velocities[:, _REL[:2]]
-    ank_v_h = ank_v - (ank_v @ up)[..., None] * up
-    for k, side in enumerate(SIDES):
-        out[:, F[f"ankle_fwd_{side}"]] = rel_fwd[:, k]
-        out[:, F[f"foot_fwd_{side}"]] = rel_fwd[:, 2 + k]
-        out[:, F[f"ankle_fwd_vel_{side}"]] = rel_vel[:, k]
-        out[:, F[f"foot_fwd_vel_{side}"]] = rel_vel[:, 2 + k]
-        out[:, F[f"ankle_lat_{side}"]] = dot(rel[:, k], lat)
-        out[:, F[f"ankle_height_{side}"]] = joints[:, _REL[k]] @ up - floor_y
-        out[:, F[f"ankle_speed_{side}"]] = norm(ank_v_h[:, k])
+    out[:, _C_SPEED] = norm(ank_v - (ank_v @ up)[..., None] * up)
     pv_h = pv - (pv @ up)[:, None] * up
     out[:, F["pelvis_speed"]] = norm(pv_h)
     out[:, F["pelvis_fwd_speed"]] = dot(pv_h, fwd)

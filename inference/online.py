@@ -218,11 +218,11 @@ class OnlineGaitAnalyzer:
             return self._reject(f"shapes {j.shape}/{c.shape}, expected (22, 3)/(22,)")
         if self._last_t is not None and t_us <= self._last_t:
             return self._reject(f"timestamp {t_us} not after {self._last_t}")
-        bad = ~np.isfinite(j).all(axis=1) | ~np.isfinite(c)
-        if bad.any():
+        if not (np.isfinite(j).all() and np.isfinite(c).all()):  # rare: per joint only then
+            bad = ~np.isfinite(j).all(axis=1) | ~np.isfinite(c)
             j = np.where(bad[:, None], 0.0, j)
             c = np.where(bad, 0.0, c)
-        c = np.clip(c, 0.0, 1.0)
+        c = np.minimum(np.maximum(c, 0.0), 1.0)
         self._last_t = t_us
         self.counters["frames"] += 1
         self._add_raw(t_us, j, c)
@@ -281,7 +281,7 @@ class OnlineGaitAnalyzer:
         jj = j[p:n] if a > 0 else np.concatenate([j[:1], j[:n]])
         ww = w[p:n] if a > 0 else np.concatenate([w[:1], w[:n]])
         raw.cols["q"][a:n] = fr.quality_flags(tt, jj, ww, self._ref_bones, o)
-        good = (w[a:n][:, list(fr.REQUIRED)] >= o.min_confidence).all(axis=1)
+        good = (w[a:n][:, fr.REQUIRED_INDEX] >= o.min_confidence).all(axis=1)
         if good.any():
             self._bones.extend(t=t[a:n][good], b=fr.bone_lengths(j[a:n][good]))
         self._prepared = raw.dropped + n
@@ -418,15 +418,18 @@ class OnlineGaitAnalyzer:
         m = len(tq)
         pos = np.arange(len(t_all) - m, len(t_all))
         start = np.searchsorted(t_all, tq - 1_000_000, "left")
-        rng = np.empty(m)
-        for i in range(m):
-            seg = ank[start[i]:pos[i] + 1]
-            rng[i] = float(np.nanmax(np.fmax.reduce(seg, axis=0) - np.fmin.reduce(seg, axis=0))) \
-                if np.isfinite(seg).any() else 0.0
+        # every new frame's window [start, pos] at once, padded with the frame itself (which
+        # changes no maximum or minimum)
+        win = np.minimum(start[:, None] + np.arange(int((pos - start).max()) + 1),
+                         pos[:, None])
+        seg = ank[win]  # (m, W, 2)
+        span = np.fmax.reduce(seg, axis=1) - np.fmin.reduce(seg, axis=1)  # NaN: ankle unseen
+        rng = np.fmax(span[:, 0], span[:, 1])
+        rng[rng != rng] = 0.0  # neither ankle seen in the window
         dt = (tq - t_all[start]) / 1e6
         da = np.angle(np.exp(1j * (angle - a_all[start])))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            turn = np.where((dt > 0.25) & np.isfinite(da), np.degrees(da) / dt, 0.0)
+        long = dt > 0.25  # a shorter stretch gives no rate (and the first frame none at all)
+        turn = np.where(long & np.isfinite(da), np.degrees(da) / np.where(long, dt, 1.0), 0.0)
         rng[pos == start] = np.inf  # a first frame: nothing to compare with yet
         return rng, turn
 
