@@ -367,6 +367,19 @@ def evaluate_trial(path: Path, factory: Callable[[str, int], Any], tolerance_ms:
 # --------------------------------------------------------------------------- datasets
 
 
+def dataset_dirs(root: Path) -> list[Path]:
+    """``root`` if it is a dataset folder (``trials/`` or ``ground_truth/`` inside), else the
+    dataset folders directly under it, so that ../shared/data evaluates every folder with
+    event truth (folders without any, such as the Kinect v1 walks, are not datasets here)."""
+    def is_dataset(d: Path) -> bool:
+        return (d / "trials").is_dir() or (d / "ground_truth").is_dir()
+
+    if is_dataset(root):
+        return [root]
+    return sorted(d for d in root.iterdir() if d.is_dir() and is_dataset(d)) \
+        if root.is_dir() else []
+
+
 def trial_files(root: Path) -> list[Path]:
     """The recordings of a dataset folder (see the module docstring for the layouts)."""
     if (root / "trials").is_dir():
@@ -421,7 +434,7 @@ def evaluate(dirs: list[Path], model: str = "classical", tolerance_ms: float = 1
     factory = with_noise(analyzer_factory(model), noise)
     factory("check", 0)  # a model that cannot load fails here, once, with its own message
     per_dataset: dict[str, list[TrialResult]] = {}
-    for root in dirs:
+    for root in [d for given in dirs for d in (dataset_dirs(given) or [given])]:
         files = trial_files(root)
         if not files:
             raise FileNotFoundError(f"{root}: no trials/*.c3d and no *.trc recordings")

@@ -102,3 +102,14 @@ def test_cli_prints_the_report_and_json_last(shared_data):
                           str(shared_data / "opensim_walking_trc_grf"), "--model", "nonsense"],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "unknown model 'nonsense'" in bad.stdout
+
+
+def test_the_shared_data_folder_stands_for_its_datasets_with_event_truth(shared_data):
+    """`gaitstream eval events ../shared/data` must evaluate every folder with event truth
+    (it used to find only the TRC folders and silently leave out the gait-lab C3Ds)."""
+    from inference.eval_events import dataset_dirs
+
+    assert [d.name for d in dataset_dirs(shared_data)] == [
+        "c3d_gait_lab_samples", "opencap_mocap_modified_gait", "opensim_walking_trc_grf"]
+    assert dataset_dirs(shared_data / "opensim_walking_trc_grf") == \
+        [shared_data / "opensim_walking_trc_grf"]
