@@ -591,9 +591,9 @@ def write_model_card(path: Path, result: dict[str, Any], evals: dict[str, Any] |
         lines.append("")
     lines += [
         "## Limits",
-        "- Trained mostly on synthetic walks: the real labelled set is ten short trials of "
-        "healthy adults (no patient data with events exists here); accuracy on real pathological"
-        " gait is not measured.",
+        "- Trained mostly on synthetic walks: the real labelled set is eleven short trials "
+        "(five trained on) of healthy adults (no patient data with events exists here); "
+        "accuracy on real pathological gait is not measured.",
         "- The Kinect noise is the simulator's model (depth-dependent jitter, occlusion, drops, "
         "swaps), not recorded Azure Kinect data; none with a compatible licence was found.",
         "- Knee RMS above is after removing a constant offset (lab models place joint centres "
