@@ -28,6 +28,7 @@ from inference.kinematics import F
 from streams.schema import CYCLE_METRICS, GaitCycle
 
 OTHER = {"left": "right", "right": "left"}
+_QUALITY_BITS = np.array(list(QUALITY_NAMES))
 
 # Flags that make a cycle unfit for summaries (the record is still published).
 UNTRUSTED = frozenset({"missing_events", "implausible_timing", "left_right_swap",
@@ -73,7 +74,7 @@ def _num(x: float) -> float | None:
 
 
 def _range(y: np.ndarray) -> float:
-    return float(np.max(y) - np.min(y)) if len(y) and np.isfinite(y).all() else float("nan")
+    return float(y.max() - y.min()) if len(y) and np.isfinite(y).all() else float("nan")
 
 
 def turn_deg(t_us: np.ndarray, heading: np.ndarray, fs0: int, fs1: int,
@@ -85,7 +86,11 @@ def turn_deg(t_us: np.ndarray, heading: np.ndarray, fs0: int, fs1: int,
     sel = (t_us >= fs0 + delay_us) & (t_us <= fs1 + delay_us) & np.isfinite(heading)
     if not sel.any():
         return None
-    h = np.unwrap(heading[sel])
+    h = heading[sel]
+    # np.unwrap changes nothing (but a zero's sign) unless a step reaches half a turn; it costs
+    # more than the rest of a cycle's measures
+    if len(h) > 1 and np.abs(h[1:] - h[:-1]).max() >= np.pi:
+        h = np.unwrap(h)
     return float(np.degrees(h.max() - h.min()))
 
 
@@ -157,9 +162,10 @@ def cycle_record(source: str, track: int, side: str, fs0: int, fs1: int, events:
                 m["peak_swing_knee_flexion_deg"] = _num(
                     float(np.max(feats[swing, F[f"knee_flexion_{side}"]])))
         q = quality[sel]
-        for bit, name in QUALITY_NAMES.items():
+        counts = ((q[:, None] & _QUALITY_BITS) != 0).sum(axis=0).tolist()
+        for (bit, name), count in zip(QUALITY_NAMES.items(), counts):
             # A gap in time inside a stride may hide its events: one is enough.
-            share = np.mean((q & bit) != 0)
+            share = count / len(q)
             if share > opts.flag_fraction or (bit == Q_GAP and share > 0):
                 flags.append(name)
         st = state[sel]

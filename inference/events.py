@@ -84,12 +84,8 @@ def parabola_vertex(t: np.ndarray, y: np.ndarray) -> float:
     if abs(a) < 1e-15:
         return 0.0
     b = (d2 - a * h2 * h2) / h2
-    return float(np.clip(-b / (2 * a), -h1, h2))
-
-
-def _nan_extreme(a: np.ndarray, op: np.ufunc) -> float:
-    """fmax/fmin over the finite values of ``a``; NaN when it has none."""
-    return float(op.reduce(a)) if len(a) else float("nan")
+    v = -b / (2 * a)
+    return h2 if v > h2 else (-h1 if v < -h1 else v)
 
 
 def find_extrema(t_us: np.ndarray, s: np.ndarray, sign: int, opts: EventOptions,
@@ -104,38 +100,60 @@ def find_extrema(t_us: np.ndarray, s: np.ndarray, sign: int, opts: EventOptions,
     swing back by the prominence between two extrema (hysteresis), so jitter around a peak or
     while the foot rests makes one event instead of several.
     """
-    y = sign * np.asarray(s, dtype=np.float64)
-    n = len(y)
+    s = np.asarray(s, dtype=np.float64)
+    t_us = np.asarray(t_us)
+    n = len(s)
     stop = n if stop is None else stop
+    first, end = max(start, 1), min(stop, n - 1)
+    out: list[Extremum] = []
+    if first >= end:
+        return out
+    # The online analyzer calls this for a few new samples at a time: the cheap neighbour test
+    # runs on Python floats, and only candidates that pass it look at their window (y = sign * s,
+    # its maximum the signed maximum or minimum of s: a sign flip is exact).
+    ys = s[first - 1:end + 1].tolist()
+    if sign < 0:
+        ys = [-v for v in ys]
+        hi_op, lo_op = np.fmin, np.fmax
+    else:
+        hi_op, lo_op = np.fmax, np.fmin
+
+    def top(a: int, b: int) -> float:  # max of y[a:b] over its finite values, NaN if none
+        return sign * float(hi_op.reduce(s[a:b])) if b > a else float("nan")
+
+    def bottom(a: int, b: int) -> float:
+        return sign * float(lo_op.reduce(s[a:b])) if b > a else float("nan")
+
     back_us, ahead_us = int(opts.back_ms * 1000), int(opts.confirm_ms * 1000)
     rise_us = int(opts.rise_window_ms * 1000)
     range_us = int(opts.range_window_ms * 1000)
-    out: list[Extremum] = []
-    after = 0 if since_us is None else int(np.searchsorted(t_us, since_us, "right"))
-    for c in range(max(start, 1), min(stop, n - 1)):
-        yc = y[c]
+    after = None
+    for c in range(first, end):
+        yc = ys[c - first + 1]
         # Cheap test first: a local extremum among its neighbours (plateaus count once).
-        if not (yc > y[c - 1] and yc >= y[c + 1]):
+        if not (yc > ys[c - first] and yc >= ys[c - first + 2]):
             continue
         if not yc >= opts.min_offset_m:
             continue
-        tc = t_us[c]
-        lo = int(np.searchsorted(t_us, tc - back_us, "left"))
-        hi = max(int(np.searchsorted(t_us, tc + ahead_us, "right")), c + 2)
+        tc = int(t_us[c])
+        lo = int(t_us.searchsorted(tc - back_us, "left"))
+        hi = max(int(t_us.searchsorted(tc + ahead_us, "right")), c + 2)
         # Samples lost by the tracker (NaN) neither confirm nor refute an extremum.
-        if not yc >= _nan_extreme(y[lo:hi], np.fmax):
+        if not yc >= top(lo, hi):
             continue
-        rlo = max(int(np.searchsorted(t_us, tc - rise_us, "left")), after)
-        rise = yc - _nan_extreme(y[rlo:c + 1], np.fmin)
+        if after is None:
+            after = 0 if since_us is None else int(t_us.searchsorted(since_us, "right"))
+        rlo = max(int(t_us.searchsorted(tc - rise_us, "left")), after)
+        rise = yc - bottom(rlo, c + 1)
         if not rise >= prominence:
             continue
-        glo = int(np.searchsorted(t_us, tc - range_us, "left"))
-        low = _nan_extreme(y[glo:c + 1], np.fmin)
-        if not yc - low >= opts.min_range_fraction * (_nan_extreme(y[glo:c + 1], np.fmax) - low):
+        glo = int(t_us.searchsorted(tc - range_us, "left"))
+        low = bottom(glo, c + 1)
+        if not yc - low >= opts.min_range_fraction * (top(glo, c + 1) - low):
             continue
-        if not yc - _nan_extreme(y[c + 1:hi], np.fmin) >= opts.min_return_m:
+        if not yc - bottom(c + 1, hi) >= opts.min_return_m:
             continue
-        dt = parabola_vertex(t_us[c - 1:c + 2], y[c - 1:c + 2])
+        dt = parabola_vertex(t_us[c - 1:c + 2], ys[c - first:c - first + 3])
         out.append(Extremum(int(round(tc + dt)), c, float(rise)))
         after = c + 1
     return out

@@ -14,6 +14,7 @@ timestamps; nothing assumes a frame rate.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -85,17 +86,18 @@ def dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.einsum("...c,...c->...", a, b)
 
 
+_NEXT, _AFTER = np.array([1, 2, 0]), np.array([2, 0, 1])
+_UP_NEXT, _UP_AFTER = UP[_NEXT], UP[_AFTER]
+
+
 def cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Cross product along the last axis (np.cross's axis juggling, and np.stack's, cost more
-    than the maths on the per-frame arrays of the online path)."""
-    a0, a1, a2 = a[..., 0], a[..., 1], a[..., 2]
-    b0, b1, b2 = b[..., 0], b[..., 1], b[..., 2]
-    x = a1 * b2 - a2 * b1
-    out = np.empty(x.shape + (3,), dtype=x.dtype)
-    out[..., 0] = x
-    out[..., 1] = a2 * b0 - a0 * b2
-    out[..., 2] = a0 * b1 - a1 * b0
-    return out
+    """Cross product along the last axis (np.cross's axis juggling costs more than the maths on
+    the per-frame arrays of the online path): (a1 b2 - a2 b1, a2 b0 - a0 b2, a0 b1 - a1 b0)."""
+    if a is UP:  # the online path's cases: the constant's components gathered once
+        return _UP_NEXT * b[..., _AFTER] - _UP_AFTER * b[..., _NEXT]
+    if b is UP:
+        return a[..., _NEXT] * _UP_AFTER - a[..., _AFTER] * _UP_NEXT
+    return a[..., _NEXT] * b[..., _AFTER] - a[..., _AFTER] * b[..., _NEXT]
 
 
 def unit(v: np.ndarray) -> np.ndarray:
@@ -146,12 +148,6 @@ def estimate_floor(points: np.ndarray, up_hint: np.ndarray = UP) -> tuple[np.nda
 # --------------------------------------------------------------------------- walking direction
 
 
-def body_forward(joints: np.ndarray, up: np.ndarray = UP) -> np.ndarray:
-    """Horizontal unit normal of the hip line per frame (N, 3): for a right-handed y-up skeleton
-    the walker faces cross(left_hip - right_hip, up)."""
-    return unit(horizontal(cross(joints[..., L_HIP, :] - joints[..., R_HIP, :], up), up))
-
-
 _BASES: dict[tuple[float, ...], tuple[np.ndarray, np.ndarray]] = {}
 
 
@@ -168,62 +164,91 @@ def horizontal_basis(up: np.ndarray = UP) -> tuple[np.ndarray, np.ndarray]:
 
 
 _UP_KEY = (0.0, 1.0, 0.0)
-horizontal_basis(UP)
+_UP_BASIS = np.stack(horizontal_basis(UP), axis=1)  # (3, 2): e1, e2
+
+
+# heading_inputs' difference vectors: the hip line (left - right hip), the toe directions
+# (ankle -> ball of the foot, left and right) and the left-minus-right ankle vector.
+_HEAD_TO = np.array([L_HIP, L_FOOT, R_FOOT, L_ANKLE])
+_HEAD_FROM = np.array([R_HIP, L_ANKLE, R_ANKLE, R_ANKLE])
+_MOMENT_A, _MOMENT_B = np.array([0, 0, 1]), np.array([0, 1, 1])
+# heading_weights: each input is seen when both of these joints are.
+_SEEN_A = np.array([PELVIS, L_HIP, L_FOOT, R_FOOT, L_ANKLE, L_ANKLE])
+_SEEN_B = np.array([PELVIS, R_HIP, L_ANKLE, R_ANKLE, R_ANKLE, R_ANKLE])
 
 
 def heading_inputs(joints: np.ndarray, up: np.ndarray = UP) -> np.ndarray:
     """Per-frame vectors whose local averages give the heading, (N, 6, 3): pelvis position,
-    hip-line normal, left and right toe directions (ankle -> ball of the foot), the left-minus-
+    hip-line normal (for a right-handed y-up skeleton the walker faces cross(left_hip -
+    right_hip, up)), left and right toe directions (ankle -> ball of the foot), the left-minus-
     right ankle vector, and that vector's second moments (a*a, a*b, b*b) in the horizontal basis.
     All horizontal."""
-    d = horizontal(joints[:, L_ANKLE] - joints[:, R_ANKLE], up)
-    e1, e2 = horizontal_basis(up)
-    a, b = d @ e1, d @ e2
     out = np.empty((len(joints), 6, 3))
-    out[:, 0] = horizontal(joints[:, PELVIS], up)
-    out[:, 1] = body_forward(joints, up)
-    out[:, 2] = horizontal(joints[:, L_FOOT] - joints[:, L_ANKLE], up)
-    out[:, 3] = horizontal(joints[:, R_FOOT] - joints[:, R_ANKLE], up)
-    out[:, 4] = d
-    out[:, 5, 0], out[:, 5, 1], out[:, 5, 2] = a * a, a * b, b * b
+    np.subtract(joints[:, _HEAD_TO], joints[:, _HEAD_FROM], out=out[:, 1:5])
+    out[:, 0] = joints[:, PELVIS]
+    facing = cross(out[:, 1], up)
+    d = out[:, 4]
+    if up is UP:  # horizontal(), in place
+        facing[:, 1] = 0.0
+        out[:, :5, 1] = 0.0
+        # d's components along e1 and e2 in one product: the two others are +-0 (y is +0),
+        # which leave the one that counts as it is, in any order
+        ab = d @ _UP_BASIS
+    else:
+        facing = horizontal(facing, up)
+        out[:, :5] = horizontal(out[:, :5], up)
+        e1, e2 = horizontal_basis(up)
+        ab = np.empty((len(d), 2))
+        ab[:, 0], ab[:, 1] = d @ e1, d @ e2
+    out[:, 1] = unit(facing)
+    np.multiply(ab[:, _MOMENT_A], ab[:, _MOMENT_B], out=out[:, 5])  # a*a, a*b, b*b
     return out
 
 
 def heading_weights(conf: np.ndarray, min_conf: float) -> np.ndarray:
     ok = conf >= min_conf
-    out = np.empty((len(conf), 6))
-    out[:, 0] = ok[:, PELVIS]
-    out[:, 1] = ok[:, L_HIP] & ok[:, R_HIP]
-    out[:, 2] = ok[:, L_FOOT] & ok[:, L_ANKLE]
-    out[:, 3] = ok[:, R_FOOT] & ok[:, R_ANKLE]
-    out[:, 4] = out[:, 5] = ok[:, L_ANKLE] & ok[:, R_ANKLE]
-    return out
+    return (ok[:, _SEEN_A] & ok[:, _SEEN_B]).astype(np.float64)
 
 
 def _stride_axis(mean_d: np.ndarray, moments: np.ndarray, up: np.ndarray, min_std_m: float,
-                 min_elongation: float) -> np.ndarray:
-    """Principal horizontal axis of the left-minus-right ankle vector (Q, 3), NaN where the feet
-    do not clearly alternate along one line: in walking they swing past each other along the
-    walking direction, whatever the hip line (poorly tracked from the side) says."""
+                 min_elongation: float) -> tuple[list[list[float]], list[bool]]:
+    """Principal horizontal axis of the left-minus-right ankle vector, not yet of unit length
+    (Q lists of 3), and per row whether the feet clearly alternate along one line (where not,
+    there is no axis): in walking they swing past each other along the walking direction,
+    whatever the hip line (poorly tracked from the side) says.
+
+    A 2 x 2 eigenproblem per frame: as Python floats, since numpy's per-call cost on a few rows
+    is many times the arithmetic (each operation is the IEEE one numpy would do)."""
     e1, e2 = horizontal_basis(up)
-    ma, mb = mean_d @ e1, mean_d @ e2
-    caa = moments[:, 0] - ma * ma
-    cab = moments[:, 1] - ma * mb
-    cbb = moments[:, 2] - mb * mb
-    half_tr, det = (caa + cbb) / 2, caa * cbb - cab * cab
-    disc = np.sqrt(np.maximum(half_tr ** 2 - det, 0.0))
-    l1, l2 = half_tr + disc, np.maximum(half_tr - disc, 1e-12)
-    # eigenvector of l1: (cab, l1 - caa) or (l1 - cbb, cab), whichever is better conditioned
-    tilted, wide = np.abs(cab) > 1e-12, caa >= cbb
-    va = np.where(tilted, cab, wide)
-    vb = np.where(tilted, l1 - caa, ~wide)
-    axis = unit(va[:, None] * e1 + vb[:, None] * e2)
-    ok = (l1 >= min_std_m ** 2) & (l1 >= min_elongation * l2)
-    axis[~ok] = np.nan
-    return axis
+    x1, y1, z1 = e1.tolist()
+    x2, y2, z2 = e2.tolist()
+    min_var = min_std_m ** 2
+    axes, oks = [], []
+    for ma, mb, (m0, m1, m2) in zip((mean_d @ e1).tolist(), (mean_d @ e2).tolist(),
+                                    moments.tolist()):
+        caa = m0 - ma * ma
+        cab = m1 - ma * mb
+        cbb = m2 - mb * mb
+        half_tr, det = (caa + cbb) / 2, caa * cbb - cab * cab
+        r = half_tr * half_tr - det
+        disc = math.sqrt(r) if r >= 0.0 else (r if r != r else 0.0)  # NaN stays NaN
+        l1, l2 = half_tr + disc, half_tr - disc
+        if not (l2 >= 1e-12 or l2 != l2):
+            l2 = 1e-12
+        # eigenvector of l1: (cab, l1 - caa) or (l1 - cbb, cab), whichever is better conditioned
+        wide = caa >= cbb
+        if abs(cab) > 1e-12:
+            va, vb = cab, l1 - caa
+        else:
+            va, vb = (1.0, 0.0) if wide else (0.0, 1.0)
+        axes.append([va * x1 + vb * x2, va * y1 + vb * y2, va * z1 + vb * z2])
+        oks.append(l1 >= min_var and l1 >= min_elongation * l2)
+    return axes, oks
 
 
 _WINDOWS: dict[tuple[float, float, int], Window] = {}
+_PELVIS_PATH = slice(0, 1)  # of heading_inputs: the one group whose slope is used
+_COS_LIMITS: dict[float, float] = {}
 
 
 def _heading_window(opts: FrameOptions, ahead_ms: float) -> Window:
@@ -251,41 +276,76 @@ def headings(t_us: np.ndarray, inputs: np.ndarray, weights: np.ndarray, opts: Fr
     # The path needs a slope (degree 1); the body's facing is a weighted mean (degree 0), which
     # unlike a line's end point does not swing with the noise at the window's edge.
     _, rate, avg = local_poly(t_us, inputs, _heading_window(opts, ahead_ms), weights, query,
-                              mean=True)
-    avg = avg[:, 1:]
-    vel = rate[:, 0]
-    hip_normal = unit(avg[:, 0])
-    toes = avg[:, 1:3]
-    toes = np.where(toes == toes, toes, 0.0).sum(axis=1)  # np.nansum, without its overhead
-    axis = _stride_axis(avg[:, 3], avg[:, 4], up, opts.min_stride_axis_std_m,
-                        opts.min_stride_axis_elongation)
-    # The sign: where the toes point (ankle -> ball of the foot, averaged), or where the
-    # hip-line normal points when the feet give no direction. (Comparisons with NaN are False:
-    # a missing reference flips nothing.)
-    toes_ok = (norm(toes) > 0.03)[:, None]
-    sign_ref = np.where(toes_ok, toes, hip_normal)
-    np.negative(axis, out=axis, where=(dot(axis, sign_ref) < 0)[:, None])
-    flip = toes_ok[:, 0] & (dot(hip_normal, toes) < 0)
-    np.negative(hip_normal, out=hip_normal, where=flip[:, None])
-    body = np.where(np.isfinite(axis).all(axis=-1)[:, None], axis, hip_normal)
-    speed = norm(vel)
-    path = unit(vel)
-    cos_lim = np.cos(np.radians(opts.max_path_body_angle_deg))
-    # Without the toes the body axis's sign is the hip line's, which a left/right label swap
-    # reverses: then a path along the axis either way agrees with it.
-    along = dot(path, body)
-    agree = np.where(toes_ok[:, 0], along, np.abs(along)) >= cos_lim
-    no_body = ~np.isfinite(body).all(axis=-1)
-    use_path = (speed >= opts.min_path_speed_mps) & (agree | no_body)
-    d = np.where(use_path[:, None], path, body)
-    return d, np.where(speed == speed, speed, 0.0), ~use_path
+                              mean=True, fit=_PELVIS_PATH)
+    nq = len(avg)
+    # The vectors, in one array so that their lengths and mutual dot products each take one
+    # call: stride axis, hip-line normal, pelvis velocity, toes (ankle -> ball of the foot,
+    # both feet's summed where seen).
+    vec = np.empty((nq, 4, 3))
+    axes, axis_ok = _stride_axis(avg[:, 4], avg[:, 5], up, opts.min_stride_axis_std_m,
+                                 opts.min_stride_axis_elongation)
+    vec[:, 0] = axes
+    vec[:, 1] = avg[:, 1]
+    vec[:, 2] = rate[:, 0]
+    toes = avg[:, 2:4]
+    toes = np.where(toes == toes, toes, 0.0)
+    np.add(toes[:, 0], toes[:, 1], out=vec[:, 3])  # np.nansum, without its overhead
+    length = norm(vec)  # (Q, 4)
+    inv = np.empty((nq, 4))  # 1 / length for the three directions (NaN when ~0); toes as they are
+    inv.fill(np.nan)
+    np.divide(1.0, length, out=inv, where=length > 1e-9)
+    inv[:, 3] = 1.0
+    vec *= inv[:, :, None]
+    if not all(axis_ok):
+        vec[[i for i, ok in enumerate(axis_ok) if not ok], 0] = np.nan
+    dots = np.einsum("nic,njc->nij", vec, vec).tolist()
+    cos_lim = _COS_LIMITS.get(opts.max_path_body_angle_deg)
+    if cos_lim is None:
+        cos_lim = _COS_LIMITS[opts.max_path_body_angle_deg] = \
+            float(np.cos(np.radians(opts.max_path_body_angle_deg)))
+    # The choice per frame, on Python floats (numpy's per-call cost on a few rows is many times
+    # the arithmetic): which vector (0 axis, 1 hip-line normal, 2 path) and whether reversed.
+    pick, reverse, from_body, speed = [], [], [], []
+    for dot_i, (_, _, v, toes_len), (axis, hip) in zip(dots, length.tolist(),
+                                                       vec[:, :2].tolist()):
+        axis_seen = _finite3(axis)
+        # The sign: where the toes point, or where the hip-line normal points when the feet
+        # give no direction. (Comparisons with NaN are False: a missing reference flips
+        # nothing.)
+        toes_ok = toes_len > 0.03
+        if axis_seen:
+            flip = (dot_i[0][3] if toes_ok else dot_i[0][1]) < 0
+            along = dot_i[2][0]  # path . body
+        else:
+            flip = toes_ok and dot_i[1][3] < 0
+            along = dot_i[2][1]
+        if flip:
+            along = -along
+        # Without the toes the body axis's sign is the hip line's, which a left/right label swap
+        # reverses: then a path along the axis either way agrees with it.
+        agree = (along if toes_ok else abs(along)) >= cos_lim
+        no_body = not (axis_seen or _finite3(hip))
+        use_path = v >= opts.min_path_speed_mps and (agree or no_body)
+        pick.append(2 if use_path else (0 if axis_seen else 1))
+        reverse.append(flip and not use_path)
+        from_body.append(not use_path)
+        speed.append(v if v == v else 0.0)
+    d = vec[np.arange(nq), np.array(pick, dtype=np.intp)]
+    if any(reverse):
+        np.negative(d, out=d, where=np.array(reverse)[:, None])
+    return d, np.array(speed, dtype=np.float64), np.array(from_body, dtype=bool)
+
+
+def _finite3(v: list[float]) -> bool:
+    x, y, z = v
+    return x - x == 0.0 and y - y == 0.0 and z - z == 0.0  # False for NaN and infinities
 
 
 @dataclass
 class HeadingSign:
     """Running state of :func:`hold_heading_sign`."""
 
-    last: np.ndarray | None = None  # the previous frame's direction
+    last: tuple[float, float, float] | None = None  # the previous frame's direction
     last_us: int = 0
     flipped_from_us: int | None = None  # start of a run of reversed body directions
 
@@ -301,22 +361,26 @@ def hold_heading_sign(state: HeadingSign, t_us: np.ndarray, d: np.ndarray,
     Directions from the pelvis path are taken as they are."""
     out = d.copy()
     hold_us = hold_ms * 1000
-    for i, t in enumerate(t_us.tolist()):
-        di = out[i]
-        if not (di[0] == di[0] and di[2] == di[2]):  # NaN: nothing to keep continuous with
+    flipped = []
+    for i, (t, (x, y, z), body) in enumerate(zip(t_us.tolist(), d.tolist(),
+                                                  np.asarray(from_body).tolist())):
+        if not (x == x and z == z):  # NaN: nothing to keep continuous with
             continue
         last = state.last
-        if from_body[i] and last is not None and t - state.last_us <= hold_us \
-                and di[0] * last[0] + di[1] * last[1] + di[2] * last[2] < 0:
+        if body and last is not None and t - state.last_us <= hold_us \
+                and x * last[0] + y * last[1] + z * last[2] < 0:
             if state.flipped_from_us is None:
                 state.flipped_from_us = t
             if t - state.flipped_from_us < hold_us:
-                out[i] = di = -di
+                x, y, z = -x, -y, -z
+                flipped.append(i)
             else:
                 state.flipped_from_us = None
         else:
             state.flipped_from_us = None
-        state.last, state.last_us = di, t
+        state.last, state.last_us = (x, y, z), t
+    if flipped:
+        out[flipped] = -d[flipped]
     return out
 
 
@@ -442,25 +506,64 @@ def quality_flags(t_us: np.ndarray, joints: np.ndarray, conf: np.ndarray,
 
     ``ref_bones``: the track's median bone lengths (B,), or None while unknown.
     """
-    j, c = joints[1:], conf[1:]
-    req = c[:, REQUIRED_INDEX]
-    flags = np.where((req <= 0).any(axis=1), Q_MISSING, 0)
-    flags |= np.where((req < opts.min_confidence).any(axis=1), Q_LOW_CONF, 0)
+    return quality_details(t_us, joints, conf, ref_bones, opts)[0]
+
+
+# quality_details: the legs' joints and, side by side, where each one was a frame before
+# (moved) and where the other side's one was (crossed).
+_LEGS_NOW = np.concatenate([_LEGS, _LEGS])
+_LEGS_BEFORE = np.concatenate([_LEGS, _LEGS_SWAPPED])
+_BITS = np.array([Q_MISSING, Q_LOW_CONF, Q_BONE_LENGTH, Q_GAP, Q_LR_SWAP])
+_LEFT_KNEE_ANKLE, _RIGHT_KNEE_ANKLE = np.array([L_KNEE, L_ANKLE]), np.array([R_KNEE, R_ANKLE])
+
+
+_QUALITY_PAIRS: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _quality_pairs(n: int, nj: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of ``joints.reshape(-1, 3)`` (N = n + 1 frames of nj joints) whose differences
+    quality_details measures: per frame 1..n its bones (child - parent), then its legs'
+    joints against the previous frame's (_LEGS_NOW - _LEGS_BEFORE)."""
+    pairs = _QUALITY_PAIRS.get((n, nj))
+    if pairs is None:
+        now = np.arange(1, n + 1)[:, None] * nj
+        pairs = (np.concatenate([now + _BONE_TO, now + _LEGS_NOW], axis=1),
+                 np.concatenate([now + _BONE_FROM, now - nj + _LEGS_BEFORE], axis=1))
+        if n <= 64:  # the online path's groups of frames; a whole recording is not kept
+            _QUALITY_PAIRS[(n, nj)] = pairs
+    return pairs
+
+
+def quality_details(t_us: np.ndarray, joints: np.ndarray, conf: np.ndarray,
+                    ref_bones: np.ndarray | None, opts: FrameOptions
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`quality_flags`, with what it measured on the way: the frames' bone lengths
+    (N-1, B) and their lowest confidence of a required joint (N-1,)."""
+    n, nj = len(joints) - 1, joints.shape[1]
+    low = np.fmin.reduce(conf[1:, REQUIRED_INDEX], axis=1)
+    # The bones of each frame and its legs' joints against the frame before (where they were,
+    # and where the other side's were), as one gather over all frames' joints: lengths
+    # (N-1, B + 12).
+    ends = _quality_pairs(n, nj)
+    flat = joints.reshape(-1, 3)
+    dist = norm(flat[ends[0]] - flat[ends[1]])
+    bones = dist[:, :len(BONES)]
+    bits = np.empty((n, len(_BITS)), dtype=bool)  # one column per bit of _BITS
+    np.less_equal(low, 0, out=bits[:, 0])
+    np.less(low, opts.min_confidence, out=bits[:, 1])
     if ref_bones is not None:
-        dev = np.abs(bone_lengths(j) - ref_bones)
         tol = np.maximum(opts.bone_tolerance * ref_bones, opts.bone_tolerance_m)
-        flags |= np.where((dev > tol).any(axis=1), Q_BONE_LENGTH, 0)
-    flags |= np.where(np.diff(t_us) > opts.max_gap_ms * 1000, Q_GAP, 0)
-    # Swap: the left and right joints jumped onto each other's previous places.
-    p = joints[:-1]
-    legs = j[:, _LEGS]
-    moved = norm(legs - p[:, _LEGS])  # (N, 6): left leg's joints, then the right's
-    crossed = norm(legs - p[:, _LEGS_SWAPPED])  # each to the other side's previous place
-    same = (moved[:, :3] + moved[:, 3:]).sum(axis=1)
-    crossed_jump = (crossed[:, :3] + crossed[:, 3:]).sum(axis=1)
-    jumped = (crossed_jump < 0.5 * same) & (same > 0.3)
-    flags |= np.where(jumped, Q_LR_SWAP, 0)
-    return flags.astype(np.int32)
+        (np.abs(bones - ref_bones) > tol).any(axis=1, out=bits[:, 2])
+    else:
+        bits[:, 2] = False
+    np.greater(t_us[1:] - t_us[:-1], opts.max_gap_ms * 1000, out=bits[:, 3])
+    # Swap: the left and right joints jumped onto each other's previous places. Distances
+    # (frame, moved | crossed, left | right leg, knee | ankle | foot).
+    legs = dist[:, len(BONES):].reshape(-1, 2, 2, 3)
+    jump = (legs[:, :, 0] + legs[:, :, 1]).sum(axis=2)  # both legs: moved, crossed
+    same = jump[:, 0]
+    np.logical_and(jump[:, 1] < 0.5 * same, same > 0.3, out=bits[:, 4])
+    return (bits @ _BITS).astype(np.int32), bones, low
 
 
 def legs_crossed(joints: np.ndarray, fwd: np.ndarray, up: np.ndarray = UP,
@@ -468,12 +571,9 @@ def legs_crossed(joints: np.ndarray, fwd: np.ndarray, up: np.ndarray = UP,
     """(N,) True where the left knee and ankle sit right of the right ones (beyond the
     tolerance) across the walking direction: labels swapped. The walker's left is
     cross(up, fwd); the hip line is not used because trackers get it wrong from the side."""
-    left = cross(up, fwd)
-    crossed = np.ones(joints.shape[0], dtype=bool)
-    for lj, rj in ((L_KNEE, R_KNEE), (L_ANKLE, R_ANKLE)):
-        sep = np.einsum("nc,nc->n", joints[:, lj] - joints[:, rj], left)
-        crossed &= sep < -tolerance_m
-    return crossed
+    sep = np.einsum("njc,nc->nj", joints[:, _LEFT_KNEE_ANKLE] - joints[:, _RIGHT_KNEE_ANKLE],
+                    cross(up, fwd))
+    return (sep < -tolerance_m).all(axis=1)
 
 
 def flag_names(bits: int) -> list[str]:

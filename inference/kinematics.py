@@ -41,67 +41,53 @@ FEATURES: tuple[str, ...] = (
 F = {name: i for i, name in enumerate(FEATURES)}
 
 
-# Segments (from joint, to joint) whose sagittal inclination the angles are made of.
-_SEG_NAMES = ("thigh_left", "thigh_right", "shank_left", "shank_right", "foot_left",
-              "foot_right", "arm_left", "arm_right", "trunk")
-_SEG_FROM = np.array([CJ["left_hip"], CJ["right_hip"], CJ["left_knee"], CJ["right_knee"],
-                      CJ["left_ankle"], CJ["right_ankle"], CJ["left_shoulder"],
-                      CJ["right_shoulder"], CJ["neck"]])
-_SEG_TO = np.array([CJ["left_knee"], CJ["right_knee"], CJ["left_ankle"], CJ["right_ankle"],
-                    CJ["left_foot"], CJ["right_foot"], CJ["left_wrist"], CJ["right_wrist"],
-                    CJ["pelvis"]])
-_S = {name: i for i, name in enumerate(_SEG_NAMES)}
+# Segments (from joint, to joint) whose sagittal inclination the angles are made of: thighs,
+# shanks, feet, arms (left, right each) and the trunk (neck -> pelvis, pointing down).
+_SEG_FROM = [CJ["left_hip"], CJ["right_hip"], CJ["left_knee"], CJ["right_knee"],
+             CJ["left_ankle"], CJ["right_ankle"], CJ["left_shoulder"], CJ["right_shoulder"],
+             CJ["neck"]]
+_SEG_TO = [CJ["left_knee"], CJ["right_knee"], CJ["left_ankle"], CJ["right_ankle"],
+           CJ["left_foot"], CJ["right_foot"], CJ["left_wrist"], CJ["right_wrist"], CJ["pelvis"]]
 # Joints whose position / velocity relative to the pelvis the features use: L/R ankle, L/R foot.
 _REL = np.array([CJ["left_ankle"], CJ["right_ankle"], CJ["left_foot"], CJ["right_foot"]])
+# Every vector features() projects, gathered at once, in the order of the angle columns 0-10
+# of FEATURES so that one arctan2 fills them: thighs, shanks (later knee flexion), feet (later
+# ankle dorsiflexion), the hip line (right -> left hip; twice: obliquity, which replaces its
+# column, and rotation), the trunk, arms; then pelvis -> _REL (11-14).
+_VEC_FROM = np.array(_SEG_FROM[:6] + [CJ["right_hip"]] * 2 + _SEG_FROM[8:] + _SEG_FROM[6:8]
+                     + [CJ["pelvis"]] * 4)
+_VEC_TO = np.array(_SEG_TO[:6] + [CJ["left_hip"]] * 2 + _SEG_TO[8:] + _SEG_TO[6:8]
+                   + _REL.tolist())
+_N_ANGLES, _HIPS, _OBLIQUITY = 11, 7, 6
+# Velocities used: _REL and the pelvis.
+_VEL = np.array(_REL.tolist() + [CJ["pelvis"]])
 
 
 def _wrap(a: np.ndarray) -> np.ndarray:
     return (a + 180.0) % 360.0 - 180.0
 
 
-def _angles(joints: np.ndarray, fwd: np.ndarray, lat: np.ndarray, up: np.ndarray
-            ) -> tuple[np.ndarray, ...]:
-    """The sagittal angles (deg) of :func:`sagittal_angles`, left and right side by side:
-    hip, knee, ankle dorsiflexion, arm (each (N, 2)), trunk tilt, pelvis obliquity and
-    rotation (each (N,)). ``lat``: the walker's left, cross(up, fwd)."""
-    seg = joints[:, _SEG_TO] - joints[:, _SEG_FROM]  # (N, S, 3)
-    # inclination from straight down, forward positive (the trunk points down: pelvis - neck)
-    inc = np.degrees(np.arctan2(np.einsum("nsc,nc->ns", seg, fwd), -(seg @ up)))
-    thigh, shank = inc[:, 0:2], inc[:, 2:4]  # _SEG_NAMES order
-    # a flat foot pointing forward is inclined 90 deg from straight down
-    dorsi = _wrap(inc[:, 4:6] - shank) - 90.0
-    hips = joints[:, CJ["left_hip"]] - joints[:, CJ["right_hip"]]
-    hw = norm(hips)
-    rise = np.empty(hw.shape)
-    rise.fill(np.nan)
-    np.divide(hips @ up, hw, out=rise, where=hw > 0)
-    obliquity = np.degrees(np.arcsin(np.minimum(np.maximum(rise, -1.0), 1.0)))
-    rotation = np.degrees(np.arctan2(dot(hips, fwd), dot(hips, lat)))
-    return thigh, thigh - shank, dorsi, inc[:, 6:8], -inc[:, 8], obliquity, rotation
-
-
 def sagittal_angles(joints: np.ndarray, fwd: np.ndarray, up: np.ndarray = UP
                     ) -> dict[str, np.ndarray]:
     """Joint angles (deg) per frame of (N, 22, 3) joints with (N, 3) walking directions."""
-    hip, knee, dorsi, arm, trunk, obliquity, rotation = _angles(joints, fwd, cross(up, fwd), up)
-    out: dict[str, np.ndarray] = {}
-    for k, side in enumerate(SIDES):
-        out[f"hip_flexion_{side}"] = hip[:, k]
-        out[f"knee_flexion_{side}"] = knee[:, k]
-        out[f"ankle_dorsiflexion_{side}"] = dorsi[:, k]
-        out[f"arm_angle_{side}"] = arm[:, k]
-    out["trunk_tilt"] = trunk  # forward lean positive
-    out["pelvis_obliquity"] = obliquity
-    out["pelvis_rotation"] = rotation
-    return out
+    f = features(joints, np.zeros_like(joints, dtype=np.float64), fwd, 0.0, up)
+    names = [f"{a}_{side}" for a in ("hip_flexion", "knee_flexion", "ankle_dorsiflexion",
+                                      "arm_angle") for side in SIDES]
+    return {n: f[:, F[n]] for n in names + ["trunk_tilt", "pelvis_obliquity",
+                                             "pelvis_rotation"]}
 
 
-def _pairs(*names: str) -> list[int]:
-    return [F[f"{n}_{side}"] for n in names for side in SIDES]
+def _pairs(*names: str) -> slice:
+    cols = [F[f"{n}_{side}"] for n in names for side in SIDES]
+    assert cols == list(range(cols[0], cols[-1] + 1)), "features() writes these as one block"
+    return slice(cols[0], cols[-1] + 1)
 
 
-# Feature columns written in blocks by features() (left, right next to each other).
-_C_ANGLES = _pairs("hip_flexion", "knee_flexion", "ankle_dorsiflexion", "arm_angle")
+# Feature columns written in blocks by features() (left, right next to each other); the angles
+# are columns 0-10, in the order of _VEC_FROM / _VEC_TO.
+assert [F[f"{a}_{side}"] for a in ("hip_flexion", "knee_flexion", "ankle_dorsiflexion")
+        for side in SIDES] + [F["pelvis_obliquity"], F["pelvis_rotation"], F["trunk_tilt"],
+                              F["arm_angle_left"], F["arm_angle_right"]] == list(range(11))
 _C_FWD = _pairs("ankle_fwd", "foot_fwd")
 _C_FWD_VEL = _pairs("ankle_fwd_vel", "foot_fwd_vel")
 _C_LAT, _C_HEIGHT, _C_SPEED = _pairs("ankle_lat"), _pairs("ankle_height"), _pairs("ankle_speed")
@@ -115,27 +101,43 @@ def features(joints: np.ndarray, velocities: np.ndarray, fwd: np.ndarray,
     ``fwd``: (N, 3) horizontal walking directions; ``floor_y``: the level ankle heights are
     measured from, along ``up`` (the resting ankles' level: heights are then foot lift).
     """
-    # Called once per group of a few frames on the online path: left and right are computed
-    # together and written in blocks, as numpy's per-call cost outweighs the arithmetic.
+    # Called once per group of a few frames on the online path, where numpy's per-call cost
+    # outweighs the arithmetic: every vector is projected onto the walking direction, the
+    # walker's left and its unit vector in one call, every angle is one arctan2, and columns
+    # are written in blocks. (Each number is the same product, sum or function of the same
+    # operands as computed one feature at a time.)
     n = joints.shape[0]
     out = np.empty((n, len(FEATURES)))
     left = cross(up, fwd)  # the walker's left
-    hip, knee, dorsi, arm, trunk, obliquity, rotation = _angles(joints, fwd, left, up)
-    out[:, _C_ANGLES] = np.concatenate([hip, knee, dorsi, arm], axis=1)
-    out[:, F["trunk_tilt"]] = trunk
-    out[:, F["pelvis_obliquity"]] = obliquity
-    out[:, F["pelvis_rotation"]] = rotation
     lat = unit(left)
-    pelvis = joints[:, CJ["pelvis"]]
-    pv = velocities[:, CJ["pelvis"]]
-    rel = joints[:, _REL] - pelvis[:, None]  # (N, 4, 3): L/R ankle, L/R foot
-    out[:, _C_FWD] = np.einsum("njc,nc->nj", rel, fwd)
-    out[:, _C_FWD_VEL] = np.einsum("njc,nc->nj", velocities[:, _REL] - pv[:, None], fwd)
-    out[:, _C_LAT] = np.einsum("njc,nc->nj", rel[:, :2], lat)
+    vec = joints[:, _VEC_TO] - joints[:, _VEC_FROM]  # (N, 15, 3)
+    proj = np.einsum("nsc,nkc->nsk", vec, np.concatenate([fwd, left, lat], axis=1)
+                     .reshape(n, 3, 3))  # (N, 15, 3): . fwd, . left, . lat
+    rise = vec[:, :_N_ANGLES] @ up
+    # Inclinations from straight down, forward positive (the trunk points down: pelvis - neck),
+    # and the hip line's turn away from perpendicular to the walking direction.
+    x = np.negative(rise)
+    x[:, _HIPS] = proj[:, _HIPS, 1]
+    ang = out[:, :_N_ANGLES]
+    np.degrees(np.arctan2(proj[:, :_N_ANGLES, 0], x), out=ang)
+    thigh, shank = ang[:, 0:2], ang[:, 2:4]
+    # a flat foot pointing forward is inclined 90 deg from straight down
+    ang[:, 4:6] = _wrap(ang[:, 4:6] - shank) - 90.0
+    np.subtract(thigh, shank, out=ang[:, 2:4])  # knee flexion
+    np.negative(ang[:, 8], out=ang[:, 8])  # trunk tilt: forward lean positive
+    hw = norm(vec[:, _HIPS])
+    sin_ob = np.empty(n)
+    sin_ob.fill(np.nan)
+    np.divide(rise[:, _HIPS], hw, out=sin_ob, where=hw > 0)
+    np.degrees(np.arcsin(np.minimum(np.maximum(sin_ob, -1.0), 1.0)), out=ang[:, _OBLIQUITY])
+    out[:, _C_FWD] = proj[:, _N_ANGLES:, 0]
+    out[:, _C_LAT] = proj[:, _N_ANGLES:_N_ANGLES + 2, 2]
+    v = velocities[:, _VEL]  # _REL, pelvis
+    out[:, _C_FWD_VEL] = np.einsum("njc,nc->nj", v[:, :4] - v[:, 4:], fwd)
     out[:, _C_HEIGHT] = joints[:, _REL[:2]] @ up - floor_y
-    ank_v = velocities[:, _REL[:2]]
-    out[:, _C_SPEED] = norm(ank_v - (ank_v @ up)[..., None] * up)
-    pv_h = pv - (pv @ up)[:, None] * up
-    out[:, F["pelvis_speed"]] = norm(pv_h)
-    out[:, F["pelvis_fwd_speed"]] = dot(pv_h, fwd)
+    v_h = v - (v @ up)[..., None] * up
+    speed = norm(v_h)
+    out[:, _C_SPEED] = speed[:, :2]
+    out[:, F["pelvis_speed"]] = speed[:, 4]
+    out[:, F["pelvis_fwd_speed"]] = dot(v_h[:, 4], fwd)
     return out

@@ -32,6 +32,7 @@ flagged rather than joined into nothing or dropped.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -49,8 +50,12 @@ from streams.skeletons import CJ
 log = logging.getLogger(__name__)
 
 N_JOINTS = 22
-_ANKLES = [CJ["left_ankle"], CJ["right_ankle"]]
-_FEET = _ANKLES + [CJ["left_foot"], CJ["right_foot"]]
+_ANKLES = np.array([CJ["left_ankle"], CJ["right_ankle"]])
+_FEET = np.array([CJ["left_ankle"], CJ["right_ankle"], CJ["left_foot"], CJ["right_foot"]])
+# Feature columns: whether the walker moves in a frame (pelvis speed, ankles' forward velocity
+# relative to the pelvis), and the ankles' forward positions (foot range).
+_MOVING = np.array([F["pelvis_speed"], F["ankle_fwd_vel_left"], F["ankle_fwd_vel_right"]])
+_ANKLE_FWD = np.array([F["ankle_fwd_left"], F["ankle_fwd_right"]])
 # The joint whose signal times each event (events.DETECTORS): its column in _FEET.
 _FOOT_COLUMN = {("foot_strike", "left"): 0, ("foot_strike", "right"): 1,
                 ("foot_off", "left"): 2, ("foot_off", "right"): 3}
@@ -100,6 +105,17 @@ class AnalyzerOptions:
         return self.smoothing_ahead_ms + self.batch_ms + self.events.confirm_ms
 
 
+def _median(b: np.ndarray) -> np.ndarray:
+    """np.median(b, axis=0) of finite values (the same order statistics and mean), without its
+    wrappers' overhead."""
+    m = len(b)
+    half = m // 2
+    if m % 2:
+        return np.partition(b, half, axis=0)[half]
+    part = np.partition(b, (half - 1, half), axis=0)
+    return (part[half - 1] + part[half]) / 2
+
+
 class _Ring:
     """Columns of a growing time series kept in preallocated arrays; old rows are dropped in
     blocks so that appending stays O(1) amortised and slices stay contiguous views."""
@@ -111,7 +127,8 @@ class _Ring:
         self.cols = {k: np.zeros((capacity * 2, *shape), dtype=dt)
                      for k, (shape, dt) in columns.items()}
 
-    def _room(self, m: int) -> None:
+    def room(self, m: int) -> None:
+        """Make space for ``m`` more rows after the last one."""
         if self.n + m > len(next(iter(self.cols.values()))):
             keep = min(self.cap, self.n)
             for a in self.cols.values():
@@ -119,17 +136,12 @@ class _Ring:
             self.dropped += self.n - keep
             self.n = keep
 
-    def append(self, **values: Any) -> None:
-        self._room(1)
-        for k, v in values.items():
-            self.cols[k][self.n] = v
-        self.n += 1
-
     def extend(self, **values: np.ndarray) -> None:
+        """Append rows; columns not given are left for the caller to fill."""
         m = len(next(iter(values.values())))
         if m > self.cap:
             raise ValueError(f"block of {m} rows exceeds the ring's capacity {self.cap}")
-        self._room(m)
+        self.room(m)
         for k, v in values.items():
             self.cols[k][self.n:self.n + m] = v
         self.n += m
@@ -166,6 +178,7 @@ class OnlineGaitAnalyzer:
         self._final = 0  # global raw index of the next frame to finalise
         self._prepared = 0  # global raw index of the next frame without heading inputs/quality
         self._checked = {(k, s): 0 for k, _, _ in DETECTORS for s in SIDES}  # global trace idx
+        self._signal_col = {(k, s): F[f"{p}_{s}"] for k, p, _ in DETECTORS for s in SIDES}
         # Sample time of each signal's last extremum (events.find_extrema's hysteresis).
         self._last_extremum: dict[tuple[str, str], int | None] = {
             (k, s): None for k, _, _ in DETECTORS for s in SIDES}
@@ -212,20 +225,28 @@ class OnlineGaitAnalyzer:
         A frame with a non-increasing timestamp or wrong shapes is rejected (counted, logged);
         non-finite joints are treated as not tracked."""
         t_us = int(t_us)
-        j = np.asarray(joints, dtype=np.float64)
-        c = np.asarray(conf, dtype=np.float64)
+        j, c = np.asarray(joints), np.asarray(conf)
         if j.shape != (N_JOINTS, 3) or c.shape != (N_JOINTS,):
             return self._reject(f"shapes {j.shape}/{c.shape}, expected (22, 3)/(22,)")
         if self._last_t is not None and t_us <= self._last_t:
             return self._reject(f"timestamp {t_us} not after {self._last_t}")
-        if not (np.isfinite(j).all() and np.isfinite(c).all()):  # rare: per joint only then
-            bad = ~np.isfinite(j).all(axis=1) | ~np.isfinite(c)
-            j = np.where(bad[:, None], 0.0, j)
-            c = np.where(bad, 0.0, c)
-        c = np.minimum(np.maximum(c, 0.0), 1.0)
+        # Written straight into the next row of the buffer (as float64), then sanitised there.
+        raw = self._raw
+        raw.room(1)
+        row = raw.n
+        jr, cr = raw.cols["j"][row], raw.cols["w"][row]
+        jr[...] = j
+        cr[...] = c
+        # A sum is finite only when every term is (a huge finite one only takes the long way).
+        if not math.isfinite(np.add.reduce(jr, None) + np.add.reduce(cr)):  # rare: per joint then
+            bad = ~np.isfinite(jr).all(axis=1) | ~np.isfinite(cr)
+            jr[bad] = 0.0
+            cr[bad] = 0.0
+        np.minimum(np.maximum(cr, 0.0, out=cr), 1.0, out=cr)
+        raw.cols["t"][row] = t_us
+        raw.n += 1
         self._last_t = t_us
         self.counters["frames"] += 1
-        self._add_raw(t_us, j, c)
         return self._advance(final=False)
 
     def flush(self) -> list[GaitEvent | GaitCycle]:
@@ -262,9 +283,6 @@ class OnlineGaitAnalyzer:
         log.warning("%s/%d: frame rejected: %s", self.source, self.track, why)
         return []
 
-    def _add_raw(self, t_us: int, j: np.ndarray, c: np.ndarray) -> None:
-        self._raw.append(t=t_us, j=j, w=c)
-
     def _prepare(self) -> None:
         """Heading inputs, quality bits and bone lengths of the raw frames not yet done, in one
         vectorised step (quality looks at each frame's predecessor)."""
@@ -280,16 +298,16 @@ class OnlineGaitAnalyzer:
         tt = t[p:n] if a > 0 else np.concatenate([[t[0] - 1], t[:n]])
         jj = j[p:n] if a > 0 else np.concatenate([j[:1], j[:n]])
         ww = w[p:n] if a > 0 else np.concatenate([w[:1], w[:n]])
-        raw.cols["q"][a:n] = fr.quality_flags(tt, jj, ww, self._ref_bones, o)
-        good = (w[a:n][:, fr.REQUIRED_INDEX] >= o.min_confidence).all(axis=1)
+        raw.cols["q"][a:n], bones, low = fr.quality_details(tt, jj, ww, self._ref_bones, o)
+        good = low >= o.min_confidence  # every required joint (confidences are finite here)
         if good.any():
-            self._bones.extend(t=t[a:n][good], b=fr.bone_lengths(j[a:n][good]))
+            self._bones.extend(t=t[a:n][good], b=bones[good])
         self._prepared = raw.dropped + n
         now = int(t[n - 1])
         if now >= self._ref_update_us and self._bones.n >= 10:
             keep = self._bones["t"] >= now - int(self.opts.bone_reference_s * 1e6)
             if keep.sum() >= 10:
-                self._ref_bones = np.median(self._bones["b"][keep], axis=0)
+                self._ref_bones = _median(self._bones["b"][keep])
                 self._ref_update_us = now + 500_000
 
     def _leg_length(self) -> float | None:
@@ -307,7 +325,7 @@ class OnlineGaitAnalyzer:
         if final:
             hi = raw.n
         else:
-            hi = int(np.searchsorted(t, t[-1] - self._ahead_us, "right"))
+            hi = int(t.searchsorted(t[-1] - self._ahead_us, "right"))
             if hi > lo and t[hi - 1] - t[lo] < self._batch_us:
                 return []  # the group is not complete yet
         if hi > lo:
@@ -317,51 +335,52 @@ class OnlineGaitAnalyzer:
 
     def _finalise(self, lo: int, hi: int) -> None:
         self._prepare()
-        raw, o = self._raw, self.opts
+        raw, tr, o = self._raw, self._tr, self.opts
         t = raw["t"]
         q = np.arange(lo, hi)
+        tq = t[lo:hi]
         val, vel = local_poly(t, raw["j"], self._smooth, raw["w"], q)
         d, speed, from_body = fr.headings(t, raw["h"], raw["hw"], o.frames,
                                           o.smoothing_ahead_ms, q)
-        d = fr.hold_heading_sign(self._sign, t[q], d, from_body, o.frames.heading_flip_hold_ms)
+        d = fr.hold_heading_sign(self._sign, tq, d, from_body, o.frames.heading_flip_hold_ms)
         feats = features(val, vel, d, self.floor["ankle_level_m"] if self.floor else 0.0)
-        self._update_floor(t[q], val, vel)
-        quality = raw["q"][q] | np.where(from_body, fr.Q_DIRECTION_FROM_BODY, 0) \
+        self._update_floor(tq, val, vel)
+        quality = raw.cols["q"][lo:hi] | np.where(from_body, fr.Q_DIRECTION_FROM_BODY, 0) \
             | np.where(fr.legs_crossed(val, d), fr.Q_LR_SWAP, 0)
         angle = fr.heading_angle(d)
-        tq = t[q]
-        foot_range, turn = self._motion_inputs(tq, feats, angle)
+        # The new rows go into the trace first: the foot range, turn rate and foot travel look
+        # back over the trace including them; the columns made from those are filled after.
+        tr.extend(t=tq, f=feats, q=quality, a=angle, p=val[:, _ANKLES],
+                  c=raw.cols["w"][lo:hi, _FEET])
+        k = tr.n - (hi - lo)
+        foot_range, turn = self._motion_inputs(k)
         state = fr.motion_state(speed, foot_range, turn, o.frames)
-        ank = val[:, _ANKLES]
-        self._tr.extend(t=tq, f=feats, q=quality, s=state, a=angle, p=ank,
-                        v=self._travel(tq, ank), c=raw["w"][q][:, _FEET])
-        moving = (feats[:, F["pelvis_speed"]] >= o.frames.standing_speed_mps) \
-            | (np.abs(feats[:, [F["ankle_fwd_vel_left"], F["ankle_fwd_vel_right"]]])
-               >= o.frames.moving_foot_speed_mps).any(axis=1)
-        for ti, st, mv in zip(tq.tolist(), state.tolist(), moving.tolist()):
-            done = fr.bout_step(self._bout, ti, st == fr.WALKING, mv)
+        tr.cols["s"][k:tr.n] = state
+        tr.cols["v"][k:tr.n] = self._travel(k)
+        stand_v, foot_v = o.frames.standing_speed_mps, o.frames.moving_foot_speed_mps
+        for ti, st, (pelvis_v, left_v, right_v) in zip(tq.tolist(), state.tolist(),
+                                                       feats[:, _MOVING].tolist()):
+            moving = pelvis_v >= stand_v or abs(left_v) >= foot_v or abs(right_v) >= foot_v
+            done = fr.bout_step(self._bout, ti, st == fr.WALKING, moving)
             if done:
                 self.bouts.append(done)
             self._note_pause(ti, st == fr.STANDING)
         if o.keep_trace:
-            for k, v in (("t", tq), ("f", feats), ("q", quality), ("s", state), ("d", d)):
-                self.trace[k].append(np.array(v, copy=True))
+            for key, v in (("t", tq), ("f", feats), ("q", quality), ("s", state), ("d", d)):
+                self.trace[key].append(np.array(v, copy=True))
 
-    def _travel(self, tq: np.ndarray, ank: np.ndarray) -> np.ndarray:
-        """Per new frame: how far the farther-moving ankle went horizontally (smoothed positions)
-        over the ``foot_travel_ms`` before it (or since the track began); NaN where an ankle is
-        unknown then or now, or the track is younger than half that."""
+    def _travel(self, k: int) -> np.ndarray:
+        """Per new trace row from ``k`` on: how far the farther-moving ankle went horizontally
+        (smoothed positions) over the ``foot_travel_ms`` before it (or since the track began);
+        NaN where an ankle is unknown then or now, or the track is younger than half that."""
         tr = self._tr
         back = int(self.opts.events.foot_travel_ms * 1000)
-        m = len(tq)
-        k0 = int(np.searchsorted(tr["t"], tq[0] - back, "left"))
-        t_all = np.concatenate([tr["t"][k0:], tq])
-        p_all = np.concatenate([tr["p"][k0:], ank])
-        i0 = np.minimum(np.searchsorted(t_all, tq - back, "left"),
-                        np.arange(len(t_all) - m, len(t_all)))
-        dd = ank - p_all[i0]
+        t, p = tr["t"], tr["p"]
+        tq = t[k:]
+        i0 = np.minimum(t.searchsorted(tq - back, "left"), np.arange(k, tr.n))
+        dd = p[k:] - p[i0]
         dist = np.sqrt(dd[..., 0] ** 2 + dd[..., 2] ** 2).max(axis=1)
-        dist[t_all[i0] > tq - back // 2] = np.nan
+        dist[t[i0] > tq - back // 2] = np.nan
         return dist
 
     def _note_pause(self, t_us: int, standing: bool) -> None:
@@ -387,11 +406,10 @@ class OnlineGaitAnalyzer:
                 self._pauses.append([self._stand_from, t_us])
 
     def _update_floor(self, tq: np.ndarray, val: np.ndarray, vel: np.ndarray) -> None:
-        ankles = [CJ["left_ankle"], CJ["right_ankle"]]
-        still = fr.norm(vel[:, ankles]) < self.opts.frames.standing_speed_mps  # (Q, 2)
+        still = fr.norm(vel[:, _ANKLES]) < self.opts.frames.standing_speed_mps  # (Q, 2)
         rows, sides = np.nonzero(still)
         if len(rows):
-            self._still.extend(t=tq[rows], p=val[rows, np.array(ankles)[sides]])
+            self._still.extend(t=tq[rows], p=val[rows, _ANKLES[sides]])
         now = int(tq[-1])
         if now < self._floor_refit_us or self._still.n < 30:
             return
@@ -403,31 +421,25 @@ class OnlineGaitAnalyzer:
             return  # not yet spread in two directions (one foot line): keep what we had
         self.floor = {"ankle_level_m": level, "tilt_deg": tilt}
 
-    def _motion_inputs(self, tq: np.ndarray, feats: np.ndarray, angle: np.ndarray
-                       ) -> tuple[np.ndarray, np.ndarray]:
-        """Per new frame: foot excursion relative to the pelvis (largest of the two ankles'
-        ranges along the walking direction) and turn rate (deg/s), both over the last second,
-        from the trace so far followed by the new frames."""
+    def _motion_inputs(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per new trace row from ``k`` on: foot excursion relative to the pelvis (largest of
+        the two ankles' ranges along the walking direction) and turn rate (deg/s), both over
+        the last second."""
         tr = self._tr
-        t_old = tr["t"]
-        i0 = int(np.searchsorted(t_old, tq[0] - 1_000_000, "left"))
-        t_all = np.concatenate([t_old[i0:], tq])
-        cols = [F["ankle_fwd_left"], F["ankle_fwd_right"]]
-        ank = np.concatenate([tr["f"][i0:, cols], feats[:, cols]])
-        a_all = np.concatenate([tr["a"][i0:], angle])
-        m = len(tq)
-        pos = np.arange(len(t_all) - m, len(t_all))
-        start = np.searchsorted(t_all, tq - 1_000_000, "left")
-        # every new frame's window [start, pos] at once, padded with the frame itself (which
+        t, a = tr["t"], tr["a"]
+        tq = t[k:]
+        pos = np.arange(k, tr.n)
+        start = t.searchsorted(tq - 1_000_000, "left")
+        # every new row's window [start, pos] at once, padded with the row itself (which
         # changes no maximum or minimum)
         win = np.minimum(start[:, None] + np.arange(int((pos - start).max()) + 1),
                          pos[:, None])
-        seg = ank[win]  # (m, W, 2)
+        seg = tr["f"][win[:, :, None], _ANKLE_FWD]  # (m, W, 2)
         span = np.fmax.reduce(seg, axis=1) - np.fmin.reduce(seg, axis=1)  # NaN: ankle unseen
         rng = np.fmax(span[:, 0], span[:, 1])
         rng[rng != rng] = 0.0  # neither ankle seen in the window
-        dt = (tq - t_all[start]) / 1e6
-        da = np.angle(np.exp(1j * (angle - a_all[start])))
+        dt = (tq - t[start]) / 1e6
+        da = np.angle(np.exp(1j * (a[k:] - a[start])))
         long = dt > 0.25  # a shorter stretch gives no rate (and the first frame none at all)
         turn = np.where(long & np.isfinite(da), np.degrees(da) / np.where(long, dt, 1.0), 0.0)
         rng[pos == start] = np.inf  # a first frame: nothing to compare with yet
@@ -438,18 +450,21 @@ class OnlineGaitAnalyzer:
         if tr.n < 3:
             return []
         t = tr["t"]
-        ready = tr.n if final else int(np.searchsorted(t, t[-1] - self._confirm_us, "right"))
+        ready = tr.n if final else int(t.searchsorted(t[-1] - self._confirm_us, "right"))
         prom = prominence_threshold(self._leg_length(), o.events)
         span = int(max(o.events.back_ms, o.events.rise_window_ms, o.events.range_window_ms)
                    * 1000)
         found: list[tuple[int, str, str, float]] = []
+        los: dict[int, int] = {}  # first row each detector looks at, per first new row
         for kind, prefix, sign in DETECTORS:
             for side in SIDES:
                 start = max(self._checked[(kind, side)] - tr.dropped, 0)
                 if ready <= start:
                     continue
-                lo = int(np.searchsorted(t, t[start] - span, "left"))
-                s = tr["f"][:, F[f"{prefix}_{side}"]]
+                lo = los.get(start)
+                if lo is None:
+                    lo = los[start] = int(t.searchsorted(t[start] - span, "left"))
+                s = tr["f"][:, self._signal_col[(kind, side)]]
                 for ex in find_extrema(t[lo:], s[lo:], sign, o.events, prom,
                                        start - lo, ready - lo, self._last_extremum[(kind, side)]):
                     k = lo + ex.index
@@ -495,13 +510,13 @@ class OnlineGaitAnalyzer:
         """
         tr, o = self._tr, self.opts
         t = tr["t"]
-        k0 = int(np.searchsorted(t, t[k] - int(o.events.foot_travel_ms * 1000), "left"))
-        v = tr["v"][k0:k + 1]
-        if not (np.isnan(v).all() or np.nanmax(v) >= o.events.min_foot_travel_m):
+        k0 = int(t.searchsorted(t[k] - int(o.events.foot_travel_ms * 1000), "left"))
+        travel = np.fmax.reduce(tr["v"][k0:k + 1])  # NaN: unknown throughout
+        if not (travel != travel or travel >= o.events.min_foot_travel_m):
             return False
-        k0 = int(np.searchsorted(t, t[k] - 150_000, "left"))
+        k0 = int(t.searchsorted(t[k] - 150_000, "left"))
         conf = tr["c"][k0:k + 1, _FOOT_COLUMN[(kind, side)]]
-        return (conf < o.frames.min_confidence).mean() < 0.5 \
+        return np.count_nonzero(conf < o.frames.min_confidence) / len(conf) < 0.5 \
             or rise >= o.events.low_confidence_prominence * prom
 
     def _pair(self, side: str, fs1: int) -> None:
