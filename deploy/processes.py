@@ -43,13 +43,9 @@ def install_stop_handlers() -> threading.Event:
     return stop
 
 
-def subscribed_topics(proc: ProcessConfig) -> list[str]:
-    return proc.topics or DEFAULT_TOPICS.get(proc.kind, [""])
-
-
 def make_subscriber(proc: ProcessConfig) -> Subscriber:
-    return Subscriber(proc.subscribe, subscribed_topics(proc), hwm=proc.hwm,
-                      curve=proc.subscribe_curve)
+    topics = proc.topics or DEFAULT_TOPICS.get(proc.kind, [""])
+    return Subscriber(proc.subscribe, topics, hwm=proc.hwm, curve=proc.subscribe_curve)
 
 
 def run_process(cfg: PipelineConfig, proc: ProcessConfig, stop: threading.Event) -> int:
@@ -89,7 +85,7 @@ def run_process(cfg: PipelineConfig, proc: ProcessConfig, stop: threading.Event)
             from streams.record import run_record
 
             run_record(make_subscriber(proc), cfg.resolve(proc.options.get("path", "stream.gst")),
-                       stop, status, pub, topics=subscribed_topics(proc))
+                       stop, status, pub)
         elif proc.kind == "sink":
             from sinks.process import run_sink
 

@@ -17,17 +17,15 @@ log = logging.getLogger(__name__)
 
 
 def run_record(sub: Subscriber, path: Path, stop: threading.Event, status: StatusReporter,
-               pub: Publisher | None = None, duration_s: float | None = None,
-               topics: list[str] | None = None) -> int:
+               pub: Publisher | None = None, duration_s: float | None = None) -> int:
     """Write every valid message the subscriber gets, byte for byte, until stopped.
 
-    ``topics`` are the prefixes ``sub`` subscribed to; the file's header names them (``""`` =
-    every topic) together with the endpoints read, so that a file says what it holds.
+    The file's header names the topic prefixes ``sub`` subscribed to (``""`` = every topic)
+    and the endpoints it reads, so that a file says what it holds.
     Invalid messages are counted and not written: a replay must only carry what a live
     consumer would have accepted."""
     end = time.monotonic() + duration_s if duration_s else None
-    with StreamWriter(path, topics=topics if topics is not None else [""],
-                      meta={"endpoints": list(sub.endpoints)}) as w:
+    with StreamWriter(path, topics=sub.topics, meta={"endpoints": sub.endpoints}) as w:
         log.info("recording to %s", path)
         while not stop.is_set() and (end is None or time.monotonic() < end):
             frames = sub.recv_frames(100)
@@ -56,9 +54,8 @@ def main(args: argparse.Namespace) -> int:
     from deploy.processes import install_stop_handlers
 
     stop = install_stop_handlers()
-    topics = args.topic or [""]
-    sub = Subscriber(args.connect, topics)
+    sub = Subscriber(args.connect, args.topic or [""])
     n = run_record(sub, args.out, stop, StatusReporter("record", "record"),
-                   duration_s=args.duration, topics=topics)
+                   duration_s=args.duration)
     print(f"{n} messages written to {args.out}")
     return 0

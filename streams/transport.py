@@ -210,7 +210,8 @@ class Subscriber:
         self.sock.setsockopt(zmq.LINGER, 0)
         if curve:
             _apply_curve(self.sock, curve, server=False)
-        for t in topics:
+        self.topics = list(topics)
+        for t in self.topics:
             self.sock.setsockopt(zmq.SUBSCRIBE, t.encode())
         self.endpoints = list(endpoints)
         for ep in self.endpoints:
