@@ -22,12 +22,22 @@ def test_floor_plane_and_tilt():
         fr.estimate_floor(line)
 
 
-def _headings(g: Gait, joints=None):
+def _headings(g: Gait, joints=None, conf=None):
+    """Walking directions of 6 s of ``g`` at 30 Hz (its own joints unless given)."""
     t = np.arange(0, 6, 1 / 30)
     j = walk(g, t) if joints is None else joints
     tu = (t * 1e6).astype(np.int64)
-    w = fr.heading_weights(np.ones((len(t), 22)), 0.5)
+    w = fr.heading_weights(np.ones((len(t), 22)) if conf is None else conf, 0.5)
     return fr.headings(tu, fr.heading_inputs(j), w, fr.FrameOptions(), 80.0)
+
+
+def _swap_legs(joints):
+    """Joints with the left and right hip, knee, ankle and foot labels exchanged."""
+    swap = np.arange(22)
+    for a, b in (("left_hip", "right_hip"), ("left_knee", "right_knee"),
+                 ("left_ankle", "right_ankle"), ("left_foot", "right_foot")):
+        swap[CJ[a]], swap[CJ[b]] = CJ[b], CJ[a]
+    return joints[:, swap]
 
 
 @pytest.mark.parametrize("heading", [0.0, 100.0, -160.0])
@@ -54,12 +64,7 @@ def test_mirrored_skeleton_still_walks_forward():
     # backwards, the toes and the feet's stride axis do not
     g = Gait(treadmill=True, heading_deg=45.0)
     t = np.arange(0, 6, 1 / 30)
-    j = walk(g, t)
-    swap = np.arange(22)
-    for a, b in (("left_hip", "right_hip"), ("left_knee", "right_knee"),
-                 ("left_ankle", "right_ankle"), ("left_foot", "right_foot")):
-        swap[CJ[a]], swap[CJ[b]] = CJ[b], CJ[a]
-    d, _, _ = _headings(g, j[:, swap])
+    d, _, _ = _headings(g, _swap_legs(walk(g, t)))
     assert (d[40:-40] @ g.direction()).min() > 0.99
 
 
@@ -113,7 +118,6 @@ def test_legs_crossed_across_the_walking_direction():
     assert fr.legs_crossed(swapped, fwd)[0]
 
 
-
 def test_a_stretch_without_frames_ends_a_bout():
     t = np.arange(0, 12_000_000, 100_000, dtype=np.int64)
     keep = (t < 5_000_000) | (t >= 7_000_000)  # 2 s without frames, walking either side
@@ -130,17 +134,9 @@ def test_swapped_labels_without_the_toes_do_not_reverse_an_overground_heading():
     # the walker goes
     g = Gait(heading_deg=-20.0)
     t = np.arange(0, 6, 1 / 30)
-    j = walk(g, t)
-    swap = np.arange(22)
-    for a, b in (("left_hip", "right_hip"), ("left_knee", "right_knee"),
-                 ("left_ankle", "right_ankle"), ("left_foot", "right_foot")):
-        swap[CJ[a]], swap[CJ[b]] = CJ[b], CJ[a]
-    j = j[:, swap]
     conf = np.ones((len(t), 22))
     conf[:, [CJ["left_foot"], CJ["right_foot"]]] = 0.3  # LOW: not used for the heading
-    w = fr.heading_weights(conf, 0.5)
-    d, _, from_body = fr.headings((t * 1e6).astype(np.int64), fr.heading_inputs(j), w,
-                                  fr.FrameOptions(), 80.0)
+    d, _, from_body = _headings(g, _swap_legs(walk(g, t)), conf)
     mid = slice(40, -40)
     assert not from_body[mid].any()
     assert (d[mid] @ g.direction()).min() > 0.99
