@@ -61,11 +61,12 @@ def source_for_file(path: Path) -> dict:
 
     A Kinect recording needs pyk4a and the Body Tracking SDK; without them this exits at once
     with the install instructions rather than start a pipeline whose camera cannot open."""
-    from capture.readers import VIDEO_SUFFIXES
-    from capture.readers.k4a_mkv import is_k4a_recording
+    from capture.readers import VIDEO_SUFFIXES, is_video_file
 
     path = path.resolve()
-    if path.suffix.lower() == ".mkv" and is_k4a_recording(path):
+    if is_video_file(path):
+        return {"source": "webcam", "path": str(path)}
+    if path.suffix.lower() in VIDEO_SUFFIXES:  # a video suffix, not a video: a Kinect .mkv
         from capture.k4abt import SDKMissingError
         from capture.kinect import Pyk4aBackend
 
@@ -75,8 +76,6 @@ def source_for_file(path: Path) -> dict:
             raise SystemExit(f"error: {path.name} is an Azure Kinect recording; playing it "
                              f"needs the Azure Kinect SDKs: {e}") from None
         return {"source": "kinect", "recording": str(path)}
-    if path.suffix.lower() in VIDEO_SUFFIXES:
-        return {"source": "webcam", "path": str(path)}
     if path.suffix.lower() == ".json":
         return {"source": "k4a_json", "path": str(path)}
     return {"source": "file", "path": str(path)}

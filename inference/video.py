@@ -7,7 +7,8 @@ and keeps the track of the person of interest: the one locked as walking with th
 filled by interpolation with confidence 0, as every Recording is (never NaN).
 
 An Azure Kinect recording is an .mkv too, but holds depth, not a picture to estimate poses on:
-``load_video_recording`` hands it to the Kinect playback (capture.readers.k4a_mkv) instead.
+``load_video_recording`` hands it to the Kinect playback (capture.readers.k4a_mkv) instead;
+``capture.readers.is_video_file`` is the one place that tells the two apart.
 """
 
 from __future__ import annotations
@@ -32,14 +33,10 @@ def estimate_video(path: str | Path, progress_s: float = 2.0, **pose_options: An
     """Per-frame pose of a video: ``t_us`` (N,), ``body`` (N,) body id or -1, ``joints``
     (N, 33, 3) wire metres (NaN where no pose), ``confidence`` (N, 33), ``image_xy`` (N, 33, 2),
     ``locked`` (N,) bool, plus ``size`` (w, h), the pose ``backend`` and its ``counters``."""
-    from capture.readers.k4a_mkv import is_k4a_recording
     from capture.webcam import WebcamSource
 
     from .pose import PoseEstimator
 
-    if is_k4a_recording(path):
-        raise RecordingError(f"{path}: an Azure Kinect recording (depth, no video to estimate "
-                             "poses on): load it with capture.readers.load_recording")
     try:
         src = WebcamSource(name=Path(path).stem, path=str(path))
     except ValueError as e:
@@ -104,10 +101,11 @@ def person_of_interest(body: np.ndarray, locked: np.ndarray) -> int | None:
 
 def load_video_recording(path: str | Path, **pose_options: Any) -> Recording:
     """The person of interest of a video file as a canonical Recording (see module docstring);
-    an Azure Kinect .mkv goes to the Kinect playback instead."""
+    a file that is not a video (an Azure Kinect .mkv: ``is_video_file`` decides) goes to its
+    reader instead."""
     from capture.readers import is_video_file, load_recording
 
-    if not is_video_file(path) and Path(path).suffix.lower() == ".mkv":
+    if not is_video_file(path):
         return load_recording(path)
     return recording_from_estimates(Path(path), estimate_video(path, **pose_options))
 

@@ -48,11 +48,11 @@ def load_recording(path: str | Path, **opts: Any) -> Recording:
         from .k4a_json import load_k4a_json
         return load_k4a_json(path, **opts)
     if ext == ".mkv":
-        from .k4a_mkv import is_k4a_recording, load_k4a_mkv
-        if is_k4a_recording(path):
-            return load_k4a_mkv(path, **opts)
-        raise RecordingError(f"{path.name}: a video, not an Azure Kinect recording: its poses "
-                             "come from inference.video.load_video_recording")
+        if is_video_file(path):
+            raise RecordingError(f"{path.name}: a video, not an Azure Kinect recording: its "
+                                 "poses come from inference.video.load_video_recording")
+        from .k4a_mkv import load_k4a_mkv
+        return load_k4a_mkv(path, **opts)
     if ext == ".txt":
         from .kinect_v1 import is_kinect_v1_text, load_kinect_v1
         if is_kinect_v1_text(path):
