@@ -24,6 +24,16 @@ def _analyse(t_us: np.ndarray, joints: np.ndarray) -> list[GaitCycle]:
     return [c for c in out if isinstance(c, GaitCycle)]
 
 
+def _walk_cycles(segments, seed: int) -> tuple[Person, list[GaitCycle]]:
+    """A person standing 0.5 s, walking ``segments``, standing 0.5 s, its exact joints at 30 Hz
+    through the analysis."""
+    person = Person.build(WalkerParams(), make_style(), [Stand(0.5), Go(segments), Stand(0.5)],
+                          (0.0, 0.0), 0.0, 0.0, np.random.default_rng(seed))
+    t = np.arange(0.0, person.t_stop, 1 / 30)
+    pts, _ = person.evaluate(t)
+    return person, _analyse((t * 1e6).round().astype(np.int64), layout_joints(pts, "canonical22"))
+
+
 def _true_swing_deg(person: Person, a_us: int, b_us: int) -> float:
     """How far the walker's true heading swings between two times."""
     ts = np.linspace(a_us / 1e6, b_us / 1e6, 60)
@@ -47,12 +57,7 @@ def _check(cycles: list[GaitCycle], person: Person) -> tuple[int, int]:
 
 def test_strides_through_a_u_turn_are_turning_and_straight_ones_are_not():
     # walk 5 m, turn 180 deg on a 0.8 m radius (about 95 deg/s), walk back 5 m
-    person = Person.build(WalkerParams(), make_style(),
-                          [Stand(0.5), Go((Line(5.0), Arc(0.8, 180.0), Line(5.0))), Stand(0.5)],
-                          (0.0, 0.0), 0.0, 0.0, np.random.default_rng(1))
-    t = np.arange(0.0, person.t_stop, 1 / 30)
-    pts, _ = person.evaluate(t)
-    cycles = _analyse((t * 1e6).round().astype(np.int64), layout_joints(pts, "canonical22"))
+    person, cycles = _walk_cycles((Line(5.0), Arc(0.8, 180.0), Line(5.0)), seed=1)
     turned, straight = _check(cycles, person)
     assert turned >= 3 and straight >= 6
 
@@ -74,12 +79,7 @@ def test_the_turns_scene_through_the_live_source():
 def test_a_gentle_curve_is_not_a_turn():
     # 30 deg over 3.1 m of arc (about 12 deg/s, up to 15 deg within a stride): curved walking,
     # below the 20 deg a stride must swing through to be a turn (measured 9-15 deg)
-    person = Person.build(WalkerParams(), make_style(),
-                          [Stand(0.5), Go((Line(2.0), Arc(6.0, 30.0), Line(2.0))), Stand(0.5)],
-                          (0.0, 0.0), 0.0, 0.0, np.random.default_rng(3))
-    t = np.arange(0.0, person.t_stop, 1 / 30)
-    pts, _ = person.evaluate(t)
-    cycles = _analyse((t * 1e6).round().astype(np.int64), layout_joints(pts, "canonical22"))
+    _, cycles = _walk_cycles((Line(2.0), Arc(6.0, 30.0), Line(2.0)), seed=3)
     steady = [c for c in cycles if c.metrics["stance_pct"] is not None
               and "implausible_timing" not in c.flags]
     assert len(steady) >= 4 and not any("turning" in c.flags for c in steady)
