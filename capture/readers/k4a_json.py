@@ -45,7 +45,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -89,11 +89,47 @@ class K4AJson:
     @property
     def body_frames(self) -> dict[int, int]:
         """body id -> number of frames it appears in."""
-        out: dict[int, int] = {}
-        for f in self.frames:
-            for b in f.bodies:
-                out[b.body_id] = out.get(b.body_id, 0) + 1
-        return out
+        return body_frames(self.frames)
+
+
+def body_frames(frames: Sequence[Any]) -> dict[int, int]:
+    """body id -> number of frames it appears in (frames with ``bodies`` that have a
+    ``body_id``: these files' K4AFrames, or the Kinect source's SkeletonFrames)."""
+    out: dict[int, int] = {}
+    for f in frames:
+        for b in f.bodies:
+            out[b.body_id] = out.get(b.body_id, 0) + 1
+    return out
+
+
+def choose_body(name: str, counts: dict[int, int], body_id: int | None) -> int:
+    """``body_id``, or the body seen in the most frames when it is None (``counts``: from
+    ``body_frames``, not empty)."""
+    if body_id is None:
+        return max(sorted(counts), key=lambda b: counts[b])
+    if body_id not in counts:
+        raise RecordingError(f"{name}: no body {body_id}; bodies: {sorted(counts)}")
+    return body_id
+
+
+def body_track(frames: Sequence[Any], body_id: int,
+               values: Callable[[Any], tuple[np.ndarray, np.ndarray]]
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One body from its first to its last frame: (t_us, joints (N, 32, 3), confidence (N, 32),
+    present (N,)). ``values(body)`` gives a body's wire joints and confidence; frames inside the
+    span where the body was lost are interpolated in time and carry confidence 0."""
+    idx = [k for k, f in enumerate(frames) if any(b.body_id == body_id for b in f.bodies)]
+    span = frames[idx[0]:idx[-1] + 1]
+    t_us = np.array([f.t_us for f in span], dtype=np.int64)
+    raw = np.zeros((len(span), N_JOINTS, 3), dtype=np.float32)
+    conf = np.zeros((len(span), N_JOINTS), dtype=np.float32)
+    present = np.zeros(len(span), dtype=bool)
+    for k, f in enumerate(span):
+        for b in f.bodies:
+            if b.body_id == body_id:
+                raw[k], conf[k] = values(b)
+                present[k] = True
+    return t_us, _fill_gaps(t_us, raw, present), conf, present
 
 
 def _int(v: Any) -> int | None:
@@ -233,23 +269,10 @@ def load_k4a_json(path: str | Path, *, body_id: int | None = None, assumed_level
     counts = doc.body_frames
     if not counts:
         raise RecordingError(f"{doc.path.name}: no body in any frame")
-    if body_id is None:
-        body_id = max(sorted(counts), key=lambda b: counts[b])
-    elif body_id not in counts:
-        raise RecordingError(f"{doc.path.name}: no body {body_id}; bodies: {sorted(counts)}")
-    idx = [k for k, f in enumerate(doc.frames) if any(b.body_id == body_id for b in f.bodies)]
-    frames = doc.frames[idx[0]:idx[-1] + 1]
-    t_us = np.array([f.t_us for f in frames], dtype=np.int64)
-    raw = np.zeros((len(frames), N_JOINTS, 3), dtype=np.float32)
-    conf = np.zeros((len(frames), N_JOINTS), dtype=np.float32)
-    present = np.zeros(len(frames), dtype=bool)
-    for k, f in enumerate(frames):
-        for b in f.bodies:
-            if b.body_id == body_id:
-                raw[k] = camera_to_wire(b.positions_mm, CAMERA_TO_WIRE)
-                conf[k] = _confidence(b, assumed_level)
-                present[k] = True
-    raw = _fill_gaps(t_us, raw, present)
+    body_id = choose_body(doc.path.name, counts, body_id)
+    t_us, raw, conf, present = body_track(
+        doc.frames, body_id,
+        lambda b: (camera_to_wire(b.positions_mm, CAMERA_TO_WIRE), _confidence(b, assumed_level)))
     joints, cconf = to_canonical(LAYOUT, raw, conf)
     rate_hz = 1e6 / float(np.median(np.diff(t_us))) if len(t_us) > 1 else 30.0
     problems = list(doc.problems)
@@ -264,7 +287,7 @@ def load_k4a_json(path: str | Path, *, body_id: int | None = None, assumed_level
         "up_axis": "-Y of the depth camera (camera tilt not corrected: no IMU in the file)",
         "camera_frame": True,
         "confidence": ("joint_confidence levels from the file" if any(
-            b.levels is not None for f in frames for b in f.bodies if b.body_id == body_id)
+            b.levels is not None for f in doc.frames for b in f.bodies if b.body_id == body_id)
             else f"not in the file: every joint of the tracked body taken as {assumed_level}"),
         "problems": problems,
     }

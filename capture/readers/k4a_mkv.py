@@ -166,6 +166,8 @@ def load_k4a_mkv(path: str | Path, *, body_id: int | None = None,
     from capture.k4abt import SDKMissingError
     from capture.kinect import LAYOUT, KinectSource
 
+    from .k4a_json import body_frames, body_track, choose_body
+
     path = Path(path)
     src = KinectSource(name=path.stem, recording=str(path), processing_mode=processing_mode,
                        **source_options)
@@ -176,31 +178,11 @@ def load_k4a_mkv(path: str | Path, *, body_id: int | None = None,
                              f"Azure Kinect SDKs: {e}") from None
     finally:
         src.close()
-    counts: dict[int, int] = {}
-    for f in frames:
-        for b in f.bodies:
-            counts[b.body_id] = counts.get(b.body_id, 0) + 1
+    counts = body_frames(frames)
     if not counts:
         raise RecordingError(f"{path.name}: no body tracked in {len(frames)} frames")
-    if body_id is None:
-        body_id = max(sorted(counts), key=lambda b: counts[b])
-    elif body_id not in counts:
-        raise RecordingError(f"{path.name}: no body {body_id}; bodies: {sorted(counts)}")
-    idx = [k for k, f in enumerate(frames) if any(b.body_id == body_id for b in f.bodies)]
-    span = frames[idx[0]:idx[-1] + 1]
-    t_us = np.array([f.t_us for f in span], dtype=np.int64)
-    n_joints = 32
-    raw = np.zeros((len(span), n_joints, 3), dtype=np.float32)
-    conf = np.zeros((len(span), n_joints), dtype=np.float32)
-    present = np.zeros(len(span), dtype=bool)
-    for k, f in enumerate(span):
-        for b in f.bodies:
-            if b.body_id == body_id:
-                raw[k], conf[k], present[k] = b.joints, b.confidence, True
-    if (~present).any():  # lost inside its span: linear in time, confidence 0
-        flat = raw.reshape(len(span), -1)
-        for c in range(flat.shape[1]):
-            flat[~present, c] = np.interp(t_us[~present], t_us[present], flat[present, c])
+    body_id = choose_body(path.name, counts, body_id)
+    t_us, raw, conf, present = body_track(frames, body_id, lambda b: (b.joints, b.confidence))
     joints, cconf = to_canonical(LAYOUT, raw, conf)
     rate_hz = 1e6 / float(np.median(np.diff(t_us))) if len(t_us) > 1 else 30.0
     meta: dict[str, Any] = {
