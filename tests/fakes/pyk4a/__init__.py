@@ -12,19 +12,18 @@ the capsule names and what a capsule points at; ``Calibration.get_extrinsic_para
 ``PyK4APlayback.get_next_imu_sample`` from the releases that added them, pyk4a PR #192 and the
 1.5 playback). What the C extension (k4a_module over libk4a) would do is simulated by
 ``pyk4a._fake_hardware``, which the tests script; that module is not part of the real pyk4a.
+Only what capture/kinect.py uses is here (no colour controls, no seeking).
 """
 
 from .calibration import Calibration, CalibrationType
 from .capture import PyK4ACapture
-from .config import (FPS, ColorControlCommand, ColorControlMode, ColorResolution, Config,
-                     DepthMode, ImageFormat, WiredSyncMode)
+from .config import FPS, ColorResolution, Config, DepthMode, ImageFormat, WiredSyncMode
 from .errors import K4AException, K4ATimeoutException
-from .playback import PyK4APlayback, SeekOrigin
+from .playback import PyK4APlayback
 from .pyk4a import ImuSample, PyK4A
 
 __all__ = [
-    "Calibration", "CalibrationType", "ColorControlCommand", "ColorControlMode",
-    "ColorResolution", "Config", "DepthMode", "FPS", "ImageFormat", "ImuSample",
-    "K4AException", "K4ATimeoutException", "PyK4A", "PyK4ACapture", "PyK4APlayback",
-    "SeekOrigin", "WiredSyncMode",
+    "Calibration", "CalibrationType", "ColorResolution", "Config", "DepthMode", "FPS",
+    "ImageFormat", "ImuSample", "K4AException", "K4ATimeoutException", "PyK4A", "PyK4ACapture",
+    "PyK4APlayback", "WiredSyncMode",
 ]

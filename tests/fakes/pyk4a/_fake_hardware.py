@@ -151,10 +151,6 @@ def extrinsics_of(capsule: object, source: int, target: int) -> tuple[list, list
     return _EXTRINSICS[addr][(int(source), int(target))]
 
 
-def calibration_address(capsule: object) -> int:
-    return _capsule_get_pointer(capsule, CALIBRATION_CAPSULE)
-
-
 # ---------------------------------------------------------------------------- device
 
 

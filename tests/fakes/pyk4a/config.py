@@ -48,24 +48,6 @@ class WiredSyncMode(IntEnum):  # k4a_wired_sync_mode_t
     SUBORDINATE = 2
 
 
-class ColorControlCommand(IntEnum):  # k4a_color_control_command_t
-    EXPOSURE_TIME_ABSOLUTE = 0
-    AUTO_EXPOSURE_PRIORITY = 1
-    BRIGHTNESS = 2
-    CONTRAST = 3
-    SATURATION = 4
-    SHARPNESS = 5
-    WHITEBALANCE = 6
-    BACKLIGHT_COMPENSATION = 7
-    GAIN = 8
-    POWERLINE_FREQUENCY = 9
-
-
-class ColorControlMode(IntEnum):  # k4a_color_control_mode_t
-    AUTO = 0
-    MANUAL = 1
-
-
 class Config:
     """pyk4a's defaults: colour 720p BGRA, NFOV unbinned depth, 30 fps, synchronised images."""
 
@@ -87,9 +69,3 @@ class Config:
         self.wired_sync_mode = wired_sync_mode
         self.subordinate_delay_off_master_usec = subordinate_delay_off_master_usec
         self.disable_streaming_indicator = disable_streaming_indicator
-
-    def unpack(self) -> tuple:
-        return (self.color_format, self.color_resolution, self.depth_mode, self.camera_fps,
-                self.synchronized_images_only, self.depth_delay_off_color_usec,
-                self.wired_sync_mode, self.subordinate_delay_off_master_usec,
-                self.disable_streaming_indicator)

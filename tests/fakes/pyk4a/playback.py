@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from enum import IntEnum
 from pathlib import Path
 from typing import Any, Optional, Union
 
@@ -10,12 +9,6 @@ from . import _fake_hardware as hw
 from .calibration import Calibration
 from .capture import PyK4ACapture
 from .errors import K4AException
-
-
-class SeekOrigin(IntEnum):
-    BEGIN = 0
-    END = 1
-    DEVICE_TIME = 2
 
 
 class PyK4APlayback:
