@@ -57,6 +57,23 @@ def take(src: KinectSource, n: int) -> list[SkeletonFrame]:
     return frames
 
 
+def published(src: KinectSource, ep: str) -> tuple[list[SkeletonFrame], list[Status]]:
+    """What the capture process (run_capture) publishes of ``src`` on ``ep``, decoded from a
+    real ZeroMQ subscriber: (skeleton frames, Status messages)."""
+    pub = Publisher(ep)
+    sub = Subscriber([ep], ["skel/", "status"])
+    try:
+        pub.wait_for_subscribers(2, timeout_s=5.0)
+        run_capture(src, pub, threading.Event(), StatusReporter("k4a", "capture"), speed=0)
+        got, statuses = [], []
+        while (m := sub.recv(500)) is not None:
+            (statuses if isinstance(m[1], Status) else got).append(m[1])
+    finally:
+        sub.close()
+        pub.close()
+    return got, statuses
+
+
 def test_known_joint_mm_y_down_becomes_metres_y_up(fake):
     pos = body_at(100.0, 2500.0, y_mm=-200.0)  # pelvis 0.2 m above the optical axis
     fake.add_result(1, 1_000_000, [(1, pos, MEDIUM)])
@@ -309,18 +326,7 @@ def test_recording_published_through_run_capture(fake, tmp_path, endpoint):
         fake.add_result(h, h * 33_333, [(4, body_at(0, 2000), MEDIUM),
                                         (5, body_at(800, 3000), MEDIUM)])
     src, _ = source(fake, [FakeDevice(list(range(1, 6)))], recording=str(mkv))
-    ep = endpoint()
-    pub = Publisher(ep)
-    sub = Subscriber([ep], ["skel/", "status"])
-    try:
-        pub.wait_for_subscribers(2, timeout_s=5.0)
-        run_capture(src, pub, threading.Event(), StatusReporter("k4a", "capture"), speed=0)
-        got, statuses = [], []
-        while (m := sub.recv(500)) is not None:
-            (statuses if isinstance(m[1], Status) else got).append(m[1])
-    finally:
-        sub.close()
-        pub.close()
+    got, statuses = published(src, endpoint())
     assert [f.t_us for f in got] == [h * 33_333 for h in range(1, 6)]
     assert [f.seq for f in got] == [1, 2, 3, 4, 5]
     assert all([b.body_id for b in f.bodies] == [4, 5] for f in got)
@@ -426,18 +432,7 @@ def test_imu_extrinsic_fallback_reaches_status(fake, tmp_path, endpoint):
     dev = FakeDevice([1], imu=cam.accelerometer(NOMINAL_ACCEL_TO_DEPTH, 300),
                      accel_to_depth=np.zeros((3, 3)))
     src, _ = source(fake, [dev], recording=str(mkv), use_imu=True)
-    ep = endpoint()
-    pub = Publisher(ep)
-    sub = Subscriber([ep], ["skel/", "status"])
-    try:
-        pub.wait_for_subscribers(2, timeout_s=5.0)
-        run_capture(src, pub, threading.Event(), StatusReporter("k4a", "capture"), speed=0)
-        got, statuses = [], []
-        while (m := sub.recv(500)) is not None:
-            (statuses if isinstance(m[1], Status) else got).append(m[1])
-    finally:
-        sub.close()
-        pub.close()
+    got, statuses = published(src, endpoint())
     assert len(got) == 1 and np.isfinite(got[0].bodies[0].joints).all()
     assert statuses[-1].counters["source.imu_extrinsic_fallbacks"] == 1
     assert statuses[-1].state["imu_extrinsic"] == "nominal"
