@@ -213,18 +213,23 @@ def real_walks(root: Path, names: Iterable[str], noise: Any, seed: int) -> list[
     for rel in names:
         path = root / rel
         rec = load_recording(path)
-        truth = trial_truth(path)
-        events: dict[tuple[str, str], list[float]] = {}
-        for e in truth.events:
-            if e.observed:
-                events.setdefault((e.side, e.kind), []).append(e.t_us / 1e6)
-        ev = {k: np.array(v) for k, v in events.items()}
+        ev = event_times(trial_truth(path).events)
         out.append(Walk(rec.name, rec.t_us, rec.joints, rec.confidence, ev))
         if noise is not None:
             t, j, c = noise(rec.t_us, rec.joints, rec.confidence, rng)
             out.append(Walk(rec.name + "+noise", t, j, c, ev, rec.t_us, rec.joints,
                             rec.confidence))
     return out
+
+
+def event_times(events: Iterable[Any]) -> dict[tuple[str, str], np.ndarray]:
+    """Times (s) of ground-truth events (``groundtruth.GaitEventTruth``) per (side, kind), in
+    the given order; a record boundary (not observed) is no event."""
+    out: dict[tuple[str, str], list[float]] = {}
+    for e in events:
+        if e.observed:
+            out.setdefault((e.side, e.kind), []).append(e.t_us / 1e6)
+    return {k: np.array(v) for k, v in out.items()}
 
 
 def event_errors(pred: list, truth: dict[tuple[str, str], np.ndarray], t_lo: float,
@@ -766,6 +771,8 @@ def dataset_walks(root: Path, val_every: int = 10) -> tuple[list[Walk], list[Wal
     only."""
     import csv
 
+    from inference.groundtruth import events_by_trial, load_lab_events
+
     root = Path(root)
     need = [root / "trials.csv", root / "ground_truth" / "events.csv", root / "frames"]
     missing = [str(p) for p in need if not p.exists()]
@@ -774,11 +781,7 @@ def dataset_walks(root: Path, val_every: int = 10) -> tuple[list[Walk], list[Wal
                          f"(missing {', '.join(missing)})")
     with open(root / "trials.csv", newline="", encoding="utf-8") as fh:
         trials = list(csv.DictReader(fh))
-    events: dict[str, dict[tuple[str, str], list[float]]] = {}
-    with open(root / "ground_truth" / "events.csv", newline="", encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            key = (row["side"].lower(), row["event"])
-            events.setdefault(row["trial"], {}).setdefault(key, []).append(float(row["time_s"]))
+    events = events_by_trial(load_lab_events(root / "ground_truth" / "events.csv"))
     held = trials[val_every - 1::val_every] if len(trials) >= val_every else trials[1:][-1:]
     val_names = {r["trial"] for r in held}
     train_w: list[Walk] = []
@@ -789,7 +792,7 @@ def dataset_walks(root: Path, val_every: int = 10) -> tuple[list[Walk], list[Wal
             f = {k: z[k] for k in ("t", "joints", "confidence", "joints_true", "dropped",
                                    "walking", "freezing")}
         t_us = np.round(f["t"] * 1e6).astype(np.int64)
-        ev = {k: np.array(sorted(v)) for k, v in events.get(name, {}).items()}
+        ev = event_times(events.get(name, []))
         standing = ~f["walking"].astype(bool) | f["freezing"].astype(bool)
         meta = {"pattern": row["pattern"], "severity": int(row["severity"]),
                 "scene": row["scene"], "height": float(row["param_height_m"]),
