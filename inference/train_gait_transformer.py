@@ -494,17 +494,15 @@ def real_data_eval(onnx_path: Path, root: Path) -> dict[str, Any]:
     from inference import eval_events as ee
     from inference.gait_model import GaitModelTracker, load_gait_model
     from inference.online import OnlineGaitAnalyzer
-    from inference.sensor_views import NoisyReplay, trial_seed
 
     model = load_gait_model(path=onnx_path)
     clean = {
         "classical": lambda s, k: OnlineGaitAnalyzer(s, k, keep_trace=True),
         "gait-transformer": lambda s, k: GaitModelTracker(model, s, k),
     }
+    # the same noisy frames as `eval events --noise kinect`
     factories = dict(clean)
-    for name, f in clean.items():
-        factories[f"{name}+kinect"] = (lambda f: lambda s, k: NoisyReplay(
-            f(s, k), "kinect", trial_seed(s)))(f)
+    factories.update({f"{name}+kinect": ee.with_noise(f, "kinect") for name, f in clean.items()})
     trained = {Path(r).stem for r in REAL_TRAIN}
     out: dict[str, Any] = {}
     for name, factory in factories.items():
