@@ -178,11 +178,7 @@ class PoseEstimator:
                 if obs is not None:
                     self._mp.reset(c.cid)  # it latched onto someone else: re-detect in the crop
                 sel.miss(c)
-        due = (self._last_find_us is None
-               or t_us - self._last_find_us >= self.cfg.find_period_s * 1e6)
-        if sel.wants_people() and due:
-            self._last_find_us = t_us
-            self.counters["finds"] += 1
+        if sel.wants_people() and self._find_due(t_us):
             exclude = [c.last.box for c in sel.candidates.values()]
             for obs in self._mp.discover(image, exclude):
                 sel.add(obs, t_us)
@@ -200,15 +196,21 @@ class PoseEstimator:
                 sel.observe(c, obs, t_us)
             else:
                 sel.miss(c)
-        due = (self._last_find_us is None
-               or t_us - self._last_find_us >= self.cfg.find_period_s * 1e6)
-        if not sel.candidates and due:
-            self._last_find_us = t_us
-            self.counters["finds"] += 1
+        if not sel.candidates and self._find_due(t_us):
             h, w = image.shape[:2]
             obs = self._rtm.estimate(image, (0.0, 0.0, float(w), float(h)))
             if obs is not None:
                 sel.add(obs, t_us)
+
+    def _find_due(self, t_us: int) -> bool:
+        """Whether a search for people is due (every ``find_period_s``); one that is due is
+        taken now: timed and counted."""
+        if self._last_find_us is not None and \
+                t_us - self._last_find_us < self.cfg.find_period_s * 1e6:
+            return False
+        self._last_find_us = t_us
+        self.counters["finds"] += 1
+        return True
 
     def _place(self, c: Candidate, t_us: int, w: int, h: int) -> PersonPose | None:
         obs: PersonObservation = c.last
