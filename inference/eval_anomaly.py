@@ -58,6 +58,11 @@ class Scored:
         return float(np.mean([c["subject"] for c in self.cycles]))
 
 
+def frame_times(w: Walk) -> np.ndarray:
+    """Timestamps (us) of a walk's frames (20 fps from 0)."""
+    return np.round(np.arange(w.n_frames) * 1e6 / H.FPS).astype(np.int64)
+
+
 def walk_segments(w: Walk) -> tuple[list[tuple[int, int]], str]:
     """Frame ranges [a, b] (20 fps) of the cycles to score, and how they were found."""
     dur = (w.n_frames - 1) / H.FPS
@@ -66,7 +71,7 @@ def walk_segments(w: Walk) -> tuple[list[tuple[int, int]], str]:
     from inference.online import OnlineGaitAnalyzer
     from streams.schema import GaitCycle
 
-    t_us = np.round(np.arange(w.n_frames) * 1e6 / H.FPS).astype(np.int64)
+    t_us = frame_times(w)
     a = OnlineGaitAnalyzer("eval", 0)
     msgs = []
     for i in range(w.n_frames):
@@ -87,7 +92,7 @@ def walk_segments(w: Walk) -> tuple[list[tuple[int, int]], str]:
 def score_walk(scorer: AnomalyScorer, w: Walk, keep_clips: bool = False) -> Scored:
     segs, how = (w.cycles, "given strides") if w.cycles is not None else walk_segments(w)
     out = Scored(w.name, w.label, segmentation=how)
-    t_us = np.round(np.arange(w.n_frames) * 1e6 / H.FPS).astype(np.int64)
+    t_us = frame_times(w)
     for a, b in segs:
         x0, cols = scorer.clip(t_us[a:b + 1], w.joints[a:b + 1], w.confidence[a:b + 1])
         ep, ee = column_errors(scorer.denoise, x0, scorer.steps, scorer.noise)
@@ -239,7 +244,7 @@ class DeviationReference:
 
         avgs = []
         for w in sim_walks(walkers, 0):  # training seeds: never the evaluation's
-            t_us = np.round(np.arange(w.n_frames) * 1e6 / H.FPS).astype(np.int64)
+            t_us = frame_times(w)
             for a, b in inner_cycles(w, cycles_per_walk):
                 avgs.append(scorer.clip(t_us[a:b + 1], w.joints[a:b + 1])[0].mean(axis=0))
         avgs = np.array(avgs)

@@ -220,7 +220,7 @@ def test_shipped_scorer_scores_cycles_deterministically_and_pins_its_evaluation(
 def test_deviation_yardstick_is_zero_at_normal_and_grows_with_the_deviation():
     """The model-free yardstick beside the simulator Spearman: fitted on training seeds only,
     zero for a clip at the normal mean, quadratic in an offset of one feature."""
-    from inference.eval_anomaly import DeviationReference, inner_cycles
+    from inference.eval_anomaly import DeviationReference, frame_times, inner_cycles
     from inference.diffusion_data import sim_walks
 
     scorer = A.load_scorer("onnxruntime", k=2)
@@ -238,7 +238,7 @@ def test_deviation_yardstick_is_zero_at_normal_and_grows_with_the_deviation():
     w_crouch = sim_walks(1, 100_000, "crouch", 3)[0]
     far = []
     for w in (w_normal, w_crouch):
-        t_us = np.round(np.arange(w.n_frames) * 1e6 / H.FPS).astype(np.int64)
+        t_us = frame_times(w)
         a, b = inner_cycles(w, 1)[0]
         far.append(ref.score(scorer.clip(t_us[a:b + 1], w.joints[a:b + 1])[0]))
     assert far[1] > 3 * far[0]
