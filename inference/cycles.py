@@ -56,6 +56,48 @@ class Event:
     t_us: int
 
 
+class Pauses:
+    """The pauses that split strides (``inference.online`` module docstring): the walker
+    stood still, or no frame came, for ``max_pause_s`` or more. Fed every frame in time order
+    (``note``); asked at each stride's closing strike (``splits``). Shared by the classical
+    analysis and the gait transformer's cycles, so both apply one rule."""
+
+    def __init__(self, max_pause_s: float):
+        self._min_us = int(max_pause_s * 1e6)
+        # (start_us, end_us); the last one grows while the walker keeps standing
+        self.spans: list[list[int]] = []
+        self._still_from: int | None = None  # first frame of the still run under way
+        self._prev: int | None = None  # time of the last frame
+
+    def note(self, t_us: int, still: bool) -> None:
+        prev, self._prev = self._prev, t_us
+        if len(self.spans) > 16:
+            # Without strikes to prune them (a long stand-and-fidget): merging the two oldest
+            # is exact for every stride still to close, as each ends after both.
+            (a, _), (_, b) = self.spans[:2]
+            self.spans[:2] = [[a, b]]
+        if prev is not None and t_us - prev >= self._min_us:
+            self.spans.append([prev, t_us])
+        if not still:
+            self._still_from = None
+            return
+        if self._still_from is None:
+            self._still_from = t_us
+        if t_us - self._still_from >= self._min_us:
+            if self.spans and self.spans[-1][0] == self._still_from:
+                self.spans[-1][1] = t_us
+            else:
+                self.spans.append([self._still_from, t_us])
+
+    def splits(self, fs0: int, fs1: int, open_from: int) -> bool:
+        """Whether a pause lies between the strikes ``fs0`` and ``fs1`` (they then belong to
+        two walks). Pauses that end before ``open_from``, the earliest start of a stride still
+        to close, are forgotten: none can split one later."""
+        paused = any(a < fs1 and b > fs0 for a, b in self.spans)
+        self.spans = [p for p in self.spans if p[1] >= open_from]
+        return paused
+
+
 def _interp(t_us: np.ndarray, y: np.ndarray, at_us: int) -> float:
     if not (t_us[0] <= at_us <= t_us[-1]):
         return float("nan")

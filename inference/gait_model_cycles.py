@@ -31,7 +31,7 @@ from __future__ import annotations
 import numpy as np
 
 from inference import frames as fr
-from inference.cycles import Event, cycle_record
+from inference.cycles import Event, Pauses, cycle_record
 from inference.filters import Window, local_poly
 from inference.kinematics import F, FEATURES, features
 from streams.schema import GaitCycle
@@ -120,9 +120,7 @@ class ModelCycles:
         self._ref_at = 0
         self._events: list[Event] = []
         self._last_strike: dict[str, int | None] = {"left": None, "right": None}
-        self._pause_frames = int(np.ceil(o.cycles.max_pause_s * 1e6 / dt_us))
-        self._still_from: int | None = None  # first frame of the standing / no-data run
-        self._pauses: list[list[int]] = []  # (start_us, end_us) of the pauses
+        self._pauses = Pauses(o.cycles.max_pause_s)
         self.counters = {"cycles": 0, "unpaired_strikes": 0}
 
     def time_us(self, k: np.ndarray | int) -> np.ndarray:
@@ -174,7 +172,10 @@ class ModelCycles:
         end = self._tr.end + len(k)
         keep_from = max(min(end - self._keep, self._out_end - self._hist), end - 8 * self._keep)
         self._tr.extend(keep_from, f=feats, q=quality, s=state, a=angle)
-        self._note_pauses(k, (state == fr.STANDING) | ~valid)
+        # a frame without data is still: no data for max_pause_s is a pause too
+        for ti, still in zip(self.time_us(k).astype(np.int64).tolist(),
+                             ((state == fr.STANDING) | ~valid).tolist()):
+            self._pauses.note(ti, still)
         self._done = upto
 
     def _update_bones(self, k: np.ndarray, j: np.ndarray, w: np.ndarray, valid: np.ndarray
@@ -217,22 +218,6 @@ class ModelCycles:
         speed = np.nan_to_num(feats[:, F["pelvis_speed"]])
         return fr.motion_state(speed, rng, turn, self.opts.frames)
 
-    def _note_pauses(self, k: np.ndarray, still: np.ndarray) -> None:
-        """Runs of standing or invalid frames of at least ``max_pause_s``: pauses that split
-        strides."""
-        for ki, st in zip(k.tolist(), still.tolist()):
-            if not st:
-                self._still_from = None
-                continue
-            if self._still_from is None:
-                self._still_from = ki
-            if ki - self._still_from >= self._pause_frames:
-                a, b = (int(x) for x in self.time_us(np.array([self._still_from, ki])))
-                if self._pauses and self._pauses[-1][0] == a:
-                    self._pauses[-1][1] = b
-                else:
-                    self._pauses.append([a, b])
-
     # -- model outputs and events -----------------------------------------------------------
     def add_outputs(self, k0: int, y: np.ndarray, columns: dict[str, int]) -> None:
         """The model's hip and knee flexion of grid frames k0.. (``y`` rows, ``columns`` the
@@ -255,10 +240,8 @@ class ModelCycles:
         if fs0 is None:
             return None
         fs1 = int(t_us)
-        paused = any(a < fs1 and b > fs0 for a, b in self._pauses)
         known = [s for s in self._last_strike.values() if s is not None]
-        self._pauses = [p for p in self._pauses if p[1] >= min(known)]  # none can split later
-        if paused:
+        if self._pauses.splits(fs0, fs1, min(known)):
             self.counters["unpaired_strikes"] += 1
             return None
         tr = self._tr

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from inference import frames as fr
-from inference.cycles import CycleOptions, Event, cycle_record, turn_deg
+from inference.cycles import CycleOptions, Event, Pauses, cycle_record, turn_deg
 from inference.events import (DETECTORS, EventOptions, find_extrema, prominence_threshold,
                               strike_time)
 from inference.filters import Window, local_poly
@@ -188,12 +188,7 @@ class OnlineGaitAnalyzer:
         self._ref_update_us = 0
         self._events: list[Event] = []
         self._last_strike: dict[str, int | None] = {s: None for s in SIDES}
-        # Pauses (start_us, end_us) that split strides (module docstring); the last one grows
-        # while the walker keeps standing.
-        self._pause_us = int(o.cycles.max_pause_s * 1e6)
-        self._pauses: list[list[int]] = []
-        self._stand_from: int | None = None  # first frame of the standing run under way
-        self._prev_final: int | None = None  # time of the last finalised frame
+        self._pauses = Pauses(o.cycles.max_pause_s)  # that split strides (module docstring)
         # Strides paired, waiting for the headings to cover their turn: (side, fs0, fs1).
         self._strides: list[tuple[str, int, int]] = []
         self._turn_delay_us = int(fr.heading_delay_ms(o.frames, o.smoothing_ahead_ms) * 1000)
@@ -364,7 +359,7 @@ class OnlineGaitAnalyzer:
             done = fr.bout_step(self._bout, ti, st == fr.WALKING, moving)
             if done:
                 self.bouts.append(done)
-            self._note_pause(ti, st == fr.STANDING)
+            self._pauses.note(ti, st == fr.STANDING)
         if o.keep_trace:
             for key, v in (("t", tq), ("f", feats), ("q", quality), ("s", state), ("d", d)):
                 self.trace[key].append(np.array(v, copy=True))
@@ -382,28 +377,6 @@ class OnlineGaitAnalyzer:
         dist = np.sqrt(dd[..., 0] ** 2 + dd[..., 2] ** 2).max(axis=1)
         dist[t[i0] > tq - back // 2] = np.nan
         return dist
-
-    def _note_pause(self, t_us: int, standing: bool) -> None:
-        """Record the pauses that split strides: standing runs and gaps in the data of at
-        least ``max_pause_s``."""
-        prev, self._prev_final = self._prev_final, t_us
-        if len(self._pauses) > 16:
-            # Without strikes to prune them (a long stand-and-fidget): merging the two oldest
-            # is exact for every stride still to close, as each ends after both.
-            (a, _), (_, b) = self._pauses[:2]
-            self._pauses[:2] = [[a, b]]
-        if prev is not None and t_us - prev >= self._pause_us:
-            self._pauses.append([prev, t_us])
-        if not standing:
-            self._stand_from = None
-            return
-        if self._stand_from is None:
-            self._stand_from = t_us
-        if t_us - self._stand_from >= self._pause_us:
-            if self._pauses and self._pauses[-1][0] == self._stand_from:
-                self._pauses[-1][1] = t_us
-            else:
-                self._pauses.append([self._stand_from, t_us])
 
     def _update_floor(self, tq: np.ndarray, val: np.ndarray, vel: np.ndarray) -> None:
         still = fr.norm(vel[:, _ANKLES]) < self.opts.frames.standing_speed_mps  # (Q, 2)
@@ -525,10 +498,8 @@ class OnlineGaitAnalyzer:
         fs0 = self._last_strike[side]
         if fs0 is None:
             return
-        paused = any(a < fs1 and b > fs0 for a, b in self._pauses)
         known = [s for s in self._last_strike.values() if s is not None] + [fs1]
-        self._pauses = [p for p in self._pauses if p[1] >= min(known)]  # none can split later
-        if paused:
+        if self._pauses.splits(fs0, fs1, min(known)):
             self.counters["unpaired_strikes"] += 1
             return
         self._strides.append((side, fs0, fs1))
