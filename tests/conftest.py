@@ -1,5 +1,7 @@
 import socket
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,22 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def wait_for(cond, timeout_s: float = 15.0, step_s: float = 0.02):
+    """Poll ``cond`` until it returns something truthy, and return that; after ``timeout_s``
+    return whatever it returns then."""
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        if v := cond():
+            return v
+        time.sleep(step_s)
+    return cond()
+
+
+def gaitstream(*args: str, **popen_kw) -> subprocess.Popen:
+    """``gaitstream ARGS`` (``python -m deploy.cli``) as a child process run from the repo."""
+    return subprocess.Popen([sys.executable, "-m", "deploy.cli", *args], cwd=REPO, **popen_kw)
 
 
 @pytest.fixture

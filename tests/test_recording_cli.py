@@ -2,27 +2,20 @@
 over real sockets: a live publisher's chosen topics into a file, the file back out flat out,
 a time window of it, and in a loop."""
 
-import os
 import signal
 import subprocess
-import sys
 import time
 
 import numpy as np
 import pytest
 
-from conftest import REPO, free_port
+from conftest import free_port, gaitstream, wait_for
 from streams.recording import StreamReader
 from streams.schema import Body, GaitCycle, SkeletonFrame, Status, monotonic_us
 from streams.transport import Publisher, Subscriber
 
 N = 60  # skeleton frames published, 10 ms apart
-
-
-def gaitstream(*args):
-    return subprocess.Popen([sys.executable, "-m", "deploy.cli", *args], cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=dict(os.environ, PYTHONPATH=str(REPO)))
+PIPES = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}  # for finish()
 
 
 def finish(proc, sig=None, timeout=20):
@@ -33,15 +26,6 @@ def finish(proc, sig=None, timeout=20):
     return out
 
 
-def wait_for(cond, timeout_s=15.0):
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.02)
-    return cond()
-
-
 @pytest.fixture(scope="module")
 def recording(tmp_path_factory):
     """A live source publishing skeletons, cycles and statuses; `gaitstream record` keeps the
@@ -49,7 +33,7 @@ def recording(tmp_path_factory):
     out = tmp_path_factory.mktemp("rec") / "live.gst"
     pub = Publisher(f"tcp://127.0.0.1:{free_port()}")
     rec = gaitstream("record", "--connect", pub.endpoint, "--topic", "skel/", "--topic",
-                     "status", "--out", str(out))
+                     "status", "--out", str(out), **PIPES)
     try:
         # one subscription per topic prefix, both before the first message
         assert pub.wait_for_subscribers(2, 20) == 2, "the recorder did not subscribe"
@@ -94,7 +78,7 @@ def replay_into_subscriber(path, *args, want=None, stop_after=None):
     """Run `gaitstream replay` and collect the frames a subscriber receives (as bytes)."""
     ep = f"tcp://127.0.0.1:{free_port()}"
     sub = Subscriber([ep], [""], hwm=100000)  # connects first; ZeroMQ retries until bound
-    proc = gaitstream("replay", str(path), "--publish", ep, *args)
+    proc = gaitstream("replay", str(path), "--publish", ep, *args, **PIPES)
     got = []
     try:
         end = time.monotonic() + 30

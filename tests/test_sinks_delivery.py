@@ -6,21 +6,18 @@ import json
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 from sinks_servers import AlertReceiver, MqttReceiver, broker  # noqa: F401 - fixture
 
+from conftest import gaitstream, wait_for
 from sinks.alerting import AlertsConfig, AlertSink
 from sinks.outbox import Outbox
 from sinks.localservers import MosquittoBroker, find_mosquitto, free_port
 from streams.schema import Alert, GaitCycle, Status
 from streams.status import StatusReporter
 from streams.transport import Publisher, Subscriber
-
-REPO = Path(__file__).resolve().parents[1]
 
 SLOW = {"name": "slow", "kind": "metric", "metric": "speed_mps", "op": "below", "raise": 0.8,
         "clear": 0.9, "window": 1, "severity": "warning"}
@@ -39,15 +36,6 @@ def make_sink(tmp_path, outputs, rules=(SLOW,), name="alerts"):
                                   "rule": list(rules)})
     return AlertSink(name, cfg, tmp_path / cfg.outbox, StatusReporter(name, "sink"),
                      resolve=lambda p: tmp_path / p)
-
-
-def wait_for(cond, timeout_s=10.0, step=0.02):
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(step)
-    return cond()
 
 
 def raise_and_clear(sink, tracks, clear=()):
@@ -233,9 +221,8 @@ clear = 0.9
 window = 3
 """)
     watch = Subscriber([status_ep], ["alert", "status"])
-    proc = subprocess.Popen([sys.executable, "-m", "deploy.cli", "proc", "--config", str(cfg),
-                             "--name", "alerts"], cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = gaitstream("proc", "--config", str(cfg), "--name", "alerts", stdout=subprocess.PIPE,
+                      stderr=subprocess.PIPE, text=True)
     try:
         assert pub.wait_for_subscribers(1, 20) == 1, "the alert sink did not subscribe"
         # the watcher's SUB connects to the sink's PUB only once the sink has bound it; an
@@ -372,9 +359,8 @@ clear = 0.9
     published: set = set()  # what the sink announced on `alert`: raised, durably enqueued
 
     def start():
-        return subprocess.Popen([sys.executable, "-m", "deploy.cli", "proc", "--config",
-                                 str(cfg), "--name", "alerts"], cwd=REPO,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        return gaitstream("proc", "--config", str(cfg), "--name", "alerts",
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
     def watched():
         """Drain the sink's `alert` / `status` output; True when a Status came."""

@@ -13,15 +13,14 @@ import resource
 import signal
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 import zmq
 from sinks_servers import pg_dsn, postgres_cluster  # noqa: F401 - fixture
 
+from conftest import gaitstream, wait_for
 from sinks.localservers import free_port
 from sinks.logsink import LogSinkConfig
 from sinks.process import run_log_sink
@@ -29,23 +28,12 @@ from streams.schema import GaitCycle, Status
 from streams.status import StatusReporter
 from streams.transport import Publisher, Subscriber
 
-REPO = Path(__file__).resolve().parents[1]
-
 
 def cycle(seq, source="cam"):
     return GaitCycle(source=source, seq=seq, t_us=seq * 1_000, host_us=seq, track=1,
                      side="left", start_us=seq * 1_100_000, end_us=seq * 1_100_000 + 1_000_000,
                      metrics={"speed_mps": 1.0 + (seq % 7) / 10}, session="S-1",
                      subject="P-1")
-
-
-def wait_for(cond, timeout_s=15.0, step=0.02):
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(step)
-    return cond()
 
 
 def sqlite_seqs(db):
@@ -102,9 +90,8 @@ class SinkProcess:
     (a pipe, not a file: a file would itself hit the rlimit of the full-disk test)."""
 
     def __init__(self, cfg):
-        self.p = subprocess.Popen([sys.executable, "-m", "deploy.cli", "proc", "--config",
-                                   str(cfg), "--name", "log"], cwd=REPO,
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.p = gaitstream("proc", "--config", str(cfg), "--name", "log",
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         self.output = bytearray()
         self.t = threading.Thread(target=self._drain, daemon=True)
         self.t.start()

@@ -3,22 +3,15 @@ binds with ``[process.curve]`` and a recorder that connects with ``[process.subs
 both run by `gaitstream proc` from one TOML file. The authorised recorder gets the skeletons; a
 client whose key is not authorised, and a client without CURVE, get nothing."""
 
-import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 
-from conftest import REPO, free_port
+from conftest import free_port, gaitstream
 from streams.recording import StreamReader
 from streams.schema import SkeletonFrame, decode
 from streams.transport import CurveConfig, Subscriber
-
-
-def gaitstream(*args, **kw):
-    return subprocess.Popen([sys.executable, "-m", "deploy.cli", *args], cwd=REPO,
-                            env=dict(os.environ, PYTHONPATH=str(REPO)), **kw)
 
 
 def test_two_processes_from_a_configuration_talk_over_curve(tmp_path):
