@@ -173,11 +173,9 @@ def test_mqtt_broker_down_at_start_and_again_later(tmp_path):
         b.close()
 
 
-def test_alert_sink_process_end_to_end(tmp_path, broker):  # noqa: F811
-    recv = AlertReceiver()
-    mq = MqttReceiver(broker.port)
-    pub = Publisher("tcp://127.0.0.1:0")
-    status_ep = f"tcp://127.0.0.1:{free_port()}"
+def alert_sink_config(tmp_path, subscribe, publish, alerts):
+    """A pipeline TOML whose one process, "alerts", is an alert sink reading ``subscribe`` and
+    publishing its alerts and Status on ``publish``; ``alerts`` goes on in ``[alerts]``."""
     cfg = tmp_path / "pipeline.toml"
     cfg.write_text(f"""
 [pipeline]
@@ -188,13 +186,53 @@ session = "S"
 [[process]]
 name = "alerts"
 kind = "sink"
-subscribe = ["{pub.endpoint}"]
-publish = "{status_ep}"
+subscribe = ["{subscribe}"]
+publish = "{publish}"
 [process.options]
 sink = "alert"
 
 [alerts]
 outbox = "outbox.db"
+{alerts}""")
+    return cfg
+
+
+def start_alert_sink(cfg, stdout=subprocess.DEVNULL):
+    return gaitstream("proc", "--config", str(cfg), "--name", "alerts", stdout=stdout,
+                      stderr=subprocess.PIPE, text=True)
+
+
+class SinkOutput:
+    """What the alert sink process publishes: the alerts it announced, its Statuses."""
+
+    def __init__(self, endpoint):
+        self.sub = Subscriber([endpoint], ["alert", "status"])
+        self.alerts: list[Alert] = []
+        self.statuses: list[Status] = []
+
+    def drain(self):
+        """Read what has arrived; True when a Status was among it. The SUB connects only once
+        the sink has bound its PUB, and what is published before is lost to it (slow joiner):
+        a first Status says the link is up."""
+        status = False
+        while (got := self.sub.recv(20)) is not None:
+            if isinstance(got[1], Alert):
+                self.alerts.append(got[1])
+            elif isinstance(got[1], Status):
+                self.statuses.append(got[1])
+                status = True
+        return status
+
+    def close(self):
+        self.sub.close()
+
+
+def test_alert_sink_process_end_to_end(tmp_path, broker):  # noqa: F811
+    recv = AlertReceiver()
+    mq = MqttReceiver(broker.port)
+    pub = Publisher("tcp://127.0.0.1:0")
+    status_ep = f"tcp://127.0.0.1:{free_port()}"
+    cfg = alert_sink_config(tmp_path, pub.endpoint, status_ep, f"""
 retry_initial_s = 0.1
 
 [[alerts.output]]
@@ -220,42 +258,26 @@ raise = 0.8
 clear = 0.9
 window = 3
 """)
-    watch = Subscriber([status_ep], ["alert", "status"])
-    proc = gaitstream("proc", "--config", str(cfg), "--name", "alerts", stdout=subprocess.PIPE,
-                      stderr=subprocess.PIPE, text=True)
+    watch = SinkOutput(status_ep)
+    proc = start_alert_sink(cfg, stdout=subprocess.PIPE)
     try:
         assert pub.wait_for_subscribers(1, 20) == 1, "the alert sink did not subscribe"
-        # the watcher's SUB connects to the sink's PUB only once the sink has bound it; an
-        # alert published before then is lost to the watcher (slow joiner), so wait for the
-        # first Status to know the link is up
-        early: list = []
-
-        def linked():
-            got = watch.recv(50)
-            if got:
-                early.append(got[1])
-            return any(isinstance(m, Status) for m in early)
-        assert wait_for(linked, timeout_s=20), "no Status from the alert sink"
+        assert wait_for(watch.drain, 20), "no Status from the alert sink"
         for i, v in enumerate([1.0, 0.9, 0.7, 0.6, 0.5]):  # mean of 3 < 0.8 at the 4th cycle
             pub.send(cycle(4, v, i))
         assert wait_for(lambda: len(recv.alerts) == 1 and len(mq.alerts) == 1)
         ((aid, state),) = recv.alerts
         assert state == "raised" and set(mq.alerts) == {(aid, "raised")}
         assert recv.alerts[(aid, state)]["value"] == pytest.approx((0.9 + 0.7 + 0.6) / 3)
-        published: list = []
-        stat: list = []
 
         def seen():
-            got = watch.recv(50)
-            if got and isinstance(got[1], Alert):
-                published.append(got[1])
-            if got and isinstance(got[1], Status):
-                stat.append(got[1])
-            return published and stat and stat[-1].counters.get("delivered.log") == 1
+            watch.drain()
+            return watch.alerts and watch.statuses[-1].counters.get("delivered.log") == 1
         assert wait_for(seen)
-        assert published[0].alert_id == aid
-        assert stat[-1].counters["alerts_raised"] == 1 and stat[-1].counters["cycles"] == 5
-        lat = stat[-1].latency_ms  # the slow cycle's host time to the alert in the outbox
+        assert watch.alerts[0].alert_id == aid
+        stat = watch.statuses[-1]
+        assert stat.counters["alerts_raised"] == 1 and stat.counters["cycles"] == 5
+        lat = stat.latency_ms  # the slow cycle's host time to the alert in the outbox
         assert 0 < lat["p50"] == lat["max"] < 10_000
         db = sqlite3.connect(tmp_path / "log.db")
         assert db.execute("SELECT alert_id, state, rule FROM alerts").fetchall() == \
@@ -277,8 +299,6 @@ window = 3
 
 
 def test_the_outbox_prunes_only_old_delivered_rows(tmp_path):
-    from sinks.outbox import Outbox
-
     ob = Outbox(tmp_path / "o.db")
     payloads = [({"alert_id": f"r:{i}", "state": "raised"}, ["web"]) for i in range(4)]
     ob.enqueue(payloads, [], 5)
@@ -296,12 +316,10 @@ def test_the_outbox_prunes_only_old_delivered_rows(tmp_path):
     ob.close()
 
 
-def _outbox_keys(path, output=None):
+def _outbox_keys(path):
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        sql = "SELECT alert_id, state FROM outbox"
-        rows = db.execute(sql + " WHERE output = ?", (output,)) if output else db.execute(sql)
-        return {(a, s) for a, s in rows}
+        return set(db.execute("SELECT alert_id, state FROM outbox"))
     finally:
         db.close()
 
@@ -319,22 +337,7 @@ def test_alert_sink_killed_with_sigkill_mid_stream_loses_no_alert(tmp_path):
     recv = AlertReceiver(delay_s=0.1)  # slow: a backlog builds up in the outbox
     pub = Publisher("tcp://127.0.0.1:0")
     status_ep = f"tcp://127.0.0.1:{free_port()}"
-    cfg = tmp_path / "pipeline.toml"
-    cfg.write_text(f"""
-[pipeline]
-name = "t"
-data_dir = "{tmp_path}"
-
-[[process]]
-name = "alerts"
-kind = "sink"
-subscribe = ["{pub.endpoint}"]
-publish = "{status_ep}"
-[process.options]
-sink = "alert"
-
-[alerts]
-outbox = "outbox.db"
+    cfg = alert_sink_config(tmp_path, pub.endpoint, status_ep, f"""
 retry_initial_s = 0.1
 retry_max_s = 0.5
 
@@ -355,27 +358,16 @@ metric = "speed_mps"
 raise = 0.8
 clear = 0.9
 """)
-    watch = Subscriber([status_ep], ["alert", "status"])
-    published: set = set()  # what the sink announced on `alert`: raised, durably enqueued
+    watch = SinkOutput(status_ep)  # its alerts: raised, durably enqueued
 
-    def start():
-        return gaitstream("proc", "--config", str(cfg), "--name", "alerts",
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-
-    def watched():
-        """Drain the sink's `alert` / `status` output; True when a Status came."""
-        status = False
-        while (got := watch.recv(20)) is not None:
-            if isinstance(got[1], Alert):
-                published.add((got[1].alert_id, got[1].state))
-            status = status or isinstance(got[1], Status)
-        return status
+    def published():
+        return {(a.alert_id, a.state) for a in watch.alerts}
 
     outbox = tmp_path / "outbox.db"
-    proc = start()
+    proc = start_alert_sink(cfg)
     try:
         assert pub.wait_for_subscribers(1, 20) == 1, "the alert sink did not subscribe"
-        assert wait_for(watched, 20), "no Status from the alert sink"
+        assert wait_for(watch.drain, 20), "no Status from the alert sink"
         assert wait_for(lambda: mq.subscribed.is_set())
         for i in range(1, 21):  # a new track each time: a new alert
             if i == 8:
@@ -383,15 +375,15 @@ clear = 0.9
             pub.send(cycle(i, 0.5, i))
             time.sleep(0.02)
         def all_published():
-            watched()
-            return len(published) == 20
+            watch.drain()
+            return len(published()) == 20
         assert wait_for(all_published, 10)
         proc.kill()  # SIGKILL: no shutdown code runs
         proc.wait(10)
         before = _outbox_keys(outbox)
         web_before = set(recv.alerts)
         assert len(before) == 20 and all(s == "raised" for _, s in before)
-        assert published == before
+        assert published() == before
         assert len(web_before) < 20, "the kill came after every webhook delivery"
         pending_mqtt = sqlite3.connect(outbox).execute(
             "SELECT COUNT(*) FROM outbox WHERE output = 'mqtt' AND delivered_wall_us IS NULL"
@@ -399,9 +391,9 @@ clear = 0.9
         assert pending_mqtt >= 10  # the broker has been down since cycle 8
 
         b.start()
-        proc = start()
+        proc = start_alert_sink(cfg)
         assert pub.wait_for_subscribers(1, 20) == 1, "the restarted sink did not subscribe"
-        assert wait_for(watched, 20), "no Status from the restarted alert sink"
+        assert wait_for(watch.drain, 20), "no Status from the restarted alert sink"
         for i in range(21, 26):  # five more slow tracks ...
             pub.send(cycle(i, 0.5, i))
         for i in (1, 2, 3):  # ... and three restored alerts whose tracks recovered
