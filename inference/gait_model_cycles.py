@@ -152,19 +152,20 @@ class ModelCycles:
         val, vel = local_poly(t, raw["j"], self._win, raw["w"], q)
         d = raw["d"][q]
         valid = raw["v"][q] & np.isfinite(d).all(axis=1)
-        feats = features(val, vel, np.where(valid[:, None], d, 0.0))
+        d = np.where(valid[:, None], d, 0.0)
+        feats = features(val, vel, d)
         feats[~valid] = np.nan
         # quality bits against each frame's predecessor (the very first is its own)
         pq = np.concatenate([[max(q[0] - 1, 0)], q])
         tq = t[pq]
         if q[0] == 0:
             tq[0] -= 1
-        quality = fr.quality_flags(tq, raw["j"][pq], raw["w"][pq], self._ref_bones, o.frames)
-        quality |= np.where(fr.legs_crossed(val, np.where(valid[:, None], d, 0.0)) & valid,
-                            fr.Q_LR_SWAP, 0)
+        quality, bones, low = fr.quality_details(tq, raw["j"][pq], raw["w"][pq], self._ref_bones,
+                                                 o.frames)
+        quality |= np.where(fr.legs_crossed(val, d) & valid, fr.Q_LR_SWAP, 0)
         quality |= np.where(raw["gap"][q] | ~raw["v"][q], fr.Q_GAP, 0)
-        self._update_bones(k, raw["j"][q], raw["w"][q], valid)
-        angle = np.where(valid, fr.heading_angle(np.where(valid[:, None], d, 0.0)), np.nan)
+        self._update_bones(k, bones, valid & (low >= o.frames.min_confidence))
+        angle = np.where(valid, fr.heading_angle(d), np.nan)
         state = self._motion_state(k, feats, angle)
         # Rows a stride may still need stay: the model's outputs (and events) can lag the
         # frames by a whole batch of windows. Not without bound: outputs that never come (a
@@ -173,20 +174,19 @@ class ModelCycles:
         keep_from = max(min(end - self._keep, self._out_end - self._hist), end - 8 * self._keep)
         self._tr.extend(keep_from, f=feats, q=quality, s=state, a=angle)
         # a frame without data is still: no data for max_pause_s is a pause too
-        for ti, still in zip(self.time_us(k).astype(np.int64).tolist(),
-                             ((state == fr.STANDING) | ~valid).tolist()):
+        for ti, still in zip(t[q].tolist(), ((state == fr.STANDING) | ~valid).tolist()):
             self._pauses.note(ti, still)
         self._done = upto
 
-    def _update_bones(self, k: np.ndarray, j: np.ndarray, w: np.ndarray, valid: np.ndarray
-                      ) -> None:
+    def _update_bones(self, k: np.ndarray, bones: np.ndarray, good: np.ndarray) -> None:
         """The track's median bone lengths over ``bone_reference_s``, refreshed every half
-        second (the classical analysis' reference for the bone_length flag)."""
+        second (the classical analysis' reference for the bone_length flag), from the frames'
+        bone lengths (as ``frames.quality_details`` measured them) where every required joint
+        was seen (``good``)."""
         o = self.opts
-        good = valid & (w[:, list(fr.REQUIRED)] >= o.frames.min_confidence).all(axis=1)
         if good.any():
             self._bone_k = np.concatenate([self._bone_k, k[good]])
-            self._bone_len = np.concatenate([self._bone_len, fr.bone_lengths(j[good])])
+            self._bone_len = np.concatenate([self._bone_len, bones[good]])
         now = int(k[-1])
         if now < self._ref_at:
             return
