@@ -23,7 +23,7 @@ frames the tracker already holds, through the functions the classical analysis u
 * the motion state (standing / walking / turning: ``frames.motion_state``) from the pelvis path
   speed, the feet's forward excursion and the heading's turn over the last second; a pause
   (standing or no data for ``max_pause_s``) between two strikes makes them parts of two walks:
-  no record, counted as ``unpaired_strikes`` (``inference.online``'s rule).
+  no record, counted as ``unpaired_strikes`` (``cycles.Pauses``, the classical analysis' code).
 """
 
 from __future__ import annotations
