@@ -69,9 +69,11 @@ def run_process(cfg: PipelineConfig, proc: ProcessConfig, stop: threading.Event)
             source = make_source(kind, proc.name, opts)
             if source.paced:
                 # A file or the simulator would lose its first frames to subscribers still
-                # connecting; a live camera starts at once (its frames are live anyway).
+                # connecting; a live camera starts at once (its frames are live anyway). The
+                # wait ends as soon as they are all there; its limit is generous because a
+                # worker importing its models on a loaded 2-core box took longer than 5 s.
                 readers = [p for p in cfg.processes if proc.publish in p.subscribe]
-                got = pub.wait_for_subscribers(len(readers), 5.0, topic=f"skel/{proc.name}")
+                got = pub.wait_for_subscribers(len(readers), 30.0, topic=f"skel/{proc.name}")
                 if got < len(readers):
                     log.warning("%d of %d subscribers connected; starting anyway", got,
                                 len(readers))

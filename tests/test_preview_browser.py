@@ -230,7 +230,7 @@ hwm = 4
 [process.options]
 source = "webcam"
 path = "{clip}"
-speed = 0.5
+speed = 0.25
 
 [[process]]
 name = "worker"
@@ -248,7 +248,7 @@ hwm = 8
 [process.options]
 port = {port}
 max_fps = 30.0
-keep_s = 3.0
+keep_s = 10.0
 """)
     status_sub = Subscriber([prev_ep], ["status"])
     procs = []
