@@ -136,6 +136,24 @@ def turn_deg(t_us: np.ndarray, heading: np.ndarray, fs0: int, fs1: int,
     return float(np.degrees(h.max() - h.min()))
 
 
+def stride_cycle(source: str, track: int, side: str, fs0: int, fs1: int, events: list[Event],
+                 t_us: np.ndarray, feats: np.ndarray, quality: np.ndarray, state: np.ndarray,
+                 heading: np.ndarray, opts: CycleOptions, emitted_us: int, turn_delay_us: int
+                 ) -> GaitCycle:
+    """:func:`cycle_record` of a stride from an analysis' per-frame trace (times ascending,
+    ``heading`` the walking direction's angle per frame): the frames around the stride, and
+    its turn (:func:`turn_deg`) from the headings ``turn_delay_us`` (the heading estimate's
+    delay) later, which the trace should reach unless it ended. Both analyses make their
+    records here, so a stride through a turn is ``turning`` by one rule whichever found it."""
+    t = t_us
+    i0 = max(int(np.searchsorted(t, fs0, "left")) - 1, 0)
+    i1 = min(int(np.searchsorted(t, fs1, "right")) + 1, len(t))
+    i2 = min(int(np.searchsorted(t, fs1 + turn_delay_us, "right")) + 1, len(t))
+    turned = turn_deg(t[i0:i2], heading[i0:i2], fs0, fs1, turn_delay_us)
+    return cycle_record(source, track, side, fs0, fs1, events, t[i0:i1], feats[i0:i1],
+                        quality[i0:i1], state[i0:i1], opts, emitted_us, turned)
+
+
 def cycle_record(source: str, track: int, side: str, fs0: int, fs1: int, events: list[Event],
                  t_us: np.ndarray, feats: np.ndarray, quality: np.ndarray, state: np.ndarray,
                  opts: CycleOptions, emitted_us: int, turned_deg: float | None = None

@@ -355,7 +355,7 @@ class GaitModelTracker:
             self._start_features()
         self._compute_pending()
         if self.cycles is not None:
-            self.cycles.finish()
+            self._outbox += self.cycles.finish()
         self._submit_ready(final=True)
         self.model.run_pending()
         return self._take()
@@ -411,7 +411,7 @@ class GaitModelTracker:
             for a, b in self._gaps:
                 gap |= (tk > a) & (tk <= b)
             self._gaps = [g for g in self._gaps if g[1] > tk[-1]]
-        self.cycles.add_frames(self._n, joints, conf, valid, fwd, gap)
+        self._outbox += self.cycles.add_frames(self._n, joints, conf, valid, fwd, gap)
 
     def _start_features(self) -> None:
         if self.height is None:
@@ -482,9 +482,8 @@ class GaitModelTracker:
                 ev = self._event(e)
                 self._outbox.append(ev)
                 if self.cycles is not None:
-                    cyc = self.cycles.add_event(ev.side, ev.kind, ev.event_us, int(t[-1]))
-                    if cyc is not None:
-                        self._outbox.append(cyc)
+                    self._outbox += self.cycles.add_event(ev.side, ev.kind, ev.event_us,
+                                                          int(t[-1]))
             self.outputs.append((t, ys))
             self._next_out = hi
         cut = self.outputs[-1][0][-1] - self.outputs_kept_s * 1e6 if self.outputs else 0.0

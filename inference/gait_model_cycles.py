@@ -23,7 +23,11 @@ frames the tracker already holds, through the functions the classical analysis u
 * the motion state (standing / walking / turning: ``frames.motion_state``) from the pelvis path
   speed, the feet's forward excursion and the heading's turn over the last second; a pause
   (standing or no data for ``max_pause_s``) between two strikes makes them parts of two walks:
-  no record, counted as ``unpaired_strikes`` (``cycles.Pauses``, the classical analysis' code).
+  no record, counted as ``unpaired_strikes`` (``cycles.Pauses``, the classical analysis' code);
+* a stride is ``turning`` when the model's heading swings more than ``max_turn_deg`` through
+  it, read that heading's own delay later (``cycles.stride_cycle``, the classical rule): the
+  record waits until the measured frames reach that far past the stride's end (all of them at
+  the end of the track).
 """
 
 from __future__ import annotations
@@ -31,8 +35,9 @@ from __future__ import annotations
 import numpy as np
 
 from inference import frames as fr
-from inference.cycles import Event, Pauses, cycle_record
+from inference.cycles import Event, Pauses, stride_cycle
 from inference.filters import Window, local_poly
+from inference.gait_features import HEADING_TAU_S
 from inference.kinematics import F, FEATURES, features
 from streams.schema import GaitCycle
 
@@ -40,6 +45,13 @@ from streams.schema import GaitCycle
 MODEL_ANGLES = ("hip_flexion_left", "hip_flexion_right", "knee_flexion_left",
                 "knee_flexion_right")
 TURN_WINDOW_US = 1_000_000  # motion state: foot excursion and turn over the last second
+
+
+def heading_delay_us(dt_us: float, tau_s: float = HEADING_TAU_S) -> int:
+    """How long the model's heading (``FeatureStream``: an exponential average, weight
+    a = 1 - exp(-dt / tau) per frame) lags a steady turn: (1 - a) / a frames, just under tau
+    (383 ms at 30 Hz; a simulated U-turn measures 370-380 ms)."""
+    return int(dt_us / np.expm1(dt_us / (tau_s * 1e6)))
 
 
 class _Trace:
@@ -111,8 +123,8 @@ class ModelCycles:
         self._hist = int(o.history_s * 1e6 / dt_us) + 2  # a stride's frames, at most
         self._out_end = 0  # grid index after the last frame with model outputs
         self._tr = _Trace(2 * self._keep, {
-            "f": ((len(FEATURES),), np.float64), "q": ((), np.int32), "s": ((), np.int8),
-            "a": ((), np.float64)})
+            "t": ((), np.int64), "f": ((len(FEATURES),), np.float64), "q": ((), np.int32),
+            "s": ((), np.int8), "a": ((), np.float64)})
         # bone lengths (and grid indices) of the frames with every required joint seen
         self._bone_k = np.zeros(0, np.int64)
         self._bone_len = np.zeros((0, len(fr.BONES)))
@@ -121,6 +133,10 @@ class ModelCycles:
         self._events: list[Event] = []
         self._last_strike: dict[str, int | None] = {"left": None, "right": None}
         self._pauses = Pauses(o.cycles.max_pause_s)
+        # Strides paired, waiting for the measured headings to cover their turn: (side, fs0, fs1)
+        self._strides: list[tuple[str, int, int]] = []
+        self._turn_delay_us = heading_delay_us(dt_us)
+        self._finished = False
         self.counters = {"cycles": 0, "unpaired_strikes": 0}
 
     def time_us(self, k: np.ndarray | int) -> np.ndarray:
@@ -128,19 +144,24 @@ class ModelCycles:
 
     # -- frames in ------------------------------------------------------------------------
     def add_frames(self, k0: int, joints: np.ndarray, conf: np.ndarray, valid: np.ndarray,
-                   fwd: np.ndarray, gap: np.ndarray) -> None:
+                   fwd: np.ndarray, gap: np.ndarray) -> list[GaitCycle]:
         """Grid frames k0.. (joints (m, 22, 3), conf (m, 22), valid (m,), walking direction
         (m, 3), NaN where the model has no heading; gap (m,): the source stopped for longer
-        than ``max_gap_ms`` before it); measures those whose smoothing look-ahead is in."""
+        than ``max_gap_ms`` before it); measures those whose smoothing look-ahead is in.
+        Returns the records of waiting strides whose turn the headings now cover."""
         if k0 != self._raw.end:
             raise ValueError(f"grid frame {k0} after {self._raw.end - 1}: frames must follow on")
         self._raw.extend(self._done - self._back, j=joints,
                          w=np.where(valid[:, None], conf, 0.0), v=valid, d=fwd, gap=gap)
         self._measure(self._raw.end - self._ahead)
+        return self._emit(int(self._tr["t"][-1])) if self._tr.n else []
 
-    def finish(self) -> None:
-        """End of the track: measure every frame left."""
+    def finish(self) -> list[GaitCycle]:
+        """End of the track: measure every frame left; the records of the waiting strides
+        (and of those still to come, at once: no heading will arrive after them)."""
         self._measure(self._raw.end)
+        self._finished = True
+        return self._emit(int(self._tr["t"][-1])) if self._tr.n else []
 
     def _measure(self, upto: int) -> None:
         if upto <= self._done:
@@ -172,7 +193,7 @@ class ModelCycles:
         # failed batch) must not grow the trace for the rest of the track.
         end = self._tr.end + len(k)
         keep_from = max(min(end - self._keep, self._out_end - self._hist), end - 8 * self._keep)
-        self._tr.extend(keep_from, f=feats, q=quality, s=state, a=angle)
+        self._tr.extend(keep_from, t=t[q], f=feats, q=quality, s=state, a=angle)
         # a frame without data is still: no data for max_pause_s is a pause too
         for ti, still in zip(t[q].tolist(), ((state == fr.STANDING) | ~valid).tolist()):
             self._pauses.note(ti, still)
@@ -228,30 +249,41 @@ class ModelCycles:
         for name in MODEL_ANGLES:
             self._tr.cols["f"][rows, F[name]] = y[src, columns[name]]
 
-    def add_event(self, side: str, kind: str, t_us: int, now_us: int) -> GaitCycle | None:
+    def add_event(self, side: str, kind: str, t_us: int, now_us: int) -> list[GaitCycle]:
         """An event of the model, in time order; a foot strike closes the stride since the
-        previous strike of its side: its record, or None (the first strike of a walk)."""
+        previous strike of its side (none for the first strike of a walk). Returns the records
+        of the strides whose turn the headings cover (usually this one: the model's events lag
+        its frames by half a window)."""
         self._events.append(Event(side, kind, int(t_us)))
         if kind != "foot_strike":
-            return None
+            return []
         fs0, self._last_strike[side] = self._last_strike[side], int(t_us)
+        if fs0 is not None:
+            fs1 = int(t_us)
+            known = [s for s in self._last_strike.values() if s is not None]
+            if self._pauses.splits(fs0, fs1, min(known)):
+                self.counters["unpaired_strikes"] += 1
+            else:
+                self._strides.append((side, fs0, fs1))
+        out = self._emit(int(now_us))
+        # trimmed after the records: a stride that waited may begin before this one's history
         keep_from = int(t_us) - int(self.opts.history_s * 1e6)
         self._events = [e for e in self._events if e.t_us >= keep_from]
-        if fs0 is None:
-            return None
-        fs1 = int(t_us)
-        known = [s for s in self._last_strike.values() if s is not None]
-        if self._pauses.splits(fs0, fs1, min(known)):
-            self.counters["unpaired_strikes"] += 1
-            return None
+        return out
+
+    def _emit(self, now_us: int) -> list[GaitCycle]:
+        """Records of the waiting strides whose turn the measured headings can judge: they reach
+        the heading's delay past the stride's end (all of them once the track has finished)."""
         tr = self._tr
-        k0 = int(np.floor((fs0 - self.t0) / self.dt)) - 1
-        k1 = int(np.ceil((fs1 - self.t0) / self.dt)) + 2
-        rows = tr.rows(k0, k1)
-        t = self.time_us(np.arange(tr.base + rows.start, tr.base + rows.stop)).astype(np.int64)
-        cyc = cycle_record(self.source, self.track, side, fs0, fs1, self._events, t,
-                           tr["f"][rows], tr["q"][rows], tr["s"][rows], self.opts.cycles,
-                           int(now_us))
-        cyc.method = self.method
-        self.counters["cycles"] += 1
-        return cyc
+        t = tr["t"]
+        out = []
+        while self._strides and (self._finished or (
+                tr.n and t[-1] >= self._strides[0][2] + self._turn_delay_us)):
+            side, fs0, fs1 = self._strides.pop(0)
+            cyc = stride_cycle(self.source, self.track, side, fs0, fs1, self._events, t,
+                               tr["f"], tr["q"], tr["s"], tr["a"], self.opts.cycles, now_us,
+                               self._turn_delay_us)
+            cyc.method = self.method
+            self.counters["cycles"] += 1
+            out.append(cyc)
+        return out

@@ -15,7 +15,7 @@ class, so a replay gives exactly the records the live run gave.
 Pipeline per finalised frame (each step a pure function of its own module):
 ``filters.local_poly`` (joints and velocities) -> ``frames.headings`` (walking direction) ->
 ``kinematics.features`` -> ``frames.quality_flags`` / ``frames.motion_state`` ->
-``events.find_extrema`` -> ``cycles.cycle_record``.
+``events.find_extrema`` -> ``cycles.stride_cycle``.
 
 Which strikes make a stride: every foot strike closes the stride that began at the previous
 strike of the same side, and that stride is published whatever its quality (a stride that
@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from inference import frames as fr
-from inference.cycles import CycleOptions, Event, Pauses, cycle_record, turn_deg
+from inference.cycles import CycleOptions, Event, Pauses, stride_cycle
 from inference.events import (DETECTORS, EventOptions, find_extrema, prominence_threshold,
                               strike_time)
 from inference.filters import Window, local_poly
@@ -512,13 +512,9 @@ class OnlineGaitAnalyzer:
         out = []
         while self._strides and (final or t[-1] >= self._strides[0][2] + self._turn_delay_us):
             side, fs0, fs1 = self._strides.pop(0)
-            i0 = max(int(np.searchsorted(t, fs0, "left")) - 1, 0)
-            i1 = min(int(np.searchsorted(t, fs1, "right")) + 1, tr.n)
-            i2 = min(int(np.searchsorted(t, fs1 + self._turn_delay_us, "right")) + 1, tr.n)
-            turned = turn_deg(t[i0:i2], tr["a"][i0:i2], fs0, fs1, self._turn_delay_us)
-            out.append(cycle_record(self.source, self.track, side, fs0, fs1, self._events,
-                                    t[i0:i1], tr["f"][i0:i1], tr["q"][i0:i1], tr["s"][i0:i1],
-                                    self.opts.cycles, int(t[-1]), turned))
+            out.append(stride_cycle(self.source, self.track, side, fs0, fs1, self._events, t,
+                                    tr["f"], tr["q"], tr["s"], tr["a"], self.opts.cycles,
+                                    int(t[-1]), self._turn_delay_us))
             self.counters["cycles"] += 1
         return out
 

@@ -494,3 +494,48 @@ def test_model_cycles_over_a_gap_in_the_frames_are_flagged():
     for m in cycles:
         assert ("time_gap" in m.flags) == (m in spans), (m.start_us, m.end_us, m.flags)
     assert not any(trusted(m) for m in spans)
+
+
+@pytest.mark.parametrize("keep", [15, 89])
+def test_model_strides_through_a_u_turn_are_turning_and_straight_ones_are_not(keep):
+    """The classical rule (``cycles.stride_cycle``): a stride is turning when the model's
+    heading swings over 20 deg through it, read that heading's delay later. keep=89 hands out
+    a window's events when its last frame has barely arrived, so records wait for the
+    headings to cover their turn (and come with later frames)."""
+    from capture.sim.paths import Arc, Line
+    from tests._sim import check_turning, path_walk
+
+    # walk 5 m, turn 180 deg on a 0.8 m radius (about 95 deg/s), walk back 5 m
+    person, t, j = path_walk((Line(5.0), Arc(0.8, 180.0), Line(5.0)), seed=1)
+    cycles, tr = _model_cycles(t, j, np.ones((len(t), 22)), keep=keep, max_wait_s=0.0)
+    turned, straight = check_turning(cycles, person)
+    assert turned >= 3 and straight >= 6
+    assert tr.cycles.counters["cycles"] == len(cycles)
+
+
+def test_model_heading_delay_is_how_late_its_heading_follows_a_turn():
+    """``heading_delay_us`` (the exponential average's lag) against the lag that best aligns
+    the model's heading with the walker's true heading through a U-turn."""
+    from capture.sim.paths import Arc, Line
+    from inference import frames as fr
+    from inference.gait_model_cycles import heading_delay_us
+    from tests._sim import path_walk
+
+    person, t, j = path_walk((Line(5.0), Arc(0.8, 180.0), Line(5.0)), seed=1)
+    fs = FeatureStream(1.75)
+    _, ok = fs.push_block(j, np.ones((len(t), 22)), np.ones(len(t), bool))
+    assert ok[1:].all()
+    ts = t[1:] / 1e6
+    model = np.unwrap(fr.heading_angle(fs.last_axes[1:, :, 2]))
+    _, st = person.evaluate(ts)
+    # heading_angle turns the other way round from the simulator's heading
+    truth = -np.unwrap(st["heading"])
+
+    def misfit(lag_ms):
+        d = model - np.interp(ts - lag_ms / 1000, ts, truth)
+        return float(np.sqrt(np.mean((d - np.median(d)) ** 2)))
+
+    best = min(range(0, 800, 10), key=misfit)
+    # the lag accounts for most of the difference (the rest: the hips' sway in each step)
+    assert misfit(best) < misfit(0) / 3
+    assert heading_delay_us(1e6 / 30) / 1000 == pytest.approx(best, abs=25)

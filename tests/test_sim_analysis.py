@@ -6,13 +6,12 @@ from __future__ import annotations
 import numpy as np
 
 from capture.sim.paths import Arc, Line
-from capture.sim.patterns import make_style
-from capture.sim.person import Go, Person, Stand
-from capture.sim.skeleton import layout_joints
+from capture.sim.person import Person
 from capture.sim.source import SimSource
-from capture.sim.style import WalkerParams
 from inference.online import OnlineGaitAnalyzer
 from streams.schema import GaitCycle
+
+from tests._sim import check_turning, path_walk, true_swing_deg
 
 
 def _analyse(t_us: np.ndarray, joints: np.ndarray) -> list[GaitCycle]:
@@ -25,40 +24,15 @@ def _analyse(t_us: np.ndarray, joints: np.ndarray) -> list[GaitCycle]:
 
 
 def _walk_cycles(segments, seed: int) -> tuple[Person, list[GaitCycle]]:
-    """A person standing 0.5 s, walking ``segments``, standing 0.5 s, its exact joints at 30 Hz
-    through the analysis."""
-    person = Person.build(WalkerParams(), make_style(), [Stand(0.5), Go(segments), Stand(0.5)],
-                          (0.0, 0.0), 0.0, 0.0, np.random.default_rng(seed))
-    t = np.arange(0.0, person.t_stop, 1 / 30)
-    pts, _ = person.evaluate(t)
-    return person, _analyse((t * 1e6).round().astype(np.int64), layout_joints(pts, "canonical22"))
-
-
-def _true_swing_deg(person: Person, a_us: int, b_us: int) -> float:
-    """How far the walker's true heading swings between two times."""
-    ts = np.linspace(a_us / 1e6, b_us / 1e6, 60)
-    _, st = person.evaluate(ts)
-    h = np.unwrap(st["heading"])
-    return float(np.degrees(h.max() - h.min()))
-
-
-def _check(cycles: list[GaitCycle], person: Person) -> tuple[int, int]:
-    turned = straight = 0
-    for c in cycles:
-        if _true_swing_deg(person, c.start_us, c.end_us) >= 45.0:
-            assert "turning" in c.flags, (c.start_us / 1e6, c.flags)
-            turned += 1
-        elif _true_swing_deg(person, c.start_us - 500_000, c.end_us + 500_000) < 1.0:
-            # half a second clear of any turn either side: a straight stride, and trusted
-            assert c.flags == [], (c.start_us / 1e6, c.flags)
-            straight += 1
-    return turned, straight
+    """A walker along ``segments`` (``_sim.path_walk``) through the analysis."""
+    person, t_us, joints = path_walk(segments, seed)
+    return person, _analyse(t_us, joints)
 
 
 def test_strides_through_a_u_turn_are_turning_and_straight_ones_are_not():
     # walk 5 m, turn 180 deg on a 0.8 m radius (about 95 deg/s), walk back 5 m
     person, cycles = _walk_cycles((Line(5.0), Arc(0.8, 180.0), Line(5.0)), seed=1)
-    turned, straight = _check(cycles, person)
+    turned, straight = check_turning(cycles, person)
     assert turned >= 3 and straight >= 6
 
 
@@ -69,11 +43,11 @@ def test_the_turns_scene_through_the_live_source():
     (person,) = src.persons[0]
     cycles = _analyse(np.array([f.t_us for f in frames]),
                       np.stack([f.bodies[0].joints for f in frames]))
-    turned, _ = _check(cycles, person)
+    turned, _ = check_turning(cycles, person)
     assert turned >= 2
     # measured swings of the strides: flagged ones hold both turns, unflagged ones little
     calm = [c for c in cycles if "turning" not in c.flags]
-    assert calm and all(_true_swing_deg(person, c.start_us, c.end_us) < 35.0 for c in calm)
+    assert calm and all(true_swing_deg(person, c.start_us, c.end_us) < 35.0 for c in calm)
 
 
 def test_a_gentle_curve_is_not_a_turn():
