@@ -20,8 +20,9 @@ frames the tracker already holds, through the functions the classical analysis u
   track's median bone lengths, ``frames.legs_crossed``) plus ``time_gap`` where the source
   stopped for longer than ``max_gap_ms``; ``direction_from_body`` is never set: the model's
   heading always comes from the body;
-* the motion state (standing / walking / turning: ``frames.motion_state``) from the pelvis path
-  speed, the feet's forward excursion and the heading's turn over the last second; a pause
+* the motion state (standing / walking / turning: ``frames.motion_state``) from the pelvis
+  speed, the feet's forward excursion and the heading's turn over the last second
+  (``online.motion_inputs``, the classical analysis' code); a pause
   (standing or no data for ``max_pause_s``) between two strikes makes them parts of two walks:
   no record, counted as ``unpaired_strikes`` (``cycles.Pauses``, the classical analysis' code);
 * a stride is ``turning`` when the model's heading swings more than ``max_turn_deg`` through
@@ -39,12 +40,12 @@ from inference.cycles import Event, Pauses, stride_cycle
 from inference.filters import Window, local_poly
 from inference.gait_features import HEADING_TAU_S
 from inference.kinematics import F, FEATURES, features
+from inference.online import motion_inputs
 from streams.schema import GaitCycle
 
 # Per-frame columns the model predicts and the cycle measures read, with its output names.
 MODEL_ANGLES = ("hip_flexion_left", "hip_flexion_right", "knee_flexion_left",
                 "knee_flexion_right")
-TURN_WINDOW_US = 1_000_000  # motion state: foot excursion and turn over the last second
 
 
 def heading_delay_us(dt_us: float, tau_s: float = HEADING_TAU_S) -> int:
@@ -112,14 +113,15 @@ class ModelCycles:
         self.t0, self.dt = float(t0_us), float(dt_us)
         self._ahead = int(np.ceil(o.smoothing_ahead_ms * 1000 / dt_us))
         self._back = int(np.ceil(o.smoothing_back_ms * 1000 / dt_us))
-        self._turn = int(TURN_WINDOW_US // dt_us)  # frames back to the start of the last second
+        # frames the motion state looks back over (``online.motion_inputs``: the last second)
+        self._second = int(np.ceil(1e6 / dt_us)) + 1
         # grid frames not yet measured, and the smoothing's look-back before them
         self._raw = _Trace(4 * (self._back + self._ahead) + 64, {
             "j": ((22, 3), np.float64), "w": ((22,), np.float64), "v": ((), bool),
             "d": ((3,), np.float64), "gap": ((), bool)})
         self._done = 0  # grid index of the next frame to measure
         # measured frames: features, quality bits, motion state, heading angle
-        self._keep = int(keep_s * 1e6 / dt_us) + self._turn + 2
+        self._keep = int(keep_s * 1e6 / dt_us) + self._second + 2
         self._hist = int(o.history_s * 1e6 / dt_us) + 2  # a stride's frames, at most
         self._out_end = 0  # grid index after the last frame with model outputs
         self._tr = _Trace(2 * self._keep, {
@@ -187,13 +189,21 @@ class ModelCycles:
         quality |= np.where(raw["gap"][q] | ~raw["v"][q], fr.Q_GAP, 0)
         self._update_bones(k, bones, valid & (low >= o.frames.min_confidence))
         angle = np.where(valid, fr.heading_angle(d), np.nan)
-        state = self._motion_state(k, feats, angle)
         # Rows a stride may still need stay: the model's outputs (and events) can lag the
         # frames by a whole batch of windows. Not without bound: outputs that never come (a
-        # failed batch) must not grow the trace for the rest of the track.
-        end = self._tr.end + len(k)
+        # failed batch) must not grow the trace for the rest of the track. The second before
+        # the new rows stays too: their motion state looks back over it.
+        tr = self._tr
+        end = tr.end + len(k)
         keep_from = max(min(end - self._keep, self._out_end - self._hist), end - 8 * self._keep)
-        self._tr.extend(keep_from, t=t[q], f=feats, q=quality, s=state, a=angle)
+        tr.extend(min(keep_from, int(k[0]) - self._second), t=t[q], f=feats, q=quality,
+                  a=angle)
+        new = tr.n - len(k)
+        # the classical analysis' motion state; the pelvis speed stands in for its path speed
+        foot_range, turn = motion_inputs(tr["t"], tr["f"], tr["a"], new)
+        state = fr.motion_state(np.nan_to_num(feats[:, F["pelvis_speed"]]), foot_range, turn,
+                                o.frames)
+        tr.cols["s"][new:tr.n] = state
         # a frame without data is still: no data for max_pause_s is a pause too
         for ti, still in zip(t[q].tolist(), ((state == fr.STANDING) | ~valid).tolist()):
             self._pauses.note(ti, still)
@@ -216,28 +226,6 @@ class ModelCycles:
         self._bone_k, self._bone_len = self._bone_k[recent], self._bone_len[recent]
         if len(self._bone_k) >= 10:
             self._ref_bones = np.median(self._bone_len, axis=0)
-
-    def _motion_state(self, k: np.ndarray, feats: np.ndarray, angle: np.ndarray) -> np.ndarray:
-        """``frames.motion_state`` per new frame: pelvis path speed, the larger of the two
-        ankles' forward excursions (relative to the pelvis) over the last second, and the
-        heading's turn rate over it."""
-        tr, w = self._tr, self._turn
-        prev = tr.rows(int(k[0]) - w, int(k[0]))
-        pad = w - (prev.stop - prev.start)
-        cols = [F["ankle_fwd_left"], F["ankle_fwd_right"]]
-        ank = np.concatenate([np.full((pad, 2), np.nan), tr["f"][prev][:, cols], feats[:, cols]])
-        ang = np.concatenate([np.full(pad, np.nan), tr["a"][prev], angle])
-        win = np.lib.stride_tricks.sliding_window_view(ank, w + 1, axis=0)  # (m, 2, w + 1)
-        # fmax/fmin skip NaN (a lost ankle) without the all-NaN warnings of nanmax
-        rng = np.fmax.reduce(np.fmax.reduce(win, axis=2) - np.fmin.reduce(win, axis=2), axis=1)
-        rng = np.where(np.isfinite(rng), rng, 0.0)
-        if tr.n == 0:
-            rng[0] = np.inf  # the track's first frame: nothing to compare with yet
-        da = np.angle(np.exp(1j * (angle - ang[:len(k)])))
-        turn = np.degrees(da) / (w * self.dt / 1e6)
-        turn = np.where(np.isfinite(turn), turn, 0.0)
-        speed = np.nan_to_num(feats[:, F["pelvis_speed"]])
-        return fr.motion_state(speed, rng, turn, self.opts.frames)
 
     # -- model outputs and events -----------------------------------------------------------
     def add_outputs(self, k0: int, y: np.ndarray, columns: dict[str, int]) -> None:

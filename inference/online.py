@@ -116,6 +116,33 @@ def _median(b: np.ndarray) -> np.ndarray:
     return (part[half - 1] + part[half]) / 2
 
 
+def motion_inputs(t_us: np.ndarray, feats: np.ndarray, heading: np.ndarray, k: int
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """The inputs of ``frames.motion_state`` besides the path speed, for the rows from ``k`` on
+    of a per-frame trace (times ascending, ``kinematics.FEATURES``, walking direction's angle):
+    foot excursion relative to the pelvis (largest of the two ankles' ranges along the walking
+    direction) and turn rate (deg/s), both over the last second. Shared by the classical
+    analysis and the gait transformer's cycles, so both decide standing and turning alike."""
+    t, a = t_us, heading
+    tq = t[k:]
+    pos = np.arange(k, len(t))
+    start = t.searchsorted(tq - 1_000_000, "left")
+    # every new row's window [start, pos] at once, padded with the row itself (which
+    # changes no maximum or minimum)
+    win = np.minimum(start[:, None] + np.arange(int((pos - start).max()) + 1),
+                     pos[:, None])
+    seg = feats[win[:, :, None], _ANKLE_FWD]  # (m, W, 2)
+    span = np.fmax.reduce(seg, axis=1) - np.fmin.reduce(seg, axis=1)  # NaN: ankle unseen
+    rng = np.fmax(span[:, 0], span[:, 1])
+    rng[rng != rng] = 0.0  # neither ankle seen in the window
+    dt = (tq - t[start]) / 1e6
+    da = np.angle(np.exp(1j * (a[k:] - a[start])))
+    long = dt > 0.25  # a shorter stretch gives no rate (and the first frame none at all)
+    turn = np.where(long & np.isfinite(da), np.degrees(da) / np.where(long, dt, 1.0), 0.0)
+    rng[pos == start] = np.inf  # a first frame: nothing to compare with yet
+    return rng, turn
+
+
 class _Ring:
     """Columns of a growing time series kept in preallocated arrays; old rows are dropped in
     blocks so that appending stays O(1) amortised and slices stay contiguous views."""
@@ -348,7 +375,7 @@ class OnlineGaitAnalyzer:
         tr.extend(t=tq, f=feats, q=quality, a=angle, p=val[:, _ANKLES],
                   c=raw.cols["w"][lo:hi, _FEET])
         k = tr.n - (hi - lo)
-        foot_range, turn = self._motion_inputs(k)
+        foot_range, turn = motion_inputs(tr["t"], tr["f"], tr["a"], k)
         state = fr.motion_state(speed, foot_range, turn, o.frames)
         tr.cols["s"][k:tr.n] = state
         tr.cols["v"][k:tr.n] = self._travel(k)
@@ -393,30 +420,6 @@ class OnlineGaitAnalyzer:
         except ValueError:
             return  # not yet spread in two directions (one foot line): keep what we had
         self.floor = {"ankle_level_m": level, "tilt_deg": tilt}
-
-    def _motion_inputs(self, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Per new trace row from ``k`` on: foot excursion relative to the pelvis (largest of
-        the two ankles' ranges along the walking direction) and turn rate (deg/s), both over
-        the last second."""
-        tr = self._tr
-        t, a = tr["t"], tr["a"]
-        tq = t[k:]
-        pos = np.arange(k, tr.n)
-        start = t.searchsorted(tq - 1_000_000, "left")
-        # every new row's window [start, pos] at once, padded with the row itself (which
-        # changes no maximum or minimum)
-        win = np.minimum(start[:, None] + np.arange(int((pos - start).max()) + 1),
-                         pos[:, None])
-        seg = tr["f"][win[:, :, None], _ANKLE_FWD]  # (m, W, 2)
-        span = np.fmax.reduce(seg, axis=1) - np.fmin.reduce(seg, axis=1)  # NaN: ankle unseen
-        rng = np.fmax(span[:, 0], span[:, 1])
-        rng[rng != rng] = 0.0  # neither ankle seen in the window
-        dt = (tq - t[start]) / 1e6
-        da = np.angle(np.exp(1j * (a[k:] - a[start])))
-        long = dt > 0.25  # a shorter stretch gives no rate (and the first frame none at all)
-        turn = np.where(long & np.isfinite(da), np.degrees(da) / np.where(long, dt, 1.0), 0.0)
-        rng[pos == start] = np.inf  # a first frame: nothing to compare with yet
-        return rng, turn
 
     def _detect(self, final: bool) -> list[GaitEvent | GaitCycle]:
         tr, o = self._tr, self.opts
