@@ -40,7 +40,7 @@ from inference.cycles import Event, Pauses, stride_cycle
 from inference.filters import Window, local_poly
 from inference.gait_features import HEADING_TAU_S
 from inference.kinematics import F, FEATURES, features
-from inference.online import motion_inputs
+from inference.online import Ring, motion_inputs
 from streams.schema import GaitCycle
 
 # Per-frame columns the model predicts and the cycle measures read, with its output names.
@@ -53,45 +53,6 @@ def heading_delay_us(dt_us: float, tau_s: float = HEADING_TAU_S) -> int:
     a = 1 - exp(-dt / tau) per frame) lags a steady turn: (1 - a) / a frames, just under tau
     (383 ms at 30 Hz; a simulated U-turn measures 370-380 ms)."""
     return int(dt_us / np.expm1(dt_us / (tau_s * 1e6)))
-
-
-class _Trace:
-    """Per-grid-frame columns in preallocated arrays, addressed by grid index. Old rows are
-    dropped in blocks when room runs out, never those from ``keep_from`` on (the arrays grow
-    instead), so appending stays cheap and a range of rows is a view."""
-
-    def __init__(self, capacity: int, columns: dict[str, tuple[tuple[int, ...], object]]):
-        self.base = 0  # grid index of row 0
-        self.n = 0
-        self.cols = {k: np.zeros((capacity, *shape), dt) for k, (shape, dt) in columns.items()}
-
-    @property
-    def end(self) -> int:
-        """Grid index after the last row."""
-        return self.base + self.n
-
-    def extend(self, keep_from: int, **values: np.ndarray) -> None:
-        m = len(next(iter(values.values())))
-        cap = len(next(iter(self.cols.values())))
-        if self.n + m > cap:
-            drop = min(max(keep_from - self.base, 0), self.n)
-            size = max(cap, 2 * (self.n - drop + m))
-            for k, a in self.cols.items():
-                b = a if size == cap else np.zeros((size, *a.shape[1:]), a.dtype)
-                b[:self.n - drop] = a[drop:self.n]
-                self.cols[k] = b
-            self.base += drop
-            self.n -= drop
-        for k, v in values.items():
-            self.cols[k][self.n:self.n + m] = v
-        self.n += m
-
-    def rows(self, k0: int, k1: int) -> slice:
-        """Rows of grid frames k0..k1-1 (clipped to what is held)."""
-        return slice(min(max(k0 - self.base, 0), self.n), max(min(k1 - self.base, self.n), 0))
-
-    def __getitem__(self, k: str) -> np.ndarray:
-        return self.cols[k][:self.n]
 
 
 class ModelCycles:
@@ -115,16 +76,17 @@ class ModelCycles:
         self._back = int(np.ceil(o.smoothing_back_ms * 1000 / dt_us))
         # frames the motion state looks back over (``online.motion_inputs``: the last second)
         self._second = int(np.ceil(1e6 / dt_us)) + 1
-        # grid frames not yet measured, and the smoothing's look-back before them
-        self._raw = _Trace(4 * (self._back + self._ahead) + 64, {
+        # Both rings hold every grid frame from the first, so a row's global index is its
+        # grid index. Grid frames not yet measured, and the smoothing's look-back before them:
+        self._raw = Ring(2 * (self._back + self._ahead) + 32, {
             "j": ((22, 3), np.float64), "w": ((22,), np.float64), "v": ((), bool),
             "d": ((3,), np.float64), "gap": ((), bool)})
         self._done = 0  # grid index of the next frame to measure
-        # measured frames: features, quality bits, motion state, heading angle
+        # measured frames: time, features, quality bits, motion state, heading angle
         self._keep = int(keep_s * 1e6 / dt_us) + self._second + 2
         self._hist = int(o.history_s * 1e6 / dt_us) + 2  # a stride's frames, at most
         self._out_end = 0  # grid index after the last frame with model outputs
-        self._tr = _Trace(2 * self._keep, {
+        self._tr = Ring(self._keep, {
             "t": ((), np.int64), "f": ((len(FEATURES),), np.float64), "q": ((), np.int32),
             "s": ((), np.int8), "a": ((), np.float64)})
         # bone lengths (and grid indices) of the frames with every required joint seen
@@ -170,8 +132,8 @@ class ModelCycles:
             return
         raw, o = self._raw, self.opts
         k = np.arange(self._done, upto)
-        t = self.time_us(np.arange(raw.base, raw.end)).astype(np.int64)
-        q = k - raw.base
+        t = self.time_us(np.arange(raw.dropped, raw.end)).astype(np.int64)
+        q = k - raw.dropped
         val, vel = local_poly(t, raw["j"], self._win, raw["w"], q)
         d = raw["d"][q]
         valid = raw["v"][q] & np.isfinite(d).all(axis=1)
@@ -233,7 +195,7 @@ class ModelCycles:
         output index of each of ``MODEL_ANGLES``) replace the skeleton's in the trace."""
         self._out_end = max(self._out_end, k0 + len(y))
         rows = self._tr.rows(k0, k0 + len(y))
-        src = slice(rows.start - (k0 - self._tr.base), rows.stop - (k0 - self._tr.base))
+        src = slice(rows.start - (k0 - self._tr.dropped), rows.stop - (k0 - self._tr.dropped))
         for name in MODEL_ANGLES:
             self._tr.cols["f"][rows, F[name]] = y[src, columns[name]]
 

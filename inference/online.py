@@ -143,9 +143,13 @@ def motion_inputs(t_us: np.ndarray, feats: np.ndarray, heading: np.ndarray, k: i
     return rng, turn
 
 
-class _Ring:
+class Ring:
     """Columns of a growing time series kept in preallocated arrays; old rows are dropped in
-    blocks so that appending stays O(1) amortised and slices stay contiguous views."""
+    blocks so that appending stays O(1) amortised and slices stay contiguous views. Rows have
+    a global index (``dropped`` is row 0's). Without ``keep_from`` the last ``capacity`` rows
+    are kept; with it (a global index) none from there on is dropped, and the arrays grow
+    when that leaves too little room (the gait transformer's cycles, whose events can lag
+    their frames by a whole batch of windows)."""
 
     def __init__(self, capacity: int, columns: dict[str, tuple[tuple[int, ...], Any]]):
         self.cap = capacity
@@ -154,24 +158,39 @@ class _Ring:
         self.cols = {k: np.zeros((capacity * 2, *shape), dtype=dt)
                      for k, (shape, dt) in columns.items()}
 
-    def room(self, m: int) -> None:
+    @property
+    def end(self) -> int:
+        """Global index after the last row."""
+        return self.dropped + self.n
+
+    def room(self, m: int, keep_from: int | None = None) -> None:
         """Make space for ``m`` more rows after the last one."""
-        if self.n + m > len(next(iter(self.cols.values()))):
-            keep = min(self.cap, self.n)
-            for a in self.cols.values():
-                a[:keep] = a[self.n - keep:self.n]
+        size = len(next(iter(self.cols.values())))
+        if self.n + m > size:
+            keep = min(self.cap, self.n) if keep_from is None \
+                else self.n - min(max(keep_from - self.dropped, 0), self.n)
+            grown = max(size, 2 * (keep + m))
+            for k, a in self.cols.items():
+                b = a if grown == size else np.zeros((grown, *a.shape[1:]), a.dtype)
+                b[:keep] = a[self.n - keep:self.n]
+                self.cols[k] = b
             self.dropped += self.n - keep
             self.n = keep
 
-    def extend(self, **values: np.ndarray) -> None:
+    def extend(self, keep_from: int | None = None, **values: np.ndarray) -> None:
         """Append rows; columns not given are left for the caller to fill."""
         m = len(next(iter(values.values())))
-        if m > self.cap:
+        if keep_from is None and m > self.cap:
             raise ValueError(f"block of {m} rows exceeds the ring's capacity {self.cap}")
-        self.room(m)
+        self.room(m, keep_from)
         for k, v in values.items():
             self.cols[k][self.n:self.n + m] = v
         self.n += m
+
+    def rows(self, k0: int, k1: int) -> slice:
+        """Rows of global indices k0..k1-1 (clipped to what is held)."""
+        return slice(min(max(k0 - self.dropped, 0), self.n),
+                     max(min(k1 - self.dropped, self.n), 0))
 
     def __getitem__(self, k: str) -> np.ndarray:
         return self.cols[k][:self.n]
@@ -193,11 +212,11 @@ class OnlineGaitAnalyzer:
         self._confirm_us = int(o.events.confirm_ms * 1000)
         back_s = max(o.smoothing_back_ms, o.frames.heading_back_ms) / 1000 + 0.5
         # Capacities in frames assume up to 500 Hz; a faster source only shortens the history.
-        self._raw = _Ring(int(500 * (back_s + o.smoothing_ahead_ms / 1000 + 0.5)), {
+        self._raw = Ring(int(500 * (back_s + o.smoothing_ahead_ms / 1000 + 0.5)), {
             "t": ((), np.int64), "j": ((N_JOINTS, 3), np.float64), "w": ((N_JOINTS,), np.float64),
             "h": ((6, 3), np.float64), "hw": ((6,), np.float64), "q": ((), np.int32),
         })
-        self._tr = _Ring(int(500 * o.history_s), {
+        self._tr = Ring(int(500 * o.history_s), {
             "t": ((), np.int64), "f": ((len(FEATURES),), np.float64), "q": ((), np.int32),
             "s": ((), np.int8), "a": ((), np.float64), "p": ((2, 3), np.float64),
             "v": ((), np.float64), "c": ((4,), np.float64),
@@ -209,7 +228,7 @@ class OnlineGaitAnalyzer:
         # Sample time of each signal's last extremum (events.find_extrema's hysteresis).
         self._last_extremum: dict[tuple[str, str], int | None] = {
             (k, s): None for k, _, _ in DETECTORS for s in SIDES}
-        self._bones = _Ring(int(500 * o.bone_reference_s), {
+        self._bones = Ring(int(500 * o.bone_reference_s), {
             "t": ((), np.int64), "b": ((len(fr.BONES),), np.float64)})
         self._ref_bones: np.ndarray | None = None
         self._ref_update_us = 0
@@ -226,7 +245,7 @@ class OnlineGaitAnalyzer:
         # every second from the last ``floor_window_s``: its tilt against y, and the resting
         # ankles' level, from which ankle heights (foot lift) are measured; until a fit
         # exists, heights are from the wire's y = 0.
-        self._still = _Ring(int(500 * o.floor_window_s) * 2, {
+        self._still = Ring(int(500 * o.floor_window_s) * 2, {
             "t": ((), np.int64), "p": ((3,), np.float64)})
         self._floor_refit_us = 0
         self.floor: dict[str, float] | None = None  # ankle_level_m (along y), tilt_deg

@@ -529,7 +529,7 @@ def test_model_motion_state_of_a_track_that_begins_mid_turn():
     inside = t >= 4_700_000  # the walker is 0.1 s into the arc
     _, tr = _model_cycles(t[inside], j[inside], np.ones((inside.sum(), 22)), max_wait_s=0.0)
     trace = tr.cycles._tr  # the per-frame states are the cycle measures' own
-    assert trace.base == 0
+    assert trace.dropped == 0
     age = (trace["t"] - trace["t"][0]) / 1e6
     assert (trace["s"][(age >= 0.5) & (age <= 1.0)] == TURNING).all()
 
