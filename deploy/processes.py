@@ -43,9 +43,21 @@ def install_stop_handlers() -> threading.Event:
     return stop
 
 
+def subscribed_topics(proc: ProcessConfig) -> list[str]:
+    return proc.topics or DEFAULT_TOPICS.get(proc.kind, [""])
+
+
 def make_subscriber(proc: ProcessConfig) -> Subscriber:
-    topics = proc.topics or DEFAULT_TOPICS.get(proc.kind, [""])
-    return Subscriber(proc.subscribe, topics, hwm=proc.hwm, curve=proc.subscribe_curve)
+    return Subscriber(proc.subscribe, subscribed_topics(proc), hwm=proc.hwm,
+                      curve=proc.subscribe_curve)
+
+
+def expected_subscriptions(cfg: PipelineConfig, proc: ProcessConfig, topic: str) -> int:
+    """How many subscriptions to ``topic`` on ``proc``'s endpoint the other processes will send
+    (one per matching topic prefix). A sink on the same endpoint that reads only gait/ and
+    status never subscribes to skel/: counting it made a paced source wait its whole limit."""
+    return sum(1 for p in cfg.processes if proc.publish in p.subscribe
+               for t in subscribed_topics(p) if topic.startswith(t))
 
 
 def run_process(cfg: PipelineConfig, proc: ProcessConfig, stop: threading.Event) -> int:
@@ -72,11 +84,12 @@ def run_process(cfg: PipelineConfig, proc: ProcessConfig, stop: threading.Event)
                 # connecting; a live camera starts at once (its frames are live anyway). The
                 # wait ends as soon as they are all there; its limit is generous because a
                 # worker importing its models on a loaded 2-core box took longer than 5 s.
-                readers = [p for p in cfg.processes if proc.publish in p.subscribe]
-                got = pub.wait_for_subscribers(len(readers), 30.0, topic=f"skel/{proc.name}")
-                if got < len(readers):
-                    log.warning("%d of %d subscribers connected; starting anyway", got,
-                                len(readers))
+                topic = f"skel/{proc.name}"
+                want = expected_subscriptions(cfg, proc, topic)
+                got = pub.wait_for_subscribers(want, 30.0, topic=topic)
+                if got < want:
+                    log.warning("%d of %d subscriptions to %s arrived; starting anyway", got,
+                                want, topic)
             run_capture(source, pub, stop, status, speed=speed)
         elif proc.kind == "worker":
             from inference.worker import WorkerConfig, run_worker

@@ -6,8 +6,9 @@ import pytest
 
 from capture.sources import SOURCE_KINDS
 from deploy.config import ConfigError, load_config
-from deploy.processes import make_subscriber
+from deploy.processes import expected_subscriptions, make_subscriber
 from sinks.alerting import AlertsConfig
+from streams.transport import Publisher
 
 from conftest import REPO
 
@@ -62,3 +63,51 @@ def test_the_edge_box_alerts_on_an_offline_camera_of_its_capture_process():
         assert "status" in sub.topics
     finally:
         sub.close()
+
+
+def test_a_paced_source_waits_only_for_the_processes_that_read_its_skeletons(tmp_path, endpoint):
+    # The demo's shape: a worker and a recorder read the camera's skeletons; two sinks on the
+    # same endpoint read only gait/, alert and status, so they never subscribe to skel/. Waiting
+    # for them too held the demo's walker back 30 s and a 16 s demo saw no strides at all.
+    cam = endpoint()
+    path = tmp_path / "p.toml"
+    path.write_text(f"""
+[[process]]
+name = "camera"
+kind = "capture"
+publish = "{cam}"
+[process.options]
+source = "sim"
+
+[[process]]
+name = "worker"
+kind = "worker"
+subscribe = ["{cam}"]
+
+[[process]]
+name = "alerts"
+kind = "sink"
+subscribe = ["{cam}"]
+[process.options]
+sink = "alert"
+
+[[process]]
+name = "recorder"
+kind = "record"
+subscribe = ["{cam}"]
+topics = ["skel/", "gait/", "status"]
+""")
+    cfg = load_config(path)
+    camera = cfg.process("camera")
+    want = expected_subscriptions(cfg, camera, "skel/camera")
+    assert want == 2
+    pub = Publisher(cam)
+    subs = [make_subscriber(p) for p in cfg.processes if p.subscribe]
+    try:
+        # every reader's subscription arrives, and no further one that a wait could count
+        assert pub.wait_for_subscribers(want, 10.0, topic="skel/camera") == want
+        assert pub.wait_for_subscribers(1, 0.5, topic="skel/camera") == 0
+    finally:
+        for s in subs:
+            s.close()
+        pub.close()
