@@ -33,10 +33,11 @@ from scipy.stats import spearmanr
 from inference import humanml3d as H
 from inference.anomaly import (T_MAX, AnomalyScorer, column_errors, load_scorer, ratio_scores,
                                step_noise, timesteps)
-from inference.diffusion_data import (DEFAULT_DATA_DIR, KINECT, KINECT_ALTERED,
+from inference.diffusion_data import (DEFAULT_DATA_DIR, EVAL_SEED0, KINECT, KINECT_ALTERED,
                                       KINECT_HELD_OUT_NORMAL, KINECT_TRAIN_PERSONS, OPENCAP,
                                       OPENCAP_ALTERED, OPENCAP_HELD_OUT_NORMAL,
                                       OPENCAP_TRAIN_NORMAL, Walk, load_walk)
+from inference.motion_diffusion import CONFIG_PATH, load_config
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,10 @@ class Scored:
 
     @property
     def score(self) -> float:
-        return float(np.mean([c["subject"] for c in self.cycles]))
+        return self.value("subject")
+
+    def value(self, key: str) -> float:
+        return float(np.mean([c[key] for c in self.cycles]))
 
 
 def frame_times(w: Walk) -> np.ndarray:
@@ -105,7 +109,8 @@ def score_walk(scorer: AnomalyScorer, w: Walk, keep_clips: bool = False) -> Scor
 # --------------------------------------------------------------------------- real data
 
 
-def eval_opencap(scorer: AnomalyScorer, data_dir: Path, keep: bool) -> tuple[dict, list]:
+def eval_opencap(scorer: AnomalyScorer, data_dir: Path, keep: bool, key: str = "subject"
+                 ) -> tuple[dict, list]:
     d = data_dir / OPENCAP
     rows = []
     for rel, label in ([(r, "normal (trained on)") for r in OPENCAP_TRAIN_NORMAL if "expert1" in r]
@@ -113,34 +118,43 @@ def eval_opencap(scorer: AnomalyScorer, data_dir: Path, keep: bool) -> tuple[dic
                        + sorted(OPENCAP_ALTERED.items())):
         rows.append(score_walk(scorer, load_walk(d / rel, "opencap", label, Path(rel).stem),
                                keep))
+    return summarize_opencap(rows, key), rows
+
+
+def summarize_opencap(rows: list[Scored], key: str) -> dict:
     normal = [r for r in rows if r.label.startswith("normal")]
     altered = [r for r in rows if not r.label.startswith("normal")]
     held = [r for r in normal if "held out" in r.label]
-    res = {
-        "trials": {r.name: {"label": r.label, "score": r.score, "segmentation": r.segmentation}
-                   for r in rows},
-        "altered_above_every_normal": sum(a.score > max(n.score for n in normal)
+    return {
+        "trials": {r.name: {"label": r.label, "score": r.value(key),
+                            "segmentation": r.segmentation} for r in rows},
+        "altered_above_every_normal": sum(a.value(key) > max(n.value(key) for n in normal)
                                           for a in altered),
-        "altered_above_held_out_normal": sum(a.score > max(n.score for n in held)
+        "altered_above_held_out_normal": sum(a.value(key) > max(n.value(key) for n in held)
                                              for a in altered),
         "n_altered": len(altered),
     }
-    return res, rows
 
 
-def eval_kinect(scorer: AnomalyScorer, data_dir: Path, keep: bool) -> tuple[dict, list]:
+def eval_kinect(scorer: AnomalyScorer, data_dir: Path, keep: bool, key: str = "subject"
+                ) -> tuple[dict, list]:
     d = data_dir / KINECT / "walks"
     groups = {p: "normal (trained on)" for p in KINECT_TRAIN_PERSONS}
     groups.update({p: "normal (held out)" for p in KINECT_HELD_OUT_NORMAL})
     groups.update(KINECT_ALTERED)
     rows = []
-    per_person = {}
     for person, label in groups.items():
-        walks = [score_walk(scorer, load_walk(p, "kinect", label, f"{person}/{p.name}"), keep)
+        rows += [score_walk(scorer, load_walk(p, "kinect", label, f"{person}/{p.name}"), keep)
                  for p in sorted((d / person).glob("*.txt"))]
-        rows += walks
-        per_person[person] = {"label": label,
-                              "score": float(np.mean([c["subject"] for w in walks
+    return summarize_kinect(rows, key), rows
+
+
+def summarize_kinect(rows: list[Scored], key: str) -> dict:
+    per_person = {}
+    for person in dict.fromkeys(r.name.split("/")[0] for r in rows):
+        walks = [r for r in rows if r.name.split("/")[0] == person]
+        per_person[person] = {"label": walks[0].label,
+                              "score": float(np.mean([c[key] for w in walks
                                                       for c in w.cycles])),
                               "cycles": sum(len(w.cycles) for w in walks),
                               "segmentation": sorted({w.segmentation for w in walks})}
@@ -152,7 +166,7 @@ def eval_kinect(scorer: AnomalyScorer, data_dir: Path, keep: bool) -> tuple[dict
         s = per_person[person]["score"]
         res[label] = {"score": s, "above_normal_mean": bool(s > res["normal_mean"]),
                       "above_held_out_normal_mean": bool(s > res["normal_held_out_mean"])}
-    return res, rows
+    return res
 
 
 # --------------------------------------------------------------------------- K curve
@@ -254,19 +268,20 @@ class DeviationReference:
         return float(np.mean(((np.asarray(x0).mean(axis=0) - self.mean) / self.std) ** 2))
 
 
-def eval_simulator(scorer: AnomalyScorer, walkers: int, cycles_per_walk: int, keep: bool
-                   ) -> tuple[dict, list]:
+def eval_simulator(scorer: AnomalyScorer, walkers: int, cycles_per_walk: int, keep: bool,
+                   keys: tuple[str, ...] = ("subject",), seen: tuple[str, ...] = ()
+                   ) -> tuple[dict[str, dict], list]:
     """Spearman of the per-cycle score with the severity grade, on seeds never trained on,
-    beside that of a model-free deviation yardstick (:class:`DeviationReference`)."""
+    beside that of a model-free deviation yardstick (:class:`DeviationReference`); one result
+    per score key of the cycles' anomaly dicts. ``seen``: the patterns the unconditional model
+    was trained on (as unlabelled other motion), reported apart from those never seen."""
     from capture.sim.patterns import PATTERNS
 
-    from inference.diffusion_data import EVAL_SEED0, sim_walks
+    from inference.diffusion_data import sim_walks
 
     reference = DeviationReference.fit(scorer)
     ref_scores: list[float] = []
     rows: list[Scored] = []
-    grades: list[int] = []
-    patterns: list[str] = []
     seed = EVAL_SEED0
     plan = [("normal", 0)] + [(p, s) for p in PATTERNS if p != "normal" for s in (1, 2, 3)]
     t0 = time.monotonic()
@@ -279,17 +294,37 @@ def eval_simulator(scorer: AnomalyScorer, walkers: int, cycles_per_walk: int, ke
             if not keep:
                 r.clips = []
             rows.append(r)
-            grades += [severity] * len(r.cycles)
-            patterns += [pattern] * len(r.cycles)
         seed += walkers
         log.info("simulator: %s severity %d done (%.0f s)", pattern, severity,
                  time.monotonic() - t0)
-    scores = np.array([c["subject"] for r in rows for c in r.cycles])
-    grades_a, patterns_a = np.array(grades), np.array(patterns)
-    res: dict = {"n_cycles": int(len(scores)), "walkers_per_grade": walkers,
-                 "first_seed": EVAL_SEED0, "spearman": float(spearmanr(scores, grades_a)[0])}
+    return {key: summarize_simulator(rows, np.array(ref_scores), key, seen)
+            for key in keys}, rows
+
+
+def _grade(label: str) -> tuple[str, int]:
+    """(pattern, severity) of a simulated walk's label ("normal" or "pattern/severity")."""
+    if label == "normal":
+        return "normal", 0
+    pattern, severity = label.split("/")
+    return pattern, int(severity)
+
+
+def summarize_simulator(rows: list[Scored], ref: np.ndarray, key: str,
+                        seen: tuple[str, ...] = ()) -> dict:
+    """Pooled and per-pattern Spearman of one score with the grades, per cycle and per walker
+    (the mean over the walker's cycles), and the yardstick's on the same cycles; pooled again
+    over the patterns the model never saw (with the normal walks) when it saw some."""
+    scores = np.array([c[key] for r in rows for c in r.cycles])
+    grades_a = np.array([_grade(r.label)[1] for r in rows for _ in r.cycles])
+    patterns_a = np.array([_grade(r.label)[0] for r in rows for _ in r.cycles])
+    walker_scores = np.array([r.value(key) for r in rows if r.cycles])
+    walker_grades = np.array([_grade(r.label)[1] for r in rows if r.cycles])
+    res: dict = {"n_cycles": int(len(scores)), "walkers_per_grade": len(
+                     [r for r in rows if r.label == "normal"]),
+                 "first_seed": EVAL_SEED0, "spearman": float(spearmanr(scores, grades_a)[0]),
+                 "spearman_per_walker": float(spearmanr(walker_scores, walker_grades)[0])}
     per = {}
-    for p in PATTERNS:
+    for p in dict.fromkeys(patterns_a):
         if p == "normal":
             continue
         sel = (patterns_a == p) | (grades_a == 0)
@@ -297,7 +332,7 @@ def eval_simulator(scorer: AnomalyScorer, walkers: int, cycles_per_walk: int, ke
                   "mean_by_grade": [float(scores[(grades_a == g) & sel].mean())
                                     for g in range(4)]}
     res["per_pattern"] = per
-    ref = np.array(ref_scores)
+    res["patterns_reaching_goal"] = sum(v["spearman"] >= 0.7 for v in per.values())
     res["reference"] = {
         "what": "model-free deviation from normal cycles (DeviationReference)",
         "spearman": float(spearmanr(ref, grades_a)[0]),
@@ -305,17 +340,26 @@ def eval_simulator(scorer: AnomalyScorer, walkers: int, cycles_per_walk: int, ke
                                            grades_a[(patterns_a == p) | (grades_a == 0)])[0])
                         for p in per},
     }
+    if seen:
+        for p in per:
+            per[p]["unconditional_trained_on"] = p in seen
+        unseen = ~np.isin(patterns_a, list(seen))
+        res["unseen_patterns"] = [p for p in per if p not in seen]
+        res["spearman_unseen_patterns"] = float(spearmanr(scores[unseen], grades_a[unseen])[0])
+        res["reference"]["spearman_unseen_patterns"] = float(spearmanr(ref[unseen],
+                                                                       grades_a[unseen])[0])
     res["mean_by_grade"] = [float(scores[grades_a == g].mean()) for g in range(4)]
     res["goal"] = 0.7
     res["goal_met"] = bool(res["spearman"] >= 0.7)
-    res["_points"] = (scores.tolist(), grades, patterns)
-    return res, rows
+    res["_points"] = (scores.tolist(), grades_a.tolist(), patterns_a.tolist())
+    return res
 
 
 # --------------------------------------------------------------------------- crouch curve
 
 
-def eval_crouch(scorer: AnomalyScorer, data_dir: Path, keep: bool) -> tuple[dict, list]:
+def eval_crouch(scorer: AnomalyScorer, data_dir: Path, keep: bool, key: str = "subject"
+                ) -> tuple[dict, list]:
     """The normal and the crouch joint-angle cycles driving the same skeleton: the middle of
     three repeated cycles is scored."""
     from inference.angle_curves import curve_walk, read_mot
@@ -326,9 +370,13 @@ def eval_crouch(scorer: AnomalyScorer, data_dir: Path, keep: bool) -> tuple[dict
         t_us, joints, period = curve_walk(read_mot(d / f"{name}.mot"))
         w = walk_from_arrays_cycle(name, t_us, joints, period, label)
         rows.append(score_walk(scorer, w, keep))
-    res = {r.label: r.score for r in rows}
+    return summarize_crouch(rows, key), rows
+
+
+def summarize_crouch(rows: list[Scored], key: str) -> dict:
+    res = {r.label: r.value(key) for r in rows}
     res["crouch_above_normal"] = bool(res["crouch"] > res["normal"])
-    return res, rows
+    return res
 
 
 def walk_from_arrays_cycle(name: str, t_us: np.ndarray, joints: np.ndarray, period: float,
@@ -344,7 +392,7 @@ def walk_from_arrays_cycle(name: str, t_us: np.ndarray, joints: np.ndarray, peri
 # --------------------------------------------------------------------------- report
 
 
-def plot_results(res: dict, path: Path) -> None:
+def plot_results(res: dict, path: Path, what: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -362,7 +410,7 @@ def plot_results(res: dict, path: Path) -> None:
             ax.plot(range(4), means, "o-", color=plt.cm.tab10(i % 10), label=p, lw=1)
         ax.set_xticks(range(4))
         ax.set_xlabel("simulator severity grade")
-        ax.set_ylabel("subject score (mean per grade)")
+        ax.set_ylabel("score (mean per grade)")
         ax.set_title(f"simulator: Spearman {sim['spearman']:.2f} ({sim['n_cycles']} cycles)")
         ax.legend(fontsize=7, ncol=2)
     ax.grid(alpha=0.3)
@@ -397,27 +445,50 @@ def plot_results(res: dict, path: Path) -> None:
     ax.set_ylim(lo * 0.98, None)
     ax.set_title("Kinect walkers (blue trained, green held out) and curves")
     ax.grid(alpha=0.3, axis="y")
+    fig.suptitle(what)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
+# The scores every check is reported for: the method's (subject) and, beside it, the error under
+# the "walking" prompt alone, the numerator of the method's ratio. Without a general motion
+# corpus behind the unconditional model, the two errors rise together on an altered walk and
+# the ratio cancels what the numerator sees; reporting both shows where the signal is.
+SCORES = {"subject": "the method's score: 'walking' x0 error / empty-prompt x0 error",
+          "prompt_error": "the 'walking' prompt's x0 error alone (not normalised)"}
+SUMMARIES = (("opencap", eval_opencap, summarize_opencap),
+             ("kinect", eval_kinect, summarize_kinect),
+             ("crouch", eval_crouch, summarize_crouch))
+
+
 def evaluate(scorer: AnomalyScorer, data_dir: Path, *, sim: bool = True, walkers: int = 3,
              cycles_per_walk: int = 4, with_k_curve: bool = False, k_clips: int = 120,
-             out: Path | None = None) -> dict:
+             out: Path | None = None, seen_patterns: tuple[str, ...] = ()) -> dict:
+    """Every check for the method's score at the top level, and again for the other scores of
+    :data:`SCORES` under their key (``res["prompt_error"]["opencap"]``...); cycles are scored
+    once."""
     res: dict = {"k": scorer.k, "backend": scorer.backend_name}
+    others = [k for k in SCORES if k != "subject"]
+    for key in others:
+        res[key] = {"what": SCORES[key]}
     all_rows: list[Scored] = []
     t0 = time.monotonic()
     if sim:
         try:
-            res["simulator"], rows = eval_simulator(scorer, walkers, cycles_per_walk,
-                                                    with_k_curve)
+            by_key, rows = eval_simulator(scorer, walkers, cycles_per_walk, with_k_curve,
+                                          keys=tuple(SCORES), seen=seen_patterns)
+            res["simulator"] = by_key["subject"]
+            for key in others:
+                res[key]["simulator"] = by_key[key]
             all_rows += rows
         except (ImportError, NotImplementedError) as e:
             res["simulator"] = {"error": f"synthetic walker patterns unavailable: {e!r}"}
             log.warning("%s", res["simulator"]["error"])
-    for name, fn in (("opencap", eval_opencap), ("kinect", eval_kinect), ("crouch", eval_crouch)):
+    for name, fn, summarize in SUMMARIES:
         res[name], rows = fn(scorer, data_dir, with_k_curve)
+        for key in others:
+            res[key][name] = summarize(rows, key)
         all_rows += rows
         log.info("%s done (%.0f s)", name, time.monotonic() - t0)
     if with_k_curve:
@@ -430,8 +501,11 @@ def evaluate(scorer: AnomalyScorer, data_dir: Path, *, sim: bool = True, walkers
             plot_k_curve(res["k_curve"], out / "k_curve.png")
     res["seconds"] = round(time.monotonic() - t0, 1)
     if out is not None:
-        plot_results(res, out / "eval_anomaly.png")
-    res.get("simulator", {}).pop("_points", None)
+        plot_results(res, out / "eval_anomaly.png", SCORES["subject"])
+        for key in others:
+            plot_results(res[key], out / f"eval_anomaly_{key}.png", SCORES[key])
+    for part in [res] + [res[key] for key in others]:
+        part.get("simulator", {}).pop("_points", None)
     return res
 
 
@@ -443,14 +517,22 @@ def print_report(res: dict) -> None:
     elif sim:
         print(f"  simulator severity (seeds from {sim['first_seed']}, {sim['n_cycles']} cycles): "
               f"Spearman {sim['spearman']:.3f} (goal >= 0.7: "
-              f"{'met' if sim['goal_met'] else 'NOT met'}); mean by grade "
+              f"{'met' if sim['goal_met'] else 'NOT met'}; per walker "
+              f"{sim['spearman_per_walker']:.3f}); mean by grade "
               + " ".join(f"{v:.3f}" for v in sim["mean_by_grade"]))
         ref = sim["reference"]
+        if "unseen_patterns" in sim:
+            print(f"  patterns the model never saw ({', '.join(sim['unseen_patterns'])}) and "
+                  f"normal: Spearman {sim['spearman_unseen_patterns']:.3f} (yardstick "
+                  f"{ref['spearman_unseen_patterns']:.3f})")
         print(f"  yardstick, {ref['what']}: Spearman {ref['spearman']:.3f} pooled; per pattern "
-              "beside the scorer's:")
+              "beside the scorer's (* = its altered walks were other motion for the "
+              "unconditional model in training):")
         for p, v in sim["per_pattern"].items():
-            print(f"    {p:<18} rho {v['spearman']:+.2f} (yardstick {ref['per_pattern'][p]:+.2f})"
-                  "  by grade " + " ".join(f"{m:.3f}" for m in v["mean_by_grade"]))
+            mark = "*" if v.get("unconditional_trained_on") else " "
+            print(f"   {mark}{p:<18} rho {v['spearman']:+.2f} (yardstick "
+                  f"{ref['per_pattern'][p]:+.2f})  by grade "
+                  + " ".join(f"{m:.3f}" for m in v["mean_by_grade"]))
     oc = res["opencap"]
     print(f"  opencap: altered above every normal walk: {oc['altered_above_every_normal']}/"
           f"{oc['n_altered']}; above the held-out normal walk: "
@@ -470,11 +552,34 @@ def print_report(res: dict) -> None:
     cr = res["crouch"]
     print(f"  crouch curve {cr['crouch']:.4f} vs normal curve {cr['normal']:.4f}: crouch above "
           f"normal: {cr['crouch_above_normal']}")
+    for key in SCORES:
+        if key != "subject" and key in res:
+            print_brief(res[key])
     if "k_curve" in res:
         kc = res["k_curve"]
         print(f"  K curve ({kc['n_clips']} cycles): Spearman with the 900-step score "
               + ", ".join(f"K={k}: {r:.3f}" for k, r in zip(kc["k"], kc["spearman_vs_900"]))
               + f"; smallest K reaching {kc['threshold']}: {kc['smallest_k_reaching_threshold']}")
+
+
+def print_brief(part: dict) -> None:
+    """The checks for a score other than the method's, one line each."""
+    print(f"  {part['what']}:")
+    sim = part.get("simulator")
+    if sim:
+        unseen = (f"; unseen patterns {sim['spearman_unseen_patterns']:.3f}"
+                  if "unseen_patterns" in sim else "")
+        print(f"    simulator: Spearman {sim['spearman']:.3f} pooled (per walker "
+              f"{sim['spearman_per_walker']:.3f}{unseen}); >= 0.7 in "
+              f"{sim['patterns_reaching_goal']} "
+              f"of {len(sim['per_pattern'])} patterns: "
+              + ", ".join(f"{p} {v['spearman']:+.2f}" for p, v in sim["per_pattern"].items()))
+    oc, kn, cr = part["opencap"], part["kinect"], part["crouch"]
+    print(f"    opencap: altered above every normal walk {oc['altered_above_every_normal']}/"
+          f"{oc['n_altered']}; kinect: high heels above the normal mean "
+          f"{kn['high_heels']['above_normal_mean']}, backpack "
+          f"{kn['backpack']['above_normal_mean']}; crouch above normal "
+          f"{cr['crouch_above_normal']}")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -502,8 +607,11 @@ def main(args: argparse.Namespace) -> int:
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
     scorer = load_scorer(args.backend, k=args.k or DEFAULT_K, model_dir=args.models_dir)
+    _, meta = load_config((args.models_dir or CONFIG_PATH.parent) / CONFIG_PATH.name)
+    seen = tuple(meta.get("training", {}).get("broad_patterns", []))
     res = evaluate(scorer, args.dir, sim=not args.no_sim, walkers=args.walkers,
-                   cycles_per_walk=args.cycles, with_k_curve=args.k_curve, out=args.out)
+                   cycles_per_walk=args.cycles, with_k_curve=args.k_curve, out=args.out,
+                   seen_patterns=seen)
     print_report(res)
     print(f"  plots: {args.out}")
     if args.json:

@@ -6,13 +6,20 @@ Every batch is B windows of one random length (12-40 feature frames, about the l
 or two gait cycles), turned into HumanML3D features on the fly and normalised with statistics
 fitted on normal windows before training.
 
-Prompts: half of the windows are normal walking ("walking"); the other half are the same walks
-with randomly perturbed joint angles ("perturbed walking": posture offsets, larger or smaller
-range of motion, oscillations, of random bones, and lateral sway of the pelvis). Then every
-prompt is replaced by the empty one with probability ``--uncond`` (classifier-free dropout).
-Without the perturbed half the unconditional model would learn the same distribution as the
-"walking" one and their error ratio, the anomaly score, would carry nothing. The perturbations
-are generic: none is one of the simulator's gait patterns, and no altered-gait recording is used.
+Prompts: windows of normal walking are "walking"; a share of them are the same walks with
+randomly perturbed joint angles ("perturbed walking": posture offsets, larger or smaller range
+of motion, oscillations, of random bones, and lateral sway of the pelvis). Then every prompt is
+replaced by the empty one with probability ``--uncond`` (classifier-free dropout). Without other
+motion behind it the unconditional model learns the same distribution as the "walking" one and
+their error ratio, the anomaly score, carries nothing.
+
+The method's unconditional model had a large corpus of other motion behind it (HumanML3D). The
+stand-in here (``--broad-share`` of the windows, always under the empty prompt, never under
+"walking") is the synthetic walker's altered gaits of :data:`BROAD_PATTERNS` only, at random
+severities, on training seeds. The other patterns (crouch, hemiparetic, trunk sway, reduced arm
+swing, freezing) are never trained on, so that ``gaitstream eval anomaly`` can report the score
+on patterns the model has never seen apart from the ones its unconditional model has; none of
+the real altered-gait recordings is used.
 
 Loss: mean squared error of the predicted clean features (x0, as MDM), leaving out the columns of
 joints the recording did not track (lower-body marker sets). Adam, warm-up then cosine decay,
@@ -44,6 +51,11 @@ from inference.diffusion_data import (DEFAULT_DATA_DIR, EVAL_SEED0, Walk, real_t
 
 log = logging.getLogger(__name__)
 
+# Altered gaits the unconditional model may see (as unlabelled "other motion"); crouch and trunk
+# sway stay out because the real checks (the crouch curve, the opencap trunk-sway walks) test them.
+BROAD_PATTERNS = ("shuffling", "stiff_knee", "antalgic", "festination", "ataxic")
+BROAD_SEED0 = 50_000  # training seeds of the broad walkers (normal ones start at 0)
+
 PAIRS = {1: 2, 4: 5, 7: 8, 10: 11, 13: 14, 16: 17, 18: 19, 20: 21}
 PAIRS.update({b: a for a, b in PAIRS.items()})
 
@@ -64,6 +76,8 @@ class TrainConfig:
     seed: int = 0
     sim_share: float = 0.5  # share of windows from the simulator when it is available
     sim_walks: int = 60
+    broad_share: float = 0.0  # share of windows of BROAD_PATTERNS under the empty prompt
+    broad_walks: int = 4  # walkers per broad pattern and severity
     threads: int = 2
     d_model: int = 128
     n_layers: int = 4
@@ -149,11 +163,11 @@ class WindowSampler:
         total = sum(group_weights[g] for g in self.groups)
         self.weights = {g: group_weights[g] / total for g in self.groups}
 
-    def sample(self, n: int, frames: int) -> tuple[np.ndarray, np.ndarray]:
-        """(joints (n, frames, 22, 3), confidence (n, frames, 22))."""
+    def sample(self, n: int, frames: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(joints (n, frames, 22, 3), confidence (n, frames, 22), each window's group (n,))."""
         names = list(self.weights)
         gs = self.rng.choice(len(names), size=n, p=[self.weights[g] for g in names])
-        js, cs = [], []
+        js, cs, groups = [], [], []
         for gi in gs:
             walks = [w for w in self.groups[names[gi]] if w.n_frames >= frames]
             if not walks:  # this group has nothing that long: any group that has
@@ -163,7 +177,8 @@ class WindowSampler:
             s = int(self.rng.integers(0, w.n_frames - frames + 1))
             js.append(w.joints[s:s + frames])
             cs.append(w.confidence[s:s + frames])
-        return np.stack(js).astype(np.float64), np.stack(cs)
+            groups.append(w.group)
+        return np.stack(js).astype(np.float64), np.stack(cs), np.array(groups)
 
     def longest(self) -> int:
         return max(w.n_frames for ws in self.groups.values() for w in ws)
@@ -174,9 +189,11 @@ def make_batch(sampler: WindowSampler, n: int, frames: int, cfg: TrainConfig,
     """Normalised features (n, frames-1, 263), prompt indices, column masks (n, 263)."""
     from inference.motion_diffusion import EMPTY, PERTURBED, WALKING
 
-    joints, conf = sampler.sample(n, frames)
+    joints, conf, groups = sampler.sample(n, frames)
     prompt = np.full(n, WALKING)
-    pert = rng.random(n) < cfg.perturbed
+    broad = groups == "broad"
+    prompt[broad] = EMPTY  # other motion: never "walking"
+    pert = (rng.random(n) < cfg.perturbed) & ~broad
     if pert.any():
         joints[pert] = perturb(joints[pert], rng)
         prompt[pert] = PERTURBED
@@ -185,6 +202,22 @@ def make_batch(sampler: WindowSampler, n: int, frames: int, cfg: TrainConfig,
     x0 = norm.normalize(data) if norm is not None else data.astype(np.float32)
     cols = np.stack([columns_from_confidence(c[:-1]) for c in conf])
     return x0, prompt, cols
+
+
+def broad_walks(cfg: TrainConfig) -> list[Walk]:
+    """The unconditional model's other motion: ``cfg.broad_walks`` walkers per broad pattern and
+    severity 1-3, on training seeds of their own (below EVAL_SEED0), grouped as "broad"."""
+    walks = []
+    seed = BROAD_SEED0 + cfg.seed * 1000
+    for pattern in BROAD_PATTERNS:
+        for severity in (1, 2, 3):
+            for w in sim_walks(cfg.broad_walks, seed, pattern, severity):
+                w.group = "broad"
+                walks.append(w)
+            seed += cfg.broad_walks
+    if seed > EVAL_SEED0:
+        raise ValueError(f"simulator seeds from {EVAL_SEED0} are kept for evaluation")
+    return walks
 
 
 # --------------------------------------------------------------------------- training
@@ -219,6 +252,12 @@ def train(cfg: TrainConfig, out: Path, models_dir: Path, data_dir: Path,
         if sim:
             weights = {g: w * (1 - cfg.sim_share) for g, w in weights.items()}
             weights["sim"] = cfg.sim_share
+        if sim and cfg.broad_share > 0:
+            broad = broad_walks(cfg)
+            walks += broad
+            weights = {g: w * (1 - cfg.broad_share) for g, w in weights.items()}
+            weights["broad"] = cfg.broad_share
+    normal_weights = {g: w for g, w in weights.items() if g != "broad"}
     summary_data = {g: {"walks": sum(w.group == g for w in walks),
                         "minutes": round(sum(w.n_frames for w in walks if w.group == g)
                                          / H.FPS / 60, 2)} for g in weights}
@@ -226,8 +265,11 @@ def train(cfg: TrainConfig, out: Path, models_dir: Path, data_dir: Path,
     sampler = WindowSampler(walks, weights, rng)
     max_frames = min(cfg.max_frames, sampler.longest() - 1)
 
-    # normalisation statistics from normal windows only
-    stat_batches = [sampler.sample(64, int(rng.integers(cfg.min_frames, max_frames + 1)) + 1)[0]
+    # normalisation statistics from normal windows only: an altered walk's features then read
+    # as deviations from normal walking
+    normal_sampler = WindowSampler([w for w in walks if w.group != "broad"], normal_weights, rng)
+    stat_batches = [normal_sampler.sample(64, int(rng.integers(cfg.min_frames,
+                                                               max_frames + 1)) + 1)[0]
                     for _ in range(40)]
     norm = H.Normalizer.fit(np.concatenate([H.motion_features(j).data.reshape(-1, H.FEATURE_DIM)
                                             for j in stat_batches]))
@@ -322,6 +364,7 @@ def train(cfg: TrainConfig, out: Path, models_dir: Path, data_dir: Path,
         "total_minutes": round((time.monotonic() - t_start) / 60, 2),
         "final_loss_ema_avg": loss_avg, "final_val": final, "parameters": n_params,
         "data": summary_data, "train_config": asdict(cfg),
+        "broad_patterns": list(BROAD_PATTERNS) if "broad" in summary_data else [],
         "torch_threads": cfg.threads, "cpu_count": os.cpu_count(),
     }
     save_config(mcfg, out / CONFIG_PATH.name, training=summary)
@@ -371,11 +414,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=d.threads, help="torch CPU threads")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--no-sim", action="store_true", help="real walks only")
+    p.add_argument("--broad-share", type=float, default=d.broad_share,
+                   help="share of windows of the simulator's BROAD_PATTERNS under the empty "
+                        "prompt (the unconditional model's other motion)")
+    p.add_argument("--perturbed", type=float, default=d.perturbed,
+                   help="share of normal windows with perturbed joint angles")
 
 
 def main(args: argparse.Namespace) -> int:
     cfg = TrainConfig(minutes=args.minutes, max_steps=args.max_steps, batch=args.batch,
-                      threads=args.threads, seed=args.seed)
+                      threads=args.threads, seed=args.seed, broad_share=args.broad_share,
+                      perturbed=args.perturbed)
     summary = train(cfg, args.out, args.models_dir, args.data, use_sim=not args.no_sim)
     print(json.dumps(summary, indent=1))
     return 0

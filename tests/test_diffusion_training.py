@@ -1,0 +1,96 @@
+"""Training the diffusion scorer: which windows go under which prompt, a few real training steps
+that export a loadable scorer, and how the evaluation summarises scores per pattern."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.stats import spearmanr
+
+from inference import anomaly as A
+from inference.diffusion_data import Walk, sim_walks
+from inference.eval_anomaly import Scored, summarize_simulator
+from inference.motion_diffusion import EMPTY, PERTURBED, load_config
+from inference.train_diffusion import (BROAD_PATTERNS, TrainConfig, WindowSampler, make_batch,
+                                       train)
+
+
+def _group(w: Walk, group: str) -> Walk:
+    w.group = group
+    return w
+
+
+def test_other_motion_is_only_ever_under_the_empty_prompt_and_never_perturbed():
+    normal = sim_walks(1, 0)[0]
+    broad = _group(sim_walks(1, 50_000, "stiff_knee", 3)[0], "broad")
+    rng = np.random.default_rng(0)
+    sampler = WindowSampler([normal, broad], {"sim": 0.5, "broad": 0.5}, rng)
+    # every normal window perturbed, no dropout: the prompts say exactly where a window came from
+    cfg = TrainConfig(perturbed=1.0, uncond=0.0)
+    rng_a, rng_b = np.random.default_rng(1), np.random.default_rng(1)
+    sampler.rng = rng_a
+    x0, prompt, _ = make_batch(sampler, 64, 21, cfg, None, np.random.default_rng(2))
+    sampler.rng = rng_b
+    _, _, groups = sampler.sample(64, 21)  # the same draws: which group each window came from
+    assert 10 < (groups == "broad").sum() < 54
+    assert np.all(prompt[groups == "broad"] == EMPTY)
+    assert np.all(prompt[groups == "sim"] == PERTURBED)
+    assert x0.shape == (64, 20, 263)
+
+
+def test_a_few_steps_with_other_motion_export_a_scorer_that_says_what_it_saw(tmp_path,
+                                                                           shared_data):
+    cfg = TrainConfig(max_steps=3, minutes=3, batch=8, sim_walks=2, broad_share=0.3,
+                      broad_walks=1, threads=1)
+    summary = train(cfg, tmp_path / "out", tmp_path / "models", shared_data)
+    assert summary["steps"] == 3
+    assert summary["broad_patterns"] == list(BROAD_PATTERNS)
+    assert summary["data"]["broad"]["walks"] == 3 * len(BROAD_PATTERNS)
+    assert not {"crouch", "trunk_sway"} & set(BROAD_PATTERNS)  # the real checks stay unseen
+    _, meta = load_config(tmp_path / "models" / "motion_diffusion.json")
+    assert meta["training"]["broad_patterns"] == list(BROAD_PATTERNS)
+    scorer = A.load_scorer("onnxruntime", k=4, model_dir=tmp_path / "models")
+    w = sim_walks(1, 100_000)[0]
+    t_us = np.round(np.arange(w.n_frames) * 5e4).astype(np.int64)
+    a, b = w.cycles[2]
+    rec = scorer.score(t_us[a:b + 1], w.joints[a:b + 1])
+    assert np.isfinite(rec["subject"]) and rec["prompt_error"] > 0
+    assert (tmp_path / "out" / "training.png").stat().st_size > 0
+
+
+def _rows(values: dict[str, list[list[float]]], key: str = "subject") -> list[Scored]:
+    """Scored walkers from {label: [[cycle values of walker 1], [walker 2]...]}."""
+    return [Scored(f"{label}/{i}", label, [{key: v, "other": -v} for v in cycles])
+            for label, walkers in values.items() for i, cycles in enumerate(walkers)]
+
+
+def test_simulator_summary_pools_per_cycle_per_walker_and_over_unseen_patterns():
+    rows = _rows({"normal": [[1.0, 1.1], [0.9, 1.0]],
+                  "crouch/1": [[2.0, 2.1]], "crouch/2": [[3.0, 3.1]], "crouch/3": [[4.0, 4.2]],
+                  # a pattern the score gets backwards
+                  "ataxic/1": [[0.8]], "ataxic/2": [[0.6]], "ataxic/3": [[0.4]]})
+    ref = np.arange(sum(len(r.cycles) for r in rows), dtype=float)
+    res = summarize_simulator(rows, ref, "subject", seen=("ataxic",))
+    assert res["n_cycles"] == 13
+    # per walker: the means 1.05, 0.95 (normal), 2.05, 3.05, 4.1 (crouch), 0.8, 0.6, 0.4
+    walker_means = [1.05, 0.95, 2.05, 3.05, 4.1, 0.8, 0.6, 0.4]
+    assert res["spearman_per_walker"] == pytest.approx(
+        spearmanr(walker_means, [0, 0, 1, 2, 3, 1, 2, 3])[0])
+    # crouch and normal: ordered by grade, so only the ties among the grades keep it below 1
+    crouch_cycles, crouch_grades = [1.0, 1.1, 0.9, 1.0, 2.0, 2.1, 3.0, 3.1, 4.0, 4.2], \
+        [0, 0, 0, 0, 1, 1, 2, 2, 3, 3]
+    rho = spearmanr(crouch_cycles, crouch_grades)[0]
+    assert 0.95 < rho < 1.0
+    assert res["per_pattern"]["crouch"]["spearman"] == pytest.approx(rho)
+    assert res["per_pattern"]["ataxic"]["spearman"] < 0
+    assert res["per_pattern"]["crouch"]["mean_by_grade"] == pytest.approx([1.0, 2.05, 3.05, 4.1])
+    assert res["patterns_reaching_goal"] == 1
+    assert res["unseen_patterns"] == ["crouch"]
+    assert res["spearman_unseen_patterns"] == pytest.approx(rho)
+    assert res["per_pattern"]["ataxic"]["unconditional_trained_on"]
+    assert not res["per_pattern"]["crouch"]["unconditional_trained_on"]
+    assert res["spearman"] < res["spearman_unseen_patterns"]
+    # another key of the same cycles is summarised on its own values
+    other = summarize_simulator(rows, ref, "other")
+    assert other["per_pattern"]["crouch"]["spearman"] == pytest.approx(-rho)
+    assert "unseen_patterns" not in other
