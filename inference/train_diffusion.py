@@ -71,7 +71,7 @@ class TrainConfig:
     warmup: int = 300
     weight_decay: float = 0.0
     uncond: float = 0.25  # classifier-free dropout: probability of the empty prompt
-    perturbed: float = 0.5  # share of windows with perturbed joint angles
+    perturbed: float = 0.5  # share of normal windows with perturbed joint angles
     ema: float = 0.998
     seed: int = 0
     sim_share: float = 0.5  # share of windows from the simulator when it is available

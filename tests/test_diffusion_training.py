@@ -94,3 +94,13 @@ def test_simulator_summary_pools_per_cycle_per_walker_and_over_unseen_patterns()
     other = summarize_simulator(rows, ref, "other")
     assert other["per_pattern"]["crouch"]["spearman"] == pytest.approx(-rho)
     assert "unseen_patterns" not in other
+
+
+def test_k_is_chosen_where_the_curve_stays_above_the_threshold_not_where_it_first_touches():
+    from inference.eval_anomaly import smallest_k_staying_above
+
+    # a measured curve (the broad-share model of the card): 24 reaches 0.95, 32 falls back to 0.87
+    rho = {8: 0.923, 16: 0.899, 24: 0.953, 32: 0.873, 48: 0.986, 64: 0.991, 900: 1.0}
+    assert smallest_k_staying_above(rho, 0.95) == 48
+    assert smallest_k_staying_above({4: 0.96, 8: 0.97, 900: 1.0}, 0.95) == 4
+    assert smallest_k_staying_above({4: 0.5, 900: 1.0}, 0.95) == 900
