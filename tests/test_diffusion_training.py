@@ -104,3 +104,31 @@ def test_k_is_chosen_where_the_curve_stays_above_the_threshold_not_where_it_firs
     assert smallest_k_staying_above(rho, 0.95) == 48
     assert smallest_k_staying_above({4: 0.96, 8: 0.97, 900: 1.0}, 0.95) == 4
     assert smallest_k_staying_above({4: 0.5, 900: 1.0}, 0.95) == 900
+
+
+def test_eval_anomaly_command_reports_the_ratio_and_the_walking_error_on_real_data(
+        tmp_path, shared_data):
+    """`gaitstream eval anomaly --no-sim` on ../shared/data with the shipped model: the card's
+    real-data figures for both scores (opencap 5/6 on the ratio, 6/6 on the 'walking' error;
+    the crouch curve above the normal one on both)."""
+    import json
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "deploy.cli", "eval", "anomaly",
+                           str(shared_data), "--no-sim", "--json", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert "the 'walking' prompt's x0 error alone" in proc.stdout
+    assert res["k"] == A.DEFAULT_K
+    assert res["opencap"]["n_altered"] == 6
+    assert res["opencap"]["altered_above_every_normal"] == 5
+    err = res["prompt_error"]
+    assert err["opencap"]["altered_above_every_normal"] == 6
+    assert res["crouch"]["crouch_above_normal"] and err["crouch"]["crouch_above_normal"]
+    # each score's own values: the ratio sits near 1, the error is a mean squared error
+    assert all(0.9 < v["score"] < 1.1 for v in res["opencap"]["trials"].values())
+    assert all(0.0 < v["score"] < 0.9 for v in err["kinect"]["persons"].values())
+    assert (tmp_path / "eval_anomaly.png").stat().st_size > 0
+    assert (tmp_path / "eval_anomaly_prompt_error.png").stat().st_size > 0
