@@ -109,8 +109,7 @@ def score_walk(scorer: AnomalyScorer, w: Walk, keep_clips: bool = False) -> Scor
 # --------------------------------------------------------------------------- real data
 
 
-def eval_opencap(scorer: AnomalyScorer, data_dir: Path, keep: bool, key: str = "subject"
-                 ) -> tuple[dict, list]:
+def eval_opencap(scorer: AnomalyScorer, data_dir: Path, keep: bool) -> tuple[dict, list]:
     d = data_dir / OPENCAP
     rows = []
     for rel, label in ([(r, "normal (trained on)") for r in OPENCAP_TRAIN_NORMAL if "expert1" in r]
@@ -118,7 +117,7 @@ def eval_opencap(scorer: AnomalyScorer, data_dir: Path, keep: bool, key: str = "
                        + sorted(OPENCAP_ALTERED.items())):
         rows.append(score_walk(scorer, load_walk(d / rel, "opencap", label, Path(rel).stem),
                                keep))
-    return summarize_opencap(rows, key), rows
+    return summarize_opencap(rows, "subject"), rows
 
 
 def summarize_opencap(rows: list[Scored], key: str) -> dict:
@@ -136,8 +135,7 @@ def summarize_opencap(rows: list[Scored], key: str) -> dict:
     }
 
 
-def eval_kinect(scorer: AnomalyScorer, data_dir: Path, keep: bool, key: str = "subject"
-                ) -> tuple[dict, list]:
+def eval_kinect(scorer: AnomalyScorer, data_dir: Path, keep: bool) -> tuple[dict, list]:
     d = data_dir / KINECT / "walks"
     groups = {p: "normal (trained on)" for p in KINECT_TRAIN_PERSONS}
     groups.update({p: "normal (held out)" for p in KINECT_HELD_OUT_NORMAL})
@@ -146,7 +144,7 @@ def eval_kinect(scorer: AnomalyScorer, data_dir: Path, keep: bool, key: str = "s
     for person, label in groups.items():
         rows += [score_walk(scorer, load_walk(p, "kinect", label, f"{person}/{p.name}"), keep)
                  for p in sorted((d / person).glob("*.txt"))]
-    return summarize_kinect(rows, key), rows
+    return summarize_kinect(rows, "subject"), rows
 
 
 def summarize_kinect(rows: list[Scored], key: str) -> dict:
@@ -370,8 +368,7 @@ def summarize_simulator(rows: list[Scored], ref: np.ndarray, key: str,
 # --------------------------------------------------------------------------- crouch curve
 
 
-def eval_crouch(scorer: AnomalyScorer, data_dir: Path, keep: bool, key: str = "subject"
-                ) -> tuple[dict, list]:
+def eval_crouch(scorer: AnomalyScorer, data_dir: Path, keep: bool) -> tuple[dict, list]:
     """The normal and the crouch joint-angle cycles driving the same skeleton: the middle of
     three repeated cycles is scored."""
     from inference.angle_curves import curve_walk, read_mot
@@ -382,7 +379,7 @@ def eval_crouch(scorer: AnomalyScorer, data_dir: Path, keep: bool, key: str = "s
         t_us, joints, period = curve_walk(read_mot(d / f"{name}.mot"))
         w = walk_from_arrays_cycle(name, t_us, joints, period, label)
         rows.append(score_walk(scorer, w, keep))
-    return summarize_crouch(rows, key), rows
+    return summarize_crouch(rows, "subject"), rows
 
 
 def summarize_crouch(rows: list[Scored], key: str) -> dict:
