@@ -5,11 +5,10 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-import time
 from typing import Iterator, Protocol
 
 from streams.schema import ImageFrame, SkeletonFrame, monotonic_us
-from streams.status import StatusReporter
+from streams.node import Pacer, StatusReporter
 from streams.transport import Publisher
 
 log = logging.getLogger(__name__)
@@ -61,8 +60,7 @@ def run_capture(source: Source, pub: Publisher, stop: threading.Event,
     the source yields nothing (an unplugged camera shows ``camera: offline``).
     """
     seq = 0
-    t0_src: int | None = None
-    t0_host = 0.0
+    pacer = Pacer(speed if source.paced else 0.0)
     q: queue.Queue = queue.Queue(maxsize=8)
     done = threading.Event()
     reader = threading.Thread(target=_pump, args=(source, q, done), daemon=True,
@@ -87,13 +85,8 @@ def run_capture(source: Source, pub: Publisher, stop: threading.Event,
                 break
             if isinstance(frame, Exception):
                 raise frame
-            if source.paced and speed > 0:
-                if t0_src is None:
-                    t0_src, t0_host = frame.t_us, time.monotonic()
-                due = t0_host + (frame.t_us - t0_src) / 1e6 / speed
-                delay = due - time.monotonic()
-                if delay > 0 and stop.wait(delay):
-                    break
+            if not pacer.wait(frame.t_us, stop):
+                break
             seq += 1
             frame.seq = seq
             if not frame.host_us:

@@ -1,19 +1,19 @@
-"""A recording file played as a capture source: SkeletonFrames at the file's own timestamps."""
+"""Files played as capture sources: a recording (C3D, TRC, Kinect text, ...) as SkeletonFrames at
+the file's own timestamps, and a stream file (``gaitstream record``) as the frames it recorded."""
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
 
-from streams.schema import Body, SkeletonFrame
-from streams.skeletons import CANONICAL, LAYOUTS
+from streams.schema import Body, ImageFrame, SkeletonFrame, WireError, decode
+from streams.streamfile import StreamReader
 
-from .readers import Recording, load_recording
+from capture.readers import Recording, load_recording
 
 log = logging.getLogger(__name__)
 
@@ -25,34 +25,22 @@ class FileSource:
     The body is sent in the recording's own layout when streams.skeletons knows it (e.g. Kinect
     v1 files go out as kinect_v1_20), otherwise as canonical22.
 
-    ``speed``: 1.0 leaves pacing to the runner (``paced`` True, frames leave at their
-    timestamps); another positive value makes the source pace itself at that multiple of real
-    time, and 0 sends as fast as possible (``paced`` False in both cases, so the runner does not
-    pace twice). ``loop`` starts over with timestamps that keep increasing. Other options go to
-    :func:`capture.readers.load_recording`.
+    The runner paces it (``paced``: frames leave at their timestamps, times the capture
+    process's ``speed``). ``loop`` starts over with timestamps that keep increasing. Other options
+    go to :func:`capture.readers.load_recording`.
     """
 
-    def __init__(self, name: str, path: str | Path, loop: bool = False, speed: float = 1.0,
-                 **opts: Any) -> None:
-        if speed < 0:
-            raise ValueError(f"file source {name!r}: speed must be >= 0, got {speed}")
+    paced = True
+
+    def __init__(self, name: str, path: str | Path, loop: bool = False, **opts: Any) -> None:
         self.name = name
         self.path = Path(path)
         self.loop = bool(loop)
-        self.speed = float(speed)
-        self.paced = self.speed == 1.0
         self.state: dict[str, str] = {"file": "opening"}
         self._stop = threading.Event()
         self.recording: Recording = load_recording(self.path, **opts)
         rec = self.recording
-        if rec.raw_layout and rec.raw_layout in LAYOUTS and rec.raw_joints is not None:
-            self.layout = rec.raw_layout
-            self._joints, self._conf = rec.raw_joints, rec.raw_confidence
-        else:
-            self.layout = CANONICAL
-            self._joints, self._conf = rec.joints, rec.confidence
-        self._joints = np.ascontiguousarray(self._joints, dtype=np.float32)
-        self._conf = np.ascontiguousarray(self._conf, dtype=np.float32)
+        self.layout, self._joints, self._conf = rec.wire_skeleton()
         self.state = {"file": "ready"}
         log.info("file source %s: %s, %d frames, %.1f s, layout %s", name, self.path.name,
                  rec.n_frames, rec.duration_s, self.layout)
@@ -65,19 +53,11 @@ class FileSource:
         period = int(t[-1] - t[0]) + step
         offset = 0
         self.state["file"] = "playing"
-        t0_host: float | None = None
-        t0_src = 0
         while not self._stop.is_set():
             for i in range(len(t)):
                 if self._stop.is_set():
                     break
                 ts = int(t[i]) + offset
-                if not self.paced and self.speed > 0:
-                    if t0_host is None:
-                        t0_host, t0_src = time.monotonic(), ts
-                    delay = t0_host + (ts - t0_src) / 1e6 / self.speed - time.monotonic()
-                    if delay > 0 and self._stop.wait(delay):
-                        break
                 yield SkeletonFrame(source=self.name, seq=0, t_us=ts, host_us=0,
                                     layout=self.layout,
                                     bodies=[Body(0, self._joints[i].copy(), self._conf[i].copy())])
@@ -90,3 +70,51 @@ class FileSource:
         self._stop.set()
         if self.state.get("file") != "ended":
             self.state["file"] = "closed"
+
+
+class StreamFileSource:
+    """A stream file (``gaitstream record``): the recorded skeleton and camera frames published
+    again at their recorded timestamps, as the live camera published them."""
+
+    paced = True
+
+    def __init__(self, name: str, path: str, source: str | None = None, loop: bool = False):
+        """``source``: replay only this recorded source (default: every recorded camera); frames
+        keep their recorded source name, so the records match the live run's."""
+        self.name = name
+        self.path = Path(path)
+        self.only = source
+        self.loop = loop
+        self.state: dict[str, str] = {"file": self.path.name}
+        self.counters = {"frames": 0, "undecodable": 0}
+        StreamReader(self.path)  # fail now, with the reason, if it is no stream file
+
+    def frames(self) -> Iterator[SkeletonFrame | ImageFrame]:
+        offset = 0
+        while True:
+            first = last = None
+            for rec in StreamReader(self.path):
+                if not rec.frames[0].startswith((b"skel/", b"img/")):
+                    continue
+                try:
+                    msg = decode(rec.frames[1], image=rec.frames[2] if len(rec.frames) > 2
+                                 else None)
+                except WireError as e:
+                    self.counters["undecodable"] += 1
+                    log.warning("%s: skipping a record: %s", self.path.name, e)
+                    continue
+                if self.only and msg.source != self.only:
+                    continue
+                if first is None:
+                    first = msg.t_us
+                last = msg.t_us
+                msg.t_us += offset
+                msg.host_us = 0  # latency starts again at this replay
+                self.counters["frames"] += 1
+                yield msg
+            if not self.loop or last is None:
+                return
+            offset += last - first + 33_333  # a loop keeps time increasing
+
+    def close(self) -> None:
+        pass

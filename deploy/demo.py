@@ -18,12 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
-from inference.cycles import trusted
+from inference.analysis.cycles import trusted
 from streams.schema import GaitCycle, Status
 from streams.transport import Subscriber
 
-from .config import load_config
-from .launcher import Launcher
+from deploy.config import load_config
+from deploy.launcher import Launcher
+from streams.node import install_stop_handlers
 
 log = logging.getLogger(__name__)
 
@@ -52,33 +53,6 @@ def write_config(out: Path, source: dict | None = None, finite: bool = False) ->
     path = out / "pipeline.toml"
     path.write_text(text)
     return path
-
-
-def source_for_file(path: Path) -> dict:
-    """Capture options that play a file: videos through the webcam source (pose in the worker),
-    Azure Kinect recordings (.mkv with K4A markers) through the Kinect source's playback,
-    recordings (C3D, TRC, Kinect text, offline_processor JSON) through the file source.
-
-    A Kinect recording needs pyk4a and the Body Tracking SDK; without them this exits at once
-    with the install instructions rather than start a pipeline whose camera cannot open."""
-    from capture.readers import VIDEO_SUFFIXES, is_video_file
-
-    path = path.resolve()
-    if is_video_file(path):
-        return {"source": "webcam", "path": str(path)}
-    if path.suffix.lower() in VIDEO_SUFFIXES:  # a video suffix, not a video: a Kinect .mkv
-        from capture.k4abt import SDKMissingError
-        from capture.kinect import Pyk4aBackend
-
-        try:
-            Pyk4aBackend()
-        except SDKMissingError as e:
-            raise SystemExit(f"error: {path.name} is an Azure Kinect recording; playing it "
-                             f"needs the Azure Kinect SDKs: {e}") from None
-        return {"source": "kinect", "recording": str(path)}
-    if path.suffix.lower() == ".json":
-        return {"source": "k4a_json", "path": str(path)}
-    return {"source": "file", "path": str(path)}
 
 
 def _fmt(v: float | None, nd: int = 2) -> str:
@@ -133,8 +107,6 @@ def main(args: argparse.Namespace) -> int:
 
 def run_with_console(config: Path, out: Path, duration: float | None, as_json: bool) -> int:
     """Run a configuration through the launcher, printing cycle records as they arrive."""
-    from .processes import install_stop_handlers
-
     stop = install_stop_handlers()
     cfg = load_config(config)
     if duration:

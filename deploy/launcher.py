@@ -1,5 +1,5 @@
-"""``gaitstream run CONFIG.toml``: start the configured processes, watch them, restart the ones
-that die (exponential backoff), and stop them all on Ctrl-C / SIGTERM with none left behind.
+"""The launcher: start the processes of a configuration, watch them, restart the ones that die
+(exponential backoff), and stop them all on a stop event with none left behind.
 
 Each child runs ``gaitstream proc`` in its own process and is tied to the launcher with
 PR_SET_PDEATHSIG, so even a launcher killed with SIGKILL leaves no orphan. Restarts are published in
@@ -8,7 +8,6 @@ the launcher's Status (``restarts.<name>``) so that alert rules can catch a proc
 
 from __future__ import annotations
 
-import argparse
 import ctypes
 import logging
 import os
@@ -20,10 +19,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from streams.status import StatusReporter
+from streams.node import StatusReporter
 from streams.transport import Publisher
 
-from .config import PipelineConfig, ProcessConfig, load_config
+from deploy.config import PipelineConfig, ProcessConfig
 
 log = logging.getLogger(__name__)
 
@@ -137,35 +136,3 @@ class Launcher:
             self.status.maybe_publish(self.pub, force=True)
             self.pub.close()
         log.info("all processes stopped")
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("config", type=Path,
-                   help="pipeline TOML (see deploy/configs/), or a recording / video file to run "
-                        "through capture -> worker -> log like the demo")
-    p.add_argument("--out", type=Path, default=None,
-                   help="with a recording or video: folder for the database, logs and stream")
-    p.add_argument("--json", action="store_true",
-                   help="with a recording or video: JSON summary as the last line")
-    p.add_argument("--logs", type=Path, default=None,
-                   help="write each process's output to DIR/<name>.log")
-    p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
-
-
-def main(args: argparse.Namespace) -> int:
-    from .processes import install_stop_handlers
-
-    if args.config.suffix.lower() != ".toml":
-        from .demo import run_with_console, source_for_file, write_config
-
-        out = args.out or Path(f"gaitstream-{args.config.stem}")
-        out.mkdir(parents=True, exist_ok=True)
-        return run_with_console(write_config(out, source_for_file(args.config), finite=True), out,
-                                args.duration, args.json)
-    stop = install_stop_handlers()
-    cfg = load_config(args.config)
-    if args.duration:
-        timer = threading.Timer(args.duration, stop.set)
-        timer.daemon = True
-        timer.start()
-    return Launcher(cfg, stop, args.logs).run()

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import threading
 
-from streams.status import StatusReporter
+from streams.node import StatusReporter, install_stop_handlers
 from streams.transport import Publisher, Subscriber
 
-from .config import PipelineConfig, ProcessConfig, load_config
+from deploy.config import PipelineConfig, ProcessConfig, load_config
 
 log = logging.getLogger(__name__)
 
@@ -29,18 +28,6 @@ DEFAULT_TOPICS = {
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", required=True, help="pipeline TOML file")
     p.add_argument("--name", required=True, help="the [[process]] name to run")
-
-
-def install_stop_handlers() -> threading.Event:
-    stop = threading.Event()
-
-    def handler(signum: int, _frame: object) -> None:
-        log.info("signal %d: stopping", signum)
-        stop.set()
-
-    signal.signal(signal.SIGINT, handler)
-    signal.signal(signal.SIGTERM, handler)
-    return stop
 
 
 def subscribed_topics(proc: ProcessConfig) -> list[str]:
@@ -106,7 +93,7 @@ def run_process(cfg: PipelineConfig, proc: ProcessConfig, stop: threading.Event)
 
             run_sink(cfg, proc, make_subscriber(proc), pub, stop, status)
         elif proc.kind == "preview":
-            from capture.preview import MjpegServer, PreviewComposer, run_preview
+            from sinks.preview import MjpegServer, PreviewComposer, run_preview
 
             o = dict(proc.options)
             server = MjpegServer(o.pop("host", "127.0.0.1"), int(o.pop("port", 8090)),

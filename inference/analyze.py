@@ -18,11 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
-from inference.cycles import summarize, trusted
+from inference.analysis.cycles import summarize, trusted
 from streams.schema import GaitCycle, GaitEvent, SkeletonFrame, Body
-from streams.skeletons import CANONICAL
 
 log = logging.getLogger(__name__)
 
@@ -39,14 +37,9 @@ class Analysis:
 
 
 def skeleton_frames(rec: Any, source: str = SOURCE) -> list[SkeletonFrame]:
-    """The recording as the SkeletonFrames a live source would publish: the source's own layout
-    when the reader kept it (e.g. kinect_v1_20), canonical joints otherwise."""
-    if rec.raw_layout is not None and rec.raw_joints is not None:
-        layout, joints, conf = rec.raw_layout, rec.raw_joints, rec.raw_confidence
-    else:
-        layout, joints, conf = CANONICAL, rec.joints, rec.confidence
-    joints = np.asarray(joints, dtype=np.float32)
-    conf = np.asarray(conf, dtype=np.float32)
+    """The recording as the SkeletonFrames a live source (``capture.files.FileSource``) would
+    publish."""
+    layout, joints, conf = rec.wire_skeleton()
     return [SkeletonFrame(source=source, seq=i + 1, t_us=int(t), host_us=0, layout=layout,
                           bodies=[Body(0, joints[i], conf[i])])
             for i, t in enumerate(rec.t_us)]
@@ -56,7 +49,7 @@ def analyze_recording(rec: Any, analysis: str = "classical",
                       analyzer_options: dict[str, Any] | None = None) -> Analysis:
     """Events, cycles and walking bouts of a recording, through the worker's code path."""
     from inference.worker import Worker, WorkerConfig
-    from streams.status import StatusReporter
+    from streams.node import StatusReporter
 
     cfg = WorkerConfig(analysis=analysis, analyzer_options=dict(analyzer_options or {}))
     worker = Worker(cfg, None, StatusReporter(SOURCE, "analyze"))
@@ -157,8 +150,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from capture.readers import RecordingError, load_recording
-    from inference.video import VIDEO_SUFFIXES, load_video_recording
+    from capture.readers import VIDEO_SUFFIXES, RecordingError, load_recording
+    from inference.video import load_video_recording
 
     try:
         if args.file.suffix.lower() in VIDEO_SUFFIXES:

@@ -1,7 +1,7 @@
 """A video file as a Recording: pose estimation on every frame, the person of interest's skeleton.
 
 ``load_video_recording(path)`` decodes the file with the webcam source (same timestamps as a live
-replay of the file: the container's), runs :class:`inference.pose.PoseEstimator` on every frame
+replay of the file: the container's), runs :class:`inference.pose.estimator.PoseEstimator` on every frame
 and keeps the track of the person of interest: the one locked as walking with the most frames
 (or the longest track when nobody walked). Frames inside that track where the pose was missed are
 filled by interpolation with confidence 0, as every Recording is (never NaN).
@@ -21,7 +21,6 @@ from typing import Any
 import cv2
 import numpy as np
 
-from capture.readers import VIDEO_SUFFIXES  # noqa: F401  (re-exported for callers)
 from capture.readers.recording import Recording, RecordingError, fill_missing
 from streams.skeletons import MEDIAPIPE_JOINTS, to_canonical
 
@@ -35,7 +34,7 @@ def estimate_video(path: str | Path, progress_s: float = 2.0, **pose_options: An
     ``locked`` (N,) bool, plus ``size`` (w, h), the pose ``backend`` and its ``counters``."""
     from capture.webcam import WebcamSource
 
-    from .pose import PoseEstimator
+    from inference.pose.estimator import PoseEstimator
 
     try:
         src = WebcamSource(name=Path(path).stem, path=str(path))

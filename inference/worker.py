@@ -30,7 +30,7 @@ import numpy as np
 
 from streams.schema import GaitCycle, GaitEvent, ImageFrame, Message, SkeletonFrame
 from streams.skeletons import LayoutError, to_canonical
-from streams.status import StatusReporter
+from streams.node import StatusReporter
 from streams.transport import Publisher, Subscriber
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ class WorkerConfig:
         return cfg
 
     def model_options(self) -> Any:
-        from inference.gait_model import GaitModelOptions
+        from inference.models.gait_transformer.runtime import GaitModelOptions
 
         unknown = set(self.gait_model_options) - set(GaitModelOptions.__dataclass_fields__)
         if unknown:
@@ -84,7 +84,7 @@ class Track:
         self.subject = cfg.subject or new_subject_id()
         self.analyzers: list[Any] = []
         if cfg.analysis in ("classical", "both"):
-            from inference.online import OnlineGaitAnalyzer
+            from inference.analysis.analyzer import OnlineGaitAnalyzer
 
             self.analyzers.append(OnlineGaitAnalyzer(source, body_id, **cfg.analyzer_options))
         if cfg.analysis in ("gait-transformer", "both"):
@@ -134,8 +134,8 @@ class Models:
         self._pose: dict[str, Any] = {}  # per source: each keeps its own person lock
 
     def gait_tracker(self, source: str, body_id: int) -> Any:
-        from inference.gait_model import GaitModelTracker, load_gait_model
-        from inference.online import AnalyzerOptions
+        from inference.models.gait_transformer.runtime import GaitModelTracker, load_gait_model
+        from inference.analysis.analyzer import AnalyzerOptions
 
         if self._gait is None:
             self._gait = load_gait_model(backend=self.cfg.backend,
@@ -150,14 +150,14 @@ class Models:
 
     def score(self, t_us: np.ndarray, joints: np.ndarray) -> dict[str, float]:
         if self._scorer is None:
-            from inference.anomaly import load_scorer
+            from inference.models.motion_diffusion.scorer import load_scorer
 
             self._scorer = load_scorer(backend=self.cfg.backend)
         return self._scorer.score(t_us, joints)
 
     def pose(self, source: str) -> Any:
         if source not in self._pose:
-            from inference.pose import PoseEstimator
+            from inference.pose.estimator import PoseEstimator
 
             self._pose[source] = PoseEstimator(**self.cfg.pose_options)
         return self._pose[source]

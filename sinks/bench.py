@@ -34,10 +34,10 @@ import numpy as np
 from streams.schema import CYCLE_METRICS, GaitCycle, monotonic_us
 from streams.transport import Publisher
 
-from .localservers import (MosquittoBroker, PostgresCluster, ServerUnavailable, free_port,
+from sinks.localservers import (MosquittoBroker, PostgresCluster, ServerUnavailable, free_port,
                            wait_port)
-from .records import to_record, wall_us
-from .store import SqlStore, postgres_store, sqlite_store
+from sinks.log.records import to_record, wall_us
+from sinks.log.sql import SqlStore, postgres_store, sqlite_store
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
-from .migrations import LATEST_VERSION, table_columns
-from .store import connect_readonly
+from sinks.log.migrations import LATEST_VERSION, table_columns
+from sinks.log.sql import connect_readonly
 
 log = logging.getLogger(__name__)
 

@@ -1,8 +1,8 @@
 """The sink processes the launcher runs: ``[[process]] kind = "sink"``.
 
 ``options.sink`` picks the sink: ``"log"`` (default; the other options are
-:class:`sinks.logsink.LogSinkConfig` fields) or ``"alert"`` (rules and outputs come from the
-configuration's ``[alerts]`` table, see :mod:`sinks.alerting`). Both publish Status once a second
+:class:`sinks.log.sink.LogSinkConfig` fields) or ``"alert"`` (rules and outputs come from the
+configuration's ``[alerts]`` table, see :mod:`sinks.alerts.sink`). Both publish Status once a second
 on their ``publish`` endpoint when they have one: counters received / rejected (from the
 subscriber), written, duplicates, gaps, write_errors, pending (log) or cycles, alerts_raised,
 alerts_cleared, delivered.<output>, delivery_failures.<output> (alert); and latency_ms
@@ -16,11 +16,11 @@ import logging
 import threading
 from typing import Any, Callable
 
-from streams.status import StatusReporter
+from streams.node import StatusReporter
 from streams.transport import Publisher, Subscriber
 
-from .alerting import AlertsConfig, AlertSink
-from .logsink import LogSink, LogSinkConfig
+from sinks.alerts.sink import AlertsConfig, AlertSink
+from sinks.log.sink import LogSink, LogSinkConfig
 
 log = logging.getLogger(__name__)
 

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 import zmq
 
-from .schema import Body, ImageFrame, SkeletonFrame, decode, encode, monotonic_us
-from .transport import Publisher, Subscriber
+from streams.schema import Body, ImageFrame, SkeletonFrame, encode, monotonic_us
+from streams.transport import Publisher, Subscriber
 
 _STAMP = struct.Struct("<q")
 

@@ -1,4 +1,4 @@
-"""``gaitstream record``: write chosen topics to a stream file (see ``streams.recording``)."""
+"""``gaitstream record``: write chosen topics to a stream file (see ``streams.streamfile``)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import threading
 import time
 from pathlib import Path
 
-from .recording import StreamWriter
-from .schema import monotonic_us
-from .status import StatusReporter
-from .transport import Publisher, Subscriber
+from streams.streamfile import StreamWriter
+from streams.schema import monotonic_us
+from streams.node import StatusReporter, install_stop_handlers
+from streams.transport import Publisher, Subscriber
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +51,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from deploy.processes import install_stop_handlers
-
     stop = install_stop_handlers()
     sub = Subscriber(args.connect, args.topic or [""])
     n = run_record(sub, args.out, stop, StatusReporter("record", "record"),

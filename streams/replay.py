@@ -12,8 +12,9 @@ import threading
 import time
 from pathlib import Path
 
-from .recording import StreamReader
-from .transport import Publisher
+from streams.streamfile import StreamReader
+from streams.node import Pacer, install_stop_handlers
+from streams.transport import Publisher
 
 log = logging.getLogger(__name__)
 
@@ -28,12 +29,13 @@ def replay(path: Path, pub: Publisher, stop: threading.Event, *, speed: float = 
     while not stop.is_set():
         reader = StreamReader(path)
         t0_rec: int | None = None
-        t0_host = time.monotonic()
+        pacer = Pacer(speed)
         for rec in reader:
             if stop.is_set():
                 break
             if t0_rec is None:
                 t0_rec = rec.host_us
+                pacer.origin_us = t0_rec + round(start_s * 1e6)
             rel = (rec.host_us - t0_rec) / 1e6
             if rel < start_s:
                 continue
@@ -41,10 +43,8 @@ def replay(path: Path, pub: Publisher, stop: threading.Event, *, speed: float = 
                 break
             if prefixes and not rec.frames[0].startswith(prefixes):
                 continue
-            if speed > 0:
-                delay = t0_host + (rel - start_s) / speed - time.monotonic()
-                if delay > 0 and stop.wait(delay):
-                    break
+            if not pacer.wait(rec.host_us, stop):
+                break
             pub.send_raw(rec.frames)
             sent += 1
             if time.monotonic() - last_progress >= progress_every_s:
@@ -76,8 +76,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from deploy.processes import install_stop_handlers
-
     stop = install_stop_handlers()
     pub = Publisher(args.publish, hwm=args.hwm)
     if args.wait_subscribers > 0 and not pub.wait_for_subscribers(1, args.wait_subscribers):

@@ -18,7 +18,7 @@ import zmq
 import zmq.auth
 from zmq.auth.thread import ThreadAuthenticator
 
-from .schema import ImageFrame, Message, WireError, decode, encode
+from streams.schema import ImageFrame, Message, WireError, decode, encode
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from inference.humanml3d import TARGET_BONE_LENGTHS, forward_kinematics, rotate_y
+from inference.models.motion_diffusion.features import (TARGET_BONE_LENGTHS, forward_kinematics,
+                                                        rotate_y)
 from streams.skeletons import CJ
 
 

@@ -1,7 +1,7 @@
 """Fakes at the Azure Kinect vendor boundary, for tests only: neither pyk4a's camera nor the Body
 Tracking SDK can exist on the development or CI machines.
 
-* ``build_fake_k4abt`` compiles tests/fakes/fake_k4abt.c into a shared library that capture.k4abt
+* ``build_fake_k4abt`` compiles tests/fakes/fake_k4abt.c into a shared library that capture.kinect.k4abt
   binds exactly as it binds the real libk4abt (same symbols, same structures, by-value
   configuration), so the ctypes binding itself is exercised.
 * ``FakeDevice`` / ``FakeBackend`` stand where pyk4a's PyK4A / PyK4APlayback are: they hand out
@@ -23,8 +23,8 @@ from typing import Callable, Iterator
 import numpy as np
 import pytest
 
-from capture import k4abt
-from capture.kinect import DeviceError, DeviceSettings
+from capture.kinect import k4abt
+from capture.kinect.source import DeviceError, DeviceSettings
 from streams.skeletons import AZURE_KINECT_JOINTS
 
 FAKE_SOURCE = Path(__file__).resolve().parent / "fakes" / "fake_k4abt.c"
@@ -43,7 +43,7 @@ def build_fake_k4abt(out_dir: Path, *, sdk_1_0: bool = False) -> Path:
 
 
 class FakeK4ABT:
-    """The compiled fake libk4abt, bound by capture.k4abt.bind, plus its scripting calls."""
+    """The compiled fake libk4abt, bound by capture.kinect.k4abt.bind, plus its scripting calls."""
 
     def __init__(self, path: Path):
         self.path = path

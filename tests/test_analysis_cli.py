@@ -8,8 +8,8 @@ import pytest
 
 from capture.readers import load_recording
 from inference.analyze import analyze_recording
-from inference.cycles import trusted
-from inference.groundtruth import trial_truth
+from inference.analysis.cycles import trusted
+from inference.data.groundtruth import trial_truth
 
 TRIALS = "c3d_gait_lab_samples/trials"
 
@@ -69,7 +69,7 @@ def test_analyze_reports_an_unreadable_file(tmp_path):
 
 
 def test_plot_writes_a_figure(shared_data, tmp_path):
-    from inference.plots import plot_trial
+    from inference.plot import plot_trial
 
     out = tmp_path / "ktk.png"
     info = plot_trial(shared_data / TRIALS / "KTK_walk.c3d", out)

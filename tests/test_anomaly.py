@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from inference import anomaly as A
-from inference import humanml3d as H
-from inference.motion_diffusion import (ALPHAS_CUMPROD, EMPTY, PROMPTS, WALKING, DenoiserConfig,
-                                        MotionDenoiser, export_onnx, save_config,
-                                        torch_model_from_onnx)
+from inference.models.motion_diffusion import scorer as anomaly_scorer
+from inference.models.motion_diffusion import features as hml3d
+from inference.models.motion_diffusion.model import (ALPHAS_CUMPROD, EMPTY, PROMPTS, WALKING,
+                                                     DenoiserConfig, MotionDenoiser, export_onnx,
+                                                     save_config, module_from_onnx)
 from streams.schema import GaitCycle, decode, encode
 from streams.skeletons import CANONICAL_JOINTS, CJ
 from tests._walker import walker
@@ -23,21 +23,21 @@ def _cycle(seconds: float = 1.1, rate: float = 60.0, **kw):
 
 
 def test_k_steps_are_spread_over_0_to_900_and_900_is_every_step():
-    np.testing.assert_array_equal(A.timesteps(900), np.arange(900))
+    np.testing.assert_array_equal(anomaly_scorer.timesteps(900), np.arange(900))
     for k in (1, 4, 16, 100):
-        s = A.timesteps(k)
+        s = anomaly_scorer.timesteps(k)
         assert len(np.unique(s)) == k and s.min() >= 0 and s.max() < 900
         assert np.all(np.diff(s) > 0)
         # one step per stratum of 900/k steps
         assert np.array_equal(s // (900 / k), np.arange(k))
     with pytest.raises(ValueError):
-        A.timesteps(0)
+        anomaly_scorer.timesteps(0)
 
 
 def test_noise_of_a_step_is_fixed_whatever_k_and_clip_length():
-    a = A.step_noise(A.timesteps(4), 30)
-    b = A.step_noise(A.timesteps(900), 12)
-    np.testing.assert_array_equal(a[:, :12], b[A.timesteps(4)])
+    a = anomaly_scorer.step_noise(anomaly_scorer.timesteps(4), 30)
+    b = anomaly_scorer.step_noise(anomaly_scorer.timesteps(900), 12)
+    np.testing.assert_array_equal(a[:, :12], b[anomaly_scorer.timesteps(4)])
     assert not np.allclose(a[0], a[1])
 
 
@@ -45,32 +45,32 @@ def test_ratios_per_joint_and_group_from_known_errors():
     k = 3
     ee = np.ones((k, 263))
     ep = np.ones((k, 263))
-    knee = H.JOINT_COLUMNS["left_knee"]
+    knee = hml3d.JOINT_COLUMNS["left_knee"]
     ep[:, knee] = 3.0  # the walking prompt explains the left knee three times worse
-    out = A.ratio_scores(ep, ee)
+    out = anomaly_scorer.ratio_scores(ep, ee)
     assert out["joint.left_knee"] == pytest.approx(3.0)
     assert out["joint.right_knee"] == pytest.approx(1.0)
     assert out["subject"] == pytest.approx((263 - 12 + 3 * 12) / 263)
-    rot = np.arange(263)[H.ROT6D]
+    rot = np.arange(263)[hml3d.ROT6D]
     assert out["group.rotations"] == pytest.approx((126 - 6 + 3 * 6) / 126)
     assert out["group.contacts"] == pytest.approx(1.0)
     # a joint whose columns do not count is left out instead of reported
-    cols = A.columns_from_confidence(np.where(np.arange(22) == CJ["left_knee"], 0.1, 0.9)[None])
-    out = A.ratio_scores(ep, ee, cols)
+    cols = anomaly_scorer.columns_from_confidence(np.where(np.arange(22) == CJ["left_knee"], 0.1, 0.9)[None])
+    out = anomaly_scorer.ratio_scores(ep, ee, cols)
     assert "joint.left_knee" not in out and out["subject"] == pytest.approx(1.0)
     assert len(rot) == 126
 
 
 def test_column_errors_runs_both_prompts_in_one_batch():
     x0 = np.random.default_rng(0).standard_normal((10, 263)).astype(np.float32)
-    steps = A.timesteps(5)
+    steps = anomaly_scorer.timesteps(5)
     calls = []
 
     def oracle(x, t, prompt):  # knows x0 under "walking", is off by 1 under the empty prompt
         calls.append((x.shape, t.copy(), prompt.copy()))
         return np.where((prompt == WALKING)[:, None, None], x0, x0 + 1.0)
 
-    ep, ee = A.column_errors(oracle, x0, steps, A.step_noise(steps, 10))
+    ep, ee = anomaly_scorer.column_errors(oracle, x0, steps, anomaly_scorer.step_noise(steps, 10))
     assert len(calls) == 1 and calls[0][0] == (10, 10, 263)
     np.testing.assert_array_equal(calls[0][1], np.concatenate([steps, steps]))
     np.testing.assert_array_equal(calls[0][2], [WALKING] * 5 + [EMPTY] * 5)
@@ -104,20 +104,20 @@ def tiny_model_dir(tmp_path_factory):
             p.add_(torch.randn_like(p) * 0.05)
     export_onnx(m, d / "motion_diffusion.onnx")
     save_config(cfg, d / "motion_diffusion.json")
-    data = np.concatenate([H.motion_features(walker(np.arange(0, 3, 0.05), speed=s)).data
+    data = np.concatenate([hml3d.motion_features(walker(np.arange(0, 3, 0.05), speed=s)).data
                            for s in (0.9, 1.3)])
-    H.Normalizer.fit(data).save(d / "motion_diffusion_stats.npz")
+    hml3d.Normalizer.fit(data).save(d / "motion_diffusion_stats.npz")
     return d
 
 
 def test_scorer_record_is_deterministic_complete_and_fits_a_gait_cycle(tiny_model_dir):
-    scorer = A.load_scorer("onnxruntime", k=8, model_dir=tiny_model_dir)
+    scorer = anomaly_scorer.load_scorer("onnxruntime", k=8, model_dir=tiny_model_dir)
     t, j = _cycle()
     a, b = scorer.score(t, j), scorer.score(t, j)
     assert a == b
     assert set(a) == ({"subject", "prompt_error", "empty_error"}
                       | {f"joint.{n}" for n in CANONICAL_JOINTS}
-                      | {f"group.{g}" for g in H.GROUPS})
+                      | {f"group.{g}" for g in hml3d.GROUPS})
     assert all(np.isfinite(v) and v > 0 for v in a.values())
     # the record travels on the wire as it is
     msg = GaitCycle(source="sim", seq=1, t_us=int(t[-1]), host_us=0, track=0, side="left",
@@ -131,7 +131,7 @@ def test_scorer_record_is_deterministic_complete_and_fits_a_gait_cycle(tiny_mode
 
 
 def test_scorer_uses_timestamps_not_frame_rates(tiny_model_dir):
-    scorer = A.load_scorer("onnxruntime", k=4, model_dir=tiny_model_dir)
+    scorer = anomaly_scorer.load_scorer("onnxruntime", k=4, model_dir=tiny_model_dir)
     t30, j30 = _cycle(rate=30.0)
     t100, j100 = _cycle(rate=100.0)
     s30, s100 = scorer.score(t30, j30)["subject"], scorer.score(t100, j100)["subject"]
@@ -139,50 +139,51 @@ def test_scorer_uses_timestamps_not_frame_rates(tiny_model_dir):
 
 
 def test_k_step_score_is_the_900_step_computation_restricted_to_k_steps(tiny_model_dir):
-    from inference.eval_anomaly import per_step_errors
+    from inference.eval.anomaly import per_step_errors
 
-    scorer = A.load_scorer("onnxruntime", k=6, model_dir=tiny_model_dir)
+    scorer = anomaly_scorer.load_scorer("onnxruntime", k=6, model_dir=tiny_model_dir)
     t, j = _cycle(seconds=0.6)
     x0, cols = scorer.clip(t, j)
-    ep, ee = per_step_errors(scorer, x0, A.timesteps(900))
-    idx = A.timesteps(6)
-    assert A.ratio_scores(ep[idx], ee[idx])["subject"] == pytest.approx(
+    ep, ee = per_step_errors(scorer, x0, anomaly_scorer.timesteps(900))
+    idx = anomaly_scorer.timesteps(6)
+    assert anomaly_scorer.ratio_scores(ep[idx], ee[idx])["subject"] == pytest.approx(
         scorer.score(t, j)["subject"], rel=1e-5)
 
 
 def test_onnxruntime_and_torch_backends_agree(tiny_model_dir):
     t, j = _cycle()
-    ort = A.load_scorer("onnxruntime", k=8, model_dir=tiny_model_dir).score(t, j)
-    tor = A.load_scorer("torch", k=8, model_dir=tiny_model_dir).score(t, j)
+    ort = anomaly_scorer.load_scorer("onnxruntime", k=8, model_dir=tiny_model_dir).score(t, j)
+    tor = anomaly_scorer.load_scorer("torch", k=8, model_dir=tiny_model_dir).score(t, j)
     for key in ort:
         assert tor[key] == pytest.approx(ort[key], rel=1e-4), key
 
 
 def test_torch_weights_come_from_the_onnx_file(tiny_model_dir):
-    m = torch_model_from_onnx(tiny_model_dir / "motion_diffusion.onnx",
+    m = module_from_onnx(tiny_model_dir / "motion_diffusion.onnx",
                               tiny_model_dir / "motion_diffusion.json")
     assert sum(p.numel() for p in m.parameters()) > 0
 
 
 def test_bad_cycles_are_refused_with_a_reason(tiny_model_dir):
-    scorer = A.load_scorer("onnxruntime", k=4, model_dir=tiny_model_dir)
+    scorer = anomaly_scorer.load_scorer("onnxruntime", k=4, model_dir=tiny_model_dir)
     t, j = _cycle()
-    with pytest.raises(H.FeatureError, match="too short"):
+    with pytest.raises(hml3d.FeatureError, match="too short"):
         scorer.score(t[:4], j[:4])
-    with pytest.raises(H.FeatureError, match="strictly increasing"):
+    with pytest.raises(hml3d.FeatureError, match="strictly increasing"):
         scorer.score(t[::-1], j)
     long_t, long_j = _cycle(seconds=12.0, rate=20.0)
-    with pytest.raises(H.FeatureError, match="not one gait cycle"):
+    with pytest.raises(hml3d.FeatureError, match="not one gait cycle"):
         scorer.score(long_t, long_j)
     with pytest.raises(FileNotFoundError):
-        A.load_scorer("onnxruntime", model_dir=tiny_model_dir / "nowhere")
+        anomaly_scorer.load_scorer("onnxruntime", model_dir=tiny_model_dir / "nowhere")
 
 
 def test_angle_curves_drive_the_skeleton_through_the_given_knee_angles(shared_data):
-    from inference.angle_curves import curve_walk, read_mot
+    from inference.data.angle_curves import curve_walk
+    from inference.data.groundtruth import mot_columns
 
-    curves = read_mot(shared_data / "opensim_walking_trc_grf" / "reference_curves"
-                      / "crouch_gait.mot")
+    curves = mot_columns(shared_data / "opensim_walking_trc_grf" / "reference_curves"
+                         / "crouch_gait.mot")
     t_us, j, period = curve_walk(curves, cycles=2, rate_hz=100.0)
     assert period == pytest.approx(1.0085, abs=1e-3)
     thigh = j[:, CJ["right_knee"]] - j[:, CJ["right_hip"]]
@@ -202,11 +203,11 @@ def test_shipped_scorer_scores_cycles_deterministically_and_pins_its_evaluation(
     """The shipped weights (inference/models) at the chosen K: the same score twice, and what
     its model card reports as met stays met (crouch curve above normal; the instructed
     trunk-sway walks above the person's normal walks)."""
-    from inference.eval_anomaly import eval_crouch, eval_opencap
+    from inference.eval.anomaly import eval_crouch, eval_opencap
 
     data = shared_data
-    scorer = A.load_scorer("onnxruntime")
-    assert scorer.k == A.DEFAULT_K == 32
+    scorer = anomaly_scorer.load_scorer("onnxruntime")
+    assert scorer.k == anomaly_scorer.DEFAULT_K == 32
     crouch, rows = eval_crouch(scorer, data, keep=False)
     again, _ = eval_crouch(scorer, data, keep=False)
     assert crouch == again
@@ -220,19 +221,19 @@ def test_shipped_scorer_scores_cycles_deterministically_and_pins_its_evaluation(
 def test_deviation_yardstick_is_zero_at_normal_and_grows_with_the_deviation():
     """The model-free yardstick beside the simulator Spearman: fitted on training seeds only,
     zero for a clip at the normal mean, quadratic in an offset of one feature."""
-    from inference.eval_anomaly import DeviationReference, frame_times, inner_cycles
-    from inference.diffusion_data import sim_walks
+    from inference.eval.anomaly import DeviationReference, frame_times, inner_cycles
+    from inference.data.diffusion import sim_walks
 
-    scorer = A.load_scorer("onnxruntime", k=2)
+    scorer = anomaly_scorer.load_scorer("onnxruntime", k=2)
     ref = DeviationReference.fit(scorer, walkers=2, cycles_per_walk=3)
-    assert ref.mean.shape == ref.std.shape == (H.FEATURE_DIM,) and np.all(ref.std > 0)
+    assert ref.mean.shape == ref.std.shape == (hml3d.FEATURE_DIM,) and np.all(ref.std > 0)
     clip = np.tile(ref.mean, (20, 1))
     assert ref.score(clip) == pytest.approx(0.0, abs=1e-9)
     bumped = clip.copy()
     bumped[:, 5] += 2 * ref.std[5]
-    assert ref.score(bumped) == pytest.approx(4.0 / H.FEATURE_DIM, rel=1e-6)
+    assert ref.score(bumped) == pytest.approx(4.0 / hml3d.FEATURE_DIM, rel=1e-6)
     bumped[:, 5] += 2 * ref.std[5]
-    assert ref.score(bumped) == pytest.approx(16.0 / H.FEATURE_DIM, rel=1e-6)
+    assert ref.score(bumped) == pytest.approx(16.0 / hml3d.FEATURE_DIM, rel=1e-6)
     # a crouched walker of the evaluation seeds is further from normal than a normal one
     w_normal = sim_walks(1, 100_000)[0]
     w_crouch = sim_walks(1, 100_000, "crouch", 3)[0]

@@ -7,7 +7,7 @@ import pytest
 from capture.sources import SOURCE_KINDS
 from deploy.config import ConfigError, load_config
 from deploy.processes import expected_subscriptions, make_subscriber
-from sinks.alerting import AlertsConfig
+from sinks.alerts.sink import AlertsConfig
 from streams.transport import Publisher
 
 from conftest import REPO

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from inference.cycles import CycleOptions, Event, cycle_record, summarize
-from inference.frames import Q_GAP, Q_LOW_CONF, TURNING, WALKING
-from inference.kinematics import F, FEATURES
+from inference.analysis.cycles import CycleOptions, Event, cycle_record, summarize
+from inference.analysis.motion import Q_GAP, Q_LOW_CONF, TURNING, WALKING
+from inference.analysis.kinematics import F, FEATURES
 from streams.schema import CYCLE_METRICS
 
 # A left stride 0.10 -> 1.20 s: right off 0.22, right strike 0.65, left off 0.77.
@@ -97,7 +97,7 @@ def test_summary_uses_trusted_cycles_only():
 
 
 def test_a_stride_longer_than_the_trace_gives_no_frame_measures():
-    from inference.cycles import trusted
+    from inference.analysis.cycles import trusted
 
     t, f = _trace()
     q = np.zeros(len(t), np.int32)
@@ -116,7 +116,7 @@ def test_a_stride_longer_than_the_trace_gives_no_frame_measures():
 
 
 def test_turn_is_judged_on_the_headings_shifted_by_their_delay():
-    from inference.cycles import turn_deg
+    from inference.analysis.cycles import turn_deg
 
     t = np.arange(0, 3_000_001, 10_000, dtype=np.int64)
     # the heading estimate turns 90 deg between 1.3 and 1.6 s, 0.3 s after the walker did

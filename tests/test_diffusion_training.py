@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from inference import anomaly as A
-from inference.diffusion_data import Walk, sim_walks
-from inference.eval_anomaly import Scored, summarize_simulator
-from inference.motion_diffusion import EMPTY, PERTURBED, load_config
-from inference.train_diffusion import (BROAD_PATTERNS, TrainConfig, WindowSampler, make_batch,
+from inference.models.motion_diffusion import scorer as anomaly_scorer
+from inference.data.diffusion import Walk, sim_walks
+from inference.eval.anomaly import Scored, summarize_simulator
+from inference.models.motion_diffusion.model import EMPTY, PERTURBED, load_config
+from inference.train.diffusion import (BROAD_PATTERNS, TrainConfig, WindowSampler, make_batch,
                                        train)
 
 
@@ -49,7 +49,7 @@ def test_a_few_steps_with_other_motion_export_a_scorer_that_says_what_it_saw(tmp
     assert not {"crouch", "trunk_sway"} & set(BROAD_PATTERNS)  # the real checks stay unseen
     _, meta = load_config(tmp_path / "models" / "motion_diffusion.json")
     assert meta["training"]["broad_patterns"] == list(BROAD_PATTERNS)
-    scorer = A.load_scorer("onnxruntime", k=4, model_dir=tmp_path / "models")
+    scorer = anomaly_scorer.load_scorer("onnxruntime", k=4, model_dir=tmp_path / "models")
     w = sim_walks(1, 100_000)[0]
     t_us = np.round(np.arange(w.n_frames) * 5e4).astype(np.int64)
     a, b = w.cycles[2]
@@ -97,7 +97,7 @@ def test_simulator_summary_pools_per_cycle_per_walker_and_over_unseen_patterns()
 
 
 def test_k_is_chosen_where_the_curve_stays_above_the_threshold_not_where_it_first_touches():
-    from inference.eval_anomaly import smallest_k_staying_above
+    from inference.eval.anomaly import smallest_k_staying_above
 
     # a measured curve (the broad-share model of the card): 24 reaches 0.95, 32 falls back to 0.87
     rho = {8: 0.923, 16: 0.899, 24: 0.953, 32: 0.873, 48: 0.986, 64: 0.991, 900: 1.0}
@@ -121,7 +121,7 @@ def test_eval_anomaly_command_reports_the_ratio_and_the_walking_error_on_real_da
     assert proc.returncode == 0, proc.stderr[-2000:]
     res = json.loads(proc.stdout.strip().splitlines()[-1])
     assert "the 'walking' prompt's x0 error alone" in proc.stdout
-    assert res["k"] == A.DEFAULT_K
+    assert res["k"] == anomaly_scorer.DEFAULT_K
     assert res["opencap"]["n_altered"] == 6
     assert res["opencap"]["altered_above_every_normal"] == 5
     err = res["prompt_error"]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from inference.eval_events import (evaluate, full_contacts, lab_marks_disagree,
+from inference.eval.events import (evaluate, full_contacts, lab_marks_disagree,
                                    lab_marks_inconsistent, match_events)
 
 
@@ -107,7 +107,7 @@ def test_cli_prints_the_report_and_json_last(shared_data):
 def test_the_shared_data_folder_stands_for_its_datasets_with_event_truth(shared_data):
     """`gaitstream eval events ../shared/data` must evaluate every folder with event truth
     (it used to find only the TRC folders and silently leave out the gait-lab C3Ds)."""
-    from inference.eval_events import dataset_dirs
+    from inference.eval.events import dataset_dirs
 
     assert [d.name for d in dataset_dirs(shared_data)] == [
         "c3d_gait_lab_samples", "opencap_mocap_modified_gait", "opensim_walking_trc_grf"]

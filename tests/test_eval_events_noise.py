@@ -9,10 +9,10 @@ import sys
 
 import pytest
 
-from inference.eval_events import evaluate, evaluate_trial, trial_files
-from inference.gait_model import GaitModelTracker, load_gait_model
-from inference.online import OnlineGaitAnalyzer
-from inference.sensor_views import NoisyReplay, trial_seed
+from inference.eval.events import evaluate, evaluate_trial, trial_files
+from inference.models.gait_transformer.runtime import GaitModelTracker, load_gait_model
+from inference.analysis.analyzer import OnlineGaitAnalyzer
+from inference.data.sensor_views import NoisyReplay, trial_seed
 
 from conftest import REPO
 

@@ -5,8 +5,8 @@ variable frame rate."""
 import numpy as np
 import pytest
 
-from inference.events import EventOptions, find_extrema, parabola_vertex, strike_time
-from inference.online import OnlineGaitAnalyzer
+from inference.analysis.events import EventOptions, find_extrema, parabola_vertex, strike_time
+from inference.analysis.analyzer import OnlineGaitAnalyzer
 from streams.schema import GaitEvent
 
 from _stepping_walker import Gait, true_events, walk

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from inference import frames as fr
+from inference.analysis import motion
 from streams.skeletons import CJ
 
 from _stepping_walker import Gait, walk
@@ -14,12 +14,12 @@ def test_floor_plane_and_tilt():
     xz = rng.uniform(-2, 2, (200, 2))
     tilt = np.radians(5.0)
     y = 0.7 + np.tan(tilt) * xz[:, 0]  # a camera pitched by 5 deg sees a sloping floor
-    n, h, deg = fr.estimate_floor(np.column_stack([xz[:, 0], y, xz[:, 1]]))
+    n, h, deg = motion.estimate_floor(np.column_stack([xz[:, 0], y, xz[:, 1]]))
     assert deg == pytest.approx(5.0, abs=1e-6)
     assert n[1] > 0 and h == pytest.approx(y.mean(), abs=1e-9)
     line = np.column_stack([np.linspace(0, 3, 20), np.zeros(20), np.zeros(20)])
     with pytest.raises(ValueError, match="collinear"):
-        fr.estimate_floor(line)
+        motion.estimate_floor(line)
 
 
 def _headings(g: Gait, joints=None, conf=None):
@@ -27,8 +27,8 @@ def _headings(g: Gait, joints=None, conf=None):
     t = np.arange(0, 6, 1 / 30)
     j = walk(g, t) if joints is None else joints
     tu = (t * 1e6).astype(np.int64)
-    w = fr.heading_weights(np.ones((len(t), 22)) if conf is None else conf, 0.5)
-    return fr.headings(tu, fr.heading_inputs(j), w, fr.FrameOptions(), 80.0)
+    w = motion.heading_weights(np.ones((len(t), 22)) if conf is None else conf, 0.5)
+    return motion.headings(tu, motion.heading_inputs(j), w, motion.FrameOptions(), 80.0)
 
 
 def _swap_legs(joints):
@@ -69,14 +69,14 @@ def test_mirrored_skeleton_still_walks_forward():
 
 
 def test_motion_states_and_bouts():
-    opts = fr.FrameOptions()
-    st = fr.motion_state(np.array([0.0, 1.2, 0.0, 1.0]), np.array([0.02, 0.6, 0.5, 0.6]),
+    opts = motion.FrameOptions()
+    st = motion.motion_state(np.array([0.0, 1.2, 0.0, 1.0]), np.array([0.02, 0.6, 0.5, 0.6]),
                          np.array([0.0, 5.0, 0.0, 90.0]), opts)
-    assert st.tolist() == [fr.STANDING, fr.WALKING, fr.WALKING, fr.TURNING]  # 3rd: treadmill
+    assert st.tolist() == [motion.STANDING, motion.WALKING, motion.WALKING, motion.TURNING]  # 3rd: treadmill
     t = np.arange(0, 20_000_000, 100_000, dtype=np.int64)
     walking = ((t > 2e6) & (t < 8e6)) | ((t > 8.5e6) & (t < 10e6)) | ((t > 14e6) & (t < 15e6))
     # a half-second pause does not split a bout; a one-second walk is not a bout
-    assert fr.bouts(t, walking) == [(2_100_000, 9_900_000)]
+    assert motion.bouts(t, walking) == [(2_100_000, 9_900_000)]
 
 
 def test_quality_flags():
@@ -84,9 +84,9 @@ def test_quality_flags():
     t = (np.arange(0, 2, 1 / 30) * 1e6).astype(np.int64)
     j = walk(g, t / 1e6)
     c = np.ones((len(t), 22))
-    ref = np.median(fr.bone_lengths(j), axis=0)
-    opts = fr.FrameOptions()
-    assert (fr.quality_flags(t, j, c, ref, opts) == 0).all()
+    ref = np.median(motion.bone_lengths(j), axis=0)
+    opts = motion.FrameOptions()
+    assert (motion.quality_flags(t, j, c, ref, opts) == 0).all()
     c2 = c.copy()
     c2[10, CJ["left_ankle"]] = 0.0
     c2[11, CJ["pelvis"]] = 0.3
@@ -98,34 +98,33 @@ def test_quality_flags():
                                                             CJ["left_ankle"], CJ["left_foot"]]]
     t2 = t.copy()
     t2[30:] += 300_000  # a 0.3 s hole
-    q = fr.quality_flags(t2, j2, c2, ref, opts)  # flags of frames 1..N-1
-    assert q[9] & fr.Q_MISSING and q[10] & fr.Q_LOW_CONF and not q[10] & fr.Q_MISSING
-    assert q[11] & fr.Q_BONE_LENGTH
+    q = motion.quality_flags(t2, j2, c2, ref, opts)  # flags of frames 1..N-1
+    assert q[9] & motion.Q_MISSING and q[10] & motion.Q_LOW_CONF and not q[10] & motion.Q_MISSING
+    assert q[11] & motion.Q_BONE_LENGTH
     stance_gap = np.linalg.norm(j[20, CJ["left_ankle"]] - j[20, CJ["right_ankle"]])
-    assert stance_gap > 0.3 and q[19] & fr.Q_LR_SWAP  # the labels jumped across at frame 20
-    assert q[29] & fr.Q_GAP and not q[30] & fr.Q_GAP
-    assert fr.flag_names(fr.Q_GAP | fr.Q_MISSING) == ["missing_joints", "time_gap"]
+    assert stance_gap > 0.3 and q[19] & motion.Q_LR_SWAP  # the labels jumped across at frame 20
+    assert q[29] & motion.Q_GAP and not q[30] & motion.Q_GAP
 
 
 def test_legs_crossed_across_the_walking_direction():
     g = Gait(heading_deg=60.0)
     j = walk(g, np.array([0.3]))
     fwd = g.direction()[None]
-    assert not fr.legs_crossed(j, fwd)[0]
+    assert not motion.legs_crossed(j, fwd)[0]
     swapped = j.copy()
     for a, b in (("left_knee", "right_knee"), ("left_ankle", "right_ankle")):
         swapped[:, [CJ[a], CJ[b]]] = j[:, [CJ[b], CJ[a]]]
-    assert fr.legs_crossed(swapped, fwd)[0]
+    assert motion.legs_crossed(swapped, fwd)[0]
 
 
 def test_a_stretch_without_frames_ends_a_bout():
     t = np.arange(0, 12_000_000, 100_000, dtype=np.int64)
     keep = (t < 5_000_000) | (t >= 7_000_000)  # 2 s without frames, walking either side
-    assert fr.bouts(t[keep], np.ones(keep.sum(), bool)) == [(0, 4_900_000),
+    assert motion.bouts(t[keep], np.ones(keep.sum(), bool)) == [(0, 4_900_000),
                                                             (7_000_000, 11_900_000)]
     # a gap shorter than the pause does not split
     keep = (t < 5_000_000) | (t >= 5_500_000)
-    assert fr.bouts(t[keep], np.ones(keep.sum(), bool)) == [(0, 11_900_000)]
+    assert motion.bouts(t[keep], np.ones(keep.sum(), bool)) == [(0, 11_900_000)]
 
 
 def test_swapped_labels_without_the_toes_do_not_reverse_an_overground_heading():
@@ -149,14 +148,14 @@ def test_a_body_direction_does_not_reverse_between_two_frames():
     d[30:36] *= -1  # a swap or lost toes flip the body's sign for 0.2 s
     d[60:] *= -1  # from 2 s on for good: the earlier sign was the wrong one
     from_body = np.ones(len(t), bool)
-    state = fr.HeadingSign()
+    state = motion.HeadingSign()
     # in batches, as the analyzer finalises frames
-    out = np.concatenate([fr.hold_heading_sign(state, t[i:i + 4], d[i:i + 4],
+    out = np.concatenate([motion.hold_heading_sign(state, t[i:i + 4], d[i:i + 4],
                                                from_body[i:i + 4], 1000.0)
                           for i in range(0, len(t), 4)])
     along = out @ fwd
     assert (along[:91] > 0).all()  # the flips are taken back, the lasting one for 1 s ...
     assert (along[91:] < 0).all()  # ... then accepted
     # a direction from the pelvis path is the walker's way: never reversed
-    path = fr.hold_heading_sign(fr.HeadingSign(), t, d, np.zeros(len(t), bool), 1000.0)
+    path = motion.hold_heading_sign(motion.HeadingSign(), t, d, np.zeros(len(t), bool), 1000.0)
     np.testing.assert_array_equal(path, d)

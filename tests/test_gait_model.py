@@ -15,16 +15,16 @@ import onnx  # noqa: F401  torch's ONNX export needs it
 import pytest
 import torch
 
-from inference.backends import BackendError, TensorRTBackend, tensorrt_engine_key
-from inference.gait_features import (
-    EVENTS, N_FEATURES, N_OUTPUTS, PHASE_SLICE, FeatureStream, Resampler, phase_targets,
+from inference.models.backends import BackendError, TensorRTBackend, tensorrt_engine_key
+from inference.models.gait_transformer.features import (
+    N_FEATURES, N_OUTPUTS, PHASE_SLICE, FeatureStream, Resampler, phase_targets,
     stream_features,
 )
-from inference.gait_model import (
-    DEFAULT_ONNX, FEATURE_VERSION, GaitModelOptions, GaitModelTracker, analyse_recording,
+from inference.models.gait_transformer.runtime import (
+    DEFAULT_ONNX, FEATURE_VERSION, GaitModelOptions, GaitModelTracker, predict_recording,
     load_gait_model, window_centres, windowed_outputs,
 )
-from inference.gait_model_events import EVENTS, PhaseEventDetector, detect_events
+from inference.models.gait_transformer.events import EVENTS, PhaseEventDetector, detect_events
 from streams.skeletons import CJ
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -72,7 +72,8 @@ def walk(n: int, rate_hz: float, facing=(1.0, 0.0, 0.0), speed: float = 1.2, jit
 
 
 def tiny_model(tmp_path: Path, seed: int = 0, window: int = 30, **options) -> object:
-    from inference.gait_transformer import GaitTransformer, GaitTransformerConfig, export_onnx
+    from inference.models.gait_transformer.model import (GaitTransformer, GaitTransformerConfig,
+                                                         export_onnx)
 
     torch.manual_seed(seed)
     m = GaitTransformer(GaitTransformerConfig(window=window, d_model=32, n_layer=2, n_head=2,
@@ -178,7 +179,7 @@ def test_phase_jitter_around_zero_fires_once():
 
 def test_onnxruntime_and_torch_backends_agree(tmp_path):
     """Same ONNX file, two backends: outputs agree to 1e-4 of each channel's scale."""
-    from inference.gait_features import OUTPUT_SCALE
+    from inference.models.gait_transformer.features import OUTPUT_SCALE
 
     path = tiny_model(tmp_path)
     rng = np.random.default_rng(1)
@@ -243,7 +244,7 @@ def test_online_tracker_gives_the_offline_outputs_with_tracks_batched_together(t
     assert gm.counters["batches"] > 1 and gm.counters["windows"] > 3 * gm.counters["batches"] / 2
     offline = load_gait_model("onnxruntime", path, options=GaitModelOptions(keep=5))
     for tr, (t, j, c) in zip(trackers, recs):
-        ref = analyse_recording(offline, t, j, c)
+        ref = predict_recording(offline, t, j, c)
         t_got, got = tr.output_arrays()
         assert got.shape == ref["y"].shape
         np.testing.assert_allclose(got, ref["y"], atol=2e-5)
@@ -295,8 +296,8 @@ def test_shipped_model_live_events_match_the_stride_one_reference():
 
     rec = load_recording(DATA / "c3d_gait_lab_samples" / "trials" / "KTK_walk.c3d")
     gm = load_gait_model("onnxruntime")
-    live = analyse_recording(gm, rec.t_us, rec.joints, rec.confidence)
-    ref = analyse_recording(gm, rec.t_us, rec.joints, rec.confidence, keep=1, batch=1)
+    live = predict_recording(gm, rec.t_us, rec.joints, rec.confidence)
+    ref = predict_recording(gm, rec.t_us, rec.joints, rec.confidence, keep=1, batch=1)
     assert len(ref["events"]) >= 3
     d = []
     for e in ref["events"]:
@@ -315,14 +316,14 @@ def test_shipped_model_live_events_match_the_stride_one_reference_under_kinect_n
     occlusion, dropped frames, left/right swaps). Noisy phases make a few events marginal (a
     confidence near the threshold), which one path may report and the other not, so events are
     matched one to one; the timing goal is on the matched ones, and almost all must match."""
-    from inference.bench_gait_transformer import simulated_walk
-    from inference.eval_events import match_events
-    from inference.sensor_views import view_recording
+    from inference.data.simulated import walkway_walk
+    from inference.eval.events import match_events
+    from inference.data.sensor_views import view_recording
 
-    t, j, c = view_recording(*simulated_walk(20.0), kind="kinect", seed=0)
+    t, j, c = view_recording(*walkway_walk(20.0), kind="kinect", seed=0)
     gm = load_gait_model("onnxruntime")
-    live = analyse_recording(gm, t, j, c)
-    ref = analyse_recording(gm, t, j, c, keep=1, batch=1)
+    live = predict_recording(gm, t, j, c)
+    ref = predict_recording(gm, t, j, c, keep=1, batch=1)
     as_tuples = lambda evs: [(e.side, e.kind, e.t_us) for e in evs]  # noqa: E731
     m, used = match_events(as_tuples(ref["events"]), as_tuples(live["events"]), 100_000)
     d = np.array([abs(x.error_ms) for x in m if x.error_ms is not None])
@@ -452,7 +453,7 @@ def test_resampling_in_blocks_equals_sample_by_sample():
 # -- cycles of the model's strides ---------------------------------------------------------------
 
 def _model_cycles(t, j, c, **options):
-    from inference.online import AnalyzerOptions
+    from inference.analysis.analyzer import AnalyzerOptions
     from streams.schema import GaitCycle
 
     tr = GaitModelTracker(load_gait_model(options=GaitModelOptions(**options)), "sim", 0,
@@ -464,9 +465,9 @@ def _model_cycles(t, j, c, **options):
 def test_model_cycles_do_not_depend_on_when_the_windows_run():
     """Each window run at once, or 64 windows batched (the events then lag the frames by ~30 s
     of walk, the cycle measures' frames must still be there): the same cycles."""
-    from inference.bench_gait_transformer import simulated_walk
+    from inference.data.simulated import walkway_walk
 
-    t, j, c = simulated_walk(20.0, seed=3)
+    t, j, c = walkway_walk(20.0, seed=3)
     now, now_tr = _model_cycles(t, j, c, max_wait_s=0.0, max_batch=1)
     late, late_tr = _model_cycles(t, j, c, max_wait_s=1e9, max_batch=64)
     assert late_tr.model.counters["windows"] / late_tr.model.counters["batches"] > 5
@@ -487,10 +488,10 @@ def test_model_cycles_do_not_depend_on_when_the_windows_run():
 def test_model_cycles_over_a_gap_in_the_frames_are_flagged():
     """200 ms without frames (bridged by the resampler, longer than max_gap_ms = 150): the
     strides that span it say time_gap (untrusted), the others do not."""
-    from inference.bench_gait_transformer import simulated_walk
-    from inference.cycles import trusted
+    from inference.data.simulated import walkway_walk
+    from inference.analysis.cycles import trusted
 
-    t, j, c = simulated_walk(20.0, seed=3)
+    t, j, c = walkway_walk(20.0, seed=3)
     keep = ~((t >= 15_000_000) & (t < 15_200_000))
     cycles, _ = _model_cycles(t[keep], j[keep], c[keep], max_wait_s=0.0)
     spans = [m for m in cycles if m.start_us < 15_200_000 and m.end_us > 14_970_000]
@@ -518,11 +519,11 @@ def test_model_strides_through_a_u_turn_are_turning_and_straight_ones_are_not(ke
 
 
 def test_model_motion_state_of_a_track_that_begins_mid_turn():
-    """The classical motion state (``online.motion_inputs``): a turn rate as soon as a quarter
+    """The classical motion state (``analyzer.motion_inputs``): a turn rate as soon as a quarter
     second of heading is in, so a track that begins inside a U-turn is TURNING within its first
     second (the model's cycles once waited for a full second of frames)."""
     from capture.sim.paths import Arc, Line
-    from inference.frames import TURNING
+    from inference.analysis.motion import TURNING
     from tests._sim import path_walk
 
     _, t, j = path_walk((Line(5.0), Arc(0.8, 180.0), Line(5.0)), seed=1)
@@ -538,8 +539,8 @@ def test_model_heading_delay_is_how_late_its_heading_follows_a_turn():
     """``heading_delay_us`` (the exponential average's lag) against the lag that best aligns
     the model's heading with the walker's true heading through a U-turn."""
     from capture.sim.paths import Arc, Line
-    from inference import frames as fr
-    from inference.gait_model_cycles import heading_delay_us
+    from inference.analysis import motion
+    from inference.models.gait_transformer.cycles import heading_delay_us
     from tests._sim import path_walk
 
     person, t, j = path_walk((Line(5.0), Arc(0.8, 180.0), Line(5.0)), seed=1)
@@ -547,7 +548,7 @@ def test_model_heading_delay_is_how_late_its_heading_follows_a_turn():
     _, ok = fs.push_block(j, np.ones((len(t), 22)), np.ones(len(t), bool))
     assert ok[1:].all()
     ts = t[1:] / 1e6
-    model = np.unwrap(fr.heading_angle(fs.last_axes[1:, :, 2]))
+    model = np.unwrap(motion.heading_angle(fs.last_axes[1:, :, 2]))
     _, st = person.evaluate(ts)
     # heading_angle turns the other way round from the simulator's heading
     truth = -np.unwrap(st["heading"])

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch  # noqa: F401  the training extra is part of dev: missing, these tests must fail
 
-from inference.gait_features import EVENTS, N_KINEMATIC, OUT, PHASE_SLICE
-from inference.train_gait_transformer import (
+from inference.models.gait_transformer.features import EVENTS, N_KINEMATIC, OUT, PHASE_SLICE
+from inference.train.gait_transformer import (
     WindowSampler, drop_upper_body, sensor_walk, simulate, walk_sequence,
 )
-from inference.sensor_views import view_recording
+from inference.data.sensor_views import view_recording
 from streams.skeletons import CJ
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -99,8 +99,8 @@ def test_window_sampler_windows_stay_inside_one_walk(sim_walk):
 
 
 def test_a_few_training_steps_export_a_loadable_model(tmp_path):
-    from inference.gait_model import load_gait_model
-    from inference.train_gait_transformer import export, sim_walks, train
+    from inference.models.gait_transformer.runtime import load_gait_model
+    from inference.train.gait_transformer import export, sim_walks, train
 
     args = Namespace(out=tmp_path, steps=8, minutes=5.0, device="cpu", batch=8, lr=2e-3,
                      threads=1, sim_walks=2, seed=0, tiny=True)

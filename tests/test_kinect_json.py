@@ -20,7 +20,7 @@ from k4a_json_fixtures import (CAMERA, DATA, FIXTURES, crosser, device_time,
                                offline_processor_json, two_walkers, walker)
 from streams.schema import SkeletonFrame
 from streams.skeletons import AZURE_KINECT_CONFIDENCE, AZURE_KINECT_JOINTS, CJ
-from streams.status import StatusReporter
+from streams.node import StatusReporter
 from streams.transport import Publisher, Subscriber
 
 FILE = DATA / "offline_processor_two_walkers.json"

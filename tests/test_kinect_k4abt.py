@@ -14,11 +14,12 @@ import sys
 import numpy as np
 import pytest
 
-from capture import k4abt
-from capture.k4abt import (JOINT_DTYPE, K4ABTError, SDKMissingError, TrackerConfig, WaitResult,
-                           k4a_float3_t, k4a_quaternion_t, k4abt_body_t, k4abt_joint_t,
-                           k4abt_skeleton_t, k4abt_tracker_configuration_t)
-from capture.kinect import CALIBRATION_CAPSULE, CAPTURE_CAPSULE, capsule_address, capture_handle
+from capture.kinect import k4abt
+from capture.kinect.k4abt import (JOINT_DTYPE, K4ABTError, SDKMissingError, TrackerConfig,
+                                  WaitResult, k4a_float3_t, k4a_quaternion_t, k4abt_body_t,
+                                  k4abt_joint_t, k4abt_skeleton_t, k4abt_tracker_configuration_t)
+from capture.kinect.source import (CALIBRATION_CAPSULE, CAPTURE_CAPSULE, capsule_address,
+                                   capture_handle)
 from kinect_fakes import build_fake_k4abt, fake, fake_k4abt_path  # noqa: F401 (fixtures)
 
 PTR = ctypes.sizeof(ctypes.c_void_p)

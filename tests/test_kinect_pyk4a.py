@@ -24,10 +24,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from capture import k4abt
-from capture.k4a_geometry import NOMINAL_ACCEL_TO_DEPTH
-from capture.k4abt import SDKMissingError
-from capture.kinect import DeviceError, KinectSource
+from capture.kinect import k4abt
+from capture.kinect.geometry import NOMINAL_ACCEL_TO_DEPTH
+from capture.kinect.k4abt import SDKMissingError
+from capture.kinect.source import DeviceError, KinectSource
 from kinect_fakes import Camera, fake, fake_k4abt_path, standing_body_world  # noqa: F401
 from streams.skeletons import AZURE_KINECT_JOINTS
 

@@ -3,7 +3,7 @@ unplug -> offline -> replug -> online with backoff, axes and IMU levelling, reco
 
 Neither the Azure Kinect (pyk4a) nor the Body Tracking SDK can exist here: the camera is a fake
 device standing where pyk4a's PyK4A / PyK4APlayback are (tests/kinect_fakes.py), and the body
-tracker is capture.k4abt's real ctypes binding over a fake libk4abt compiled from
+tracker is capture.kinect.k4abt's real ctypes binding over a fake libk4abt compiled from
 tests/fakes/fake_k4abt.c. Everything from the binding up is the production code.
 """
 
@@ -16,14 +16,14 @@ import numpy as np
 import pytest
 
 from capture.base import run_capture
-from capture.k4abt import SDKMissingError
-from capture.kinect import DeviceError, KinectSource
+from capture.kinect.k4abt import SDKMissingError
+from capture.kinect.source import DeviceError, KinectSource
 from capture.sources import make_source
 from kinect_fakes import (UNPLUG, Camera, FakeBackend, FakeDevice, fake,  # noqa: F401
                           fake_k4abt_path, standing_body_world)
 from streams.schema import SkeletonFrame, Status, monotonic_us
 from streams.skeletons import AZURE_KINECT_CONFIDENCE, AZURE_KINECT_JOINTS
-from streams.status import StatusReporter
+from streams.node import StatusReporter
 from streams.transport import Publisher, Subscriber
 
 PELVIS = AZURE_KINECT_JOINTS.index("PELVIS")
@@ -369,7 +369,7 @@ def test_without_pyk4a_the_error_names_what_to_install():
 
 
 def test_rotation_check_refuses_what_the_femto_wrapper_returns():
-    from capture.k4a_geometry import NOMINAL_ACCEL_TO_DEPTH, checked_accel_to_depth, is_rotation
+    from capture.kinect.geometry import NOMINAL_ACCEL_TO_DEPTH, checked_accel_to_depth, is_rotation
 
     # an Azure Kinect's factory extrinsics[ACCEL][DEPTH] (Azure_Kinect_ROS_Driver issue #4)
     factory = np.array([[0.00204108, -0.999998, -0.000266121],
@@ -399,7 +399,7 @@ def test_zero_imu_extrinsic_falls_back_to_the_nominal_mounting(fake, caplog):
     """Orbbec's K4A wrapper (Femto Bolt) returns an all-zero ACCEL->DEPTH rotation; levelling then
     divided 0 by 0 and every joint became NaN. The nominal mounting levels it instead, the
     fallback is counted per session and logged once."""
-    from capture.k4a_geometry import NOMINAL_ACCEL_TO_DEPTH
+    from capture.kinect.geometry import NOMINAL_ACCEL_TO_DEPTH
 
     cam = Camera(height=1.1, pitch_deg=15.0, roll_deg=3.0)
     world = standing_body_world(0.2, -3.0)
@@ -410,7 +410,7 @@ def test_zero_imu_extrinsic_falls_back_to_the_nominal_mounting(fake, caplog):
     s1 = FakeDevice([1, UNPLUG], imu=imu.copy(), accel_to_depth=np.zeros((3, 3)))
     s2 = FakeDevice([2], imu=imu.copy(), accel_to_depth=np.zeros((3, 3)))
     src, _ = source(fake, [s1, s2], use_imu=True)
-    with caplog.at_level("WARNING", logger="capture.kinect"):
+    with caplog.at_level("WARNING", logger="capture.kinect.source"):
         frames = take(src, 2)
     for f in frames:
         j = f.bodies[0].joints
@@ -423,7 +423,7 @@ def test_zero_imu_extrinsic_falls_back_to_the_nominal_mounting(fake, caplog):
 
 def test_imu_extrinsic_fallback_reaches_status(fake, tmp_path, endpoint):
     """Through the capture process loop: Status carries the fallback for the alert rules."""
-    from capture.k4a_geometry import NOMINAL_ACCEL_TO_DEPTH
+    from capture.kinect.geometry import NOMINAL_ACCEL_TO_DEPTH
 
     mkv = tmp_path / "femto.mkv"
     mkv.write_bytes(b"\x1a\x45\xdf\xa3")

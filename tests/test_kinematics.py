@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from inference.eval_events import analyzer_factory, evaluate_trial
-from inference.kinematics import F, features, sagittal_angles
+from inference.eval.events import analyzer_factory, evaluate_trial
+from inference.analysis.kinematics import F, features, sagittal_angles
 from streams.skeletons import CJ
 
 UP = np.array([0.0, 1.0, 0.0])

@@ -15,7 +15,7 @@ import pytest
 from capture.readers import RecordingError, is_video_file, load_recording
 from capture.readers.k4a_mkv import is_k4a_recording, k4a_markers
 from deploy import cli
-from deploy.demo import source_for_file
+from capture.sources import source_for_file
 from mkv_fixtures import k4a_like_mkv, ordinary_mkv
 
 

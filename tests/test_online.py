@@ -4,7 +4,7 @@ walker, and a real Kinect v1 walk (no event truth there: plausibility only)."""
 import numpy as np
 import pytest
 
-from inference.online import AnalyzerOptions, OnlineGaitAnalyzer
+from inference.analysis.analyzer import AnalyzerOptions, OnlineGaitAnalyzer
 from streams.schema import GaitCycle, GaitEvent, decode, encode
 
 from _stepping_walker import Gait, walk
@@ -147,7 +147,7 @@ def _spanning(out, t0: float, t1: float) -> list:
 
 
 def test_strides_that_should_not_be_trusted_are_published_flagged():
-    from inference.cycles import trusted
+    from inference.analysis.cycles import trusted
 
     # a 1.6 s stand inside a walk (shorter than the 1 s standing-state pause after the 1 s the
     # motion state needs to call it standing): both sides' strides across it are published,

@@ -4,14 +4,12 @@ leaves no process behind."""
 
 import json
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-from streams.recording import StreamReader
+from streams.streamfile import StreamReader
 from streams.schema import GaitCycle, GaitEvent, SkeletonFrame, Status, decode
 
 from conftest import REPO, free_port

@@ -6,8 +6,8 @@ import math
 
 import numpy as np
 
-from capture.preview import project_to_image
-from inference.pose_metric import (CAMERA_TO_WIRE, ScaleSmoother, camera_to_wire,
+from sinks.preview import project_to_image
+from inference.pose.metric import (CAMERA_TO_WIRE, ScaleSmoother, camera_to_wire,
                                    focal_length_px, horizontal_speed, lift_image_plane,
                                    place_world_landmarks, scale_px_per_m)
 

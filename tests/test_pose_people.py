@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from inference.pose_people import PersonObservation, PersonSelector, SelectorConfig
+from inference.pose.people import PersonObservation, PersonSelector, SelectorConfig
 
 W, H = 1280, 720
 

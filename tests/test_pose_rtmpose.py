@@ -12,10 +12,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from capture.preview import project_to_image
-from inference.pose import PoseEstimator
-from inference.pose_rtmpose import box_center_scale, crop_input, decode_simcc
-from inference.pose_yolo import COCO_KEYPOINTS, mediapipe_from_coco
+from sinks.preview import project_to_image
+from inference.pose.estimator import PoseEstimator
+from inference.pose.rtmpose import box_center_scale, crop_input, decode_simcc
+from inference.pose.yolo import COCO_KEYPOINTS, mediapipe_from_coco
 from test_pose_yolo import coco_person
 
 IW, IH, R = 192, 256, 2  # RTMPose-m 256x192, SimCC split ratio 2

@@ -18,10 +18,10 @@ import cv2
 import numpy as np
 import pytest
 
-from capture.preview import MjpegServer, PreviewComposer, run_preview
+from sinks.preview import MjpegServer, PreviewComposer, run_preview
 from capture.webcam import WebcamSource
-from inference.online import OnlineGaitAnalyzer
-from inference.pose_metric import leg_length_px
+from inference.analysis.analyzer import OnlineGaitAnalyzer
+from inference.pose.metric import leg_length_px
 from inference.video import estimate_video, recording_from_estimates
 from streams.schema import Body, SkeletonFrame
 from streams.transport import Publisher, Subscriber

@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from capture.preview import project_to_image
-from inference.pose import PoseEstimator
-from inference.pose_yolo import (COCO_KEYPOINTS, SUBSTITUTE_CONFIDENCE, decode, letterbox,
+from sinks.preview import project_to_image
+from inference.pose.estimator import PoseEstimator
+from inference.pose.yolo import (COCO_KEYPOINTS, SUBSTITUTE_CONFIDENCE, decode, letterbox,
                                  mediapipe_from_coco)
 from streams.skeletons import MEDIAPIPE_JOINTS, to_canonical
 

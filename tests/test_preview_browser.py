@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 import pytest
 
-from capture.preview import BONE_COLOUR, CANVAS_COLOUR, JOINT_COLOUR, project_to_image
+from sinks.preview import BONE_COLOUR, CANVAS_COLOUR, JOINT_COLOUR, project_to_image
 from conftest import REPO, free_port
 from kinect_fakes import standing_body_world
 from streams.schema import Body, ImageFrame, SkeletonFrame, Status, monotonic_us

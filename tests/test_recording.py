@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from streams.recording import StreamFileError, StreamReader, StreamWriter
+from streams.streamfile import StreamFileError, StreamReader, StreamWriter
 from streams.replay import replay
 from streams.schema import Body, SkeletonFrame, decode, encode
 from streams.transport import Publisher, Subscriber

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import free_port, gaitstream, wait_for
-from streams.recording import StreamReader
+from streams.streamfile import StreamReader
 from streams.schema import Body, GaitCycle, SkeletonFrame, Status, monotonic_us
 from streams.transport import Publisher, Subscriber
 

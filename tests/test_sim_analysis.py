@@ -8,7 +8,7 @@ import numpy as np
 from capture.sim.paths import Arc, Line
 from capture.sim.person import Person
 from capture.sim.source import SimSource
-from inference.online import OnlineGaitAnalyzer
+from inference.analysis.analyzer import OnlineGaitAnalyzer
 from streams.schema import GaitCycle
 
 from tests._sim import check_turning, path_walk, true_swing_deg

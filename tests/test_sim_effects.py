@@ -18,9 +18,9 @@ from capture.sim.person import Go, Person, Stand
 from capture.sim.skeleton import layout_joints
 from capture.sim.style import WalkerParams
 from capture.sim.truth import cycle_truth, frame_truth
-from inference.cycles import trusted
-from inference.kinematics import F
-from inference.online import OnlineGaitAnalyzer
+from inference.analysis.cycles import trusted
+from inference.analysis.kinematics import F
+from inference.analysis.analyzer import OnlineGaitAnalyzer
 from streams.schema import GaitCycle
 
 AFFECTED = "right"  # the side one-sided patterns affect here
@@ -65,7 +65,7 @@ def analysed(person: Person) -> tuple[list[GaitCycle], dict[str, np.ndarray]]:
     """The person's exact canonical joints at 30 Hz through the classical analysis."""
     if id(person) in _ANALYSED:
         return _ANALYSED[id(person)]
-    logging.getLogger("inference.online").setLevel(logging.ERROR)
+    logging.getLogger("inference.analysis.analyzer").setLevel(logging.ERROR)
     t = np.arange(0.0, person.t_stop, 1 / 30)
     pts, _ = person.evaluate(t)
     joints = layout_joints(pts, "canonical22")

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from capture.sim.truth import angles, cycle_truth
+from inference.data import groundtruth
 from tests._sim import steady_strides, straight
 
 GRID = np.linspace(0.0, 1.0, 101)
@@ -13,10 +14,7 @@ GRID = np.linspace(0.0, 1.0, 101)
 
 def read_mot(path) -> dict[str, np.ndarray]:
     """Columns of an OpenSim .mot file, resampled on GRID (the cycle), duplicate times dropped."""
-    lines = path.read_text().splitlines()
-    head = next(i for i, line in enumerate(lines) if line.strip() == "endheader")
-    names = lines[head + 1].split()
-    data = np.array([[float(x) for x in line.split()] for line in lines[head + 2:] if line.strip()])
+    names, data, _ = groundtruth.read_mot(path)
     t, keep = np.unique(data[:, 0], return_index=True)
     data = data[keep]
     return {n: np.interp(GRID, t, data[:, i]) for i, n in enumerate(names)}

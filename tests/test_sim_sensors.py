@@ -19,7 +19,7 @@ from capture.sim.sensors import Camera, Sensor, SensorConfig
 from capture.sim.skeleton import LAYOUT_POINTS
 from capture.sim.source import SimSource
 from capture.sim.style import WalkerParams
-from inference.online import OnlineGaitAnalyzer
+from inference.analysis.analyzer import OnlineGaitAnalyzer
 from streams.schema import GaitCycle
 from streams.skeletons import CJ
 
@@ -203,7 +203,7 @@ def _swap_strides(seed: int) -> list[tuple[float, bool]]:
 
 
 def test_simulated_swaps_are_flagged_by_the_classical_analysis():
-    logging.getLogger("inference.online").setLevel(logging.ERROR)
+    logging.getLogger("inference.analysis.analyzer").setLevel(logging.ERROR)
     strides = list(itertools.chain.from_iterable(_swap_strides(s) for s in range(1, 7)))
     share = np.array([s for s, _ in strides])
     flagged = np.array([f for _, f in strides])

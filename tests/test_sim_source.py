@@ -153,7 +153,7 @@ def test_severity_grades_are_ordered(trials):
 
 def test_dataset_is_read_by_eval_events_and_events_are_recovered(tmp_path):
     from capture.readers import load_recording
-    from inference.eval_events import evaluate
+    from inference.eval.events import evaluate
 
     write_dataset(tmp_path, trials=4, seed=5, patterns=("normal",), sensor="none",
                   rate_hz=30.0, scenes=("towards", "away", "across", "walkway"))
@@ -172,7 +172,7 @@ def test_dataset_is_read_by_eval_events_and_events_are_recovered(tmp_path):
 
 
 def test_event_errors_grow_with_sensor_noise(tmp_path):
-    from inference.eval_noise import run_study
+    from inference.eval.noise import run_study
 
     study = run_study(tmp_path, levels=(0.0, 3.0), trials=3, seed=1)
     rows = {r["setting"]: r for r in study["rows"]}
@@ -195,9 +195,9 @@ def _live_events(src: SimSource) -> list:
 
     from inference.worker import Worker, WorkerConfig
     from streams.schema import GaitEvent
-    from streams.status import StatusReporter
+    from streams.node import StatusReporter
 
-    logging.getLogger("inference.online").setLevel(logging.ERROR)
+    logging.getLogger("inference.analysis.analyzer").setLevel(logging.ERROR)
     worker = Worker(WorkerConfig(), None, StatusReporter("cam", "worker"))
     for frame in src.frames():
         worker.handle(frame)

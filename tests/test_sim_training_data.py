@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from capture.sim.dataset import write_dataset
-from inference.gait_features import N_FEATURES, N_KINEMATIC, N_OUTPUTS
-from inference.train_gait_transformer import (WindowSampler, add_arguments, sim_walks,
+from inference.models.gait_transformer.features import N_FEATURES, N_KINEMATIC, N_OUTPUTS
+from inference.train.gait_transformer import (WindowSampler, add_arguments, sim_walks,
                                               walk_sequence)
 
 

@@ -12,11 +12,11 @@ import pytest
 from sinks_servers import AlertReceiver, MqttReceiver, broker  # noqa: F401 - fixture
 
 from conftest import gaitstream, wait_for
-from sinks.alerting import AlertsConfig, AlertSink
-from sinks.outbox import Outbox
+from sinks.alerts.sink import AlertsConfig, AlertSink
+from sinks.alerts.outbox import Outbox
 from sinks.localservers import MosquittoBroker, find_mosquitto, free_port
 from streams.schema import Alert, GaitCycle, Status
-from streams.status import StatusReporter
+from streams.node import StatusReporter
 from streams.transport import Publisher, Subscriber
 
 SLOW = {"name": "slow", "kind": "metric", "metric": "speed_mps", "op": "below", "raise": 0.8,

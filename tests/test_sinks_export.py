@@ -9,9 +9,9 @@ import pytest
 from sinks_servers import pg_dsn  # noqa: F401 - fixture
 
 from deploy.cli import main as cli
-from sinks.migrations import table_columns
-from sinks.records import TABLE_COLUMNS, to_record
-from sinks.store import postgres_store, sqlite_store
+from sinks.log.migrations import table_columns
+from sinks.log.records import TABLE_COLUMNS, to_record
+from sinks.log.sql import postgres_store, sqlite_store
 from streams.schema import CYCLE_METRICS, Alert, GaitCycle
 
 T0 = int(datetime(2024, 5, 2, 14, 0, tzinfo=timezone.utc).timestamp() * 1e6)

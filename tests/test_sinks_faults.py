@@ -22,10 +22,10 @@ from sinks_servers import pg_dsn, postgres_cluster  # noqa: F401 - fixture
 
 from conftest import gaitstream, wait_for
 from sinks.localservers import free_port
-from sinks.logsink import LogSinkConfig
+from sinks.log.sink import LogSinkConfig
 from sinks.process import run_log_sink
 from streams.schema import GaitCycle, Status
-from streams.status import StatusReporter
+from streams.node import StatusReporter
 from streams.transport import Publisher, Subscriber
 
 

@@ -5,10 +5,10 @@ import sqlite3
 
 import pytest
 
-from sinks.logsink import LogSink, LogSinkConfig
-from sinks.store import sqlite_store
+from sinks.log.sink import LogSink, LogSinkConfig
+from sinks.log.sql import sqlite_store
 from streams.schema import GaitCycle, GaitEvent, Status, monotonic_us
-from streams.status import StatusReporter
+from streams.node import StatusReporter
 
 
 class Clock:

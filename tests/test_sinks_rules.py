@@ -7,9 +7,9 @@ import tomllib
 import numpy as np
 import pytest
 
-import sinks.alerting
-from sinks.alerting import AlertsConfig
-from sinks.rules import (Active, AlertEngine, CameraRule, MetricRule, RestartRule, RuleError,
+import sinks.alerts.sink
+from sinks.alerts.sink import AlertsConfig
+from sinks.alerts.rules import (Active, AlertEngine, CameraRule, MetricRule, RestartRule, RuleError,
                          SilenceRule,
                          parse_rule, parse_rules)
 from streams.schema import GaitCycle, Status
@@ -28,7 +28,7 @@ def status(proc, role, t, up, **counters):
 
 
 def test_the_documented_configuration_parses_as_written():
-    doc = sinks.alerting.__doc__
+    doc = sinks.alerts.sink.__doc__
     block = doc.split("::\n", 1)[1]  # the first literal block is the configuration
     toml_text = "\n".join(ln[4:] for ln in block.split("\n\nThe sink process")[0].splitlines())
     cfg = AlertsConfig.from_toml(tomllib.loads(toml_text)["alerts"])

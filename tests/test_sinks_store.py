@@ -8,11 +8,11 @@ import threading
 import pytest
 from sinks_servers import pg_dsn  # noqa: F401 - fixture
 
-from sinks.gaps import SeqBook
-from sinks.jsonl import JsonlCorrupt, JsonlStore
-from sinks.migrations import LATEST_VERSION, MIGRATIONS, SchemaError
-from sinks.records import to_record, wall_us
-from sinks.store import postgres_store, sqlite_store
+from sinks.log.gaps import SeqBook
+from sinks.log.jsonl import JsonlCorrupt, JsonlStore
+from sinks.log.migrations import LATEST_VERSION, MIGRATIONS, SchemaError
+from sinks.log.records import to_record, wall_us
+from sinks.log.sql import postgres_store, sqlite_store
 from streams.schema import CYCLE_METRICS, Alert, GaitCycle, GaitEvent, Status
 
 

@@ -10,10 +10,10 @@ from sinks_servers import pg_dsn  # noqa: F401 - fixture
 
 from capture.readers import load_recording
 from inference.worker import Worker, WorkerConfig
-from sinks.logsink import LogSink, LogSinkConfig
-from sinks.store import postgres_store, sqlite_store
+from sinks.log.sink import LogSink, LogSinkConfig
+from sinks.log.sql import postgres_store, sqlite_store
 from streams.schema import Body, GaitCycle, GaitEvent, SkeletonFrame
-from streams.status import StatusReporter
+from streams.node import StatusReporter
 
 TRIAL = "c3d_gait_lab_samples/trials/KTK_walk.c3d"
 

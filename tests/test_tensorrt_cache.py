@@ -6,7 +6,7 @@ names the backend calls (``Builder.create_network``, ``OnnxParser.parse_from_fil
 ``IBuilderConfig.set_memory_pool_limit`` / ``set_flag`` / ``add_optimization_profile``,
 ``IOptimizationProfile.set_shape``, ``build_serialized_network``,
 ``Runtime.deserialize_cuda_engine`` returning None on a bad blob) and records what was built;
-the cache logic in ``inference.backends`` (keys, reuse, atomic writes, rebuild of a bad file,
+the cache logic in ``inference.models.backends`` (keys, reuse, atomic writes, rebuild of a bad file,
 the version check) runs unchanged. Running an engine is not faked: that needs the GPU.
 """
 
@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from inference.backends import BackendError, TensorRTBackend, load_or_build_engine
-from inference.gait_model import DEFAULT_ONNX, tensorrt_profile
+from inference.models.backends import BackendError, TensorRTBackend, load_or_build_engine
+from inference.models.gait_transformer.runtime import DEFAULT_ONNX, tensorrt_profile
 
 MAGIC = b"FAKE-TRT-ENGINE\n"
 

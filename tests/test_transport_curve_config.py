@@ -9,7 +9,7 @@ import subprocess
 import time
 
 from conftest import free_port, gaitstream
-from streams.recording import StreamReader
+from streams.streamfile import StreamReader
 from streams.schema import SkeletonFrame, decode
 from streams.transport import CurveConfig, Subscriber
 

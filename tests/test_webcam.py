@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 
 from capture.base import run_capture
-from capture.preview import MjpegServer
+from sinks.preview import MjpegServer
 from capture.sources import make_source
 from capture.webcam import WebcamSource
-from streams.status import StatusReporter
+from streams.node import StatusReporter
 from streams.transport import Publisher, Subscriber
 
 VIDEO = "video_walking_sports2d/sports2d_demo.mp4"

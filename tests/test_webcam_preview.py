@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from capture.preview import (BONE_COLOUR, CANVAS_COLOUR, JOINT_COLOUR, MjpegServer,
+from sinks.preview import (BONE_COLOUR, CANVAS_COLOUR, JOINT_COLOUR, MjpegServer,
                              PreviewComposer, draw_skeleton, project_to_image)
 from streams.schema import Body, ImageFrame, SkeletonFrame
 from streams.skeletons import CANONICAL_PARENTS

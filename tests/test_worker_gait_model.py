@@ -18,11 +18,12 @@ import numpy as np
 import pytest
 
 from capture.sim.truth import cycle_truth
-from inference.bench_gait_transformer import simulated_person, simulated_walk
-from inference.cycles import trusted
-from inference.eval_events import replay
-from inference.gait_model import GaitModelTracker, analyse_recording, load_gait_model
-from inference.online import AnalyzerOptions, OnlineGaitAnalyzer
+from inference.data.simulated import walkway_person, walkway_walk
+from inference.analysis.cycles import trusted
+from inference.eval.events import replay
+from inference.models.gait_transformer.runtime import (GaitModelTracker, predict_recording,
+                                                       load_gait_model)
+from inference.analysis.analyzer import AnalyzerOptions, OnlineGaitAnalyzer
 from streams.schema import Body, GaitCycle, GaitEvent, SkeletonFrame, Status
 from streams.transport import Publisher, Subscriber
 
@@ -34,7 +35,7 @@ SOURCE = "sim"
 @pytest.fixture(scope="module")
 def walk() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """5.6 s of one simulated person walking a walkway at 30 Hz (canonical joints)."""
-    t, j, c = simulated_walk(10.0)
+    t, j, c = walkway_walk(10.0)
     return t, j.astype(np.float32), c.astype(np.float32)
 
 
@@ -144,7 +145,7 @@ def test_worker_modes_publish_each_methods_records_side_by_side(tmp_path, walk):
     ref_cls = [(e.side, e.kind, e.event_us) for e in classical_ref if isinstance(e, GaitEvent)]
     ref_cycles = [(m.side, m.start_us, m.end_us) for m in classical_ref
                   if isinstance(m, GaitCycle)]
-    model = analyse_recording(load_gait_model(), t, j, c)
+    model = predict_recording(load_gait_model(), t, j, c)
     ref_gt = [(e.side, e.kind, e.t_us) for e in model["events"]]
     ref_gt_cycles = cycles_of(model_reference(t, j, c), "gait-transformer")
     assert len(ref_cls) >= 20 and len(ref_cycles) >= 8 and len(ref_gt) >= 12
@@ -210,7 +211,7 @@ def test_a_lone_tracks_last_windows_run_when_frames_stop(tmp_path, walk):
     the worker's batch; they must run once they have waited ``max_wait_s`` (0.5 s here, longer
     than the worker takes for the whole walk), from the worker's idle poll: no new frame and no
     track expiry (600 s) is there to trigger them."""
-    from inference.gait_model import GaitModelOptions, GaitModelTracker
+    from inference.models.gait_transformer.runtime import GaitModelOptions, GaitModelTracker
 
     t, j, c = walk
     opts = GaitModelOptions(max_wait_s=0.5)
@@ -259,8 +260,8 @@ def test_model_cycles_match_the_simulated_truth_and_reach_the_sqlite_log(tmp_pat
     cadence within 1.5 steps/min (median); the trusted ones (no turn, no stand, no swap) measure
     stride length and speed within 5 cm and 5 cm/s. The log holds exactly the cycles the worker
     published, labelled with the method."""
-    person, ts = simulated_person(20.0, seed=3)
-    walk = simulated_walk(20.0, seed=3)
+    person, ts = walkway_person(20.0, seed=3)
+    walk = walkway_walk(20.0, seed=3)
     truth = [s for s in cycle_truth(person) if s["end_s"] <= ts[-1]]
     assert len(truth) >= 15
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .recording import Recording, RecordingError
+from capture.readers.recording import Recording, RecordingError
 
 __all__ = ["Recording", "RecordingError", "VIDEO_SUFFIXES", "is_video_file", "load_recording"]
 
@@ -27,7 +27,7 @@ def is_video_file(path: str | Path) -> bool:
     if path.suffix.lower() not in VIDEO_SUFFIXES:
         return False
     if path.suffix.lower() == ".mkv":
-        from .k4a_mkv import is_k4a_recording
+        from capture.readers.k4a_mkv import is_k4a_recording
         return not is_k4a_recording(path)
     return True
 
@@ -39,22 +39,22 @@ def load_recording(path: str | Path, **opts: Any) -> Recording:
         raise RecordingError(f"{path}: no such file")
     ext = path.suffix.lower()
     if ext == ".c3d":
-        from .c3d import load_c3d
+        from capture.readers.c3d import load_c3d
         return load_c3d(path, **opts)
     if ext == ".trc":
-        from .trc import load_trc
+        from capture.readers.trc import load_trc
         return load_trc(path, **opts)
     if ext == ".json":
-        from .k4a_json import load_k4a_json
+        from capture.readers.k4a_json import load_k4a_json
         return load_k4a_json(path, **opts)
     if ext == ".mkv":
         if is_video_file(path):
             raise RecordingError(f"{path.name}: a video, not an Azure Kinect recording: its "
                                  "poses come from inference.video.load_video_recording")
-        from .k4a_mkv import load_k4a_mkv
+        from capture.readers.k4a_mkv import load_k4a_mkv
         return load_k4a_mkv(path, **opts)
     if ext == ".txt":
-        from .kinect_v1 import is_kinect_v1_text, load_kinect_v1
+        from capture.readers.kinect_v1 import is_kinect_v1_text, load_kinect_v1
         if is_kinect_v1_text(path):
             return load_kinect_v1(path, **opts)
     raise RecordingError(f"{path.name}: unsupported recording type {ext or '(no extension)'}")

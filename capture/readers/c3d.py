@@ -10,10 +10,10 @@ import numpy as np
 
 from streams.skeletons import CANONICAL, CANONICAL_JOINTS
 
-from .axes import AxisError, level_rotation
-from .labelled import markers_to_recording
-from .markers import strip_prefix
-from .recording import Recording, RecordingError, fill_missing
+from capture.readers.axes import AxisError, level_rotation
+from capture.readers.labelled import markers_to_recording
+from capture.readers.markers import strip_prefix
+from capture.readers.recording import Recording, RecordingError, fill_missing
 
 log = logging.getLogger(__name__)
 

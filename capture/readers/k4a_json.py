@@ -49,12 +49,12 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from capture.k4a_geometry import CAMERA_TO_WIRE, camera_to_wire, levels_to_confidence
-from capture.k4abt import JointConfidence
+from capture.kinect.geometry import CAMERA_TO_WIRE, camera_to_wire, levels_to_confidence
+from capture.kinect.k4abt import JointConfidence
 from streams.schema import MAX_BODIES, Body, SkeletonFrame
 from streams.skeletons import AZURE_KINECT_JOINTS, to_canonical
 
-from .recording import Recording, RecordingError
+from capture.readers.recording import Recording, RecordingError
 
 log = logging.getLogger(__name__)
 

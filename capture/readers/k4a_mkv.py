@@ -10,7 +10,7 @@ Sensor SDK, "Recording file format"): ``K4A_*`` tags (K4A_DEPTH_MODE, K4A_DEVICE
 ``is_k4a_recording`` is true with a K4A_ tag, or with the calibration attachment and a DEPTH
 track (a file whose tags were stripped by a remuxer); an ordinary video has neither.
 
-``load_k4a_mkv`` plays the file through :class:`capture.kinect.KinectSource` (frame by frame,
+``load_k4a_mkv`` plays the file through :class:`capture.kinect.source.KinectSource` (frame by frame,
 nothing dropped, levelled with the recording's IMU track when it has one) and keeps one body
 like ``load_k4a_json`` does. Without pyk4a or the SDK it raises RecordingError carrying the
 install instructions.
@@ -27,7 +27,7 @@ import numpy as np
 
 from streams.skeletons import to_canonical
 
-from .recording import Recording, RecordingError
+from capture.readers.recording import Recording, RecordingError
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,6 @@ SEGMENT = 0x18538067
 TRACKS, TRACK_ENTRY, TRACK_NAME = 0x1654AE6B, 0xAE, 0x536E
 TAGS, TAG, SIMPLE_TAG, TAG_NAME = 0x1254C367, 0x7373, 0x67C8, 0x45A3
 ATTACHMENTS, ATTACHED_FILE, FILE_NAME = 0x1941A469, 0x61A7, 0x466E
-CLUSTER = 0x1F43B675
 
 # masters whose children are searched, and the string leaves collected from them
 _MASTERS = {TRACKS, TRACK_ENTRY, TAGS, TAG, SIMPLE_TAG, ATTACHMENTS, ATTACHED_FILE}
@@ -163,10 +162,10 @@ def load_k4a_mkv(path: str | Path, *, body_id: int | None = None,
                  processing_mode: str = "cuda", **source_options: Any) -> Recording:
     """One body of a k4arecorder file as a Recording (the body seen in most frames unless
     ``body_id``), tracked by the Body Tracking SDK through the Kinect source's playback."""
-    from capture.k4abt import SDKMissingError
-    from capture.kinect import LAYOUT, KinectSource
+    from capture.kinect.k4abt import SDKMissingError
+    from capture.kinect.source import LAYOUT, KinectSource
 
-    from .k4a_json import body_frames, body_track, choose_body
+    from capture.readers.k4a_json import body_frames, body_track, choose_body
 
     path = Path(path)
     src = KinectSource(name=path.stem, recording=str(path), processing_mode=processing_mode,

@@ -15,7 +15,7 @@ import numpy as np
 
 from streams.skeletons import KINECT_V1_JOINTS, to_canonical
 
-from .recording import Recording, RecordingError
+from capture.readers.recording import Recording, RecordingError
 
 LAYOUT = "kinect_v1_20"
 NOMINAL_RATE_HZ = 30.0

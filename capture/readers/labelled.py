@@ -6,9 +6,9 @@ from typing import Any
 
 import numpy as np
 
-from .axes import AxisError, level_rotation
-from .markers import SubjectParams, identify, joint_centres, vertical_reference
-from .recording import Recording, RecordingError, fill_missing
+from capture.readers.axes import AxisError, level_rotation
+from capture.readers.markers import SubjectParams, identify, joint_centres, vertical_reference
+from capture.readers.recording import Recording, RecordingError, fill_missing
 
 
 def subject_params(processing: dict[str, float]) -> SubjectParams:

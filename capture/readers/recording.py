@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from streams.skeletons import CANONICAL_JOINTS, CANONICAL_PARENTS
+from streams.skeletons import CANONICAL, CANONICAL_JOINTS, CANONICAL_PARENTS, LAYOUTS
 
 
 class RecordingError(ValueError):
@@ -40,6 +40,17 @@ class Recording:
     raw_joints: np.ndarray | None = None
     raw_confidence: np.ndarray | None = None
     markers: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def wire_skeleton(self) -> tuple[str, np.ndarray, np.ndarray]:
+        """(layout, joints, confidence) as a live source would publish this recording: the
+        source's own layout when streams.skeletons knows it (e.g. kinect_v1_20), canonical joints
+        otherwise; float32, contiguous."""
+        if self.raw_layout in LAYOUTS and self.raw_joints is not None:
+            layout, joints, conf = self.raw_layout, self.raw_joints, self.raw_confidence
+        else:
+            layout, joints, conf = CANONICAL, self.joints, self.confidence
+        return (layout, np.ascontiguousarray(joints, dtype=np.float32),
+                np.ascontiguousarray(conf, dtype=np.float32))
 
     def __post_init__(self) -> None:
         t = len(self.t_us)

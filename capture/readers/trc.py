@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .labelled import markers_to_recording
-from .recording import Recording, RecordingError
+from capture.readers.labelled import markers_to_recording
+from capture.readers.recording import Recording, RecordingError
 
 _UNIT_SCALE = {"mm": 1e-3, "cm": 1e-2, "m": 1.0}
 

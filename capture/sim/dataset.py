@@ -36,13 +36,13 @@ import numpy as np
 from streams.schema import CYCLE_METRICS
 from streams.skeletons import CANONICAL_JOINTS
 
-from .patterns import ONE_SIDED, PATTERNS, make_style
-from .person import Person, Stand
-from .scenes import SCENES, random_params, scene
-from .sensors import SENSORS, Sensor, SensorConfig
-from .skeleton import layout_joints
-from .truth import cycle_truth, frame_truth
-from .walker import SIDES
+from capture.sim.patterns import ONE_SIDED, PATTERNS, make_style
+from capture.sim.person import Person, Stand
+from capture.sim.scenes import SCENES, random_params, scene
+from capture.sim.sensors import SENSORS, Sensor, SensorConfig
+from capture.sim.skeleton import layout_joints
+from capture.sim.truth import cycle_truth, frame_truth
+from capture.sim.walker import SIDES
 
 log = logging.getLogger(__name__)
 

@@ -32,7 +32,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from .style import Style
+from capture.sim.style import Style
 
 PATTERNS: tuple[str, ...] = (
     "normal", "shuffling", "stiff_knee", "crouch", "hemiparetic", "antalgic", "trunk_sway",

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .body import BodyDims, body_dims
-from .paths import Line, Path, Segment
-from .skeleton import assemble
-from .style import Style, WalkerParams
-from .walker import D2R, SIDES, Event, StandState, Walk, WalkPlan, initial_state
+from capture.sim.body import BodyDims, body_dims
+from capture.sim.paths import Line, Path, Segment
+from capture.sim.skeleton import assemble
+from capture.sim.style import Style, WalkerParams
+from capture.sim.walker import D2R, SIDES, Event, StandState, Walk, WalkPlan, initial_state
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .paths import Arc, Line
-from .person import Action, Go, Stand
-from .style import WalkerParams
+from capture.sim.paths import Arc, Line
+from capture.sim.person import Action, Go, Stand
+from capture.sim.style import WalkerParams
 
 TOWARDS, AWAY, ACROSS = -np.pi / 2, np.pi / 2, 0.0
 SCENES = ("walkway", "towards", "away", "across", "turns", "start_stop", "stand")

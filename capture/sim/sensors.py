@@ -2,7 +2,7 @@
 simulated bodies.
 
 Output frames follow the capture sources' own conventions: metres, y up, origin at the camera,
-the camera looking along -z with x to its right (``capture/k4a_geometry.py``: the depth camera's
+the camera looking along -z with x to its right (``capture/kinect/geometry.py``: the depth camera's
 axes turned 180 deg about x and levelled by the IMU; the webcam source uses the same axes).
 Positions come in the device layout (azure_kinect32, mediapipe33) or mapped to canonical22 with
 ``streams.skeletons.to_canonical``, exactly as the worker maps a real device's skeleton.
@@ -38,7 +38,7 @@ import numpy as np
 
 from streams.skeletons import LAYOUTS, to_canonical
 
-from .skeleton import LAYOUT_POINTS
+from capture.sim.skeleton import LAYOUT_POINTS
 
 SENSORS = ("none", "kinect", "mediapipe")
 LOW, NONE = 0.3, 0.0

@@ -12,8 +12,8 @@ import numpy as np
 
 from streams.skeletons import AZURE_KINECT_JOINTS, CANONICAL_JOINTS, MEDIAPIPE_JOINTS
 
-from .body import BodyDims
-from .walker import D2R, LAT, SIDES, UP, _bump, foot_axes, forward, segment_frame
+from capture.sim.body import BodyDims
+from capture.sim.walker import D2R, LAT, SIDES, UP, _bump, foot_axes, forward, segment_frame
 
 # device joint -> walker point
 AZURE_KINECT_POINTS: dict[str, str] = {

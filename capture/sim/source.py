@@ -40,11 +40,11 @@ import numpy as np
 
 from streams.schema import Body, SkeletonFrame
 
-from .patterns import make_style
-from .person import Person, Stand
-from .scenes import FAR_Z, NEAR_Z, SCENES, random_params, scene, walkway_pass
-from .sensors import Sensor, SensorConfig, SensorTruth, output_layout
-from .style import WalkerParams
+from capture.sim.patterns import make_style
+from capture.sim.person import Person, Stand
+from capture.sim.scenes import FAR_Z, NEAR_Z, SCENES, random_params, scene, walkway_pass
+from capture.sim.sensors import Sensor, SensorConfig, SensorTruth, output_layout
+from capture.sim.style import WalkerParams
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ Defaults follow published norms for healthy adults:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -120,6 +120,3 @@ class Style:
         """The same change applied to both sides."""
         return replace(self, left=replace(self.left, **kw), right=replace(self.right, **kw))
 
-
-def style_fields() -> list[str]:
-    return [f.name for f in fields(Style)]

@@ -27,10 +27,10 @@ import numpy as np
 
 from streams.schema import CYCLE_METRICS
 
-from .body import BodyDims
-from .paths import forward
-from .person import Person
-from .walker import SIDES
+from capture.sim.body import BodyDims
+from capture.sim.paths import forward
+from capture.sim.person import Person
+from capture.sim.walker import SIDES
 
 OTHER = {"left": "right", "right": "left"}
 UP = np.array([0.0, 1.0, 0.0])

@@ -34,10 +34,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import curves as cv
-from .body import BodyDims
-from .paths import Path, forward, rightward
-from .style import SideStyle, Style, WalkerParams
+from capture.sim import curves as cv
+from capture.sim.body import BodyDims
+from capture.sim.paths import Path, forward, rightward
+from capture.sim.style import SideStyle, Style, WalkerParams
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""Speed figures, one module per ``gaitstream bench`` word. Offline: may read capture as data."""

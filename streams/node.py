@@ -1,0 +1,120 @@
+"""What every pipeline process needs around its loop: a stop event set by SIGINT/SIGTERM, and
+per-process counters and latency percentiles published as Status once a second.
+
+Every stage is ``run_X(..., sub, pub, stop, status)`` with ``stop`` from
+:func:`install_stop_handlers` and ``status`` a :class:`StatusReporter`.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections import defaultdict
+
+import numpy as np
+
+from streams.schema import Status, monotonic_us
+from streams.transport import Publisher, Subscriber
+
+log = logging.getLogger(__name__)
+
+
+def install_stop_handlers() -> threading.Event:
+    """An event that SIGINT and SIGTERM set: the process finishes its in-flight item and stops."""
+    stop = threading.Event()
+
+    def handler(signum: int, _frame: object) -> None:
+        log.info("signal %d: stopping", signum)
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+    return stop
+
+
+class Pacer:
+    """Holds timestamped items to their time: an item stamped ``t_us`` is due when
+    ``(t_us - origin_us) / speed`` has passed since the host's anchor time. ``speed`` 1 is real
+    time, 2 twice as fast, 0 as fast as possible. The origin is the first item's time unless set
+    (a replay from a start offset sets it); the anchor is when the origin was taken."""
+
+    def __init__(self, speed: float = 1.0, origin_us: int | None = None):
+        self.speed = speed
+        self.origin_us = origin_us
+        self.anchor = time.monotonic()
+
+    def wait(self, t_us: int, stop: threading.Event) -> bool:
+        """Wait until the item at ``t_us`` is due; False if ``stop`` was set meanwhile."""
+        if self.speed <= 0:
+            return True
+        if self.origin_us is None:
+            self.origin_us, self.anchor = t_us, time.monotonic()
+        delay = self.anchor + (t_us - self.origin_us) / 1e6 / self.speed - time.monotonic()
+        return not (delay > 0 and stop.wait(delay))
+
+
+class StatusReporter:
+    """Counts what a process does and publishes it; cheap enough for the per-frame path."""
+
+    def __init__(self, process: str, role: str, period_s: float = 1.0, window: int = 2048):
+        self.process = process
+        self.role = role
+        self.period_s = period_s
+        self.counters: dict[str, float] = defaultdict(float)
+        self.state: dict[str, str] = {}
+        self._lat = np.zeros(window, dtype=np.float64)
+        self._nlat = 0
+        self._start = time.monotonic()
+        self._next = self._start
+        self._seq = 0
+
+    def count(self, name: str, n: float = 1) -> None:
+        self.counters[name] += n
+
+    def latency_us(self, host_us: int) -> None:
+        """Record input-to-output latency of one item that entered the pipeline at ``host_us``."""
+        self._lat[self._nlat % len(self._lat)] = (monotonic_us() - host_us) / 1000.0
+        self._nlat += 1
+
+    def latency_since(self, host_us: int, now_us: int, max_s: float = 3600.0) -> bool:
+        """Record ``now_us - host_us`` as a latency when it is one of this pipeline's: a host
+        time in the future or more than ``max_s`` back comes from another clock (a replayed
+        recording, another machine) and is left out (False)."""
+        ms = (now_us - host_us) / 1000.0
+        if not 0.0 <= ms <= max_s * 1000.0:
+            return False
+        self._lat[self._nlat % len(self._lat)] = ms
+        self._nlat += 1
+        return True
+
+    def absorb(self, sub: Subscriber) -> None:
+        """Copy a subscriber's counters (received, rejected, upstream gaps) into this status."""
+        c = sub.counters
+        self.counters["received"] = c.received
+        self.counters["rejected"] = c.rejected
+        self.counters["dropped_upstream"] = c.gaps
+
+    def snapshot(self) -> Status:
+        n = min(self._nlat, len(self._lat))
+        lat = {}
+        if n:
+            p50, p99 = np.percentile(self._lat[:n], [50, 99])
+            lat = {"p50": float(p50), "p99": float(p99), "max": float(self._lat[:n].max())}
+        now_us = monotonic_us()
+        self._seq += 1
+        return Status(source=self.process, seq=self._seq, t_us=now_us, host_us=now_us,
+                      process=self.process, role=self.role,
+                      uptime_s=time.monotonic() - self._start, counters=dict(self.counters),
+                      latency_ms=lat, state=dict(self.state))
+
+    def maybe_publish(self, pub: Publisher | None, force: bool = False) -> Status | None:
+        now = time.monotonic()
+        if not force and now < self._next:
+            return None
+        self._next = now + self.period_s
+        st = self.snapshot()
+        if pub is not None:
+            pub.send(st)
+        return st
