@@ -52,8 +52,10 @@ def analyze_recording(rec: Any, analysis: str = "classical",
     from streams.node import StatusReporter
 
     cfg = WorkerConfig(analysis=analysis, analyzer_options=dict(analyzer_options or {}))
-    worker = Worker(cfg, None, StatusReporter(SOURCE, "analyze"))
+    now_s = [0.0]  # the recording's clock: the model batches as it would live, every run alike
+    worker = Worker(cfg, None, StatusReporter(SOURCE, "analyze"), clock=lambda: now_s[0])
     for frame in skeleton_frames(rec):
+        now_s[0] = frame.t_us / 1e6
         worker.handle(frame)
     analyzers = [a for tr in worker.tracks.values() for a in tr.analyzers]
     worker.expire(force=True)

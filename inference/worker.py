@@ -24,7 +24,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -127,8 +127,9 @@ class Track:
 class Models:
     """Lazily loaded learned models shared by all tracks of the worker."""
 
-    def __init__(self, cfg: WorkerConfig):
+    def __init__(self, cfg: WorkerConfig, clock: Callable[[], float] | None = None):
         self.cfg = cfg
+        self.clock = clock  # what the gait model's batching waits on; None: the host's clock
         self._gait = None
         self._scorer = None
         self._pose: dict[str, Any] = {}  # per source: each keeps its own person lock
@@ -140,6 +141,8 @@ class Models:
         if self._gait is None:
             self._gait = load_gait_model(backend=self.cfg.backend,
                                          options=self.cfg.model_options())
+            if self.clock is not None:
+                self._gait.clock = self.clock
         # the model's strides are measured and flagged with the classical analysis' options
         return GaitModelTracker(self._gait, source, body_id,
                                 cycle_options=AnalyzerOptions.from_flat(
@@ -164,9 +167,13 @@ class Models:
 
 
 class Worker:
-    def __init__(self, cfg: WorkerConfig, pub: Publisher | None, status: StatusReporter):
+    def __init__(self, cfg: WorkerConfig, pub: Publisher | None, status: StatusReporter,
+                 clock: Callable[[], float] | None = None):
+        """``clock``: seconds that the gait model's batching waits on (default the host's
+        monotonic clock); an offline run gives the stream's own, so that its records come out
+        as a live run at recorded speed would give them, in the same order every time."""
         self.cfg, self.pub, self.status = cfg, pub, status
-        self.models = Models(cfg)
+        self.models = Models(cfg, clock)
         self.tracks: dict[tuple[str, int], Track] = {}
         self.seq: dict[str, int] = {}
         self.outputs: list[Message] = []  # kept only when there is no publisher (tests, analyze)
