@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sinks.log.records import UPSTREAM_STREAM
+from sinks.log.records import UPSTREAM_STREAM, Record
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,16 @@ class SeqBook:
         gap = Gap(UPSTREAM_STREAM, process, st.last_seq + 1, n) if n > st.last_seq else None
         st.last_seq = n
         return gap
+
+    def observe(self, r: Record, stored: bool) -> list[Gap]:
+        """The gaps one record of a batch shows: its sequence number when it was stored (a
+        duplicate says nothing new) and the drop counter it carries."""
+        gaps = []
+        if stored and r.stream is not None:
+            gaps.append(self.observe_seq(r.stream, r.source, r.seq))
+        if r.drop_counter is not None:
+            gaps.append(self.observe_drop_counter(r.source, r.drop_counter))
+        return [g for g in gaps if g is not None]
 
     def snapshot(self) -> dict[tuple[str, str], SourceState]:
         return {k: SourceState(v.last_seq, v.resets) for k, v in self.state.items()}

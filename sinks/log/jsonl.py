@@ -116,17 +116,11 @@ class JsonlStore:
                     res.inserted[r.table] = res.inserted.get(r.table, 0) + 1
                 else:
                     res.duplicates += 1
-            gaps = []
-            if inserted and r.stream is not None:
-                gaps.append(self.book.observe_seq(r.stream, r.source, r.seq))
-            if r.drop_counter is not None:
-                gaps.append(self.book.observe_drop_counter(r.source, r.drop_counter))
-            for g in gaps:
-                if g is not None:
-                    res.gaps.append(g)
-                    lines.append(self._line("gaps", {
-                        "stream": g.stream, "source": g.source, "first_seq": g.first_seq,
-                        "last_seq": g.last_seq, "count": g.count, "wall_us": now}))
+            for g in self.book.observe(r, inserted):
+                res.gaps.append(g)
+                lines.append(self._line("gaps", {
+                    "stream": g.stream, "source": g.source, "first_seq": g.first_seq,
+                    "last_seq": g.last_seq, "count": g.count, "wall_us": now}))
         dirty = self.book.clean()
         for stream, source, st in dirty:
             lines.append(self._line("sources", {"stream": stream, "source": source,

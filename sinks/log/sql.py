@@ -343,16 +343,10 @@ class SqlStore:
                     res.inserted[r.table] = res.inserted.get(r.table, 0) + 1
                 else:
                     res.duplicates += 1
-            gaps = []
-            if ok and r.stream is not None:
-                gaps.append(self.book.observe_seq(r.stream, r.source, r.seq))
-            if r.drop_counter is not None:
-                gaps.append(self.book.observe_drop_counter(r.source, r.drop_counter))
-            for g in gaps:
-                if g is not None:
-                    self._x(self._gap_insert, (g.stream, g.source, g.first_seq, g.last_seq,
-                                               g.count, now))
-                    res.gaps.append(g)
+            for g in self.book.observe(r, ok):
+                self._x(self._gap_insert, (g.stream, g.source, g.first_seq, g.last_seq,
+                                           g.count, now))
+                res.gaps.append(g)
             if ok and r.table == "cycles":
                 row = r.row
                 w = row["wall_us"]
