@@ -48,6 +48,9 @@ def expected_subscriptions(cfg: PipelineConfig, proc: ProcessConfig, topic: str)
 
 
 def run_process(cfg: PipelineConfig, proc: ProcessConfig, stop: threading.Event) -> int:
+    # After a stop, a stage takes what is still arriving until its input is quiet, and must be
+    # done before the launcher's stop timeout kills it.
+    drain_s = max(0.0, cfg.launcher.stop_timeout_s - 1.0)
     pub = None
     if proc.publish:
         pub = Publisher(proc.publish, hwm=proc.hwm, curve=proc.curve,
@@ -82,16 +85,16 @@ def run_process(cfg: PipelineConfig, proc: ProcessConfig, stop: threading.Event)
             from inference.worker import WorkerConfig, run_worker
 
             run_worker(WorkerConfig.from_options(proc.options, cfg.session), make_subscriber(proc),
-                       pub, stop, status)
+                       pub, stop, status, drain_s)
         elif proc.kind == "record":
             from streams.record import run_record
 
             run_record(make_subscriber(proc), cfg.resolve(proc.options.get("path", "stream.gst")),
-                       stop, status, pub)
+                       stop, status, pub, drain_s=drain_s)
         elif proc.kind == "sink":
             from sinks.process import run_sink
 
-            run_sink(cfg, proc, make_subscriber(proc), pub, stop, status)
+            run_sink(cfg, proc, make_subscriber(proc), pub, stop, status, drain_s)
         elif proc.kind == "preview":
             from sinks.preview import MjpegServer, PreviewComposer, run_preview
 
@@ -108,7 +111,7 @@ def run_process(cfg: PipelineConfig, proc: ProcessConfig, stop: threading.Event)
             raise ValueError(proc.kind)
     finally:
         if pub is not None:
-            pub.close()
+            pub.close(linger_s=drain_s)
     return 0
 
 

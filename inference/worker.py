@@ -30,7 +30,7 @@ import numpy as np
 
 from streams.schema import GaitCycle, GaitEvent, ImageFrame, Message, SkeletonFrame
 from streams.skeletons import LayoutError, to_canonical
-from streams.node import StatusReporter
+from streams.node import Drain, StatusReporter
 from streams.transport import Publisher, Subscriber
 
 log = logging.getLogger(__name__)
@@ -279,9 +279,12 @@ class Worker:
 
 
 def run_worker(cfg: WorkerConfig, sub: Subscriber, pub: Publisher | None,
-               stop: threading.Event, status: StatusReporter) -> None:
+               stop: threading.Event, status: StatusReporter, drain_s: float = 0.0) -> None:
+    """Analyse what ``sub`` delivers until ``stop``, then what is still arriving (``Drain``, at
+    most ``drain_s``), then flush every track."""
     worker = Worker(cfg, pub, status)
-    while not stop.is_set():
+    go = Drain(stop, sub, drain_s)
+    while go():
         got = sub.recv(worker.poll_timeout_ms())
         batch = [got] if got else []
         while len(batch) < 1000 and (more := sub.recv(0)) is not None:

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any, Callable
 
-from streams.node import StatusReporter
+from streams.node import Drain, StatusReporter
 from streams.transport import Publisher, Subscriber
 
 from sinks.alerts.sink import AlertsConfig, AlertSink
@@ -41,15 +42,17 @@ def _drain(sub: Subscriber, handle: Callable[[str, Any], None], timeout_ms: int)
 
 def run_log_sink(cfg: LogSinkConfig, sub: Subscriber, pub: Publisher | None,
                  stop: threading.Event, status: StatusReporter, session: str = "",
-                 resolve: Callable[[str], Any] = str) -> int:
-    """Store what the subscriber delivers until ``stop``; returns records it could not store."""
+                 resolve: Callable[[str], Any] = str, drain_s: float = 0.0) -> int:
+    """Store what the subscriber delivers until ``stop`` and what still arrives after it (at most
+    ``drain_s``); returns records it could not store."""
     sink = LogSink(cfg.open(resolve), cfg, status, session)
     log.info("log sink: %s store, batches of %d / %.0f ms", sink.store.kind, cfg.batch_max,
              cfg.batch_ms)
+    go = Drain(stop, sub, drain_s)
     try:
-        while not stop.is_set():
+        while go():
             if sink.backlogged:
-                stop.wait(0.05)  # let ZeroMQ drop upstream: those become counted gaps
+                time.sleep(0.05)  # let ZeroMQ drop upstream: those become counted gaps
             else:
                 _drain(sub, sink.handle, 50)
             sink.flush()
@@ -68,35 +71,39 @@ def run_log_sink(cfg: LogSinkConfig, sub: Subscriber, pub: Publisher | None,
 
 def run_alert_sink(name: str, cfg: AlertsConfig, sub: Subscriber, pub: Publisher | None,
                    stop: threading.Event, status: StatusReporter,
-                   resolve: Callable[[str], Any] = str, drain_s: float = 1.0) -> None:
+                   resolve: Callable[[str], Any] = str, drain_s: float = 0.0,
+                   deliver_s: float = 1.0) -> None:
+    """Evaluate the rules on what ``sub`` delivers until ``stop`` and what still arrives after
+    it (at most ``drain_s``); then give the outputs ``deliver_s`` to send what is due."""
     sink = AlertSink(name, cfg, resolve(cfg.outbox), status, pub, resolve)
     log.info("alert sink: %d rules, outputs %s", len(cfg.rules),
              [o.name for o in cfg.outputs])
+    go = Drain(stop, sub, drain_s)
     try:
-        while not stop.is_set():
+        while go():
             _drain(sub, sink.handle, 50)
             sink.tick()
             status.absorb(sub)
             status.maybe_publish(pub)
     finally:
-        sink.close(drain_s)
+        sink.close(deliver_s)
         status.maybe_publish(pub, force=True)
 
 
 def run_sink(cfg: Any, proc: Any, sub: Subscriber, pub: Publisher | None,
-             stop: threading.Event, status: StatusReporter) -> None:
+             stop: threading.Event, status: StatusReporter, drain_s: float = 0.0) -> None:
     """Entry point of ``deploy.processes`` for ``kind = "sink"`` (cfg: PipelineConfig,
     proc: ProcessConfig)."""
     opts = dict(proc.options)
     kind = opts.pop("sink", "log")
     if kind == "log":
         run_log_sink(LogSinkConfig.from_options(opts), sub, pub, stop, status, cfg.session,
-                     cfg.resolve)
+                     cfg.resolve, drain_s)
     elif kind == "alert":
         if opts:
             raise ValueError(f"process {proc.name}: an alert sink takes its settings from "
                              f"[alerts], not options {sorted(opts)}")
         run_alert_sink(proc.name, AlertsConfig.from_toml(cfg.raw.get("alerts", {})), sub, pub,
-                       stop, status, cfg.resolve)
+                       stop, status, cfg.resolve, drain_s)
     else:
         raise ValueError(f"process {proc.name}: options.sink {kind!r} not one of {SINK_KINDS}")

@@ -34,6 +34,35 @@ def install_stop_handlers() -> threading.Event:
     return stop
 
 
+class Drain:
+    """Whether a stage goes on: until ``stop``, then for as long as its input keeps coming.
+
+    The launcher stops the stages in flow order, each once the one before it has exited, so what
+    a stage is still to get is already queued or on the wire: it keeps taking input until none
+    has come for ``quiet_s`` (at most ``limit_s`` after the stop). A file replayed flat out thus
+    loses no record to shutdown, however far behind the worker is."""
+
+    def __init__(self, stop: threading.Event, sub: Subscriber, limit_s: float = 0.0,
+                 quiet_s: float = 0.5):
+        self.stop, self.sub, self.limit_s, self.quiet_s = stop, sub, limit_s, quiet_s
+        self._stopped_at: float | None = None
+        self._last_input = 0.0
+        self._received = 0
+
+    def __call__(self) -> bool:
+        if not self.stop.is_set():
+            return True
+        now = time.monotonic()
+        received = self.sub.counters.received
+        if self._stopped_at is None:
+            self._stopped_at = self._last_input = now
+            self._received = received
+        elif received != self._received:
+            self._last_input, self._received = now, received
+        return (now - self._last_input < self.quiet_s
+                and now - self._stopped_at < self.limit_s)
+
+
 class Pacer:
     """Holds timestamped items to their time: an item stamped ``t_us`` is due when
     ``(t_us - origin_us) / speed`` has passed since the host's anchor time. ``speed`` 1 is real

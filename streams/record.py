@@ -10,14 +10,15 @@ from pathlib import Path
 
 from streams.streamfile import StreamWriter
 from streams.schema import monotonic_us
-from streams.node import StatusReporter, install_stop_handlers
+from streams.node import Drain, StatusReporter, install_stop_handlers
 from streams.transport import Publisher, Subscriber
 
 log = logging.getLogger(__name__)
 
 
 def run_record(sub: Subscriber, path: Path, stop: threading.Event, status: StatusReporter,
-               pub: Publisher | None = None, duration_s: float | None = None) -> int:
+               pub: Publisher | None = None, duration_s: float | None = None,
+               drain_s: float = 0.0) -> int:
     """Write every valid message the subscriber gets, byte for byte, until stopped.
 
     The file's header names the topic prefixes ``sub`` subscribed to (``""`` = every topic)
@@ -25,9 +26,10 @@ def run_record(sub: Subscriber, path: Path, stop: threading.Event, status: Statu
     Invalid messages are counted and not written: a replay must only carry what a live
     consumer would have accepted."""
     end = time.monotonic() + duration_s if duration_s else None
+    go = Drain(stop, sub, drain_s)  # after a stop, what is still arriving is recorded too
     with StreamWriter(path, topics=sub.topics, meta={"endpoints": sub.endpoints}) as w:
         log.info("recording to %s", path)
-        while not stop.is_set() and (end is None or time.monotonic() < end):
+        while go() and (end is None or time.monotonic() < end):
             frames = sub.recv_frames(100)
             if frames is not None:
                 if sub.parse(frames) is not None:

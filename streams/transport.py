@@ -144,6 +144,12 @@ class Publisher:
         self.sent = 0
         self.send_errors = 0
 
+    def close(self, linger_s: float = 0.2) -> None:
+        """Close, giving messages still queued for connected subscribers ``linger_s`` to leave
+        (a stage that stops sends its last records before the next stage stops)."""
+        self.sock.setsockopt(zmq.LINGER, int(linger_s * 1000))
+        self.sock.close()
+
     def send(self, msg: Message, topic: str | None = None) -> bool:
         """Publish one message; returns False when ZeroMQ could not take it (counted)."""
         t = (topic or topic_for(msg)).encode()
@@ -182,9 +188,6 @@ class Publisher:
                 if frame[:1] == b"\x01" and (want is None or want.startswith(frame[1:])):
                     seen += 1
         return seen
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 @dataclass

@@ -143,3 +143,35 @@ def test_file_through_the_pipeline_and_replay_gives_the_same_records(tmp_path, s
     assert sorted(map(gait_key, gait2)) == sorted(map(gait_key, gait))
     # the same records under a new pseudonym: an id is drawn, never derived from the data
     assert {m.subject for m in gait2}.isdisjoint({subject})
+
+
+def test_a_flat_out_replay_stores_every_record_of_the_stream(tmp_path):
+    """A stream file played as fast as possible leaves the worker far behind when the player
+    ends; each stage takes what is still arriving before it stops, so the log holds every cycle
+    that a worker gives for the same frames (it once kept about half of them)."""
+    from inference.data.simulated import walkway_walk
+    from inference.worker import Worker, WorkerConfig
+    from streams.node import StatusReporter
+    from streams.schema import Body, encode
+    from streams.streamfile import StreamWriter
+
+    t, j, c = walkway_walk(90.0, seed=2)
+    frames = [SkeletonFrame(source="sim", seq=i + 1, t_us=int(t[i]), host_us=0,
+                            layout="canonical22", bodies=[Body(0, j[i], c[i])])
+              for i in range(len(t))]
+    with StreamWriter(tmp_path / "walk.gst", topics=["skel/"]) as w:
+        for f in frames:
+            w.write(f.t_us, [b"skel/sim", encode(f)])
+    worker = Worker(WorkerConfig(), None, StatusReporter("worker", "worker"))
+    for f in frames:
+        worker.handle(f)
+    worker.expire(force=True)
+    want = sorted((m.side, m.start_us, m.end_us) for m in worker.outputs
+                  if isinstance(m, GaitCycle))
+    assert len(want) > 50
+
+    run_pipeline(tmp_path, f'source = "stream"\npath = "{tmp_path / "walk.gst"}"\nspeed = 0',
+                 "fast")
+    db = sqlite3.connect(tmp_path / "fast.db")
+    assert sorted(db.execute("select side, start_us, end_us from cycles")) == want
+    db.close()
