@@ -76,6 +76,13 @@ def new_subject_id() -> str:
     return "anon-" + secrets.token_hex(8)
 
 
+def new_run_id() -> str:
+    """A name for one run of a worker: its start time (UTC) and 32 random bits. Records carry
+    it, so that a re-run of the same walk (source timestamps and track numbers that repeat) is
+    stored beside the first run instead of being taken for a duplicate of it."""
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(4)
+
+
 class Track:
     """State of one walking person seen by one source."""
 
@@ -173,6 +180,8 @@ class Worker:
         monotonic clock); an offline run gives the stream's own, so that its records come out
         as a live run at recorded speed would give them, in the same order every time."""
         self.cfg, self.pub, self.status = cfg, pub, status
+        self.run = new_run_id()
+        status.state["run"] = self.run
         self.models = Models(cfg, clock)
         self.tracks: dict[tuple[str, int], Track] = {}
         self.seq: dict[str, int] = {}
@@ -184,6 +193,7 @@ class Worker:
             if isinstance(m, (GaitCycle, GaitEvent)):
                 m.session = m.session or self.cfg.session
                 m.subject = m.subject or subject
+                m.run = m.run or self.run
             if isinstance(m, GaitCycle):
                 if self.cfg.anomaly and track is not None:
                     self._score(m, track)

@@ -16,6 +16,23 @@ from streams.transport import Publisher, Subscriber
 log = logging.getLogger(__name__)
 
 
+def keep_previous(path: Path) -> Path | None:
+    """Move a stream file already at ``path`` aside, named after its last write time
+    (``demo-20261207T101502.gst``), so that a new recording (a re-run, a restarted recorder)
+    never overwrites an earlier one. Returns where it went."""
+    if not path.exists():
+        return None
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.localtime(path.stat().st_mtime))
+    target = path.with_name(f"{path.stem}-{stamp}{path.suffix}")
+    n = 1
+    while target.exists():
+        n += 1
+        target = path.with_name(f"{path.stem}-{stamp}-{n}{path.suffix}")
+    path.rename(target)
+    log.info("%s existed: kept as %s", path, target.name)
+    return target
+
+
 def run_record(sub: Subscriber, path: Path, stop: threading.Event, status: StatusReporter,
                pub: Publisher | None = None, duration_s: float | None = None,
                drain_s: float = 0.0) -> int:
@@ -24,9 +41,10 @@ def run_record(sub: Subscriber, path: Path, stop: threading.Event, status: Statu
     The file's header names the topic prefixes ``sub`` subscribed to (``""`` = every topic)
     and the endpoints it reads, so that a file says what it holds.
     Invalid messages are counted and not written: a replay must only carry what a live
-    consumer would have accepted."""
+    consumer would have accepted. A file already at ``path`` is kept under another name."""
     end = time.monotonic() + duration_s if duration_s else None
     go = Drain(stop, sub, drain_s)  # after a stop, what is still arriving is recorded too
+    keep_previous(path)
     with StreamWriter(path, topics=sub.topics, meta={"endpoints": sub.endpoints}) as w:
         log.info("recording to %s", path)
         while go() and (end is None or time.monotonic() < end):

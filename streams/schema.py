@@ -297,8 +297,9 @@ class GaitEvent(Message):
     """A gait event of one track. ``event_us`` is the sub-frame event time on the source clock.
 
     ``session`` and ``subject`` are the pseudonymous ids the worker puts on the track's cycles
-    too, so that one subject's events can be found (and deleted) like its cycles. Messages
-    recorded before they existed decode with both empty."""
+    too, so that one subject's events can be found (and deleted) like its cycles; ``run`` names
+    the worker run that made it (a re-run of the same walk is another run, not a duplicate).
+    Messages recorded before they existed decode with them empty."""
 
     TYPE: ClassVar[str] = "gait_event"
     track: int = 0
@@ -309,12 +310,13 @@ class GaitEvent(Message):
     confidence: float = 1.0
     session: str = ""
     subject: str = ""
+    run: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         d = self._head()
         d.update(track=int(self.track), side=self.side, kind=self.kind, ev=int(self.event_us),
                  method=self.method, conf=float(self.confidence), session=self.session,
-                 subject=self.subject)
+                 subject=self.subject, run=self.run)
         return d
 
     @classmethod
@@ -331,7 +333,8 @@ class GaitEvent(Message):
         return cls(**vars(head), track=_req(d, "track", int, cls.TYPE), side=side, kind=kind,
                    event_us=_req(d, "ev", int, cls.TYPE), method=_req(d, "method", str, cls.TYPE),
                    confidence=conf, session=_opt(d, "session", str, cls.TYPE, ""),
-                   subject=_opt(d, "subject", str, cls.TYPE, ""))
+                   subject=_opt(d, "subject", str, cls.TYPE, ""),
+                   run=_opt(d, "run", str, cls.TYPE, ""))
 
 
 # Per-cycle measures, with units. A measure that could not be computed is None (not NaN, not
@@ -364,6 +367,7 @@ class GaitCycle(Message):
     ``metrics`` uses the keys of :data:`CYCLE_METRICS` (None = not computable); ``flags`` are
     quality flags (a cycle that should not be trusted says so); ``anomaly`` holds the diffusion
     scorer's subject-level ``"subject"`` score and feature-level scores when a scorer ran.
+    ``run`` names the worker run that made it (empty in messages recorded before it existed).
     """
 
     TYPE: ClassVar[str] = "gait_cycle"
@@ -377,6 +381,7 @@ class GaitCycle(Message):
     method: str = "classical"
     session: str = ""
     subject: str = ""
+    run: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         d = self._head()
@@ -385,7 +390,7 @@ class GaitCycle(Message):
                  metrics={k: (None if v is None or not math.isfinite(v) else float(v))
                           for k, v in self.metrics.items()},
                  flags=list(self.flags), anomaly={k: float(v) for k, v in self.anomaly.items()},
-                 method=self.method, session=self.session, subject=self.subject)
+                 method=self.method, session=self.session, subject=self.subject, run=self.run)
         return d
 
     @classmethod
@@ -404,7 +409,8 @@ class GaitCycle(Message):
                    anomaly=_num_dict(_req(d, "anomaly", dict, cls.TYPE), "gait_cycle.anomaly"),
                    method=_req(d, "method", str, cls.TYPE),
                    session=_req(d, "session", str, cls.TYPE),
-                   subject=_req(d, "subject", str, cls.TYPE))
+                   subject=_req(d, "subject", str, cls.TYPE),
+                   run=_opt(d, "run", str, cls.TYPE, ""))
 
 
 SEVERITIES = ("info", "warning", "critical")

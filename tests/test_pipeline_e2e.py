@@ -175,3 +175,25 @@ def test_a_flat_out_replay_stores_every_record_of_the_stream(tmp_path):
     db = sqlite3.connect(tmp_path / "fast.db")
     assert sorted(db.execute("select side, start_us, end_us from cycles")) == want
     db.close()
+
+
+def test_running_the_same_file_twice_keeps_both_runs(tmp_path, shared_data):
+    """`gaitstream run FILE` twice into one folder: the second run's records are stored beside
+    the first's (not dropped as duplicates of them) and its stream file does not overwrite the
+    first one's."""
+    out = tmp_path / "out"
+    for _ in range(2):
+        p = subprocess.run([sys.executable, "-m", "deploy.cli", "run", str(shared_data / TRIAL),
+                            "--out", str(out), "--json"], cwd=REPO, timeout=120,
+                           capture_output=True, text=True)
+        assert p.returncode == 0, p.stderr[-2000:]
+    per_run = json.loads(p.stdout.strip().splitlines()[-1])["cycles"]
+    assert per_run >= 2
+    db = sqlite3.connect(out / "demo.db")
+    runs = db.execute("select run, count(*) from cycles group by run").fetchall()
+    assert len(runs) == 2 and all(n == per_run for _, n in runs)
+    assert db.execute("select sum(count) from gaps").fetchone()[0] in (None, 0)
+    db.close()
+    streams = sorted(out.glob("demo*.gst"))
+    assert len(streams) == 2
+    assert all(sum(isinstance(m, GaitCycle) for m in messages(s)) == per_run for s in streams)

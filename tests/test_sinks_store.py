@@ -17,7 +17,7 @@ from streams.schema import CYCLE_METRICS, Alert, GaitCycle, GaitEvent, Status
 
 
 def cycle(seq, source="cam", track=1, start_us=None, session="S-7f3a", subject="P-0042",
-          **metrics):
+          run="", **metrics):
     m = {k: None for k in CYCLE_METRICS}
     m.update(speed_mps=1.0 + seq / 100, cadence_spm=110.0 + seq, stride_length_m=1.25)
     m.update(metrics)
@@ -26,7 +26,7 @@ def cycle(seq, source="cam", track=1, start_us=None, session="S-7f3a", subject="
                      side="left" if seq % 2 else "right", start_us=start,
                      end_us=start + 1_100_000, metrics=m, flags=["low_confidence"] * (seq % 3 == 0),
                      anomaly={"subject": 0.1 * seq, "left_knee": 0.5}, session=session,
-                     subject=subject)
+                     subject=subject, run=run)
 
 
 def records(msgs, session="S-7f3a"):
@@ -219,22 +219,48 @@ def test_migrations_upgrade_an_old_database_in_order_and_keep_its_data(engine, t
                 "'foot_off', 5, 'classical', 1.0, 5, 5, 5)"):
         old.conn.execute(sql)
     old.close()
+    # a cycle as a build at schema 3 wrote it (no run)
+    old = open_(schema_upto=3)
+    old.conn.execute("INSERT INTO cycles (source, seq, session, subject, track, side, start_us, "
+                     "end_us, method, flags, t_us, host_us, wall_us) VALUES ('cam', 9, 'S-7f3a', "
+                     "'P-0042', 1, 'left', 9900000, 11000000, 'classical', '[]', 7, 7, 7)")
+    old.close()
     new = open_()
-    assert new.schema_version() == LATEST_VERSION == 3
+    assert new.schema_version() == LATEST_VERSION == 4
     _, it = new.query("SELECT version, name FROM schema_migrations ORDER BY version")
     assert [tuple(r) for r in it] == [(v, n) for v, n, _ in MIGRATIONS]
-    assert {"cycles_session_wall", "cycles_subject", "events_subject",
-            "tracks_subject"} <= schema_objects(new)
+    assert {"cycles_session_wall", "cycles_subject", "cycles_track", "cycles_wall",
+            "events_wall", "events_subject", "tracks_subject"} <= schema_objects(new)
     (ev,) = rows(new, "events")
-    assert (ev["seq"], ev["subject"]) == (1, "")  # an old event keeps an empty subject
+    assert (ev["seq"], ev["subject"], ev["run"]) == (1, "", "")  # old rows keep their data
+    (old_cycle,) = rows(new, "cycles")
+    assert (old_cycle["seq"], old_cycle["start_us"], old_cycle["run"]) == (9, 9900000, "")
     # body id 1 again in the same session, another person: a track row of its own
     new.write(records([cycle(1, subject="anon-1"), cycle(3, subject="anon-1")]))
     tr = rows(new, "tracks", "subject")
     assert [(t["track"], t["subject"], t["cycles"]) for t in tr] == \
         [(1, "P-0042", 2), (1, "anon-1", 2)]
-    assert [r["seq"] for r in rows(new, "cycles")] == [1, 3]
+    assert [r["seq"] for r in rows(new, "cycles")] == [1, 3, 9]
     assert new.migrate() == []  # nothing left to apply
     new.close()
+
+
+def test_a_rerun_of_the_same_walk_is_stored_beside_the_first(reopen):
+    """Source, track and start times repeat when the same walk is analysed again (the demo run
+    twice, a camera clock that restarted): the worker's run keeps both runs' records; within
+    one run a record delivered twice is still stored once."""
+    s = reopen()
+    first = [cycle(1, run="run-a"), cycle(2, run="run-a")]
+    again = [cycle(1, run="run-b"), cycle(2, run="run-b")]
+    assert s.write(records(first)).written == 2
+    res = s.write(records(first + again))
+    assert res.written == 2 and res.duplicates == 2
+    s.close()
+    s = reopen()
+    got = rows(s, "cycles")
+    assert sorted((r["run"], r["seq"]) for r in got) == [("run-a", 1), ("run-a", 2),
+                                                         ("run-b", 1), ("run-b", 2)]
+    s.close()
 
 
 def test_a_database_from_a_newer_build_is_refused(tmp_path):

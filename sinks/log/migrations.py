@@ -16,6 +16,11 @@ from __future__ import annotations
 from streams.schema import CYCLE_METRICS
 
 _METRIC_COLUMNS = "".join(f"    {k} DOUBLE PRECISION,\n" for k in CYCLE_METRICS)
+_CYCLE_V3_COLUMNS = ", ".join(["source", "seq", "session", "subject", "track", "side", "start_us",
+                               "end_us", "method", *CYCLE_METRICS, "extra_metrics", "flags",
+                               "anomaly_subject", "anomaly", "t_us", "host_us", "wall_us"])
+_EVENT_V3_COLUMNS = ("source, seq, session, track, side, kind, event_us, method, confidence, "
+                     "t_us, host_us, wall_us, subject")
 
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (1, "records, bookkeeping and gaps", [
@@ -157,6 +162,64 @@ SELECT session, source, track, subject, first_start_us, last_end_us, first_wall_
         "CREATE INDEX cycles_subject ON cycles (subject)",
         "CREATE INDEX events_subject ON events (subject)",
         "CREATE INDEX tracks_subject ON tracks (subject)",
+    ]),
+    # A re-run of the same walk (the demo run twice, a camera whose clock restarted, a file
+    # analysed again) repeats source, track and start times: without the worker's run in the
+    # key its records were dropped as duplicates of the first run's. Rows from before get ''.
+    (4, "the worker run in the content key of cycles and events", [
+        """CREATE TABLE cycles_v4 (
+    id {pk},
+    source TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    session TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    track BIGINT NOT NULL,
+    side TEXT NOT NULL,
+    start_us BIGINT NOT NULL,
+    end_us BIGINT NOT NULL,
+    method TEXT NOT NULL,
+""" + _METRIC_COLUMNS + """    extra_metrics TEXT,
+    flags TEXT NOT NULL,
+    anomaly_subject DOUBLE PRECISION,
+    anomaly TEXT,
+    t_us BIGINT NOT NULL,
+    host_us BIGINT NOT NULL,
+    wall_us BIGINT NOT NULL,
+    run TEXT NOT NULL DEFAULT '',
+    UNIQUE (run, source, track, side, start_us, method)
+)""",
+        f"INSERT INTO cycles_v4 ({_CYCLE_V3_COLUMNS}) SELECT {_CYCLE_V3_COLUMNS} FROM cycles "
+        "ORDER BY id",
+        "DROP TABLE cycles",
+        "ALTER TABLE cycles_v4 RENAME TO cycles",
+        """CREATE TABLE events_v4 (
+    id {pk},
+    source TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    session TEXT NOT NULL,
+    track BIGINT NOT NULL,
+    side TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    event_us BIGINT NOT NULL,
+    method TEXT NOT NULL,
+    confidence DOUBLE PRECISION NOT NULL,
+    t_us BIGINT NOT NULL,
+    host_us BIGINT NOT NULL,
+    wall_us BIGINT NOT NULL,
+    subject TEXT NOT NULL DEFAULT '',
+    run TEXT NOT NULL DEFAULT '',
+    UNIQUE (run, source, track, side, kind, event_us, method)
+)""",
+        f"INSERT INTO events_v4 ({_EVENT_V3_COLUMNS}) SELECT {_EVENT_V3_COLUMNS} FROM events "
+        "ORDER BY id",
+        "DROP TABLE events",
+        "ALTER TABLE events_v4 RENAME TO events",
+        "CREATE INDEX cycles_session_wall ON cycles (session, wall_us)",
+        "CREATE INDEX cycles_track ON cycles (source, track)",
+        "CREATE INDEX cycles_wall ON cycles (wall_us)",
+        "CREATE INDEX cycles_subject ON cycles (subject)",
+        "CREATE INDEX events_wall ON events (wall_us)",
+        "CREATE INDEX events_subject ON events (subject)",
     ]),
 ]
 

@@ -30,12 +30,12 @@ STREAM_OF_TYPE = {"gait_event": "gait", "gait_cycle": "gait", "alert": "alert"}
 UPSTREAM_DROP_COUNTER = "dropped_upstream"
 UPSTREAM_STREAM = "upstream"
 
+# in the tables' order (exports follow it): columns that migrations added come last
 CYCLE_COLUMNS = ["source", "seq", "session", "subject", "track", "side", "start_us", "end_us",
                  "method", *CYCLE_METRICS, "extra_metrics", "flags", "anomaly_subject", "anomaly",
-                 "t_us", "host_us", "wall_us"]
-# subject last: migration 3 added it to the table, and exports follow the table's order
+                 "t_us", "host_us", "wall_us", "run"]
 EVENT_COLUMNS = ["source", "seq", "session", "track", "side", "kind", "event_us", "method",
-                 "confidence", "t_us", "host_us", "wall_us", "subject"]
+                 "confidence", "t_us", "host_us", "wall_us", "subject", "run"]
 ALERT_COLUMNS = ["alert_id", "state", "source", "seq", "rule", "severity", "text", "track",
                  "value", "t_us", "host_us", "wall_us"]
 STATUS_COLUMNS = ["source", "seq", "process", "role", "uptime_s", "counters", "latency_ms",
@@ -44,8 +44,8 @@ STATUS_COLUMNS = ["source", "seq", "process", "role", "uptime_s", "counters", "l
 TABLE_COLUMNS = {"cycles": CYCLE_COLUMNS, "events": EVENT_COLUMNS, "alerts": ALERT_COLUMNS,
                  "status": STATUS_COLUMNS}
 TABLE_KEYS = {
-    "cycles": ("source", "track", "side", "start_us", "method"),
-    "events": ("source", "track", "side", "kind", "event_us", "method"),
+    "cycles": ("run", "source", "track", "side", "start_us", "method"),
+    "events": ("run", "source", "track", "side", "kind", "event_us", "method"),
     "alerts": ("alert_id", "state"),
     "status": ("source", "seq", "t_us"),
 }
@@ -92,7 +92,7 @@ def cycle_row(m: GaitCycle, received_us: int) -> dict:
     row["flags"] = _json(list(m.flags))
     row["anomaly_subject"] = m.anomaly.get("subject")
     row["anomaly"] = _json(m.anomaly) if m.anomaly else None
-    row.update(t_us=m.t_us, host_us=m.host_us, wall_us=received_us)
+    row.update(t_us=m.t_us, host_us=m.host_us, wall_us=received_us, run=m.run)
     return row
 
 
@@ -101,7 +101,7 @@ def event_row(m: GaitEvent, received_us: int, session: str) -> dict:
             "subject": m.subject, "track": m.track,
             "side": m.side, "kind": m.kind, "event_us": m.event_us, "method": m.method,
             "confidence": m.confidence, "t_us": m.t_us, "host_us": m.host_us,
-            "wall_us": received_us}
+            "wall_us": received_us, "run": m.run}
 
 
 def alert_row(m: Alert, received_us: int) -> dict:
