@@ -33,10 +33,12 @@ import os
 import threading
 from typing import Any, Callable, Iterator
 
-import cv2
 import numpy as np
 
+from streams.extras import require
 from streams.schema import ImageFrame, monotonic_us
+
+cv2 = require("cv2", "the webcam source")
 
 log = logging.getLogger(__name__)
 

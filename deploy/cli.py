@@ -12,6 +12,15 @@ import importlib
 import logging
 import sys
 
+from capture.readers.recording import RecordingError
+from deploy.config import ConfigError
+from streams.extras import MissingExtra
+from streams.streamfile import StreamFileError
+
+# What a user can put right (a path, a key, an extra): reported in one line, not a traceback.
+USER_ERRORS = (MissingExtra, ConfigError, RecordingError, StreamFileError, FileNotFoundError,
+               IsADirectoryError, NotADirectoryError)
+
 # (command, module, help). Two-word commands ("bench transport") group under their first word.
 COMMANDS: list[tuple[str, str, str]] = [
     ("demo", "deploy.demo", "run the whole pipeline on the simulated walker (no camera needed)"),
@@ -89,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(module.main(args) or 0)
     except KeyboardInterrupt:
         return 130
+    except USER_ERRORS as e:  # a wrong file, key or missing extra: one line, no traceback
+        print(f"error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

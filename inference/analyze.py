@@ -152,17 +152,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from capture.readers import VIDEO_SUFFIXES, RecordingError, load_recording
+    from capture.readers import VIDEO_SUFFIXES, load_recording
     from inference.video import load_video_recording
 
-    try:
-        if args.file.suffix.lower() in VIDEO_SUFFIXES:
-            rec = load_video_recording(args.file)
-        else:
-            rec = load_recording(args.file)
-    except RecordingError as e:
-        print(f"error: {e}")
-        return 2
+    # a file that cannot be read raises RecordingError: the command line says why in one line
+    if args.file.suffix.lower() in VIDEO_SUFFIXES:
+        rec = load_video_recording(args.file)
+    else:
+        rec = load_recording(args.file)
     res = analyze_recording(rec, args.analysis)
     rep = report(args.file, rec, res)
     print_report(rep)

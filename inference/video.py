@@ -18,11 +18,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from capture.readers.recording import Recording, RecordingError, fill_missing
 from streams.skeletons import MEDIAPIPE_JOINTS, to_canonical
+from streams.extras import deferred
+
+cv2 = deferred("cv2", "pose estimation on a video")
 
 log = logging.getLogger(__name__)
 

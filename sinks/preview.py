@@ -32,7 +32,6 @@ import time
 from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import cv2
 import numpy as np
 
 from streams.schema import ImageFrame, SkeletonFrame
@@ -40,6 +39,9 @@ from streams.skeletons import CANONICAL_PARENTS, LayoutError, to_canonical
 from streams.node import StatusReporter
 from streams.transport import (Publisher, Subscriber, check_bind_endpoint, image_topic,
                                skeleton_topic)
+from streams.extras import deferred
+
+cv2 = deferred("cv2", "the preview")
 
 log = logging.getLogger(__name__)
 

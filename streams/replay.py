@@ -76,6 +76,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    if not args.file.is_file():
+        raise FileNotFoundError(f"no stream file at {args.file}")
+    StreamReader(args.file)  # not a stream file: say so before binding anything
     stop = install_stop_handlers()
     pub = Publisher(args.publish, hwm=args.hwm)
     if args.wait_subscribers > 0 and not pub.wait_for_subscribers(1, args.wait_subscribers):

@@ -65,7 +65,9 @@ def test_analyze_reports_an_unreadable_file(tmp_path):
     bad.write_bytes(b"not a c3d file")
     p = subprocess.run([sys.executable, "-m", "deploy.cli", "analyze", str(bad)],
                        capture_output=True, text=True, timeout=60)
-    assert p.returncode == 2 and "broken.c3d" in p.stdout
+    assert p.returncode == 2
+    (line,) = p.stderr.strip().splitlines()  # one line naming the file, no traceback
+    assert line.startswith("error: ") and "broken.c3d" in line
 
 
 def test_plot_writes_a_figure(shared_data, tmp_path):

@@ -9,9 +9,9 @@ import torch
 
 from inference.models.motion_diffusion import scorer as anomaly_scorer
 from inference.models.motion_diffusion import features as hml3d
-from inference.models.motion_diffusion.model import (ALPHAS_CUMPROD, EMPTY, PROMPTS, WALKING,
-                                                     DenoiserConfig, MotionDenoiser, export_onnx,
-                                                     save_config, module_from_onnx)
+from inference.models.motion_diffusion.config import (ALPHAS_CUMPROD, EMPTY, PROMPTS, WALKING,
+                                                      DenoiserConfig, save_config)
+from inference.models.motion_diffusion.model import MotionDenoiser, export_onnx, module_from_onnx
 from streams.schema import GaitCycle, decode, encode
 from streams.skeletons import CANONICAL_JOINTS, CJ
 from tests._walker import walker

@@ -10,7 +10,7 @@ from scipy.stats import spearmanr
 from inference.models.motion_diffusion import scorer as anomaly_scorer
 from inference.data.diffusion import Walk, sim_walks
 from inference.eval.anomaly import Scored, summarize_simulator
-from inference.models.motion_diffusion.model import EMPTY, PERTURBED, load_config
+from inference.models.motion_diffusion.config import EMPTY, PERTURBED, load_config
 from inference.train.diffusion import (BROAD_PATTERNS, TrainConfig, WindowSampler, make_batch,
                                        train)
 

@@ -75,7 +75,7 @@ def test_routing_by_content_not_suffix(tmp_path, no_pyk4a):
 def test_cli_analyze_and_run_on_a_kinect_mkv_name_the_missing_sdk(tmp_path, capsys, no_pyk4a):
     k4a = k4a_like_mkv(tmp_path / "walk.mkv")
     assert cli.main(["analyze", str(k4a)]) == 2
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err  # one line on stderr, no traceback
     assert "error: walk.mkv is an Azure Kinect recording" in out
     assert "pyk4a cannot be imported" in out and "pip install 'gaitstream[kinect]'" in out
     with pytest.raises(SystemExit) as e:
@@ -87,5 +87,5 @@ def test_cli_analyze_and_run_on_a_kinect_mkv_name_the_missing_sdk(tmp_path, caps
 def test_cli_analyze_keeps_an_ordinary_mkv_on_the_video_path(tmp_path, capsys):
     clip = ordinary_mkv(tmp_path / "clip.mkv")  # five grey frames: nobody in them
     assert cli.main(["analyze", str(clip)]) == 2
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err
     assert "no person found in 5 frames" in out  # MediaPipe ran on the frames

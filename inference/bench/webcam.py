@@ -32,10 +32,12 @@ import threading
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from inference.data import SHARED_DATA
+from streams.extras import deferred
+
+cv2 = deferred("cv2", "the webcam benchmark")
 
 log = logging.getLogger(__name__)
 

@@ -38,7 +38,7 @@ from inference.data.diffusion import (DEFAULT_DATA_DIR, EVAL_SEED0, KINECT, KINE
                                       KINECT_HELD_OUT_NORMAL, KINECT_TRAIN_PERSONS, OPENCAP,
                                       OPENCAP_ALTERED, OPENCAP_HELD_OUT_NORMAL,
                                       OPENCAP_TRAIN_NORMAL, Walk, load_walk)
-from inference.models.motion_diffusion.model import CONFIG_PATH, load_config
+from inference.models.motion_diffusion.config import CONFIG_PATH, load_config
 
 log = logging.getLogger(__name__)
 

@@ -26,6 +26,8 @@ from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 
+from streams.extras import require
+
 log = logging.getLogger(__name__)
 
 BACKENDS = ("onnxruntime", "torch", "tensorrt")
@@ -324,6 +326,7 @@ def make_backend(kind: str, *, onnx_path: str | os.PathLike | None = None,
     if kind == "torch":
         if torch_module is None:
             raise BackendError("torch backend needs the torch module (a checkpoint)")
+        require("torch", "the torch backend")
         return TorchBackend(torch_module(), input_names, output_names, device=device)
     if kind == "tensorrt":
         if onnx_path is None or trt_profile is None:

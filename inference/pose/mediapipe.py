@@ -23,10 +23,12 @@ from __future__ import annotations
 import logging
 import math
 
-import cv2
 import numpy as np
 
 from inference.pose.people import PersonObservation
+from streams.extras import require
+
+cv2 = require("cv2", "MediaPipe pose")
 
 log = logging.getLogger(__name__)
 

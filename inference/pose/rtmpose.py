@@ -27,11 +27,13 @@ from __future__ import annotations
 
 import logging
 
-import cv2
 import numpy as np
 
 from inference.pose.people import PersonObservation
 from inference.pose.yolo import N_COCO, observation_from_coco
+from streams.extras import require
+
+cv2 = require("cv2", "RTMPose")
 
 log = logging.getLogger(__name__)
 

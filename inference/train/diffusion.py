@@ -187,7 +187,7 @@ class WindowSampler:
 def make_batch(sampler: WindowSampler, n: int, frames: int, cfg: TrainConfig,
                norm: hml3d.Normalizer | None, rng: np.random.Generator):
     """Normalised features (n, frames-1, 263), prompt indices, column masks (n, 263)."""
-    from inference.models.motion_diffusion.model import EMPTY, PERTURBED, WALKING
+    from inference.models.motion_diffusion.config import EMPTY, PERTURBED, WALKING
 
     joints, conf, groups = sampler.sample(n, frames)
     prompt = np.full(n, WALKING)
@@ -227,9 +227,9 @@ def train(cfg: TrainConfig, out: Path, models_dir: Path, data_dir: Path,
           use_sim: bool = True) -> dict:
     import torch
 
-    from inference.models.motion_diffusion.model import (CONFIG_PATH, ONNX_PATH, STATS_PATH,
-                                                         DenoiserConfig, MotionDenoiser,
-                                                         export_onnx, q_sample, save_config)
+    from inference.models.motion_diffusion.config import (CONFIG_PATH, ONNX_PATH, STATS_PATH,
+                                                          DenoiserConfig, q_sample, save_config)
+    from inference.models.motion_diffusion.model import MotionDenoiser, export_onnx
 
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
@@ -401,7 +401,7 @@ def plot_history(history: list[dict], path: Path) -> None:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from inference.models.motion_diffusion.model import MODELS_DIR
+    from inference.models.motion_diffusion.config import MODELS_DIR
 
     d = TrainConfig()
     p.add_argument("--out", type=Path, default=Path("out/train_diffusion"),

@@ -29,9 +29,9 @@ from typing import Callable
 import numpy as np
 
 from inference.models.motion_diffusion import features as hml3d
-from inference.models.motion_diffusion.model import (CONFIG_PATH, EMPTY, INPUT_NAMES, ONNX_PATH,
-                                                     OUTPUT_NAMES, STATS_PATH, WALKING, load_config,
-                                                     q_sample)
+from inference.models.motion_diffusion.config import (CONFIG_PATH, EMPTY, INPUT_NAMES, ONNX_PATH,
+                                                      OUTPUT_NAMES, STATS_PATH, WALKING,
+                                                      load_config, q_sample)
 from streams.skeletons import CANONICAL_JOINTS
 
 log = logging.getLogger(__name__)
@@ -168,7 +168,11 @@ def load_scorer(backend: str = "onnxruntime", *, k: int = DEFAULT_K, seed: int =
     One intra-op thread by default: the worker scores one cycle at a time next to other tracks,
     and a small batch gains little from more threads."""
     from inference.models.backends import make_backend
-    from inference.models.motion_diffusion.model import module_from_onnx
+
+    def torch_module():  # only the torch backend needs torch
+        from inference.models.motion_diffusion.model import module_from_onnx
+
+        return module_from_onnx(onnx_path, config_path)
 
     d = Path(model_dir) if model_dir is not None else None
     onnx_path = d / ONNX_PATH.name if d else ONNX_PATH
@@ -180,7 +184,7 @@ def load_scorer(backend: str = "onnxruntime", *, k: int = DEFAULT_K, seed: int =
                                     "diffusion writes it)")
     load_config(config_path)  # fails early on a vocabulary mismatch
     b = make_backend(backend, onnx_path=onnx_path,
-                     torch_module=lambda: module_from_onnx(onnx_path, config_path),
+                     torch_module=torch_module,
                      input_names=INPUT_NAMES, output_names=OUTPUT_NAMES, device=device,
                      threads=threads,
                      trt_profile={"x": ((2, 3, 263), (2 * k, 24, 263), (2 * k, MAX_FRAMES, 263)),
