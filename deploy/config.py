@@ -34,8 +34,13 @@ from pathlib import Path
 from typing import Any
 
 from streams.transport import CurveConfig
+from streams.options import check_keys
 
 PROCESS_KINDS = ("capture", "worker", "record", "sink", "preview")
+
+# A process's exit code for "the configuration (or the installation) is wrong": the launcher does
+# not restart it, since the same configuration would fail the same way (sysexits' EX_CONFIG).
+EXIT_CONFIG = 78
 
 
 class ConfigError(ValueError):
@@ -98,9 +103,7 @@ _PROCESS_KEYS = {"name", "kind", "publish", "subscribe", "topics", "hwm", "allow
 
 
 def _check_keys(where: str, d: dict, allowed: set[str]) -> None:
-    unknown = set(d) - allowed
-    if unknown:
-        raise ConfigError(f"{where}: unknown keys {sorted(unknown)} (allowed: {sorted(allowed)})")
+    check_keys(where, d, allowed, ConfigError)
 
 
 def load_config(path: str | os.PathLike, overrides: dict[str, Any] | None = None

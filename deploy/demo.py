@@ -22,6 +22,7 @@ from inference.analysis.cycles import trusted
 from streams.schema import GaitCycle, Status
 from streams.transport import Subscriber
 
+from deploy import preflight
 from deploy.config import load_config
 from deploy.launcher import Launcher
 from streams.node import install_stop_handlers
@@ -107,8 +108,10 @@ def main(args: argparse.Namespace) -> int:
 
 def run_with_console(config: Path, out: Path, duration: float | None, as_json: bool) -> int:
     """Run a configuration through the launcher, printing cycle records as they arrive."""
-    stop = install_stop_handlers()
     cfg = load_config(config)
+    if not preflight.report(cfg):
+        return 2
+    stop = install_stop_handlers()
     if duration:
         timer = threading.Timer(duration, stop.set)
         timer.daemon = True

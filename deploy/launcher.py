@@ -22,7 +22,7 @@ from pathlib import Path
 from streams.node import StatusReporter
 from streams.transport import Publisher
 
-from deploy.config import PipelineConfig, ProcessConfig
+from deploy.config import EXIT_CONFIG, PipelineConfig, ProcessConfig
 
 log = logging.getLogger(__name__)
 
@@ -54,12 +54,13 @@ class Launcher:
         self.cfg, self.stop = cfg, stop
         self.children = [Child(p) for p in cfg.processes]
         self.log_dir = log_dir
+        self.failed: list[str] = []  # processes that exited with EXIT_CONFIG
         self.status = StatusReporter("launcher", "launcher")
         self.pub = Publisher(cfg.launcher.publish) if cfg.launcher.publish else None
 
     def _spawn(self, ch: Child) -> None:
         cmd = [sys.executable, "-m", "deploy.cli", "proc", "--config", str(self.cfg.path),
-               "--name", ch.proc.name]
+               "--name", ch.proc.name, "--data-dir", str(self.cfg.data_dir)]
         out = None
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -87,6 +88,12 @@ class Launcher:
                 ch.backoff_s = 0.0  # stable again: the next crash restarts quickly
             return
         ch.exit_codes.append(code)
+        if code == EXIT_CONFIG:
+            ch.finished, ch.popen = True, None
+            self.failed.append(ch.proc.name)
+            log.error("%s: its configuration or installation is wrong (its own message above "
+                      "says what); not restarted, stopping the pipeline", ch.proc.name)
+            return
         policy = ch.proc.restart
         if policy == "never" or (policy == "on-failure" and code == 0):
             ch.finished, ch.popen = True, None
@@ -108,6 +115,8 @@ class Launcher:
         while not self.stop.wait(0.2):
             for ch in self.children:
                 self._watch(ch)
+            if self.failed:
+                break
             if done_names and all(ch.finished for ch in self.children
                                   if ch.proc.name in done_names):
                 log.info("%s finished: stopping the pipeline", ", ".join(sorted(done_names)))
@@ -116,7 +125,7 @@ class Launcher:
                                       for ch in self.children})
             self.status.maybe_publish(self.pub)
         self.shutdown()
-        return 0
+        return 2 if self.failed else 0
 
     def shutdown(self) -> None:
         """Stop in configuration order (sources first, sinks last), each given time to finish,

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 import threading
 
 from streams.node import StatusReporter, install_stop_handlers
 from streams.transport import Publisher, Subscriber
 
-from deploy.config import PipelineConfig, ProcessConfig, load_config
+from deploy.config import EXIT_CONFIG, PipelineConfig, ProcessConfig, load_config
+from deploy.preflight import CHECKS, PROBLEMS, capture_options
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +30,8 @@ DEFAULT_TOPICS = {
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", required=True, help="pipeline TOML file")
     p.add_argument("--name", required=True, help="the [[process]] name to run")
+    p.add_argument("--data-dir", default=None, help="the launcher's data folder (it may have "
+                   "been given on its command line instead of the configuration)")
 
 
 def subscribed_topics(proc: ProcessConfig) -> list[str]:
@@ -61,14 +65,11 @@ def run_process(cfg: PipelineConfig, proc: ProcessConfig, stop: threading.Event)
             from capture.base import run_capture
             from capture.sources import make_source
 
-            opts = dict(proc.options)
-            kind = opts.pop("source", None)
-            if kind is None:
-                raise ValueError(f"process {proc.name}: options.source (the source kind) missing")
-            speed = float(opts.pop("speed", 1.0))
-            if pub is None:
-                raise ValueError(f"process {proc.name}: a capture process needs publish")
-            source = make_source(kind, proc.name, opts)
+            kind, speed, opts = capture_options(cfg, proc)
+            try:
+                source = make_source(kind, proc.name, opts)
+            except PROBLEMS as e:  # a file it cannot read: no restart will read it either
+                return config_problem(proc, e)
             if source.paced:
                 # A file or the simulator would lose its first frames to subscribers still
                 # connecting; a live camera starts at once (its frames are live anyway). The
@@ -115,7 +116,19 @@ def run_process(cfg: PipelineConfig, proc: ProcessConfig, stop: threading.Event)
     return 0
 
 
+def config_problem(proc: ProcessConfig, e: BaseException) -> int:
+    """Say what is wrong in one line and exit with EXIT_CONFIG, which the launcher does not
+    restart: the same configuration would fail the same way."""
+    print(f"error: process {proc.name!r} ({proc.kind}): {e}", file=sys.stderr, flush=True)
+    return EXIT_CONFIG
+
+
 def main(args: argparse.Namespace) -> int:
     stop = install_stop_handlers()
-    cfg = load_config(args.config)
-    return run_process(cfg, cfg.process(args.name), stop)
+    cfg = load_config(args.config, {"data_dir": args.data_dir} if args.data_dir else None)
+    proc = cfg.process(args.name)
+    try:
+        CHECKS[proc.kind](cfg, proc)
+    except PROBLEMS as e:
+        return config_problem(proc, e)
+    return run_process(cfg, proc, stop)

@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 
 from capture.sources import source_for_file
+from deploy import preflight
 from deploy.config import load_config
 from deploy.demo import run_with_console, write_config
 from deploy.launcher import Launcher
@@ -27,6 +28,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--logs", type=Path, default=None,
                    help="write each process's output to DIR/<name>.log")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    p.add_argument("--data-dir", type=Path, default=None,
+                   help="the configuration's data folder instead of its [pipeline] data_dir "
+                        "(relative paths of its processes resolve against it)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -35,8 +39,11 @@ def main(args: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
         return run_with_console(write_config(out, source_for_file(args.config), finite=True), out,
                                 args.duration, args.json)
+    cfg = load_config(args.config, {"data_dir": str(args.data_dir.resolve())}
+                      if args.data_dir else None)
+    if not preflight.report(cfg):
+        return 2
     stop = install_stop_handlers()
-    cfg = load_config(args.config)
     if args.duration:
         timer = threading.Timer(args.duration, stop.set)
         timer.daemon = True

@@ -31,6 +31,7 @@ import numpy as np
 from streams.schema import GaitCycle, GaitEvent, ImageFrame, Message, SkeletonFrame
 from streams.skeletons import LayoutError, to_canonical
 from streams.node import Drain, StatusReporter
+from streams.options import check_keys
 from streams.transport import Publisher, Subscriber
 
 log = logging.getLogger(__name__)
@@ -53,9 +54,7 @@ class WorkerConfig:
 
     @classmethod
     def from_options(cls, options: dict[str, Any], session: str = "") -> "WorkerConfig":
-        unknown = set(options) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"worker options: unknown keys {sorted(unknown)}")
+        check_keys("worker options", options, cls.__dataclass_fields__)
         cfg = cls(**{"session": session, **options})
         if cfg.analysis not in ANALYSES:
             raise ValueError(f"worker analysis {cfg.analysis!r} not one of {ANALYSES}")
@@ -65,9 +64,8 @@ class WorkerConfig:
     def model_options(self) -> Any:
         from inference.models.gait_transformer.runtime import GaitModelOptions
 
-        unknown = set(self.gait_model_options) - set(GaitModelOptions.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"worker gait_model_options: unknown keys {sorted(unknown)}")
+        check_keys("worker gait_model_options", self.gait_model_options,
+                   GaitModelOptions.__dataclass_fields__)
         return GaitModelOptions(**self.gait_model_options)
 
 

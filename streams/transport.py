@@ -19,6 +19,7 @@ import zmq.auth
 from zmq.auth.thread import ThreadAuthenticator
 
 from streams.schema import ImageFrame, Message, WireError, decode, encode
+from streams.options import check_keys
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +74,7 @@ class CurveConfig:
     def from_dict(cls, d: dict[str, Any] | None) -> "CurveConfig | None":
         if not d:
             return None
-        unknown = set(d) - {"secret_key_file", "server_key_file", "authorized_dir"}
-        if unknown:
-            raise ValueError(f"curve: unknown keys {sorted(unknown)}")
+        check_keys("curve", d, {"secret_key_file", "server_key_file", "authorized_dir"})
         return cls(**d)
 
 

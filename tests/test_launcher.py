@@ -2,6 +2,7 @@
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -29,8 +30,14 @@ def pids_running(config: Path) -> list[int]:
     return found
 
 
-def write_config(tmp_path: Path) -> tuple[Path, str]:
+def write_config(tmp_path: Path) -> tuple[Path, str, socket.socket]:
+    """A pipeline with a recorder and a camera whose port is taken (by the socket returned, which
+    the test keeps open): a crash at every start that a restart may cure, unlike a configuration
+    error, which stops the pipeline at once (test_preflight)."""
     launcher_ep = f"tcp://127.0.0.1:{free_port()}"
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
     cfg = tmp_path / "pipe.toml"
     cfg.write_text(f"""
 [pipeline]
@@ -53,11 +60,11 @@ path = "rec.gst"
 [[process]]
 name = "broken"
 kind = "capture"
-publish = "tcp://127.0.0.1:{free_port()}"
+publish = "tcp://127.0.0.1:{taken.getsockname()[1]}"
 [process.options]
-source = "no-such-source"
+source = "sim"
 """)
-    return cfg, launcher_ep
+    return cfg, launcher_ep, taken
 
 
 def wait_for(pred, timeout_s=20.0):
@@ -71,7 +78,7 @@ def wait_for(pred, timeout_s=20.0):
 
 
 def test_restarts_crashed_processes_and_stops_cleanly(tmp_path):
-    cfg, launcher_ep = write_config(tmp_path)
+    cfg, launcher_ep, taken = write_config(tmp_path)
     sub = Subscriber([launcher_ep], ["status"])
     env = dict(os.environ, PYTHONPATH=str(REPO))
     launcher = subprocess.Popen([sys.executable, "-m", "deploy.cli", "run", str(cfg),
@@ -94,15 +101,16 @@ def test_restarts_crashed_processes_and_stops_cleanly(tmp_path):
         counters = wait_for(restarts)
         assert counters, "launcher status never showed the restarts"
         log = (tmp_path / "logs" / "broken.log").read_text()
-        assert "unknown source kind 'no-such-source'" in log
+        assert "Address already in use" in log
     finally:
         launcher.send_signal(signal.SIGINT)
         assert launcher.wait(15) == 0
+        taken.close()
     assert wait_for(lambda: not pids_running(cfg), 5.0), "a child outlived the launcher"
 
 
 def test_launcher_killed_hard_leaves_no_orphan(tmp_path):
-    cfg, _ = write_config(tmp_path)
+    cfg, _, taken = write_config(tmp_path)
     env = dict(os.environ, PYTHONPATH=str(REPO))
     launcher = subprocess.Popen([sys.executable, "-m", "deploy.cli", "run", str(cfg)],
                                 cwd=REPO, env=env, stderr=subprocess.DEVNULL)
@@ -110,3 +118,4 @@ def test_launcher_killed_hard_leaves_no_orphan(tmp_path):
     launcher.kill()
     launcher.wait()
     assert wait_for(lambda: not pids_running(cfg), 10.0), "children survived SIGKILL of launcher"
+    taken.close()

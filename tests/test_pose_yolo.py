@@ -165,5 +165,5 @@ def test_yolo_backend_through_the_estimator(tmp_path):
 def test_yolo_backend_needs_a_model():
     with pytest.raises(ValueError, match="model_path"):
         PoseEstimator(backend="yolo-pose")
-    with pytest.raises(ValueError, match="unknown keys"):
+    with pytest.raises(ValueError, match="unknown key"):
         PoseEstimator(backend="mediapipe", model_compexity=1)

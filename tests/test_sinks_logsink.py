@@ -108,7 +108,7 @@ def test_statuses_are_thinned_but_every_drop_is_counted(sink):
     ({"store": "postgresql"}, "needs dsn"),
     ({"store": "jsonl", "path": "x.db"}, "ending in .jsonl"),
     ({"batch_max": 0}, "batch_max >= 1"),
-    ({"bacth_ms": 5}, "unknown keys \\['bacth_ms'\\]"),
+    ({"bacth_ms": 5}, "unknown key 'bacth_ms' \\(did you mean 'batch_ms'\\?\\)"),
 ])
 def test_bad_options_are_refused_with_a_reason(options, message):
     with pytest.raises(ValueError, match=message):

@@ -248,7 +248,7 @@ def test_worker_refuses_unknown_gait_model_options_at_start():
 
     cfg = WorkerConfig.from_options({"analysis": "both", "gait_model_options": {"keep": 5}})
     assert cfg.model_options().keep == 5
-    with pytest.raises(ValueError, match=r"gait_model_options: unknown keys \['max_wait'\]"):
+    with pytest.raises(ValueError, match=r"gait_model_options: unknown key 'max_wait' \(did you mean 'max_wait_s'\?\)"):
         WorkerConfig.from_options({"gait_model_options": {"max_wait": 0.5}})
 
 

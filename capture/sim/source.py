@@ -93,6 +93,7 @@ class SimTruth:
 
 class SimSource:
     paced = True
+    EXTRA_OPTIONS = _PARAM_NAMES  # what **params takes: the walker's parameters
 
     def __init__(self, name: str, rate_hz: float = 30.0, seed: int = 0, people: int = 1,
                  pattern: str = "normal", severity: int = 0, sensor: str = "none",

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 
 from streams.schema import Body
+from streams.options import check_keys
 
 from inference.pose.metric import (ScaleSmoother, focal_length_px, lift_image_plane,
                           place_world_landmarks, scale_px_per_m)
@@ -66,10 +67,7 @@ class PoseConfig:
     def from_options(cls, options: dict) -> "PoseConfig":
         own = {f.name for f in fields(cls)} - {"selector"}
         sel = {f.name for f in fields(SelectorConfig)}
-        unknown = set(options) - own - sel
-        if unknown:
-            raise ValueError(f"pose options: unknown keys {sorted(unknown)}; "
-                             f"known: {sorted(own | sel)}")
+        check_keys("pose options", options, own | sel)
         sel_opts = {k: v for k, v in options.items() if k in sel}
         cfg = cls(**{k: v for k, v in options.items() if k in own},
                   selector=SelectorConfig(**sel_opts))

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from streams.schema import SEVERITIES, Alert
+from streams.options import check_keys
 
 from sinks.log.records import Record, alert_row, wall_us
 
@@ -209,10 +210,7 @@ def parse_output(d: Any, index: int) -> OutputSpec:
     if t not in OUTPUT_TYPES:
         raise ValueError(f"{where}: 'type' must be one of {OUTPUT_TYPES}, got {t!r}")
     allowed = _OPTIONS[t] | {"type", "name", "min_severity"}
-    unknown = set(d) - allowed
-    if unknown:
-        raise ValueError(f"{where}: unknown keys {sorted(unknown)} for type {t!r} "
-                         f"(allowed: {sorted(allowed)})")
+    check_keys(f"{where} (type {t!r})", d, allowed)
     sev = d.get("min_severity", "info")
     if sev not in SEVERITIES:
         raise ValueError(f"{where}: 'min_severity' must be one of {SEVERITIES}")

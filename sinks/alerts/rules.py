@@ -58,6 +58,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from streams.schema import CYCLE_METRICS, SEVERITIES, GaitCycle, Status
+from streams.options import check_keys
 
 RULE_KINDS = ("metric", "silence", "camera", "restarts")
 AGGREGATES = {"mean": statistics.fmean, "median": statistics.median, "min": min, "max": max}
@@ -176,10 +177,7 @@ def parse_rule(d: dict, index: int = 0) -> Rule:
     kind = d.get("kind")
     if kind not in RULE_KINDS:
         raise RuleError(f"{where}: 'kind' must be one of {RULE_KINDS}, got {kind!r}")
-    unknown = set(d) - _KEYS[kind]
-    if unknown:
-        raise RuleError(f"{where}: unknown keys {sorted(unknown)} for kind {kind!r} "
-                        f"(allowed: {sorted(_KEYS[kind])})")
+    check_keys(f"{where} (kind {kind!r})", d, _KEYS[kind], RuleError)
     sev = d.get("severity", "warning")
     if sev not in SEVERITIES:
         raise RuleError(f"{where}: 'severity' must be one of {SEVERITIES}, got {sev!r}")

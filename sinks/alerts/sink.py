@@ -109,6 +109,7 @@ from typing import Any, Callable
 from streams.schema import Alert, GaitCycle, Message, SkeletonFrame, Status, monotonic_us
 from streams.node import StatusReporter
 from streams.transport import Publisher
+from streams.options import check_keys
 
 from sinks.alerts.outbox import Outbox
 from sinks.alerts.outputs import (Output, OutputSpec, PermanentDeliveryError, make_output,
@@ -136,10 +137,7 @@ class AlertsConfig:
         """Parse the ``[alerts]`` table; raises ValueError naming the bad key."""
         if not isinstance(d, dict):
             raise ValueError("[alerts] must be a table")
-        unknown = set(d) - _ALERTS_KEYS
-        if unknown:
-            raise ValueError(f"[alerts]: unknown keys {sorted(unknown)} "
-                             f"(allowed: {sorted(_ALERTS_KEYS)})")
+        check_keys("[alerts]", d, _ALERTS_KEYS)
         rules = parse_rules(d.get("rule", []))
         outputs = [parse_output(o, i) for i, o in enumerate(d.get("output", []))]
         names = [o.name for o in outputs]

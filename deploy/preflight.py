@@ -1,0 +1,139 @@
+"""Check a whole configuration before anything starts: every process's options (an unknown key is
+named, with the one it is closest to), the files its sources read, and the optional packages and
+SDKs it needs. ``gaitstream run`` stops at start with one line per problem instead of starting
+processes that the launcher would restart forever.
+
+What can only be found once a process runs (a camera that is not plugged in, a database that is
+down) is the process's own business: it waits and retries, and says so in its Status.
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+from typing import Any, Callable
+
+from deploy.config import PipelineConfig, ProcessConfig
+from streams.extras import require
+from streams.options import check_keys
+
+# What a configuration problem raises: ValueError (and ConfigError, RecordingError, RuleError),
+# FileNotFoundError, and ImportError (MissingExtra, the Kinect's SDKMissingError).
+PROBLEMS = (ValueError, TypeError, OSError, ImportError)
+
+
+def capture_options(cfg: PipelineConfig, proc: ProcessConfig) -> tuple[str, float, dict]:
+    """(source kind, speed, the source's own options) of a capture process; files it reads are
+    resolved against the data folder like every other path of the configuration."""
+    from capture.sources import FILE_OPTIONS
+
+    opts = dict(proc.options)
+    kind = opts.pop("source", None)
+    if kind is None:
+        raise ValueError("options.source (the source kind: sim, file, stream, webcam, kinect, "
+                         "k4a_json) is missing")
+    speed = float(opts.pop("speed", 1.0))
+    if speed < 0:
+        raise ValueError(f"options.speed must be >= 0 (0 = as fast as possible), got {speed}")
+    if proc.publish is None:
+        raise ValueError("a capture process needs publish (the endpoint it binds)")
+    for key in FILE_OPTIONS:
+        if key in opts:
+            opts[key] = str(cfg.resolve(opts[key]))
+    return kind, speed, opts
+
+
+def _capture(cfg: PipelineConfig, proc: ProcessConfig) -> None:
+    from capture.sources import check_source
+
+    kind, _, opts = capture_options(cfg, proc)
+    check_source(kind, opts)
+
+
+def _feeds_webcam_frames(cfg: PipelineConfig, proc: ProcessConfig) -> bool:
+    return any(p.kind == "capture" and p.options.get("source") == "webcam"
+               and p.publish in proc.subscribe for p in cfg.processes)
+
+
+def _backend(kind: str, what: str) -> None:
+    if kind == "torch":
+        require("torch", f"{what} on the torch backend")
+    elif kind == "tensorrt":
+        require("tensorrt", f"{what} on the tensorrt backend")
+
+
+def _worker(cfg: PipelineConfig, proc: ProcessConfig) -> None:
+    from inference.worker import WorkerConfig
+
+    wc = WorkerConfig.from_options(proc.options, cfg.session)
+    if wc.analysis != "classical" or wc.anomaly:
+        _backend(wc.backend, "the worker's models")
+    if _feeds_webcam_frames(cfg, proc):
+        from inference.pose.estimator import PoseConfig
+
+        pose = PoseConfig.from_options(wc.pose_options)
+        require("cv2", "pose estimation on webcam frames")
+        if pose.backend == "mediapipe":
+            require("mediapipe", "MediaPipe pose on webcam frames")
+        else:
+            _backend(pose.model_backend, f"{pose.backend} pose")
+
+
+def _sink(cfg: PipelineConfig, proc: ProcessConfig) -> None:
+    from sinks.process import SINK_KINDS
+
+    opts = dict(proc.options)
+    kind = opts.pop("sink", "log")
+    if kind == "log":
+        from sinks.log.sink import LogSinkConfig
+
+        if LogSinkConfig.from_options(opts).store == "postgresql":
+            require("psycopg", "the PostgreSQL log")
+    elif kind == "alert":
+        from sinks.alerts.sink import AlertsConfig
+
+        if opts:
+            raise ValueError(f"an alert sink takes its settings from [alerts], not options "
+                             f"{sorted(opts)}")
+        alerts = AlertsConfig.from_toml(cfg.raw.get("alerts", {}))
+        if any(o.type == "mqtt" for o in alerts.outputs):
+            require("paho.mqtt.client", "the MQTT alert output")
+    else:
+        raise ValueError(f"options.sink {kind!r} not one of {SINK_KINDS}")
+
+
+def _record(cfg: PipelineConfig, proc: ProcessConfig) -> None:
+    check_keys("options of a record process", proc.options, {"path"})
+
+
+def _preview(cfg: PipelineConfig, proc: ProcessConfig) -> None:
+    from sinks.preview import PreviewComposer
+
+    composer = set(inspect.signature(PreviewComposer).parameters)
+    check_keys("options of a preview process", proc.options, composer | {"host", "port"})
+    require("cv2", "the preview")
+
+
+CHECKS: dict[str, Callable[[PipelineConfig, ProcessConfig], Any]] = {
+    "capture": _capture, "worker": _worker, "sink": _sink, "record": _record,
+    "preview": _preview,
+}
+
+
+def report(cfg: PipelineConfig) -> bool:
+    """Print each problem (stderr, one line each); True when the configuration can start."""
+    found = problems(cfg)
+    for p in found:
+        print(f"error: {p}", file=sys.stderr)
+    return not found
+
+
+def problems(cfg: PipelineConfig) -> list[str]:
+    """One line per problem found, naming the process; empty when the configuration can start."""
+    out = []
+    for proc in cfg.processes:
+        try:
+            CHECKS[proc.kind](cfg, proc)
+        except PROBLEMS as e:
+            out.append(f"{cfg.path}: process {proc.name!r} ({proc.kind}): {e}")
+    return out
