@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 
-from inference.analysis.cycles import summarize, trusted
+from inference.analysis.cycles import UNTRUSTED, summarize, trusted
 from streams.schema import GaitCycle, GaitEvent, SkeletonFrame, Body
 
 log = logging.getLogger(__name__)
@@ -74,21 +74,27 @@ def analyze_recording(rec: Any, analysis: str = "classical",
 
 
 def bout_summaries(cycles: list[GaitCycle], bouts: list[tuple[int, int]]) -> list[dict[str, Any]]:
-    """Summary per bout of the cycles that lie in it (a cycle in no bout is reported apart)."""
+    """Summary per bout and analysis method of the cycles that lie in it (cycles in no bout are
+    reported apart): with both analyses each stride is measured twice, once by each."""
     out = []
-    rest = list(cycles)
-    for i, (b0, b1) in enumerate(bouts):
-        inside = [c for c in cycles if b0 <= c.start_us and c.end_us <= b1]
-        rest = [c for c in rest if c not in inside]
-        out.append({"bout": i + 1, "start_s": b0 / 1e6, "end_s": b1 / 1e6, **summarize(inside)})
-    if rest:
-        out.append({"bout": None, "note": "cycles outside any walking bout", **summarize(rest)})
+    for method in sorted({c.method for c in cycles}):
+        mine = [c for c in cycles if c.method == method]
+        rest = list(mine)
+        for i, (b0, b1) in enumerate(bouts):
+            inside = [c for c in mine if b0 <= c.start_us and c.end_us <= b1]
+            rest = [c for c in rest if c not in inside]
+            out.append({"bout": i + 1, "method": method, "start_s": b0 / 1e6, "end_s": b1 / 1e6,
+                        **summarize(inside)})
+        if rest:
+            out.append({"bout": None, "method": method, "note": "cycles outside any walking bout",
+                        **summarize(rest)})
     return out
 
 
 def _cycle_dict(c: GaitCycle) -> dict[str, Any]:
-    return {"side": c.side, "start_s": c.start_us / 1e6, "end_s": c.end_us / 1e6,
-            "metrics": c.metrics, "flags": c.flags, "trusted": trusted(c)}
+    return {"method": c.method, "side": c.side, "start_s": c.start_us / 1e6,
+            "end_s": c.end_us / 1e6, "metrics": c.metrics, "flags": c.flags,
+            "trusted": trusted(c)}
 
 
 def report(path: Path, rec: Any, res: Analysis) -> dict[str, Any]:
@@ -121,20 +127,27 @@ def print_report(rep: dict[str, Any]) -> None:
     print("floor: " + (f"tilted {fl['tilt_deg']:.1f} deg against the y axis, resting ankles at "
                        f"y = {fl['ankle_level_m']:.3f} m" if fl else
                        "not estimated (the feet never rested in two lines)"))
+    # with more than one analysis, every row says which one made it
+    methods = {e["method"] for e in rep["events"]} | {c["method"] for c in rep["cycles"]}
+    by = len(methods) > 1
     print(f"\nevents ({len(rep['events'])}):")
-    for e in rep["events"]:
-        print(f"  {e['t_s']:8.3f} s  {e['side']:5s} {e['kind']:11s} conf {e['confidence']:.2f}")
+    for e in sorted(rep["events"], key=lambda e: (e["method"], e["t_s"])) if by else rep["events"]:
+        print(f"  {e['t_s']:8.3f} s  {e['side']:5s} {e['kind']:11s} conf {e['confidence']:.2f}"
+              + (f"  {e['method']}" if by else ""))
     print(f"\ncycles ({len(rep['cycles'])}):")
     heads = " ".join(f"{h:>8s}" for _, h, _ in SHOWN)
-    print(f"  {'side':5s} {'start':>7s} {'end':>7s} {heads}  flags")
-    for c in rep["cycles"]:
+    print(f"  {'method':17s} " * by + f"{'side':5s} {'start':>7s} {'end':>7s} {heads}  flags")
+    for c in sorted(rep["cycles"], key=lambda c: (c["method"], c["start_s"])) if by \
+            else rep["cycles"]:
         m = c["metrics"]
-        print(f"  {c['side']:5s} {c['start_s']:7.3f} {c['end_s']:7.3f} "
-              + " ".join(f"{_f(m[k], s):>8s}" for k, _, s in SHOWN)
+        print(f"  {c['method']:17s} " * by + f"{c['side']:5s} {c['start_s']:7.3f} "
+              f"{c['end_s']:7.3f} " + " ".join(f"{_f(m[k], s):>8s}" for k, _, s in SHOWN)
               + "  " + (",".join(c["flags"]) or "-"))
+    print("  A cycle is trusted unless a flag says its measures are unreliable:\n  "
+          + ", ".join(sorted(UNTRUSTED)) + ". Bout summaries use trusted cycles only.")
     for b in rep["bouts"]:
         title = (f"bout {b['bout']} ({b['start_s']:.1f}-{b['end_s']:.1f} s)" if b["bout"]
-                 else b["note"])
+                 else b["note"]) + (f", {b['method']}" if by else "")
         print(f"\n{title}: {b['trusted_cycles']} of {b['cycles']} cycles trusted")
         for k, v in b["metrics"].items():
             if v["n"]:

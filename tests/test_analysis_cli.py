@@ -111,3 +111,23 @@ def test_both_analyses_give_the_same_records_in_the_same_order_every_run(shared_
     first = records()
     assert {r[1] for r in first} == {"classical", "gait-transformer"}
     assert records() == first and records() == first
+
+
+def test_analyze_both_says_which_analysis_made_each_row_and_summarises_each_apart(shared_data):
+    p = subprocess.run([sys.executable, "-m", "deploy.cli", "analyze",
+                        str(shared_data / TRIALS / "KTK_walk.c3d"), "--analysis", "both",
+                        "--json"], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    rep = json.loads(p.stdout.strip().splitlines()[-1])
+    methods = ("classical", "gait-transformer")
+    assert {c["method"] for c in rep["cycles"]} == set(methods)
+    # one summary per bout and method, each counting its own strides once
+    assert sorted((b["bout"], b["method"]) for b in rep["bouts"]) == [(1, m) for m in methods]
+    for b in rep["bouts"]:
+        assert b["cycles"] == sum(c["method"] == b["method"] for c in rep["cycles"])
+    table = [ln.split() for ln in p.stdout.splitlines() if ln.startswith("  ")]
+    assert ["method", "side", "start", "end"] == table[next(
+        i for i, r in enumerate(table) if r[:1] == ["method"])][:4]
+    assert sum(r[:1] == ["gait-transformer"] for r in table) == \
+        sum(c["method"] == "gait-transformer" for c in rep["cycles"])
+    assert "bout 1 (0.0-2.2 s), classical:" in p.stdout
