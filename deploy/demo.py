@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 
 from inference.analysis.cycles import trusted
-from streams.schema import GaitCycle, Status
+from streams.schema import Alert, GaitCycle, Status, flag_words
 from streams.transport import Subscriber
 
 from deploy import preflight
-from deploy.config import load_config
+from deploy.config import PipelineConfig, load_config
 from deploy.launcher import Launcher
 from streams.node import install_stop_handlers
 
@@ -60,11 +60,31 @@ def _fmt(v: float | None, nd: int = 2) -> str:
     return "   -" if v is None else f"{v:.{nd}f}"
 
 
+HEADER = (f"{'track':>5} {'side':>5} {'stride s':>8} {'cadence':>7} {'stride m':>8} "
+          f"{'speed':>6} {'stance%':>7} {'knee ROM':>8}")
+
+
+def cycle_line(m: GaitCycle) -> str:
+    """One console row: the measures of a trusted cycle; for one that is not, why not (its
+    measures would mislead: a stride across a turn, legs swapped by the tracker)."""
+    head = f"{m.track:>5} {m.side:>5}"
+    if not trusted(m):
+        return f"{head}   not used: {flag_words(m.flags)}"
+    g = m.metrics.get
+    note = f"  ({flag_words(m.flags)})" if m.flags else ""
+    return (f"{head} {_fmt(g('stride_time_s')):>8} {_fmt(g('cadence_spm'), 0):>7} "
+            f"{_fmt(g('stride_length_m')):>8} {_fmt(g('speed_mps')):>6} "
+            f"{_fmt(g('stance_pct'), 0):>7} {_fmt(g('knee_rom_deg'), 0):>8}{note}")
+
+
+def alert_line(a: Alert) -> str:
+    return f"ALERT {a.state} [{a.severity}] {a.rule}: {a.text}"
+
+
 def print_records(endpoints: list[str], stop: threading.Event, seen: list[GaitCycle],
                   statuses: dict[str, Status]) -> None:
-    sub = Subscriber(endpoints, ["gait/", "status"])
-    print(f"{'track':>5} {'side':>5} {'stride s':>8} {'cadence':>7} {'stride m':>8} "
-          f"{'speed':>6} {'stance%':>7} {'knee ROM':>8}  flags", flush=True)
+    sub = Subscriber(endpoints, ["gait/", "status", "alert"])
+    print(HEADER, flush=True)
     while not stop.is_set():
         got = sub.recv(200)
         if got is None:
@@ -74,11 +94,9 @@ def print_records(endpoints: list[str], stop: threading.Event, seen: list[GaitCy
             statuses[m.process] = m
         elif isinstance(m, GaitCycle):
             seen.append(m)
-            g = m.metrics.get
-            print(f"{m.track:>5} {m.side:>5} {_fmt(g('stride_time_s')):>8} "
-                  f"{_fmt(g('cadence_spm'), 0):>7} {_fmt(g('stride_length_m')):>8} "
-                  f"{_fmt(g('speed_mps')):>6} {_fmt(g('stance_pct'), 0):>7} "
-                  f"{_fmt(g('knee_rom_deg'), 0):>8}  {','.join(m.flags)}", flush=True)
+            print(cycle_line(m), flush=True)
+        elif isinstance(m, Alert):
+            print(alert_line(m), flush=True)
     sub.close()
 
 
@@ -99,6 +117,25 @@ def summarize(cycles: list[GaitCycle], statuses: dict[str, Status]) -> dict:
     }
 
 
+def what_was_written(cfg: PipelineConfig, out: Path) -> str:
+    """Where the run's files are and what to do with them next."""
+    logs = [cfg.resolve(p.options.get("path", "")) for p in cfg.processes
+            if p.kind == "sink" and p.options.get("sink", "log") == "log"
+            and p.options.get("store", "sqlite") == "sqlite"]
+    streams = [cfg.resolve(p.options.get("path", "stream.gst")) for p in cfg.processes
+               if p.kind == "record"]
+    lines = [f"\nWritten to {out}:"]
+    lines += [f"  {p.name:<14} the log (SQLite): every cycle, event and alert" for p in logs]
+    lines += [f"  {p.name:<14} the recorded stream: skeletons, records, status" for p in streams]
+    lines += [f"  {'logs/':<14} each process's own output", "Next:"]
+    lines += [f"  gaitstream export {p} --format csv --out cycles.csv    the cycles as a table"
+              for p in logs]
+    lines += [f"  gaitstream run deploy/configs/replay.toml --data-dir {p.parent}    "
+              "replay the recording flat out into a fresh log" for p in streams
+              if p.name == "demo.gst"]
+    return "\n".join(lines)
+
+
 def main(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"gaitstream demo: simulated walker -> worker -> records; output in {args.out} "
@@ -111,6 +148,8 @@ def run_with_console(config: Path, out: Path, duration: float | None, as_json: b
     cfg = load_config(config)
     if not preflight.report(cfg):
         return 2
+    if logging.getLogger().level > logging.DEBUG:  # the console is for records, unless -v
+        logging.getLogger("deploy.launcher").setLevel(logging.WARNING)
     stop = install_stop_handlers()
     if duration:
         timer = threading.Timer(duration, stop.set)
@@ -129,9 +168,11 @@ def run_with_console(config: Path, out: Path, duration: float | None, as_json: b
     printer.join(2.0)
     summary = summarize(cycles, statuses)
     m = summary["median"]
-    print(f"\n{summary['cycles']} gait cycles, {summary['trusted_cycles']} trusted; over those: "
+    print(f"\n{summary['cycles']} gait cycles, {summary['trusted_cycles']} trusted (the others "
+          "crossed a turn or a tracking problem: 'not used' above); over the trusted ones: "
           f"median cadence {_fmt(m['cadence_spm'], 0)} "
           f"steps/min, stride {_fmt(m['stride_length_m'])} m, speed {_fmt(m['speed_mps'])} m/s")
+    print(what_was_written(cfg, out))
     if as_json:
         print(json.dumps(summary))
     return 0

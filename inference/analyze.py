@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 
-from inference.analysis.cycles import UNTRUSTED, summarize, trusted
-from streams.schema import GaitCycle, GaitEvent, SkeletonFrame, Body
+from inference.analysis.cycles import summarize, trusted
+from streams.schema import UNTRUSTED_FLAGS, Body, GaitCycle, GaitEvent, SkeletonFrame, flag_words
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +144,7 @@ def print_report(rep: dict[str, Any]) -> None:
               f"{c['end_s']:7.3f} " + " ".join(f"{_f(m[k], s):>8s}" for k, _, s in SHOWN)
               + "  " + (",".join(c["flags"]) or "-"))
     print("  A cycle is trusted unless a flag says its measures are unreliable:\n  "
-          + ", ".join(sorted(UNTRUSTED)) + ". Bout summaries use trusted cycles only.")
+          + flag_words(sorted(UNTRUSTED_FLAGS)) + ". Bout summaries use trusted cycles only.")
     for b in rep["bouts"]:
         title = (f"bout {b['bout']} ({b['start_s']:.1f}-{b['end_s']:.1f} s)" if b["bout"]
                  else b["note"]) + (f", {b['method']}" if by else "")

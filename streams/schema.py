@@ -337,6 +337,32 @@ class GaitEvent(Message):
                    run=_opt(d, "run", str, cls.TYPE, ""))
 
 
+# Quality flags a cycle record may carry, and what each means to a person reading it.
+CYCLE_FLAGS: dict[str, str] = {
+    "missing_events": "a foot event was not seen",
+    "implausible_timing": "implausible timing",
+    "left_right_swap": "left and right legs swapped",
+    "missing_joints": "joints not tracked",
+    "turning": "turning",
+    "standing": "standing",
+    "time_gap": "frames missing",
+    "too_few_frames": "too few frames",
+    "low_confidence": "low tracking confidence",
+    "bone_length": "bone lengths inconsistent",
+    "direction_from_body": "walking direction taken from the body",
+    "anomaly_failed": "no anomaly score",
+}
+# Flags that make a cycle unfit for summaries and alert windows (the record is still published).
+UNTRUSTED_FLAGS = frozenset({"missing_events", "implausible_timing", "left_right_swap",
+                             "missing_joints", "turning", "standing", "time_gap",
+                             "too_few_frames"})
+
+
+def flag_words(flags: list[str]) -> str:
+    """A cycle's flags in words."""
+    return ", ".join(CYCLE_FLAGS.get(f, f) for f in flags)
+
+
 # Per-cycle measures, with units. A measure that could not be computed is None (not NaN, not
 # missing), so that a record always says what it does not know.
 CYCLE_METRICS: dict[str, str] = {

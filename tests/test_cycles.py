@@ -134,3 +134,20 @@ def test_turn_is_judged_on_the_headings_shifted_by_their_delay():
     c = cycle_record("cam", 0, "left", FS0, FS1, EVENTS, t, f, q, st, CycleOptions(), FS1,
                      turned_deg=5.0)
     assert "turning" not in c.flags
+
+
+def test_every_flag_the_analysis_can_set_is_in_the_wire_vocabulary():
+    """Reports and consoles say what a flag means from streams.schema.CYCLE_FLAGS: a flag the
+    analysis or the worker sets must be there (and every untrusted flag is a flag)."""
+    import re
+
+    from conftest import REPO
+    from inference.analysis.motion import QUALITY_NAMES
+    from streams.schema import CYCLE_FLAGS, UNTRUSTED_FLAGS
+
+    set_in_code = set(QUALITY_NAMES.values())
+    for path in (REPO / "inference").rglob("*.py"):
+        set_in_code |= set(re.findall(r'flags\.append\("(\w+)"\)', path.read_text()))
+    assert len(set_in_code) >= 10
+    assert set_in_code <= set(CYCLE_FLAGS)
+    assert UNTRUSTED_FLAGS <= set(CYCLE_FLAGS)

@@ -12,7 +12,8 @@ import numpy as np
 
 from capture.sim.source import SimSource
 from deploy.config import load_config
-from deploy.demo import write_config
+from deploy.demo import alert_line, write_config
+from streams.schema import Alert
 
 
 def test_demo_runs_the_pipeline_and_recovers_the_walkers_gait(tmp_path):
@@ -48,3 +49,24 @@ def test_demo_runs_the_pipeline_and_recovers_the_walkers_gait(tmp_path):
     assert n_cycles == summary["cycles"]
     assert n_events == counters["worker"]["events"]
     assert (out / "demo.gst").stat().st_size > 0
+
+    # the console: measures only for trusted cycles, the others say in words why they are not
+    # used; no launcher chatter; the files written and what to run next are named
+    rows = [ln for ln in proc.stdout.splitlines() if ln.startswith("    1 ")]
+    assert len(rows) == summary["cycles"]
+    untrusted = [r for r in rows if "not used: " in r]
+    assert len(untrusted) == summary["cycles"] - summary["trusted_cycles"]
+    assert not any("_" in r for r in rows)  # no internal flag names
+    for r in rows:
+        if r not in untrusted:
+            cadence = float(r.split()[3])
+            assert 60 < cadence < 160
+    assert "started camera" not in proc.stdout + proc.stderr
+    assert f"  demo.db        the log (SQLite)" in proc.stdout
+    assert f"gaitstream export {out / 'demo.db'} --format csv" in proc.stdout
+
+
+def test_an_alert_reads_as_a_line_on_the_console():
+    a = Alert(source="alerts", seq=1, t_us=0, host_us=0, alert_id="slow_gait:1", state="raised",
+              rule="slow_gait", severity="warning", text="speed_mps mean 0.79 below 0.8")
+    assert alert_line(a) == "ALERT raised [warning] slow_gait: speed_mps mean 0.79 below 0.8"

@@ -132,6 +132,17 @@ def test_windows_are_per_track_and_ignore_missing_and_flagged_cycles():
     assert [(t.scope, t.state, t.track) for t in out] == [("cam/7", "raised", 7)]
 
 
+def test_strides_across_a_turn_stay_out_of_a_window_unless_the_rule_lets_them_in():
+    """A walker slows to turn at the end of a walkway: those strides are flagged untrusted
+    (turning, swaps across the turn) and by default do not raise a slow-gait alert."""
+    turns = [cyc(i, 0.5, flags=["turning", "left_right_swap"]) for i in range(6)]
+    assert [t for i, c in enumerate(turns) for t in
+            AlertEngine([slow_rule()], now=0.0).on_cycle(c, float(i))] == []
+    everything = AlertEngine([slow_rule(exclude_flags=[])], now=0.0)
+    raised = [t for i, c in enumerate(turns) for t in everything.on_cycle(c, float(i))]
+    assert [t.state for t in raised] == ["raised"]
+
+
 def test_anomaly_above_threshold_and_every_cycle_aggregate():
     rule = parse_rule({"name": "anom", "kind": "metric", "metric": "anomaly.subject",
                        "op": "above", "raise": 3.0, "clear": 2.5, "window": 3,

@@ -25,15 +25,10 @@ import numpy as np
 
 from inference.analysis.motion import Q_GAP, QUALITY_NAMES, STANDING, TURNING
 from inference.analysis.kinematics import F
-from streams.schema import CYCLE_METRICS, GaitCycle
+from streams.schema import CYCLE_METRICS, UNTRUSTED_FLAGS, GaitCycle
 
 OTHER = {"left": "right", "right": "left"}
 _QUALITY_BITS = np.array(list(QUALITY_NAMES))
-
-# Flags that make a cycle unfit for summaries (the record is still published).
-UNTRUSTED = frozenset({"missing_events", "implausible_timing", "left_right_swap",
-                       "missing_joints", "turning", "standing", "time_gap", "too_few_frames"})
-
 
 @dataclass(frozen=True)
 class CycleOptions:
@@ -246,7 +241,7 @@ def cycle_record(source: str, track: int, side: str, fs0: int, fs1: int, events:
 
 
 def trusted(cycle: GaitCycle) -> bool:
-    return not (set(cycle.flags) & UNTRUSTED)
+    return not (set(cycle.flags) & UNTRUSTED_FLAGS)
 
 
 def summarize(cycles: list[GaitCycle]) -> dict[str, object]:

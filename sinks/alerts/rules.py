@@ -10,7 +10,9 @@ Four kinds of rule (the TOML format is documented in :mod:`sinks.alerts.sink`):
     (below / above) once ``min_cycles`` cycles are in it. Hysteresis: a raised alert clears only
     when the aggregate is back past ``clear`` (``clear`` >= ``raise`` for below, <= for above),
     so a value hovering at the threshold does not flap. Cycles whose measure is None, or that
-    carry one of ``exclude_flags``, do not enter the window. A scope without cycles for
+    carry one of ``exclude_flags`` (default: :data:`streams.schema.UNTRUSTED_FLAGS`, the strides
+    across a turn, a pause or a tracking fault; ``[]`` lets every cycle in), do not enter the
+    window. A scope without cycles for
     ``expire_s`` is forgotten; an alert still raised for it is cleared ("no data").
     "Every one of the last 5 cycles below 0.8 m/s" is ``window = 5, aggregate = "max"``.
 
@@ -57,7 +59,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from streams.schema import CYCLE_METRICS, SEVERITIES, GaitCycle, Status
+from streams.schema import CYCLE_METRICS, SEVERITIES, UNTRUSTED_FLAGS, GaitCycle, Status
 from streams.options import check_keys
 
 RULE_KINDS = ("metric", "silence", "camera", "restarts")
@@ -216,7 +218,9 @@ def parse_rule(d: dict, index: int = 0) -> Rule:
             raise RuleError(f"{where}: 'per' must be 'track' or 'source'")
         rule = MetricRule(**common, metric=metric, op=op, raise_at=raise_at, clear_at=clear_at,
                           window=window, aggregate=agg, min_cycles=min_cycles or window,
-                          per=per, exclude_flags=_strs(d, "exclude_flags", where),
+                          per=per,
+                          exclude_flags=(_strs(d, "exclude_flags", where) if "exclude_flags" in d
+                                         else sorted(UNTRUSTED_FLAGS)),
                           expire_s=float(_num(d, "expire_s", where, 300.0, positive=True)))
     elif kind == "silence":
         counter = d.get("counter", "published")
