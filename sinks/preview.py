@@ -23,6 +23,7 @@ other process (received, drawn, unmatched, browsers watching, ...).
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import math
 import signal
@@ -46,14 +47,45 @@ cv2 = deferred("cv2", "the preview")
 log = logging.getLogger(__name__)
 
 BOUNDARY = b"gaitstreamframe"
+NO_PICTURE_S = 3.0  # the page says the camera is silent after this long without a picture
 PAGE = b"""<!doctype html><html><head><meta charset="utf-8"><title>gaitstream preview</title>
-<style>html,body{margin:0;height:100%;background:#000}
-img{width:100vw;height:100vh;object-fit:contain}</style></head>
-<body><img src="stream.mjpg" alt="camera preview"></body></html>"""
+<style>html,body{margin:0;height:100%;background:#000;font-family:sans-serif}
+img{width:100vw;height:100vh;object-fit:contain}
+img:not([src]){display:none}
+#msg{position:fixed;top:40%;left:0;right:0;text-align:center;color:#ddd;font-size:3vh;
+padding:1em;display:none}</style></head>
+<body><img id="picture" alt="camera preview">
+<div id="msg" role="status"></div>
+<script>
+// The picture stream alone is a black page when nothing comes: say why, and keep asking.
+async function poll() {
+  const msg = document.getElementById("msg");
+  const picture = document.getElementById("picture");
+  try {
+    const s = await (await fetch("state.json", {cache: "no-store"})).json();
+    if (s.pictures > 0 && !picture.src) picture.src = "stream.mjpg";
+    if (s.age_s === null || s.age_s > s.no_picture_s) {
+      msg.textContent = s.age_s === null
+        ? "No picture from the camera yet. Is it plugged in, and is the pipeline running?"
+        : "No picture from the camera for " + Math.round(s.age_s) +
+          " s. Is it still plugged in?";
+      msg.style.display = "block";
+    } else {
+      msg.style.display = "none";
+    }
+  } catch (e) {
+    msg.textContent = "The preview is not answering: is the pipeline running?";
+    msg.style.display = "block";
+  }
+  setTimeout(poll, 1000);
+}
+poll();
+</script></body></html>"""
 
 BONE_COLOUR = (80, 255, 80)  # BGR
 JOINT_COLOUR = (40, 40, 255)
 CANVAS_COLOUR = (32, 32, 32)  # behind the skeletons of a source without pictures (a Kinect)
+DIVIDER_COLOUR = (90, 90, 90)
 
 
 # --------------------------------------------------------------------------- drawing
@@ -118,11 +150,54 @@ def annotate(frame: ImageFrame, skeleton: SkeletonFrame | None, hfov_deg: float)
     return img
 
 
-def canvas(skeleton: SkeletonFrame, size: tuple[int, int], hfov_deg: float) -> np.ndarray:
-    """The skeleton's bodies on a blank picture of ``size`` (width, height)."""
-    img = np.empty((size[1], size[0], 3), np.uint8)
+VIEW_HEIGHT_M = 2.4  # metres of the scene a view's height shows: a standing adult and margin
+
+
+def orthographic_views(bodies: list[tuple[np.ndarray, np.ndarray]], width: int, height: int
+                       ) -> list[np.ndarray]:
+    """Pixel positions (J, 2) of each body (canonical joints, y up) in two views side by side,
+    the front (x across) in the left half and the side (z across) in the right half, at one
+    scale, centred on the bodies with the lowest foot on a floor line near the bottom. Unlike a
+    camera projection this needs no camera frame: a skeleton in a floor frame (the simulator,
+    a gait lab) shows as well as one in a depth camera's frame."""
+    confident = [j[c >= 0.3] for j, c in bodies if (c >= 0.3).any()]
+    if not confident:
+        return [np.full((len(j), 2), np.nan) for j, _ in bodies]
+    pts = np.concatenate(confident)
+    scale = 0.9 * height / VIEW_HEIGHT_M
+    floor_px = height - 0.06 * height
+    half = width / 2.0
+    out = []
+    for joints, _ in bodies:
+        px = np.empty((2 * len(joints), 2))
+        for view, axis in enumerate((0, 2)):  # front: x across; side: z across
+            centre = 0.5 * (pts[:, axis].min() + pts[:, axis].max())
+            sign = -1.0 if axis == 2 else 1.0  # side view: the camera's side on the right
+            px[view * len(joints):(view + 1) * len(joints), 0] = (
+                view * half + half / 2.0 + sign * scale * (joints[:, axis] - centre))
+            px[view * len(joints):(view + 1) * len(joints), 1] = (
+                floor_px - scale * (joints[:, 1] - pts[:, 1].min()))
+        out.append(px)
+    return out
+
+
+def canvas(skeleton: SkeletonFrame, size: tuple[int, int]) -> np.ndarray:
+    """The skeleton's bodies on a blank picture of ``size`` (width, height): seen from the
+    front on the left and from the side on the right (``orthographic_views``)."""
+    width, height = size
+    img = np.empty((height, width, 3), np.uint8)
     img[:] = CANVAS_COLOUR
-    draw_bodies(img, skeleton, hfov_deg)
+    cv2.line(img, (width // 2, 0), (width // 2, height), DIVIDER_COLOUR, 1)
+    floor = int(height - 0.06 * height)
+    cv2.line(img, (0, floor), (width, floor), DIVIDER_COLOUR, 1)
+    for label, x in (("front", 24), ("side", width // 2 + 24)):
+        cv2.putText(img, label, (x, 28), cv2.FONT_HERSHEY_SIMPLEX, 0.5, DIVIDER_COLOUR, 1,
+                    cv2.LINE_AA)
+    bodies = [to_canonical(skeleton.layout, b.joints, b.confidence) for b in skeleton.bodies]
+    for (joints, conf), px in zip(bodies, orthographic_views(bodies, width, height)):
+        n = len(joints)
+        for view in (0, 1):
+            draw_skeleton(img, px[view * n:(view + 1) * n], conf)
     return img
 
 
@@ -179,7 +254,7 @@ class PreviewComposer:
             return None
         try:
             if match is None:  # no pictures from this source (a depth camera)
-                img = canvas(skel, self.canvas_size, self.hfov_deg)
+                img = canvas(skel, self.canvas_size)
             else:
                 img = annotate(match, skel, self.hfov_deg)
         except LayoutError as e:
@@ -202,6 +277,7 @@ class MjpegServer:
         self.jpeg_quality = jpeg_quality
         self._cond = threading.Condition()
         self._jpeg: bytes | None = None
+        self._last: float | None = None  # monotonic time of the last picture
         self._seq = 0
         self._closing = False
         self._clients: set[socket.socket] = set()
@@ -224,6 +300,8 @@ class MjpegServer:
                         self._send(200, "image/jpeg", jpeg)
                 elif path == "/stream.mjpg":
                     server._stream(self)
+                elif path == "/state.json":
+                    self._send(200, "application/json", json.dumps(server.state()).encode())
                 else:
                     self._send(404, "text/plain", b"not found\n")
 
@@ -252,9 +330,17 @@ class MjpegServer:
         with self._cond:
             return self._jpeg
 
+    def state(self) -> dict:
+        """What the page shows besides the picture: how long ago the last one came."""
+        with self._cond:
+            age = None if self._last is None else time.monotonic() - self._last
+        return {"pictures": self.counters["published"], "age_s": age,
+                "no_picture_s": NO_PICTURE_S}
+
     def publish_jpeg(self, jpeg: bytes) -> None:
         with self._cond:
             self._jpeg = jpeg
+            self._last = time.monotonic()
             self._seq += 1
             self.counters["published"] += 1
             self._cond.notify_all()

@@ -21,7 +21,8 @@ import cv2
 import numpy as np
 import pytest
 
-from sinks.preview import BONE_COLOUR, CANVAS_COLOUR, JOINT_COLOUR, project_to_image
+from sinks.preview import (BONE_COLOUR, CANVAS_COLOUR, JOINT_COLOUR, orthographic_views,
+                           project_to_image)
 from conftest import REPO, free_port
 from kinect_fakes import standing_body_world
 from streams.schema import Body, ImageFrame, SkeletonFrame, Status, monotonic_us
@@ -83,8 +84,13 @@ def standing_skeleton(source: str, t_us: int) -> SkeletonFrame:
                          bodies=[Body(3, world.astype(np.float32), np.full(32, 0.8, np.float32))])
 
 
-def expected_points(skel: SkeletonFrame, size: tuple[int, int], hfov: float) -> np.ndarray:
-    joints, _ = to_canonical(skel.layout, skel.bodies[0].joints, skel.bodies[0].confidence)
+def expected_points(skel: SkeletonFrame, size: tuple[int, int], hfov: float,
+                    blank: bool = False) -> np.ndarray:
+    """Where the first body's joints are drawn: projected through the camera onto its picture,
+    or, on the blank canvas of a source without pictures, in its front view."""
+    joints, conf = to_canonical(skel.layout, skel.bodies[0].joints, skel.bodies[0].confidence)
+    if blank:
+        return orthographic_views([(joints, conf)], size[0], size[1])[0][:len(joints)]
     return project_to_image(joints, size[0], size[1], hfov)
 
 
@@ -125,7 +131,7 @@ def feed(pub: Publisher, stop: threading.Event, source: str, with_pictures: bool
 
 def check_drawn(shot: np.ndarray, skel: SkeletonFrame, size: tuple[int, int], hfov: float,
                 background: tuple[int, int, int]) -> None:
-    pts = expected_points(skel, size, hfov)
+    pts = expected_points(skel, size, hfov, blank=background == CANVAS_COLOUR)
     assert np.isfinite(pts).all()
     # every joint is a red dot where it projects
     joints_ok = [near(shot, p, JOINT_COLOUR) for p in pts]
@@ -147,7 +153,8 @@ def check_drawn(shot: np.ndarray, skel: SkeletonFrame, size: tuple[int, int], hf
 @pytest.mark.parametrize("kind", ["webcam", "kinect"])
 def test_browser_shows_the_skeleton_drawn(kind, chromium, endpoint, tmp_path):
     """webcam: frames + skeletons, drawn on the frames; kinect: skeletons only (a depth camera
-    publishes no pictures), drawn on a blank canvas of the depth image's proportions."""
+    publishes no pictures), drawn on a blank canvas of the depth image's proportions, seen from
+    the front and from the side."""
     webcam = kind == "webcam"
     source = "cam" if webcam else "k4a"
     size = (640, 480) if webcam else (640, 576)
@@ -270,3 +277,39 @@ keep_s = 10.0
     last = st[-1].counters
     assert last["images"] >= last["skeletons"] > 0
     assert last["bad_skeletons"] == 0 and last["drawn_blank"] == 0
+
+
+def dom(chromium: str, url: str, tmp: Path) -> str:
+    """The page's DOM after its scripts ran for a few (virtual) seconds."""
+    cmd = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+           "--no-first-run", "--disable-background-networking", "--disable-component-update",
+           "--disable-sync", f"--user-data-dir={tmp / 'chromium-profile'}",
+           "--virtual-time-budget=4000", "--dump-dom", url]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=90)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return r.stdout
+
+
+def test_the_page_says_so_when_no_picture_comes(chromium, tmp_path):
+    """No camera (or a silent one): the page said nothing and stayed black."""
+    from sinks.preview import MjpegServer
+
+    server = MjpegServer("127.0.0.1", free_port())
+    try:
+        page = dom(chromium, server.url, tmp_path)
+        assert "No picture from the camera yet." in page
+        assert 'style="display: block;"' in page
+        stop = threading.Event()
+
+        def camera():  # pictures keep coming, as from a live camera
+            while not stop.wait(0.1):
+                server.publish(np.full((120, 160, 3), 200, np.uint8))
+        cam = threading.Thread(target=camera, daemon=True)
+        cam.start()
+        page = dom(chromium, server.url, tmp_path)
+        stop.set()
+        cam.join()
+        assert 'style="display: none;"' in page  # pictures come: no message
+        assert 'src="stream.mjpg"' in page
+    finally:
+        server.close()

@@ -148,3 +148,24 @@ def test_close_while_a_stream_thread_waits():
     done = threading.Event()
     threading.Thread(target=lambda: (server.close(), done.set()), daemon=True).start()
     assert done.wait(5)
+
+
+def test_the_simulated_walker_is_drawn_whatever_its_frame(tmp_path):
+    """The simulator's skeletons are in a floor frame (the camera looks along +z at them): a
+    camera projection put them behind the camera and the page stayed blank. The blank canvas
+    shows every body from the front and from the side instead, in any frame."""
+    from capture.sim.source import SimSource
+
+    src = SimSource("sim", seed=1)
+    frames = src.frames()
+    skel = next(f for f in frames if f.bodies)
+    src.close()
+    comp = PreviewComposer(max_fps=0, canvas_width=640, canvas_height=360)
+    img = comp.on_skeleton(skel)
+    assert img is not None and comp.counters["drawn_blank"] == 1
+    joints = (np.abs(img.astype(int) - JOINT_COLOUR).max(axis=2) < 40)
+    left, right = joints[:, :320], joints[:, 320:]
+    assert left.sum() > 50 and right.sum() > 50  # the front and the side view
+    rows = np.flatnonzero(left.any(axis=1))
+    assert rows.max() - rows.min() > 0.5 * 360  # a standing adult fills most of the height
+    cv2.imwrite(str(tmp_path / "sim_canvas.png"), img)
