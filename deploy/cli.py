@@ -10,7 +10,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
+import re
 import sys
+from importlib.metadata import version
 
 from capture.readers.recording import RecordingError
 from deploy.config import ConfigError
@@ -29,6 +32,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("keys", "streams.keys", "generate CURVE key pairs for links that leave the machine"),
     ("record", "streams.record", "record topics to a stream file"),
     ("replay", "streams.replay", "publish a stream file again"),
+    ("info", "streams.info", "what a stream file holds: topics, counts, sources, duration"),
     ("preview", "sinks.preview", "live skeleton-on-video preview over HTTP (kiosk screen)"),
     ("analyze", "inference.analyze", "run a recording through the gait analysis offline"),
     ("plot", "inference.plot", "save a figure of a trial: angles, feet, events"),
@@ -48,9 +52,20 @@ COMMANDS: list[tuple[str, str, str]] = [
 ]
 
 
+def describe(doc: str | None) -> str | None:
+    """A command's help text: the first paragraph of its module's docstring, whole, without
+    reStructuredText marks (``x``, :class:`x`)."""
+    if not doc:
+        return None
+    para = " ".join(doc.strip().split("\n\n")[0].split())
+    para = re.sub(r":\w+:`~?([^`]+)`", r"\1", para)
+    return para.replace("``", "")
+
+
 def _build_parser() -> tuple[argparse.ArgumentParser, dict[tuple[str, ...], str]]:
     parser = argparse.ArgumentParser(prog="gaitstream", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--version", action="store_true", help="print the version")
     top = parser.add_subparsers(dest="command", metavar="COMMAND")
     groups: dict[str, argparse._SubParsersAction] = {}
     targets: dict[tuple[str, ...], str] = {}
@@ -74,6 +89,11 @@ def main(argv: list[str] | None = None) -> int:
     while argv and argv[0] in ("-v", "--verbose"):
         verbose = True
         argv.pop(0)
+    if argv[:1] == ["--version"]:
+        print(f"gaitstream {version('gaitstream')}")
+        return 0
+    # native libraries' own log lines only with -v (streams.node.silence_native_stderr)
+    os.environ["GAITSTREAM_QUIET_NATIVE"] = "0" if verbose else "1"
     words: tuple[str, ...] = ()
     for n in (2, 1):
         if tuple(argv[:n]) in targets:
@@ -88,10 +108,11 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not verbose:
+        logging.getLogger("absl").setLevel(logging.ERROR)
     module = importlib.import_module(targets[words])
     sub = argparse.ArgumentParser(prog="gaitstream " + " ".join(words),
-                                  description=(module.__doc__ or "").strip().splitlines()[0]
-                                  if module.__doc__ else None)
+                                  description=describe(module.__doc__))
     module.add_arguments(sub)
     args = sub.parse_args(argv[len(words):])
     try:

@@ -51,6 +51,17 @@ def expected_subscriptions(cfg: PipelineConfig, proc: ProcessConfig, topic: str)
                for t in subscribed_topics(p) if topic.startswith(t))
 
 
+def wait_for_subscribers(cfg: PipelineConfig, proc: ProcessConfig, pub: Publisher,
+                         topic: str, limit_s: float = 30.0) -> None:
+    """Wait until every process of the configuration that reads ``topic`` from ``proc`` has
+    subscribed (at most ``limit_s``: generous, because a worker importing its models on a loaded
+    2-core box took longer than 5 s). The wait ends as soon as they are all there."""
+    want = expected_subscriptions(cfg, proc, topic)
+    got = pub.wait_for_subscribers(want, limit_s, topic=topic)
+    if got < want:
+        log.warning("%d of %d subscriptions to %s arrived; starting anyway", got, want, topic)
+
+
 def run_process(cfg: PipelineConfig, proc: ProcessConfig, stop: threading.Event) -> int:
     # After a stop, a stage takes what is still arriving until its input is quiet, and must be
     # done before the launcher's stop timeout kills it.
@@ -72,21 +83,18 @@ def run_process(cfg: PipelineConfig, proc: ProcessConfig, stop: threading.Event)
                 return config_problem(proc, e)
             if source.paced:
                 # A file or the simulator would lose its first frames to subscribers still
-                # connecting; a live camera starts at once (its frames are live anyway). The
-                # wait ends as soon as they are all there; its limit is generous because a
-                # worker importing its models on a loaded 2-core box took longer than 5 s.
-                topic = f"skel/{proc.name}"
-                want = expected_subscriptions(cfg, proc, topic)
-                got = pub.wait_for_subscribers(want, 30.0, topic=topic)
-                if got < want:
-                    log.warning("%d of %d subscriptions to %s arrived; starting anyway", got,
-                                want, topic)
+                # connecting; a live camera starts at once (its frames are live anyway).
+                wait_for_subscribers(cfg, proc, pub, f"skel/{proc.name}")
             run_capture(source, pub, stop, status, speed=speed)
         elif proc.kind == "worker":
             from inference.worker import WorkerConfig, run_worker
 
-            run_worker(WorkerConfig.from_options(proc.options, cfg.session), make_subscriber(proc),
-                       pub, stop, status, drain_s)
+            wcfg = WorkerConfig.from_options(proc.options, cfg.session)
+            if pub is not None:
+                # The stages reading its records connect first: only then does it subscribe,
+                # and a paced source waits for that, so a file's first records reach them all.
+                wait_for_subscribers(cfg, proc, pub, "gait/")
+            run_worker(wcfg, make_subscriber(proc), pub, stop, status, drain_s)
         elif proc.kind == "record":
             from streams.record import run_record
 

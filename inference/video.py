@@ -14,11 +14,11 @@ An Azure Kinect recording is an .mkv too, but holds depth, not a picture to esti
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from capture.readers.recording import Recording, RecordingError, fill_missing
 from streams.skeletons import MEDIAPIPE_JOINTS, to_canonical
@@ -29,7 +29,7 @@ cv2 = deferred("cv2", "pose estimation on a video")
 log = logging.getLogger(__name__)
 
 
-def estimate_video(path: str | Path, progress_s: float = 2.0, **pose_options: Any
+def estimate_video(path: str | Path, **pose_options: Any
                    ) -> dict[str, Any]:
     """Per-frame pose of a video: ``t_us`` (N,), ``body`` (N,) body id or -1, ``joints``
     (N, 33, 3) wire metres (NaN where no pose), ``confidence`` (N, 33), ``image_xy`` (N, 33, 2),
@@ -48,7 +48,8 @@ def estimate_video(path: str | Path, progress_s: float = 2.0, **pose_options: An
     est = PoseEstimator(**pose_options)
     rows: list[tuple] = []
     size = (0, 0)
-    t0 = last_log = time.monotonic()
+    bar = tqdm(desc=f"pose on {Path(path).name}", total=total or None, unit=" frames",
+               disable=None, mininterval=0.5)  # on a console only
     try:
         for frame in src.frames():
             img = frame.array()
@@ -57,12 +58,9 @@ def estimate_video(path: str | Path, progress_s: float = 2.0, **pose_options: An
                 raise RecordingError(f"{path}: {frame.encoding} frames; pose needs colour")
             poses = est.estimate(img, frame.t_us)
             rows.append((frame.t_us, poses[0] if poses else None))
-            now = time.monotonic()
-            if now - last_log >= progress_s:
-                last_log = now
-                log.info("%s: pose on frame %d/%s (%.1f frames/s)", Path(path).name, len(rows),
-                         total or "?", len(rows) / (now - t0))
+            bar.update()
     finally:
+        bar.close()
         src.close()
         est.close()
     if not rows:

@@ -8,7 +8,9 @@ Every stage is ``run_X(..., sub, pub, stop, status)`` with ``stop`` from
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import sys
 import threading
 import time
 from collections import defaultdict
@@ -32,6 +34,36 @@ def install_stop_handlers() -> threading.Event:
     signal.signal(signal.SIGINT, handler)
     signal.signal(signal.SIGTERM, handler)
     return stop
+
+
+_native_stderr_silenced = False
+
+
+def silence_native_stderr() -> None:
+    """Keep native libraries' own log lines (MediaPipe's absl, TensorFlow Lite) off the console:
+    they write to file descriptor 2 directly. Python's stderr (logging, tracebacks) moves to a
+    copy of it first, so only theirs goes. Only in a ``gaitstream`` process without ``-v`` (the
+    command line sets GAITSTREAM_QUIET_NATIVE for itself and the processes it starts), while
+    Python's stderr is that descriptor, and once per process."""
+    global _native_stderr_silenced
+    if _native_stderr_silenced or os.environ.get("GAITSTREAM_QUIET_NATIVE") != "1":
+        return
+    try:
+        if sys.stderr.fileno() != 2:
+            return
+    except (AttributeError, OSError, ValueError):  # captured (tests) or replaced: leave it
+        return
+    _native_stderr_silenced = True
+    sys.stderr.flush()
+    ours = os.fdopen(os.dup(2), "w", buffering=1, encoding=sys.stderr.encoding,
+                     errors="backslashreplace")
+    for h in logging.getLogger().handlers:  # handlers bound to the old stderr follow it
+        if isinstance(h, logging.StreamHandler) and h.stream is sys.stderr:
+            h.setStream(ours)
+    sys.stderr = ours
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
 
 
 class Drain:

@@ -8,6 +8,8 @@ import threading
 import time
 from pathlib import Path
 
+from tqdm import tqdm
+
 from streams.streamfile import StreamWriter
 from streams.schema import monotonic_us
 from streams.node import Drain, StatusReporter, install_stop_handlers
@@ -35,7 +37,7 @@ def keep_previous(path: Path) -> Path | None:
 
 def run_record(sub: Subscriber, path: Path, stop: threading.Event, status: StatusReporter,
                pub: Publisher | None = None, duration_s: float | None = None,
-               drain_s: float = 0.0) -> int:
+               drain_s: float = 0.0, progress: bool = False) -> int:
     """Write every valid message the subscriber gets, byte for byte, until stopped.
 
     The file's header names the topic prefixes ``sub`` subscribed to (``""`` = every topic)
@@ -45,7 +47,10 @@ def run_record(sub: Subscriber, path: Path, stop: threading.Event, status: Statu
     end = time.monotonic() + duration_s if duration_s else None
     go = Drain(stop, sub, drain_s)  # after a stop, what is still arriving is recorded too
     keep_previous(path)
-    with StreamWriter(path, topics=sub.topics, meta={"endpoints": sub.endpoints}) as w:
+    # a console shows what is being recorded (tqdm leaves a pipe or a log file alone)
+    bar = tqdm(desc=f"recording {path.name}", unit=" msg", disable=None if progress else True,
+               total=None, mininterval=0.5)
+    with StreamWriter(path, topics=sub.topics, meta={"endpoints": sub.endpoints}) as w, bar:
         log.info("recording to %s", path)
         while go() and (end is None or time.monotonic() < end):
             frames = sub.recv_frames(100)
@@ -53,6 +58,8 @@ def run_record(sub: Subscriber, path: Path, stop: threading.Event, status: Statu
                 if sub.parse(frames) is not None:
                     w.write(monotonic_us(), [f.buffer for f in frames])
                     status.count("written")
+                    bar.update()
+                    bar.set_postfix_str(f"{w.bytes / 1e6:.1f} MB", refresh=False)
             status.absorb(sub)
             status.counters["bytes"] = w.bytes
             status.maybe_publish(pub)
@@ -74,6 +81,6 @@ def main(args: argparse.Namespace) -> int:
     stop = install_stop_handlers()
     sub = Subscriber(args.connect, args.topic or [""])
     n = run_record(sub, args.out, stop, StatusReporter("record", "record"),
-                   duration_s=args.duration)
+                   duration_s=args.duration, progress=True)
     print(f"{n} messages written to {args.out}")
     return 0

@@ -12,6 +12,8 @@ import threading
 import time
 from pathlib import Path
 
+from tqdm import tqdm
+
 from streams.streamfile import StreamReader
 from streams.node import Pacer, install_stop_handlers
 from streams.transport import Publisher
@@ -21,11 +23,13 @@ log = logging.getLogger(__name__)
 
 def replay(path: Path, pub: Publisher, stop: threading.Event, *, speed: float = 1.0,
            loop: bool = False, start_s: float = 0.0, end_s: float | None = None,
-           topics: list[str] | None = None, progress_every_s: float = 5.0) -> int:
-    """Publish the file's records; ``speed`` 0 means as fast as possible. Returns records sent."""
+           topics: list[str] | None = None, progress: bool = False) -> int:
+    """Publish the file's records; ``speed`` 0 means as fast as possible. Returns records sent.
+    ``progress``: a progress bar on a console (messages sent, time into the recording)."""
     sent = 0
     prefixes = tuple(t.encode() for t in topics) if topics else None
-    last_progress = time.monotonic()
+    bar = tqdm(desc=f"replaying {path.name}", unit=" msg", disable=None if progress else True,
+               mininterval=0.5)
     while not stop.is_set():
         reader = StreamReader(path)
         t0_rec: int | None = None
@@ -47,21 +51,21 @@ def replay(path: Path, pub: Publisher, stop: threading.Event, *, speed: float = 
                 break
             pub.send_raw(rec.frames)
             sent += 1
-            if time.monotonic() - last_progress >= progress_every_s:
-                last_progress = time.monotonic()
-                log.info("replay %s: %d messages sent, at %.1f s of the recording",
-                         path.name, sent, rel)
+            bar.update()
+            bar.set_postfix_str(f"at {rel:.1f} s", refresh=False)
         if reader.truncated:
             log.warning("%s ends in a cut record (%s); replayed what was whole",
                         path, reader.tail_error)
         if not loop:
             break
+    bar.close()
     return sent
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", type=Path)
-    p.add_argument("--publish", default="tcp://127.0.0.1:5550", help="endpoint to bind")
+    # not 5550, the edge box camera's port: a replay beside a running deployment must not take it
+    p.add_argument("--publish", default="tcp://127.0.0.1:5760", help="endpoint to bind")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--speed", type=float, default=1.0, help="1 = recorded speed, 2 = twice")
     g.add_argument("--fast", action="store_true", help="as fast as possible")
@@ -85,7 +89,7 @@ def main(args: argparse.Namespace) -> int:
         log.warning("no subscriber after %.1f s; replaying anyway", args.wait_subscribers)
     time.sleep(0.2)  # let the subscription settle on every topic before the first message
     n = replay(args.file, pub, stop, speed=0.0 if args.fast else args.speed, loop=args.loop,
-               start_s=args.start, end_s=args.end, topics=args.topic)
+               start_s=args.start, end_s=args.end, topics=args.topic, progress=True)
     time.sleep(0.5)  # linger so the last messages leave before the socket closes
     pub.close()
     print(f"{n} messages replayed from {args.file}")

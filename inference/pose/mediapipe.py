@@ -27,6 +27,7 @@ import numpy as np
 
 from inference.pose.people import PersonObservation
 from streams.extras import require
+from streams.node import silence_native_stderr
 
 cv2 = require("cv2", "MediaPipe pose")
 
@@ -95,8 +96,8 @@ class MediaPipePeople:
 
     def __init__(self, model_complexity: int = 1, min_detection_confidence: float = 0.5,
                  min_tracking_confidence: float = 0.5, people_per_tile: int = 2):
-        import mediapipe as mp
-
+        silence_native_stderr()  # its graphs log to the console on every start otherwise
+        mp = require("mediapipe", "MediaPipe pose")
         self._pose_cls = mp.solutions.pose.Pose
         self._opts = dict(model_complexity=model_complexity, smooth_landmarks=False,
                           enable_segmentation=False,
