@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from capture.readers.axes import AxisError, level_rotation
+from capture.readers.marker_roles import role_marker_set
 from capture.readers.markers import SubjectParams, identify, joint_centres, vertical_reference
 from capture.readers.recording import Recording, RecordingError, fill_missing
 
@@ -33,10 +34,15 @@ def markers_to_recording(name: str, markers: dict[str, np.ndarray], t_us: np.nda
                          lab_centres: bool = False) -> Recording:
     """Identify the marker set, turn the lab axes to y up, compute the joint centres."""
     ms = identify(set(markers))
-    if ms is None:
-        raise RecordingError(
-            f"{name}: no known marker set matches its labels "
-            f"({', '.join(sorted(markers)[:30])}{', ...' if len(markers) > 30 else ''})")
+    if ms is None:  # no set of its own: the labels by anatomical role
+        ms, missing = role_marker_set(set(markers))
+        if ms is None:
+            raise RecordingError(
+                f"{name}: no marker for the {', the '.join(missing)} under any name "
+                "capture/readers/marker_roles.py knows (marker clusters alone do not place "
+                f"the joints); its labels: {', '.join(sorted(markers)[:40])}"
+                f"{', ...' if len(markers) > 40 else ''}")
+        lab_centres = True  # centres the lab stored stand in for missing landmarks
     ref = vertical_reference(ms, markers)
     if ref is None:
         raise RecordingError(f"{name}: marker set {ms.name} has no pelvis and foot markers")

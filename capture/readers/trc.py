@@ -7,9 +7,27 @@ from pathlib import Path
 import numpy as np
 
 from capture.readers.labelled import markers_to_recording
+from capture.readers.markers import strip_prefix
 from capture.readers.recording import Recording, RecordingError
 
 _UNIT_SCALE = {"mm": 1e-3, "cm": 1e-2, "m": 1.0}
+
+
+def _cells(line: str) -> list[str]:
+    """A row's cells: tab-separated as the format says; some writers use runs of spaces."""
+    line = line.rstrip("\r\n")
+    return line.split("\t") if "\t" in line else line.split()
+
+
+def _header(keys_line: str, values_line: str) -> dict[str, str]:
+    """The DataRate/NumMarkers/Units row pairs with the row under it. Writers leave empty
+    fields (tabs with nothing between), trailing or not, in either row: pair names with values
+    by position when both rows have the same cells, else the non-empty ones in order."""
+    keys, vals = _cells(keys_line), _cells(values_line)
+    pairs = zip(keys, vals)
+    if len(keys) != len(vals):
+        pairs = zip([k for k in keys if k.strip()], [v for v in vals if v.strip()])
+    return {k.strip(): v.strip() for k, v in pairs if k.strip()}
 
 
 def read_trc(path: str | Path) -> tuple[dict[str, np.ndarray], np.ndarray, dict]:
@@ -19,11 +37,9 @@ def read_trc(path: str | Path) -> tuple[dict[str, np.ndarray], np.ndarray, dict]
         lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError as e:
         raise RecordingError(f"{path.name}: cannot read ({e})") from None
-    if len(lines) < 6 or not lines[0].startswith("PathFileType"):
+    if len(lines) < 6 or not lines[0].lstrip("\ufeff").startswith("PathFileType"):
         raise RecordingError(f"{path.name}: not a TRC file (no PathFileType header)")
-    keys = lines[1].split("\t")
-    vals = lines[2].split("\t")
-    head = {k.strip(): v.strip() for k, v in zip(keys, vals)}
+    head = _header(lines[1], lines[2])
     try:
         rate = float(head["DataRate"])
         n_markers = int(head["NumMarkers"])
@@ -32,15 +48,15 @@ def read_trc(path: str | Path) -> tuple[dict[str, np.ndarray], np.ndarray, dict]
         raise RecordingError(f"{path.name}: bad TRC header line 3 ({e})") from None
     if units not in _UNIT_SCALE:
         raise RecordingError(f"{path.name}: unknown units {units!r}")
-    names = [x.strip() for x in lines[3].split("\t")[2:] if x.strip()]
+    names = [x.strip() for x in _cells(lines[3])[2:] if x.strip()]
     if len(names) != n_markers:
         raise RecordingError(f"{path.name}: header says {n_markers} markers, "
                              f"the name row has {len(names)}")
     rows = []
     for ln, line in enumerate(lines[5:], start=6):
-        cells = line.rstrip("\r\n").split("\t")
         if not line.strip():
             continue
+        cells = _cells(line)
         row = np.full(2 + 3 * n_markers, np.nan)
         for i, cell in enumerate(cells[: len(row)]):
             cell = cell.strip()
@@ -60,7 +76,7 @@ def read_trc(path: str | Path) -> tuple[dict[str, np.ndarray], np.ndarray, dict]
     for i, name in enumerate(names):
         m = xyz[:, i].copy()
         m[(m == 0).all(1)] = np.nan
-        markers.setdefault(name.upper(), m)
+        markers.setdefault(strip_prefix(name).upper(), m)  # "Matt:LHEE" is LHEE
     facts = {"file": path.name, "rate_hz": rate, "units": units, "n_frames": len(data),
              "header_num_frames": int(float(head.get("NumFrames", len(data))))}
     return markers, time_s, facts
