@@ -160,3 +160,28 @@ def test_side_is_read_from_prefixes_and_suffixes():
             and ("L", "HEEL") in side_and_base("Left Heel"))
     ms, missing = role_marker_set({"LASI", "RASI", "LKNE", "RKNE", "LANK"})
     assert ms is None and missing == ["right lateral malleolus or ankle joint centre"]
+
+
+def test_eval_events_joins_truth_across_file_suffixes_and_names_truth_without_a_file(tmp_path):
+    """x_markers.trc beside truth keyed x is evaluated against it; truth that no recording of
+    the folder matched is named in the report instead of vanishing."""
+    from inference.data.simulated import walkway_person
+    from inference.eval.events import evaluate
+
+    person, t_s = walkway_person(8.0, seed=5)
+    t_sim, _, m = walker_markers(8.0)
+    ds = tmp_path / "lab"
+    (ds / "ground_truth").mkdir(parents=True)
+    markers = {label(p, s): m[s, r] for r, p in CONVENTIONS["descriptive"].items() for s in "LR"}
+    write_trc(ds / "walk1_markers.trc", t_sim, markers)
+    rows = ["trial,side,event,time_s,observed_in_record,source"]
+    for trial in ("walk1", "walk2"):
+        rows += [f"{trial},{e.side.title()},{e.kind},{e.t - t_s[0]:.4f},True,simulator"
+                 for e in person.events() if t_s[0] <= e.t <= t_s[-1]]
+    (ds / "ground_truth" / "events_from_grf.csv").write_text("\n".join(rows) + "\n")
+    rep = evaluate([ds])
+    (trial,) = rep["trials"]
+    assert trial["trial"] == "walk1" and not trial["skipped"]
+    overall = rep["overall"]
+    assert overall["recall"] > 0.8  # the truth of walk1 reached the markers of walk1_markers
+    assert rep["truth_without_recording"] == {"lab": ["walk2"]}

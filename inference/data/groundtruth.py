@@ -296,6 +296,44 @@ class TrialTruth:
     dataset: str = ""
 
 
+# What labs and tools append to a trial's name on its marker file (x_markers.trc beside
+# x_grf.mot, truth keyed x)
+_FILE_SUFFIXES = ("_markers", "_marker", "-markers", ".markers", "_mocap", "_trc", "_c3d",
+                  "_filtered", "_processed", "_labelled", "_labeled")
+
+
+def trial_keys(stem: str) -> list[str]:
+    """The names a recording's truth may be keyed by: its stem, then without a suffix."""
+    keys = [stem]
+    for suffix in _FILE_SUFFIXES:
+        if stem.lower().endswith(suffix) and len(stem) > len(suffix):
+            keys.append(stem[: -len(suffix)])
+    return keys
+
+
+def _of_trial(rows: list, stem: str) -> tuple[str, list]:
+    """(the key that matched, the rows of the first of the stem's keys that has any)."""
+    for key in trial_keys(stem):
+        mine = [r for r in rows if r.trial == key]
+        if mine:
+            return key, mine
+    return stem, []
+
+
+def truth_trials(root: str | Path) -> set[str]:
+    """Every trial a dataset folder's ground truth names (to tell which truth no recording
+    matched)."""
+    gt = Path(root) / "ground_truth"
+    out: set[str] = set()
+    if (gt / "events.csv").is_file():
+        out |= {e.trial for e in load_lab_events(gt / "events.csv")}
+    if (gt / "forceplate_contacts.csv").is_file():
+        out |= {c.trial for c in load_plate_contacts(gt / "forceplate_contacts.csv")}
+    if (gt / "events_from_grf.csv").is_file():
+        out |= {e.trial for e in load_grf_events(gt / "events_from_grf.csv")}
+    return out
+
+
 def trial_truth(recording_path: str | Path) -> TrialTruth:
     """The ground truth for a recording file of one of the shared datasets, found from where
     the file lies (c3d trials/, OpenSim folder, OpenCap expert1/ or session folder)."""
@@ -303,20 +341,20 @@ def trial_truth(recording_path: str | Path) -> TrialTruth:
     stem = path.stem
     if path.parent.name == "trials" and (path.parent.parent / "ground_truth").is_dir():
         gt = path.parent.parent / "ground_truth"
-        ev = [e for e in load_lab_events(gt / "events.csv") if e.trial == stem] \
-            if (gt / "events.csv").is_file() else []
-        pc = [c for c in load_plate_contacts(gt / "forceplate_contacts.csv")
-              if c.trial == stem] if (gt / "forceplate_contacts.csv").is_file() else []
+        key, ev = _of_trial(load_lab_events(gt / "events.csv"), stem) \
+            if (gt / "events.csv").is_file() else (stem, [])
+        _, pc = _of_trial(load_plate_contacts(gt / "forceplate_contacts.csv"), stem) \
+            if (gt / "forceplate_contacts.csv").is_file() else (stem, [])
         ang = load_pig_angles(path) if path.suffix.lower() == ".c3d" else None
-        return TrialTruth(stem, sorted(ev, key=lambda e: e.t_us), pc, ang, "c3d_gait_lab")
+        return TrialTruth(key, sorted(ev, key=lambda e: e.t_us), pc, ang, "c3d_gait_lab")
     # OpenSim example folder: <root>/subject01_walk1.trc + ground_truth/ + *_ik_*.mot
     if (path.parent / "ground_truth" / "events_from_grf.csv").is_file():
         root = path.parent
-        ev = [e for e in load_grf_events(root / "ground_truth" / "events_from_grf.csv")
-              if e.trial == stem]
-        iks = sorted(root.glob(f"{stem}_ik*.mot"))
+        key, ev = _of_trial(load_grf_events(root / "ground_truth" / "events_from_grf.csv"),
+                            stem)
+        iks = sorted(root.glob(f"{key}_ik*.mot"))
         ang = load_ik_angles(iks[0]) if iks else None
-        return TrialTruth(stem, sorted(ev, key=lambda e: e.t_us), [], ang, "opensim")
+        return TrialTruth(key, sorted(ev, key=lambda e: e.t_us), [], ang, "opensim")
     # OpenCap: <root>/expert1/markers/<t>.trc (+ expert1/ik/<t>_ik.mot) or
     # <root>/session20210830/<t>_markers.trc, truth in <root>/ground_truth/events_from_grf.csv
     for root in (path.parent.parent, path.parent.parent.parent):

@@ -431,18 +431,25 @@ def summarize(results: list[TrialResult]) -> dict[str, Any]:
 def evaluate(dirs: list[Path], model: str = "classical", tolerance_ms: float = 100.0,
              edge_s: float = 0.3, progress: Callable[[str], None] | None = None,
              noise: str = "none") -> dict[str, Any]:
+    from inference.data.groundtruth import truth_trials
+
     factory = with_noise(analyzer_factory(model), noise)
     factory("check", 0)  # a model that cannot load fails here, once, with its own message
     per_dataset: dict[str, list[TrialResult]] = {}
+    unmatched: dict[str, list[str]] = {}  # truth that no recording of its folder took
     for root in [d for given in dirs for d in (dataset_dirs(given) or [given])]:
         files = trial_files(root)
         if not files:
             raise FileNotFoundError(f"{root}: no trials/*.c3d and no *.trc recordings")
+        rs = per_dataset.setdefault(root.name, [])
         for i, p in enumerate(files):
             if progress:
                 progress(f"[{root.name} {i + 1}/{len(files)}] {p.name}")
-            r = evaluate_trial(p, factory, tolerance_ms, edge_s)
-            per_dataset.setdefault(root.name, []).append(r)
+            rs.append(evaluate_trial(p, factory, tolerance_ms, edge_s))
+        left = sorted(truth_trials(root) - {r.trial for r in rs}
+                      - {r.trial.rsplit("/", 1)[-1] for r in rs})
+        if left:
+            unmatched[root.name] = left
     everything = [r for rs in per_dataset.values() for r in rs]
     return {
         "model": model, "noise": noise, "tolerance_ms": tolerance_ms, "edge_s": edge_s,
@@ -450,6 +457,7 @@ def evaluate(dirs: list[Path], model: str = "classical", tolerance_ms: float = 1
         "datasets": {k: summarize(v) for k, v in per_dataset.items()},
         "trials": [r.row() for r in everything],
         "skipped_trials": {r.trial: r.skipped for r in everything if r.skipped},
+        "truth_without_recording": unmatched,
     }
 
 
@@ -509,6 +517,9 @@ def print_report(rep: dict[str, Any]) -> None:
         print("\nskipped events:")
         for t, e in skipped:
             print(f"  {t}: {e}")
+    for ds, trials in rep["truth_without_recording"].items():
+        print(f"\n{ds}: ground truth for {len(trials)} trial(s) that no recording in the folder "
+              f"matched (by name, with or without a _markers-style suffix): {', '.join(trials)}")
 
 
 def main(args: argparse.Namespace) -> int:
