@@ -185,3 +185,28 @@ def test_eval_events_joins_truth_across_file_suffixes_and_names_truth_without_a_
     overall = rep["overall"]
     assert overall["recall"] > 0.8  # the truth of walk1 reached the markers of walk1_markers
     assert rep["truth_without_recording"] == {"lab": ["walk2"]}
+
+
+def test_a_site_names_its_own_markers_beside_its_recordings(tmp_path):
+    """Names no table knows (here French, with its own side words) read once the site maps them
+    to role codes in markers.toml beside the file; a code that is no role is refused by name."""
+    t_s, truth, m = walker_markers()
+    french = {"ASIS": "EIAS", "PSIS": "EIPS", "KNEE_LAT": "CONDYLE_EXT", "KNEE_MED": "CONDYLE_INT",
+              "ANKLE_LAT": "MALLEOLE_EXT", "ANKLE_MED": "MALLEOLE_INT", "HEEL": "TALON",
+              "TOE": "ORTEIL"}
+    codes = {"ASIS": "ASI", "PSIS": "PSI", "KNEE_LAT": "KNE", "KNEE_MED": "KNM",
+             "ANKLE_LAT": "ANK", "ANKLE_MED": "ANM", "HEEL": "HEE", "TOE": "TOE"}
+    markers = {f"{name}_{'GAUCHE' if s == 'L' else 'DROIT'}": m[s, role]
+               for role, name in french.items() for s in "LR"}
+    path = write_trc(tmp_path / "marche.trc", t_s, markers)
+    with pytest.raises(RecordingError, match="lateral knee"):
+        load_recording(path)
+    (tmp_path / "markers.toml").write_text("[markers]\n" + "".join(
+        f'{name}_{"GAUCHE" if s == "L" else "DROIT"} = "{s}{codes[role]}"\n'
+        for role, name in french.items() for s in "LR"))
+    rec = load_recording(path)
+    err = np.linalg.norm(rec.joints[:, CJ["left_knee"]] - truth[:, CJ["left_knee"]], axis=1)
+    assert np.median(err) < 0.005
+    (tmp_path / "markers.toml").write_text('[markers]\nTALON_GAUCHE = "LHEEL"\n')
+    with pytest.raises(RecordingError, match="'LHEEL' is no role code .*'LHEE'"):
+        load_recording(path)

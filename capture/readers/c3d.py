@@ -12,6 +12,7 @@ from streams.skeletons import CANONICAL, CANONICAL_JOINTS
 
 from capture.readers.axes import AxisError, level_rotation
 from capture.readers.labelled import markers_to_recording
+from capture.readers.marker_roles import site_names
 from capture.readers.markers import strip_prefix
 from capture.readers.recording import Recording, RecordingError, fill_missing
 
@@ -92,10 +93,16 @@ def read_c3d_points(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, 
     return markers, facts
 
 
-def load_c3d(path: str | Path, *, lab_centres: bool = False) -> Recording:
+def load_c3d(path: str | Path, *, lab_centres: bool = False,
+             marker_names: dict[str, str] | None = None) -> Recording:
     """A C3D walking trial: gait-lab markers mapped to canonical joints, or points already named
-    as the canonical joints (layout canonical22, as the synthetic walker writes them)."""
+    as the canonical joints (layout canonical22, as the synthetic walker writes them).
+    ``marker_names``: a site's labels -> role codes, added to a ``markers.toml`` beside it."""
     path = Path(path)
+    try:
+        names = site_names(path, marker_names)
+    except ValueError as e:
+        raise RecordingError(str(e)) from None
     markers, facts = read_c3d_points(path)
     n = facts["n_frames"]
     t_us = np.round(np.arange(n) * 1e6 / facts["rate_hz"]).astype(np.int64)
@@ -107,7 +114,7 @@ def load_c3d(path: str | Path, *, lab_centres: bool = False) -> Recording:
     if all(j.upper() in markers for j in CANONICAL_JOINTS):
         return _canonical_recording(path, markers, t_us, facts["rate_hz"], meta)
     return markers_to_recording(path.stem, markers, t_us, facts["rate_hz"], meta,
-                                processing=proc, lab_centres=lab_centres)
+                                processing=proc, lab_centres=lab_centres, site_names=names)
 
 
 def _canonical_recording(path: Path, markers: dict[str, np.ndarray], t_us: np.ndarray,

@@ -31,9 +31,14 @@ def subject_params(processing: dict[str, float]) -> SubjectParams:
 def markers_to_recording(name: str, markers: dict[str, np.ndarray], t_us: np.ndarray,
                          rate_hz: float, meta: dict[str, Any], *,
                          processing: dict[str, float] | None = None,
-                         lab_centres: bool = False) -> Recording:
-    """Identify the marker set, turn the lab axes to y up, compute the joint centres."""
-    ms = identify(set(markers))
+                         lab_centres: bool = False,
+                         site_names: dict[str, str] | None = None) -> Recording:
+    """Identify the marker set, turn the lab axes to y up, compute the joint centres.
+    ``site_names`` (upper-case label -> role code, :func:`marker_roles.site_names`) renames a
+    site's own labels; the markers are then read by role."""
+    if site_names:
+        markers = {site_names.get(k, k): v for k, v in markers.items()}
+    ms = None if site_names else identify(set(markers))
     if ms is None:  # no set of its own: the labels by anatomical role
         ms, missing = role_marker_set(set(markers))
         if ms is None:

@@ -72,6 +72,36 @@ ROLE_WORDS = {"ASI": "anterior superior iliac spine", "KNE": "lateral knee",
               "KJC": "knee joint centre", "ANK": "lateral malleolus",
               "AJC": "ankle joint centre"}
 
+SITE_FILE = "markers.toml"  # a site's own names, beside its recordings
+
+
+def site_names(recording: Path, given: dict[str, str] | None = None) -> dict[str, str]:
+    """A site's own marker names: ``{its label: role code}`` from a ``[markers]`` table in
+    ``<recording stem>.markers.toml`` or ``markers.toml`` beside the recording, and ``given``
+    (a configuration's; it wins). A role code is a sided role with its side first (``LKNE``,
+    ``RANK``, ``LHJC``) or a central one (``SACR``, ``C7``), as in :data:`SIDED_ROLES`,
+    :data:`SIDED_CENTRES` and :data:`CENTRAL_ROLES`."""
+    import tomllib
+
+    names: dict[str, str] = {}
+    for f in (recording.parent / SITE_FILE, recording.with_name(recording.stem + ".markers.toml")):
+        if f.is_file():
+            try:
+                table = tomllib.loads(f.read_text()).get("markers", {})
+            except tomllib.TOMLDecodeError as e:
+                raise ValueError(f"{f}: {e}") from None
+            names.update({str(k): str(v) for k, v in table.items()})
+    names.update(given or {})
+    codes = set(CENTRAL_ROLES) | {s + r for s in "LR" for r in {**SIDED_ROLES, **SIDED_CENTRES}}
+    for label, code in names.items():
+        if code.upper() not in codes:
+            close = sorted(c for c in codes if c[1:] == code.upper()[1:] or c == code.upper()[:4])
+            raise ValueError(f"marker name {label!r}: {code!r} is no role code"
+                             + (f" (did you mean {close[0]!r}?)" if close else "")
+                             + "; codes: LASI-style sided roles and SACR, C7, T10, CLAV, ...")
+    return {label.upper(): code.upper() for label, code in names.items()}
+
+
 _SEP = re.compile(r"[\s_.\-:]+")
 _SIDE_WORDS = (("LEFT", "L"), ("RIGHT", "R"))
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from capture.readers.labelled import markers_to_recording
+from capture.readers.marker_roles import site_names
 from capture.readers.markers import strip_prefix
 from capture.readers.recording import Recording, RecordingError
 
@@ -93,8 +94,15 @@ def trc_times_us(time_s: np.ndarray, rate_hz: float) -> tuple[np.ndarray, str]:
     return np.round(time_s * 1e6).astype(np.int64), "Time column"
 
 
-def load_trc(path: str | Path, *, lab_centres: bool = False) -> Recording:
+def load_trc(path: str | Path, *, lab_centres: bool = False,
+             marker_names: dict[str, str] | None = None) -> Recording:
+    """``marker_names``: a site's labels -> role codes (see marker_roles.site_names), added to
+    a ``markers.toml`` beside the file."""
     path = Path(path)
+    try:
+        names = site_names(path, marker_names)
+    except ValueError as e:
+        raise RecordingError(str(e)) from None
     markers, time_s, facts = read_trc(path)
     try:
         t_us, how = trc_times_us(time_s, facts["rate_hz"])
@@ -103,4 +111,4 @@ def load_trc(path: str | Path, *, lab_centres: bool = False) -> Recording:
     meta = {"file": path.name, "units": facts["units"], "time_origin": how,
             "first_frame": 0}
     return markers_to_recording(path.stem, markers, t_us, facts["rate_hz"], meta,
-                                lab_centres=lab_centres)
+                                lab_centres=lab_centres, site_names=names)
