@@ -16,6 +16,7 @@ thigh/shank clusters that functional joint centres need); this table reads the r
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from capture.readers.markers import Candidates, MarkerSet
 

@@ -272,7 +272,6 @@ def cluster_poses(points: np.ndarray, max_rms: float = 0.02
     """Rigid pose (R (T,3,3), origin (T,3), valid (T,)) of a marker cluster (T,M,3) by Kabsch
     against the cluster's shape in its most complete frame; frames with < 3 markers, or whose
     markers do not fit the rigid shape within ``max_rms`` metres, are invalid."""
-    t = points.shape[0]
     ok = np.isfinite(points).all(-1)
     ref_frame = int(np.argmax(ok.sum(1)))
     w = (ok & ok[ref_frame]).astype(np.float64)  # (T, M): markers usable in each frame
