@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 
-from inference.analysis.cycles import summarize, trusted
+from inference.analysis.cycles import summarize, trusted, why_no_cycles
 from streams.schema import UNTRUSTED_FLAGS, Body, GaitCycle, GaitEvent, SkeletonFrame, flag_words
 
 log = logging.getLogger(__name__)
@@ -106,6 +106,9 @@ def report(path: Path, rec: Any, res: Analysis) -> dict[str, Any]:
                     "confidence": e.confidence, "method": e.method} for e in res.events],
         "cycles": [_cycle_dict(c) for c in res.cycles],
         "bouts": bout_summaries(res.cycles, res.bouts),
+        "no_cycles": None if res.cycles else why_no_cycles(
+            rec.duration_s, {s: sum(e.side == s and e.kind == "foot_strike" for e in res.events)
+                             for s in ("left", "right")}),
     }
 
 
@@ -134,7 +137,8 @@ def print_report(rep: dict[str, Any]) -> None:
     for e in sorted(rep["events"], key=lambda e: (e["method"], e["t_s"])) if by else rep["events"]:
         print(f"  {e['t_s']:8.3f} s  {e['side']:5s} {e['kind']:11s} conf {e['confidence']:.2f}"
               + (f"  {e['method']}" if by else ""))
-    print(f"\ncycles ({len(rep['cycles'])}):")
+    print(f"\ncycles ({len(rep['cycles'])}):" + (f" none: {rep['no_cycles']}"
+                                                  if rep["no_cycles"] else ""))
     heads = " ".join(f"{h:>8s}" for _, h, _ in SHOWN)
     print(f"  {'method':17s} " * by + f"{'side':5s} {'start':>7s} {'end':>7s} {heads}  flags")
     for c in sorted(rep["cycles"], key=lambda c: (c["method"], c["start_s"])) if by \

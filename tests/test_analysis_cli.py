@@ -131,3 +131,19 @@ def test_analyze_both_says_which_analysis_made_each_row_and_summarises_each_apar
     assert sum(r[:1] == ["gait-transformer"] for r in table) == \
         sum(c["method"] == "gait-transformer" for c in rep["cycles"])
     assert "bout 1 (0.0-2.2 s), classical:" in p.stdout
+
+
+def test_a_recording_without_a_cycle_says_why(shared_data):
+    from dataclasses import replace
+
+    from inference.analyze import report
+
+    rec = load_recording(shared_data / TRIALS / "KTK_walk.c3d")
+    keep = slice(0, int(0.6 * rec.rate_hz))  # 0.6 s: less than one stride
+    short = replace(rec, t_us=rec.t_us[keep], joints=rec.joints[keep],
+                    confidence=rec.confidence[keep], raw_layout=None, raw_joints=None,
+                    raw_confidence=None, markers={})
+    rep = report(TRIALS, short, analyze_recording(short))
+    assert rep["cycles"] == [] and "shorter than one stride" in rep["no_cycles"]
+    full = report(TRIALS, rec, analyze_recording(rec))
+    assert full["cycles"] and full["no_cycles"] is None

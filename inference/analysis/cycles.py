@@ -240,6 +240,19 @@ def cycle_record(source: str, track: int, side: str, fs0: int, fs1: int, events:
                      flags=flags, method="classical")
 
 
+def why_no_cycles(duration_s: float, strikes: dict[str, int]) -> str:
+    """Why a recording gave no gait cycle, in words: a cycle runs from one foot strike to the
+    next of the same foot (``strikes``: foot strikes seen per side)."""
+    if duration_s < 1.0:
+        return (f"the recording lasts {duration_s:.2f} s, shorter than one stride (a stride of "
+                "adult walking takes about 1 s)")
+    if max(strikes.values(), default=0) < 2:
+        return ("no foot was seen striking the ground twice (foot strikes: "
+                + ", ".join(f"{s} {n}" for s, n in sorted(strikes.items())) + ")")
+    return ("each stride between two foot strikes was cut by a pause, a gap in the frames or "
+            "a missing foot off")
+
+
 def trusted(cycle: GaitCycle) -> bool:
     return not (set(cycle.flags) & UNTRUSTED_FLAGS)
 
