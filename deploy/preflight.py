@@ -9,7 +9,10 @@ down) is the process's own business: it waits and retries, and says so in its St
 
 from __future__ import annotations
 
+import errno
 import inspect
+import re
+import socket
 import sys
 from typing import Any, Callable
 
@@ -128,9 +131,32 @@ def report(cfg: PipelineConfig) -> bool:
     return not found
 
 
+def endpoint_in_use(endpoint: str) -> bool:
+    """Whether a ``tcp://host:port`` endpoint is bound by another process right now."""
+    m = re.fullmatch(r"tcp://([^:/]+|\[[^\]]+\]):(\d+)", endpoint)
+    if not m or m.group(1) == "*":
+        return False
+    host = m.group(1).strip("[]")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        # as ZeroMQ binds: a port whose last connections linger in TIME_WAIT is free
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, int(m.group(2))))
+        except OSError as e:
+            return e.errno == errno.EADDRINUSE
+    return False
+
+
 def problems(cfg: PipelineConfig) -> list[str]:
     """One line per problem found, naming the process; empty when the configuration can start."""
     out = []
+    binds = [("[launcher].publish", cfg.launcher.publish)]
+    binds += [(f"process {p.name!r} publish", p.publish) for p in cfg.processes]
+    for where, ep in binds:
+        if ep and endpoint_in_use(ep):
+            out.append(f"{cfg.path}: {where} {ep} is in use by another process (is this "
+                       "pipeline, or another on the same ports, already running?)")
     for proc in cfg.processes:
         try:
             CHECKS[proc.kind](cfg, proc)

@@ -16,15 +16,17 @@ from test_base_install import base
 from test_launcher import pids_running
 
 
-def pipeline(tmp_path: Path, capture_options: str, *, extra: str = "") -> Path:
+def pipeline(tmp_path: Path, capture_options: str, *, extra: str = "",
+             launcher: str | None = None) -> Path:
     cfg = tmp_path / "pipe.toml"
+    launcher = launcher or f"tcp://127.0.0.1:{free_port()}"
     cfg.write_text(f"""
 [pipeline]
 name = "t"
 data_dir = "{tmp_path}"
 
 [launcher]
-publish = "tcp://127.0.0.1:{free_port()}"
+publish = "{launcher}"
 backoff_initial_s = 0.2
 
 [[process]]
@@ -129,3 +131,19 @@ def test_a_process_failing_on_its_configuration_while_running_is_not_restarted(t
     assert log.count("error: process 'cam' (capture): ") == 1 and "walk.c3d" in log
     assert "not restarted" in p.stderr
     assert not pids_running(cfg)
+
+
+def test_a_port_already_in_use_is_named_before_anything_starts(tmp_path):
+    import socket
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    try:
+        cfg = pipeline(tmp_path, 'source = "sim"', launcher=f"tcp://127.0.0.1:{port}")
+        (found,) = problems(load_config(cfg))
+        assert f"[launcher].publish tcp://127.0.0.1:{port} is in use" in found
+    finally:
+        taken.close()
+    assert problems(load_config(cfg)) == []
