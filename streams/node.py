@@ -156,6 +156,8 @@ class StatusReporter:
         self.counters["received"] = c.received
         self.counters["rejected"] = c.rejected
         self.counters["dropped_upstream"] = c.gaps
+        if c.seq_jumps:
+            self.counters["seq_jumps"] = c.seq_jumps
 
     def snapshot(self) -> Status:
         n = min(self._nlat, len(self._lat))

@@ -28,6 +28,9 @@ MAX_BODIES = 16
 MAX_JOINTS = 128
 MAX_STRING = 256
 MAX_DICT_ITEMS = 256
+# A sequence number jumping further than this is a restarted or misbehaving sender, not that
+# many lost messages: counted as a jump, never added to a loss count (which would overflow).
+MAX_SEQ_GAP = 1_000_000
 
 _ALLOWED_DTYPES = {"<f4", "<f8", "<i4", "<i8", "<u2", "|u1"}
 
@@ -554,7 +557,7 @@ def decode(data: bytes | memoryview, image: Any = None) -> Message:
     if not isinstance(mtype, str) or mtype not in MESSAGE_TYPES:
         raise WireError(f"unknown message type {mtype!r}")
     v = d.get("v")
-    if v != SCHEMA_VERSION:
+    if type(v) is not int or v != SCHEMA_VERSION:  # True and 1.0 equal 1 in Python
         raise WireError(f"{mtype}: schema version {v!r}, this build reads {SCHEMA_VERSION}")
     head = Header(
         source=_req(d, "src", str, mtype),
@@ -564,6 +567,8 @@ def decode(data: bytes | memoryview, image: Any = None) -> Message:
     )
     if not head.source:
         raise WireError(f"{mtype}: empty source")
+    if head.seq < 0:
+        raise WireError(f"{mtype}: negative sequence number {head.seq}")
     try:
         msg = MESSAGE_TYPES[mtype].from_dict(d, head)
     except WireError:

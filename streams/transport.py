@@ -18,7 +18,7 @@ import zmq
 import zmq.auth
 from zmq.auth.thread import ThreadAuthenticator
 
-from streams.schema import ImageFrame, Message, WireError, decode, encode
+from streams.schema import MAX_SEQ_GAP, ImageFrame, Message, WireError, decode, encode
 from streams.options import check_keys
 
 log = logging.getLogger(__name__)
@@ -194,6 +194,7 @@ class SubscriberCounters:
     received: int = 0
     rejected: int = 0
     gaps: int = 0  # messages lost upstream, from sequence-number gaps per (topic, source)
+    seq_jumps: int = 0  # jumps beyond MAX_SEQ_GAP: a sender restarted or misbehaving
     reasons: dict[str, int] = field(default_factory=dict)
 
 
@@ -272,7 +273,10 @@ class Subscriber:
             key = (topic_s, msg.source)
             last = self._last_seq.get(key)
             if last is not None and msg.seq > last + 1:
-                self.counters.gaps += msg.seq - last - 1
+                if msg.seq - last - 1 > MAX_SEQ_GAP:
+                    self.counters.seq_jumps += 1
+                else:
+                    self.counters.gaps += msg.seq - last - 1
             if last is None or msg.seq > last:
                 self._last_seq[key] = msg.seq
         return topic_s, msg

@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sinks.log.records import UPSTREAM_STREAM, Record
+from streams.schema import MAX_SEQ_GAP
 
 
 @dataclass(frozen=True)
@@ -61,15 +62,18 @@ class SeqBook:
             self.state[key] = SourceState(seq)
             return None
         gap = None
-        if seq > st.last_seq + 1:
+        if st.last_seq + 1 < seq <= st.last_seq + 1 + MAX_SEQ_GAP:
             gap = Gap(stream, source, st.last_seq + 1, seq - 1)
-        elif seq <= st.last_seq:
-            st.resets += 1
+        elif seq <= st.last_seq or seq > st.last_seq + 1 + MAX_SEQ_GAP:
+            st.resets += 1  # restarted, or a jump no real loss explains
         st.last_seq = seq
         return gap
 
     def observe_drop_counter(self, process: str, value: float) -> Gap | None:
-        """A process's cumulative upstream-drop counter, as its Status reported it."""
+        """A process's cumulative upstream-drop counter, as its Status reported it (a value that
+        is no count, or jumps by more than MAX_SEQ_GAP, is not taken for a loss)."""
+        if not (0 <= value < 1 << 62):  # negative, absurd or not finite (NaN fails both)
+            return None
         n = int(value)
         key = (UPSTREAM_STREAM, process)
         st = self.state.get(key)
@@ -79,7 +83,11 @@ class SeqBook:
         if n < st.last_seq:  # the process restarted: its counter began again at 0
             st.resets += 1
             st.last_seq = 0
-        gap = Gap(UPSTREAM_STREAM, process, st.last_seq + 1, n) if n > st.last_seq else None
+        gap = None
+        if n - st.last_seq > MAX_SEQ_GAP:
+            st.resets += 1
+        elif n > st.last_seq:
+            gap = Gap(UPSTREAM_STREAM, process, st.last_seq + 1, n)
         st.last_seq = n
         return gap
 

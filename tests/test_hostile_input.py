@@ -1,0 +1,67 @@
+"""Valid-looking input that once stopped processes: absurd sequence numbers over real sockets,
+schema versions that only compare equal to 1, and drop counters no loss explains."""
+
+import time
+
+import msgpack
+import numpy as np
+import pytest
+
+from sinks.log.gaps import SeqBook
+from streams.node import StatusReporter
+from streams.schema import (MAX_SEQ_GAP, Body, SkeletonFrame, WireError, decode, encode)
+from streams.transport import Publisher, Subscriber
+
+from conftest import free_port
+
+
+def frame(source, seq, t_us=0):
+    return SkeletonFrame(source=source, seq=seq, t_us=t_us, host_us=1, layout="canonical22",
+                         bodies=[Body(0, np.zeros((22, 3), np.float32),
+                                      np.ones(22, np.float32))])
+
+
+def test_absurd_sequence_numbers_are_refused_or_counted_and_status_still_encodes():
+    """Three sources sending -(2^62-1) then 2^62-1 pushed the worker's dropped_upstream past
+    2^64: encoding its Status raised OverflowError and the worker crash-looped."""
+    ep = f"tcp://127.0.0.1:{free_port()}"
+    pub, sub = Publisher(ep), Subscriber([ep], ["skel/"])
+    try:
+        assert pub.wait_for_subscribers(1, 5.0) == 1
+        time.sleep(0.1)
+        for src in ("a", "b", "c"):
+            pub.send(frame(src, 1))
+            pub.send(frame(src, (1 << 62) - 1))
+        pub.send(SkeletonFrame(source="d", seq=-((1 << 62) - 1), t_us=0, host_us=1,
+                               layout="canonical22", bodies=[]))
+        got = [m for _ in range(20) if (m := sub.recv(300)) is not None]
+    finally:
+        pub.close()
+        sub.close()
+    assert len(got) == 6  # the negative one is refused
+    c = sub.counters
+    assert c.rejected == 1 and c.reasons == {"skeleton": 1}
+    assert c.gaps == 0 and c.seq_jumps == 3  # jumps are no losses
+    status = StatusReporter("worker", "worker")
+    status.absorb(sub)
+    decode(encode(status.snapshot()))  # encodes and decodes: no OverflowError
+
+
+def test_a_sequence_jump_is_no_gap_in_the_log():
+    book = SeqBook()
+    assert book.observe_seq("gait", "cam", 5) is None
+    assert book.observe_seq("gait", "cam", (1 << 62) - 1) is None  # no 2^62-message "gap"
+    g = book.observe_seq("gait", "cam", (1 << 62) + 2)
+    assert g is not None and g.count == 2
+    assert book.observe_drop_counter("worker", 1e300) is None
+    assert book.observe_drop_counter("worker", float("nan")) is None
+    assert book.observe_drop_counter("worker", 3).count == 3
+    assert book.observe_drop_counter("worker", 3 + MAX_SEQ_GAP + 1) is None
+
+
+@pytest.mark.parametrize("version", [True, 1.0])
+def test_a_schema_version_that_only_equals_one_is_refused(version):
+    d = frame("cam", 1).to_dict()
+    d["v"] = version
+    with pytest.raises(WireError, match="schema version"):
+        decode(msgpack.packb(d, use_bin_type=True))
