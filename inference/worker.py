@@ -45,6 +45,9 @@ class WorkerConfig:
     anomaly: bool = False  # score each cycle with the diffusion scorer
     backend: str = "onnxruntime"  # model backend: onnxruntime | torch | tensorrt
     track_timeout_s: float = 3.0  # a track unseen this long is flushed and forgotten
+    # A frame this far ahead of its track's last one is taken for a bad timestamp, unless the
+    # frames after it confirm the new clock (then the track starts again on it).
+    max_time_jump_s: float = 10.0
     history_s: float = 6.0  # joint history kept per track (anomaly scoring of a cycle)
     analyzer_options: dict[str, Any] = field(default_factory=dict)
     gait_model_options: dict[str, Any] = field(default_factory=dict)  # GaitModelOptions fields
@@ -98,6 +101,15 @@ class Track:
         self.history_us = int(cfg.history_s * 1e6)
         self.last_seen = time.monotonic()
         self.last_t_us: int | None = None
+        self.ahead: list[int] = []  # frames refused as too far ahead, in a row
+
+    def clock_moved(self, t_us: int, confirm: int = 3) -> bool:
+        """True when ``confirm`` frames in a row, each after the one before and within a second
+        of it, came too far ahead: the source's clock moved, not one frame's timestamp."""
+        if self.ahead and not 0 < t_us - self.ahead[-1] <= 1_000_000:
+            self.ahead.clear()
+        self.ahead.append(t_us)
+        return len(self.ahead) >= confirm
 
     def push(self, t_us: int, joints: np.ndarray, conf: np.ndarray) -> list[Message]:
         self.last_seen = time.monotonic()
@@ -233,6 +245,18 @@ class Worker:
             elif track.last_t_us is not None and frame.t_us <= track.last_t_us:
                 self.status.count("rejected_time")  # non-monotonic timestamps
                 continue
+            elif (track.last_t_us is not None
+                  and frame.t_us - track.last_t_us > self.cfg.max_time_jump_s * 1e6):
+                if not track.clock_moved(frame.t_us):
+                    self.status.count("rejected_time_jump")  # one bad timestamp: skip it
+                    continue
+                # the source's clock really moved: what the track had is finished
+                self._emit(track.flush(), frame.host_us, track)
+                track = self.tracks[key] = Track(frame.source, body.body_id, self.cfg,
+                                                 self.models)
+                self.status.count("tracks_started")
+            else:
+                track.ahead.clear()
             self._emit(track.push(frame.t_us, joints, conf), frame.host_us, track)
         self.status.count("frames")
 

@@ -65,3 +65,49 @@ def test_a_schema_version_that_only_equals_one_is_refused(version):
     d["v"] = version
     with pytest.raises(WireError, match="schema version"):
         decode(msgpack.packb(d, use_bin_type=True))
+
+
+def run_worker_on(frames):
+    from inference.worker import Worker, WorkerConfig
+
+    w = Worker(WorkerConfig(), None, StatusReporter("worker", "worker"))
+    for f in frames:
+        w.handle(f)
+    w.expire(force=True)
+    from streams.schema import GaitCycle
+    return [m for m in w.outputs if isinstance(m, GaitCycle)], w.status.counters
+
+
+def walk_frames(seconds=20.0, offset_us=0):
+    from inference.data.simulated import walkway_walk
+
+    t, j, c = walkway_walk(seconds, seed=4)
+    return [SkeletonFrame(source="cam", seq=i + 1, t_us=int(t[i]) + offset_us, host_us=1,
+                          layout="canonical22", bodies=[Body(0, j[i], c[i])])
+            for i in range(len(t))]
+
+
+def test_a_far_future_frame_costs_one_frame_not_the_track():
+    """One frame stamped an hour ahead every 2.9 s made every real frame after it
+    'non-monotonic' until the track expired: 162 cycles became 39."""
+    clean = walk_frames()
+    hostile = []
+    for i, f in enumerate(clean):
+        hostile.append(f)
+        if i % 87 == 50:  # every 2.9 s at 30 Hz
+            bad = frame("cam", f.seq, t_us=f.t_us + 3_600_000_000)
+            bad.bodies = f.bodies
+            hostile.append(bad)
+    want, _ = run_worker_on(clean)
+    got, counters = run_worker_on(hostile)
+    assert len(want) >= 20
+    assert [(c.side, c.start_us) for c in got] == [(c.side, c.start_us) for c in want]
+    assert counters["rejected_time_jump"] == sum(i % 87 == 50 for i in range(len(clean)))
+
+
+def test_a_clock_that_really_moves_starts_the_track_again():
+    first, second = walk_frames(10.0), walk_frames(10.0, offset_us=100_000_000)
+    cycles, counters = run_worker_on(first + second)
+    assert counters["rejected_time_jump"] == 2  # the new clock's first two frames
+    assert counters["tracks_started"] == 2
+    assert any(c.start_us > 100_000_000 for c in cycles)  # cycles on the new clock too
