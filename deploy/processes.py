@@ -52,13 +52,13 @@ def expected_subscriptions(cfg: PipelineConfig, proc: ProcessConfig, topic: str)
 
 
 def wait_for_subscribers(cfg: PipelineConfig, proc: ProcessConfig, pub: Publisher,
-                         topic: str, limit_s: float = 30.0) -> None:
+                         topic: str, stop: threading.Event, limit_s: float = 30.0) -> None:
     """Wait until every process of the configuration that reads ``topic`` from ``proc`` has
     subscribed (at most ``limit_s``: generous, because a worker importing its models on a loaded
     2-core box took longer than 5 s). The wait ends as soon as they are all there."""
     want = expected_subscriptions(cfg, proc, topic)
-    got = pub.wait_for_subscribers(want, limit_s, topic=topic)
-    if got < want:
+    got = pub.wait_for_subscribers(want, limit_s, topic=topic, stop=stop)
+    if got < want and not stop.is_set():
         log.warning("%d of %d subscriptions to %s arrived; starting anyway", got, want, topic)
 
 
@@ -84,7 +84,7 @@ def run_process(cfg: PipelineConfig, proc: ProcessConfig, stop: threading.Event)
             if source.paced:
                 # A file or the simulator would lose its first frames to subscribers still
                 # connecting; a live camera starts at once (its frames are live anyway).
-                wait_for_subscribers(cfg, proc, pub, f"skel/{proc.name}")
+                wait_for_subscribers(cfg, proc, pub, f"skel/{proc.name}", stop)
             run_capture(source, pub, stop, status, speed=speed)
         elif proc.kind == "worker":
             from inference.worker import WorkerConfig, run_worker
@@ -93,7 +93,7 @@ def run_process(cfg: PipelineConfig, proc: ProcessConfig, stop: threading.Event)
             if pub is not None:
                 # The stages reading its records connect first: only then does it subscribe,
                 # and a paced source waits for that, so a file's first records reach them all.
-                wait_for_subscribers(cfg, proc, pub, "gait/")
+                wait_for_subscribers(cfg, proc, pub, "gait/", stop)
             run_worker(wcfg, make_subscriber(proc), pub, stop, status, drain_s)
         elif proc.kind == "record":
             from streams.record import run_record

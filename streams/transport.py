@@ -173,16 +173,19 @@ class Publisher:
             self.send_errors += 1
 
     def wait_for_subscribers(self, n: int = 1, timeout_s: float = 5.0,
-                             topic: str | None = None) -> int:
-        """Block until ``n`` subscriptions (that would receive ``topic``, when given) arrived:
-        PUB/SUB drops what is sent before a subscriber joins. Returns how many arrived."""
+                             topic: str | None = None, stop: Any = None) -> int:
+        """Block until ``n`` subscriptions (that would receive ``topic``, when given) arrived,
+        ``timeout_s`` passed or ``stop`` (an Event) was set: PUB/SUB drops what is sent before a
+        subscriber joins. Returns how many arrived."""
         import time
 
         seen = 0
         want = topic.encode() if topic is not None else None
         deadline = time.monotonic() + timeout_s
         while seen < n and (left := deadline - time.monotonic()) > 0:
-            if self.sock.poll(int(left * 1000) + 1, zmq.POLLIN):
+            if stop is not None and stop.is_set():
+                break
+            if self.sock.poll(min(int(left * 1000) + 1, 100), zmq.POLLIN):
                 frame = self.sock.recv()
                 if frame[:1] == b"\x01" and (want is None or want.startswith(frame[1:])):
                     seen += 1

@@ -147,3 +147,33 @@ def test_a_port_already_in_use_is_named_before_anything_starts(tmp_path):
     finally:
         taken.close()
     assert problems(load_config(cfg)) == []
+
+
+def test_a_paced_source_waiting_for_subscribers_stops_on_sigterm(tmp_path):
+    """It waits up to 30 s for the worker to subscribe; SIGTERM used to be ignored until then."""
+    import signal
+
+    cam = f"tcp://127.0.0.1:{free_port()}"
+    cfg = tmp_path / "pipe.toml"
+    cfg.write_text(f"""
+[pipeline]
+data_dir = "{tmp_path}"
+
+[[process]]
+name = "cam"
+kind = "capture"
+publish = "{cam}"
+[process.options]
+source = "sim"
+
+[[process]]
+name = "worker"
+kind = "worker"
+subscribe = ["{cam}"]
+""")
+    p = subprocess.Popen([sys.executable, "-m", "deploy.cli", "proc", "--config", str(cfg),
+                          "--name", "cam"], cwd=REPO)  # the worker is never started
+    time.sleep(3.0)  # importing and binding, then waiting for the worker
+    t0 = time.monotonic()
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(15) == 0 and time.monotonic() - t0 < 5
