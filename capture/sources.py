@@ -89,4 +89,6 @@ def source_for_file(path: Path) -> dict:
         return {"source": "kinect", "recording": str(path)}
     if path.suffix.lower() == ".json":
         return {"source": "k4a_json", "path": str(path)}
+    if path.suffix.lower() == ".gst":  # a stream file of ours: its skeletons as recorded
+        return {"source": "stream", "path": str(path)}
     return {"source": "file", "path": str(path)}

@@ -16,7 +16,9 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
+
+import numpy as np
 
 
 from inference.analysis.cycles import summarize, trusted, why_no_cycles
@@ -48,13 +50,20 @@ def skeleton_frames(rec: Any, source: str = SOURCE) -> list[SkeletonFrame]:
 def analyze_recording(rec: Any, analysis: str = "classical",
                       analyzer_options: dict[str, Any] | None = None) -> Analysis:
     """Events, cycles and walking bouts of a recording, through the worker's code path."""
+    return analyze_frames(skeleton_frames(rec), analysis, analyzer_options)
+
+
+def analyze_frames(frames: Iterable[SkeletonFrame], analysis: str = "classical",
+                   analyzer_options: dict[str, Any] | None = None) -> Analysis:
+    """Events, cycles and walking bouts of skeleton frames (a recording's, or a stream file's),
+    through the worker's code path."""
     from inference.worker import Worker, WorkerConfig
     from streams.node import StatusReporter
 
     cfg = WorkerConfig(analysis=analysis, analyzer_options=dict(analyzer_options or {}))
     now_s = [0.0]  # the recording's clock: the model batches as it would live, every run alike
     worker = Worker(cfg, None, StatusReporter(SOURCE, "analyze"), clock=lambda: now_s[0])
-    for frame in skeleton_frames(rec):
+    for frame in frames:
         now_s[0] = frame.t_us / 1e6
         worker.handle(frame)
     analyzers = [a for tr in worker.tracks.values() for a in tr.analyzers]
@@ -168,16 +177,55 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
 
 
+@dataclass
+class StreamSkeletons:
+    """The skeleton frames of a stream file (``gaitstream record``, the demo's demo.gst), with
+    what the report says of a recording."""
+
+    frames: list[SkeletonFrame]
+
+    @property
+    def n_frames(self) -> int:
+        return len(self.frames)
+
+    @property
+    def duration_s(self) -> float:
+        return (self.frames[-1].t_us - self.frames[0].t_us) / 1e6 if self.frames else 0.0
+
+    @property
+    def rate_hz(self) -> float:
+        t = sorted({f.t_us for f in self.frames})
+        return 1e6 / float(np.median(np.diff(t))) if len(t) > 1 else 0.0
+
+    @property
+    def source_layout(self) -> str:
+        return ", ".join(sorted({f.layout for f in self.frames})) or "-"
+
+
+def stream_skeletons(path: Path) -> StreamSkeletons:
+    from capture.files import StreamFileSource
+    from capture.readers import RecordingError
+
+    frames = [f for f in StreamFileSource("analyze", str(path)).frames()
+              if isinstance(f, SkeletonFrame)]
+    if not frames:
+        raise RecordingError(f"{path.name}: a stream file without skeletons (record skel/)")
+    return StreamSkeletons(frames)
+
+
 def main(args: argparse.Namespace) -> int:
     from capture.readers import VIDEO_SUFFIXES, load_recording
     from inference.video import load_video_recording
 
     # a file that cannot be read raises RecordingError: the command line says why in one line
-    if args.file.suffix.lower() in VIDEO_SUFFIXES:
-        rec = load_video_recording(args.file)
+    suffix = args.file.suffix.lower()
+    if suffix == ".gst":
+        rec = stream_skeletons(args.file)
+        res = analyze_frames(rec.frames, args.analysis)
     else:
-        rec = load_recording(args.file)
-    res = analyze_recording(rec, args.analysis)
+        rec = (load_video_recording(args.file) if suffix in VIDEO_SUFFIXES
+               else load_recording(args.file))
+        res = analyze_recording(rec, args.analysis)
     rep = report(args.file, rec, res)
     print_report(rep)
     if args.json:

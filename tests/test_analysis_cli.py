@@ -147,3 +147,33 @@ def test_a_recording_without_a_cycle_says_why(shared_data):
     assert rep["cycles"] == [] and "shorter than one stride" in rep["no_cycles"]
     full = report(TRIALS, rec, analyze_recording(rec))
     assert full["cycles"] and full["no_cycles"] is None
+
+
+def test_analyze_and_run_take_a_stream_file_of_ours(tmp_path):
+    """`analyze` and `run` refused the .gst files `record` and the demo write."""
+    import numpy as np
+
+    from capture.sources import source_for_file
+    from inference.analyze import analyze_frames
+    from inference.data.simulated import walkway_walk
+    from streams.schema import Body, SkeletonFrame, encode
+    from streams.streamfile import StreamWriter
+
+    t, j, c = walkway_walk(12.0, seed=6)
+    frames = [SkeletonFrame(source="cam", seq=i + 1, t_us=int(t[i]), host_us=0,
+                            layout="canonical22", bodies=[Body(0, j[i], c[i])])
+              for i in range(len(t))]
+    path = tmp_path / "walk.gst"
+    with StreamWriter(path, topics=["skel/"]) as w:
+        for f in frames:
+            w.write(f.t_us, [b"skel/cam", encode(f)])
+    want = analyze_frames(frames)
+    p = subprocess.run([sys.executable, "-m", "deploy.cli", "analyze", str(path), "--json"],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr[-2000:]
+    rep = json.loads(p.stdout.strip().splitlines()[-1])
+    assert len(want.cycles) >= 8 and len(rep["cycles"]) == len(want.cycles)
+    assert np.allclose([c["start_s"] for c in rep["cycles"]],
+                       [c.start_us / 1e6 for c in want.cycles])
+    assert rep["frames"] == len(frames) and abs(rep["rate_hz"] - 30.0) < 0.5
+    assert source_for_file(path) == {"source": "stream", "path": str(path.resolve())}
