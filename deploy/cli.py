@@ -92,6 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["--version"]:
         print(f"gaitstream {version('gaitstream')}")
         return 0
+    # What gaitstream writes (logs, databases, outboxes, stream files, exports) is clinical data:
+    # readable by its owner only, in this process and every process it starts.
+    os.umask(0o077)
     # native libraries' own log lines only with -v (streams.node.silence_native_stderr)
     os.environ["GAITSTREAM_QUIET_NATIVE"] = "0" if verbose else "1"
     words: tuple[str, ...] = ()

@@ -14,6 +14,7 @@ import inspect
 import re
 import socket
 import sys
+from pathlib import Path
 from typing import Any, Callable
 
 from deploy.config import PipelineConfig, ProcessConfig
@@ -105,6 +106,20 @@ def _sink(cfg: PipelineConfig, proc: ProcessConfig) -> None:
         raise ValueError(f"options.sink {kind!r} not one of {SINK_KINDS}")
 
 
+def _curve(proc: ProcessConfig) -> None:
+    """CURVE key files and the authorised clients' folder exist."""
+    for curve in (proc.curve, proc.subscribe_curve):
+        if curve is None:
+            continue
+        for key in ("secret_key_file", "server_key_file"):
+            f = getattr(curve, key)
+            if f and not Path(f).is_file():
+                raise FileNotFoundError(f"curve.{key}: no such file {f}")
+        if curve.authorized_dir and not Path(curve.authorized_dir).is_dir():
+            raise FileNotFoundError(f"curve.authorized_dir: no such folder "
+                                    f"{curve.authorized_dir}")
+
+
 def _record(cfg: PipelineConfig, proc: ProcessConfig) -> None:
     check_keys("options of a record process", proc.options, {"path"})
 
@@ -159,6 +174,7 @@ def problems(cfg: PipelineConfig) -> list[str]:
                        "pipeline, or another on the same ports, already running?)")
     for proc in cfg.processes:
         try:
+            _curve(proc)
             CHECKS[proc.kind](cfg, proc)
         except PROBLEMS as e:
             out.append(f"{cfg.path}: process {proc.name!r} ({proc.kind}): {e}")

@@ -97,6 +97,9 @@ def _apply_curve(sock: zmq.Socket, curve: CurveConfig, server: bool) -> None:
                 auth.start()
                 _authenticators[id(ctx)] = auth
         if curve.authorized_dir:
+            if not Path(curve.authorized_dir).is_dir():  # ZAP would quietly refuse everyone
+                raise ValueError(f"curve: authorized_dir {curve.authorized_dir} is no folder "
+                                 "(of the clients' public .key files)")
             auth.configure_curve(domain="*", location=str(Path(curve.authorized_dir)))
         else:
             auth.configure_curve(domain="*", location=zmq.auth.CURVE_ALLOW_ANY)

@@ -49,6 +49,10 @@ def test_demo_runs_the_pipeline_and_recovers_the_walkers_gait(tmp_path):
     assert n_cycles == summary["cycles"]
     assert n_events == counters["worker"]["events"]
     assert (out / "demo.gst").stat().st_size > 0
+    # clinical data: readable by its owner only
+    for f in ("demo.db", "demo.gst", "alerts-outbox.db", "logs/worker.log"):
+        assert (out / f).stat().st_mode & 0o777 == 0o600, f
+    assert (out / "logs").stat().st_mode & 0o777 == 0o700
 
     # the console: measures only for trusted cycles, the others say in words why they are not
     # used; no launcher chatter; the files written and what to run next are named

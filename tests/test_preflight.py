@@ -177,3 +177,18 @@ subscribe = ["{cam}"]
     t0 = time.monotonic()
     p.send_signal(signal.SIGTERM)
     assert p.wait(15) == 0 and time.monotonic() - t0 < 5
+
+
+def test_a_missing_curve_folder_or_key_refuses_to_start(tmp_path):
+    cfg = pipeline(tmp_path, 'source = "sim"')
+    text = cfg.read_text().replace('[process.options]\nsource = "sim"', f"""[process.curve]
+secret_key_file = "{tmp_path / 'cam.key_secret'}"
+authorized_dir = "{tmp_path / 'clients'}"
+[process.options]
+source = "sim\"""", 1)
+    cfg.write_text(text)
+    (found,) = problems(load_config(cfg))
+    assert f"curve.secret_key_file: no such file {tmp_path / 'cam.key_secret'}" in found
+    (tmp_path / "cam.key_secret").write_text("x")
+    (found,) = problems(load_config(cfg))
+    assert f"curve.authorized_dir: no such folder {tmp_path / 'clients'}" in found
