@@ -28,13 +28,14 @@ Unknown keys are errors: a typo must not silently change what runs in a clinic.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from streams.transport import CurveConfig
-from streams.options import check_keys
+from streams.options import check_keys, check_types
 
 PROCESS_KINDS = ("capture", "worker", "record", "sink", "preview")
 
@@ -102,6 +103,21 @@ _PROCESS_KEYS = {"name", "kind", "publish", "subscribe", "topics", "hwm", "allow
                  "subscribe_curve", "options", "restart"}
 
 
+def check_endpoint(where: str, endpoint: str | None) -> None:
+    """A ZeroMQ endpoint a process binds or connects to, with a port that exists."""
+    if endpoint is None:
+        return
+    m = re.fullmatch(r"tcp://(.+):(\d+|\*)", endpoint)
+    if m is None:
+        if not re.fullmatch(r"(ipc|inproc)://.+", endpoint):
+            raise ConfigError(f"{where}: endpoint {endpoint!r} is not tcp://HOST:PORT, ipc:// "
+                              "or inproc://")
+        return
+    if m.group(2) != "*" and not 1 <= int(m.group(2)) <= 65535:
+        raise ConfigError(f"{where}: endpoint {endpoint!r}: port {m.group(2)} is outside "
+                          "1-65535")
+
+
 def _check_keys(where: str, d: dict, allowed: set[str]) -> None:
     check_keys(where, d, allowed, ConfigError)
 
@@ -120,14 +136,22 @@ def load_config(path: str | os.PathLike, overrides: dict[str, Any] | None = None
     _check_keys(f"{path}: [pipeline]", pl, {"name", "data_dir", "session"})
     dd = Path(os.path.expanduser(str(pl.get("data_dir", "."))))
     data_dir = (dd if dd.is_absolute() else path.parent / dd).resolve()
+    for key in ("name", "data_dir", "session"):
+        if key in pl and not isinstance(pl[key], str):
+            raise ConfigError(f"{path}: [pipeline] {key} = {pl[key]!r} is no string")
     la = raw.get("launcher", {})
     _check_keys(f"{path}: [launcher]", la, set(LauncherConfig.__dataclass_fields__))
+    check_types(f"{path}: [launcher]", la, LauncherConfig, ConfigError)
     procs = []
     for i, p in enumerate(raw.get("process", [])):
         where = f"{path}: process[{i}]"
         _check_keys(where, p, _PROCESS_KEYS)
         if "name" not in p or "kind" not in p:
             raise ConfigError(f"{where}: needs name and kind")
+        check_types(where, {k: v for k, v in p.items() if k not in ("curve", "subscribe_curve")},
+                    ProcessConfig, ConfigError)
+        for ep in [p.get("publish")] + list(p.get("subscribe", [])):
+            check_endpoint(f"{where}", ep)
         if p["kind"] not in PROCESS_KINDS:
             raise ConfigError(f"{where}: kind {p['kind']!r} not one of {PROCESS_KINDS}")
         if p.get("restart", "always") not in RESTART_POLICIES:

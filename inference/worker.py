@@ -31,7 +31,7 @@ import numpy as np
 from streams.schema import GaitCycle, GaitEvent, ImageFrame, Message, SkeletonFrame
 from streams.skeletons import LayoutError, to_canonical
 from streams.node import Drain, StatusReporter
-from streams.options import check_keys
+from streams.options import check_keys, check_types
 from streams.transport import Publisher, Subscriber
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,7 @@ class WorkerConfig:
     @classmethod
     def from_options(cls, options: dict[str, Any], session: str = "") -> "WorkerConfig":
         check_keys("worker options", options, cls.__dataclass_fields__)
+        check_types("worker options", options, cls)
         cfg = cls(**{"session": session, **options})
         if cfg.analysis not in ANALYSES:
             raise ValueError(f"worker analysis {cfg.analysis!r} not one of {ANALYSES}")

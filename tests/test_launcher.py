@@ -2,7 +2,6 @@
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -30,14 +29,12 @@ def pids_running(config: Path) -> list[int]:
     return found
 
 
-def write_config(tmp_path: Path) -> tuple[Path, str, socket.socket]:
-    """A pipeline with a recorder and a camera whose port is taken (by the socket returned, which
-    the test keeps open): a crash at every start that a restart may cure, unlike a configuration
-    error, which stops the pipeline at once (test_preflight)."""
+def write_config(tmp_path: Path) -> tuple[Path, str]:
+    """A pipeline with a recorder and a log sink whose database cannot be opened (its path is a
+    folder, as when a disk is not mounted yet): a crash at every start that a restart may cure,
+    unlike a configuration error, which stops the pipeline at once (test_preflight)."""
     launcher_ep = f"tcp://127.0.0.1:{free_port()}"
-    taken = socket.socket()
-    taken.bind(("127.0.0.1", 0))
-    taken.listen()
+    (tmp_path / "not-mounted").mkdir()
     cfg = tmp_path / "pipe.toml"
     cfg.write_text(f"""
 [pipeline]
@@ -59,12 +56,12 @@ path = "rec.gst"
 
 [[process]]
 name = "broken"
-kind = "capture"
-publish = "tcp://127.0.0.1:{taken.getsockname()[1]}"
+kind = "sink"
+subscribe = ["tcp://127.0.0.1:{free_port()}"]
 [process.options]
-source = "sim"
+path = "not-mounted"
 """)
-    return cfg, launcher_ep, taken
+    return cfg, launcher_ep
 
 
 def wait_for(pred, timeout_s=20.0):
@@ -78,7 +75,7 @@ def wait_for(pred, timeout_s=20.0):
 
 
 def test_restarts_crashed_processes_and_stops_cleanly(tmp_path):
-    cfg, launcher_ep, taken = write_config(tmp_path)
+    cfg, launcher_ep = write_config(tmp_path)
     sub = Subscriber([launcher_ep], ["status"])
     env = dict(os.environ, PYTHONPATH=str(REPO))
     launcher = subprocess.Popen([sys.executable, "-m", "deploy.cli", "run", str(cfg),
@@ -101,16 +98,15 @@ def test_restarts_crashed_processes_and_stops_cleanly(tmp_path):
         counters = wait_for(restarts)
         assert counters, "launcher status never showed the restarts"
         log = (tmp_path / "logs" / "broken.log").read_text()
-        assert "Address already in use" in log
+        assert "unable to open database file" in log
     finally:
         launcher.send_signal(signal.SIGINT)
         assert launcher.wait(15) == 0
-        taken.close()
     assert wait_for(lambda: not pids_running(cfg), 5.0), "a child outlived the launcher"
 
 
 def test_launcher_killed_hard_leaves_no_orphan(tmp_path):
-    cfg, _, taken = write_config(tmp_path)
+    cfg, _ = write_config(tmp_path)
     env = dict(os.environ, PYTHONPATH=str(REPO))
     launcher = subprocess.Popen([sys.executable, "-m", "deploy.cli", "run", str(cfg)],
                                 cwd=REPO, env=env, stderr=subprocess.DEVNULL)
@@ -118,4 +114,3 @@ def test_launcher_killed_hard_leaves_no_orphan(tmp_path):
     launcher.kill()
     launcher.wait()
     assert wait_for(lambda: not pids_running(cfg), 10.0), "children survived SIGKILL of launcher"
-    taken.close()

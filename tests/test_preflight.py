@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from deploy.config import load_config
 from deploy.preflight import problems
 
@@ -192,3 +194,37 @@ source = "sim\"""", 1)
     (tmp_path / "cam.key_secret").write_text("x")
     (found,) = problems(load_config(cfg))
     assert f"curve.authorized_dir: no such folder {tmp_path / 'clients'}" in found
+
+
+@pytest.mark.parametrize("edit, message", [
+    (('kind = "capture"', 'kind = "capture"\nallow_remote = "false"'),
+     "allow_remote = 'false' is a str, expected bool"),
+    (('kind = "record"', 'kind = "record"\ntopics = "gait/"'),
+     "topics = 'gait/' is a str, expected list[str]"),
+    (('backoff_initial_s = 0.2', 'backoff_initial_s = "fast"'),
+     "backoff_initial_s = 'fast' is a str, expected float"),
+    (('kind = "record"\n', 'kind = "record"\npublish = "tcp://127.0.0.1:99999"\n'),
+     "port 99999 is outside 1-65535"),
+])
+def test_configuration_values_are_checked_by_type_at_start(tmp_path, edit, message):
+    """allow_remote = "false" bound 0.0.0.0, topics = "gait/" became five one-letter prefixes,
+    port 99999 bound 34463, backoff_initial_s = "fast" crashed the launcher later."""
+    cfg = pipeline(tmp_path, 'source = "sim"')
+    cfg.write_text(cfg.read_text().replace(*edit, 1))
+    p = run(cfg)
+    assert p.returncode == 2
+    (line,) = p.stderr.strip().splitlines()
+    assert line.startswith("error: ") and message in line and str(cfg) in line
+
+
+def test_worker_option_types(tmp_path):
+    cfg = pipeline(tmp_path, 'source = "sim"', extra="""
+[[process]]
+name = "worker"
+kind = "worker"
+subscribe = ["tcp://127.0.0.1:1"]
+[process.options]
+anomaly = "false"
+""")
+    (found,) = problems(load_config(cfg))
+    assert "anomaly = 'false' is a str, expected bool" in found

@@ -34,7 +34,7 @@ from typing import Any, Callable
 
 from streams.schema import Message, Status, monotonic_us
 from streams.node import StatusReporter
-from streams.options import check_keys
+from streams.options import check_keys, check_types
 
 from sinks.log.records import Record, to_record, wall_us
 from sinks.log import open_store
@@ -63,6 +63,7 @@ class LogSinkConfig:
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> "LogSinkConfig":
         check_keys("log sink options", options, {f.name for f in fields(cls)})
+        check_types("log sink options", options, cls)
         cfg = cls(**options)
         if cfg.store not in STORES:
             raise ValueError(f"log sink store {cfg.store!r} not one of {STORES}")
