@@ -138,8 +138,17 @@ CHECKS: dict[str, Callable[[PipelineConfig, ProcessConfig], Any]] = {
 }
 
 
+def warnings(cfg: PipelineConfig) -> list[str]:
+    """What may start but should be said: a link that leaves the machine in plaintext."""
+    return [f"{cfg.path}: process {p.name!r} binds {p.publish} beyond this machine without "
+            "CURVE: its skeletons and records travel in plaintext (see README, Security)"
+            for p in cfg.processes if p.allow_remote and p.publish and p.curve is None]
+
+
 def report(cfg: PipelineConfig) -> bool:
     """Print each problem (stderr, one line each); True when the configuration can start."""
+    for w in warnings(cfg):
+        print(f"warning: {w}", file=sys.stderr)
     found = problems(cfg)
     for p in found:
         print(f"error: {p}", file=sys.stderr)

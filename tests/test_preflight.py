@@ -228,3 +228,14 @@ anomaly = "false"
 """)
     (found,) = problems(load_config(cfg))
     assert "anomaly = 'false' is a str, expected bool" in found
+
+
+def test_a_plaintext_link_beyond_the_machine_is_said_at_start(tmp_path):
+    from deploy.preflight import warnings
+
+    cfg = pipeline(tmp_path, 'source = "sim"')
+    assert warnings(load_config(cfg)) == []
+    cfg.write_text(cfg.read_text().replace('kind = "capture"', 'kind = "capture"\n'
+                                           'allow_remote = true', 1))
+    (w,) = warnings(load_config(cfg))
+    assert "process 'cam' binds tcp://127.0.0.1:" in w and "without CURVE" in w
