@@ -158,6 +158,8 @@ class StatusReporter:
         self.counters["dropped_upstream"] = c.gaps
         if c.seq_jumps:
             self.counters["seq_jumps"] = c.seq_jumps
+        for reason, n in c.reasons.items():  # what was refused, by reason (bounded: MAX_REASONS)
+            self.counters[f"rejected.{reason}"] = n
 
     def snapshot(self) -> Status:
         n = min(self._nlat, len(self._lat))

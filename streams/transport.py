@@ -24,6 +24,7 @@ from streams.options import check_keys
 log = logging.getLogger(__name__)
 
 MAX_TOPIC = 128
+MAX_REASONS = 32  # distinct rejection reasons counted by name; the rest as "other"
 
 
 def skeleton_topic(source: str) -> str:
@@ -238,6 +239,8 @@ class Subscriber:
         c = self.counters
         c.rejected += 1
         key = reason.split(":")[0][:60]
+        if key not in c.reasons and len(c.reasons) >= MAX_REASONS:
+            key = "other"  # a flood of made-up message types must not grow the counters
         c.reasons[key] = c.reasons.get(key, 0) + 1
         now = time.monotonic()
         if now - self._last_log.get(key, 0.0) >= self._log_every:  # no log flood from a bad peer

@@ -111,3 +111,25 @@ def test_a_clock_that_really_moves_starts_the_track_again():
     assert counters["rejected_time_jump"] == 2  # the new clock's first two frames
     assert counters["tracks_started"] == 2
     assert any(c.start_us > 100_000_000 for c in cycles)  # cycles on the new clock too
+
+
+def test_rejections_are_published_by_reason_and_their_names_are_bounded():
+    ep = f"tcp://127.0.0.1:{free_port()}"
+    pub, sub = Publisher(ep), Subscriber([ep], [""])
+    try:
+        assert pub.wait_for_subscribers(1, 5.0) == 1
+        time.sleep(0.1)
+        pub.send_raw([b"skel/x", b"\xc1garbage"])
+        for i in range(100):  # made-up message types, each its own reason text
+            pub.send_raw([b"skel/x", msgpack.packb({"type": f"t{i}", "v": 1})])
+        for _ in range(200):
+            sub.recv(20)
+    finally:
+        pub.close()
+        sub.close()
+    status = StatusReporter("worker", "worker")
+    status.absorb(sub)
+    st = decode(encode(status.snapshot()))  # still a valid Status
+    by_reason = {k: v for k, v in st.counters.items() if k.startswith("rejected.")}
+    assert len(by_reason) <= 33 and sum(by_reason.values()) == 101 == st.counters["rejected"]
+    assert by_reason["rejected.malformed msgpack"] == 1 and by_reason["rejected.other"] > 60
