@@ -18,7 +18,8 @@ import zmq
 import zmq.auth
 from zmq.auth.thread import ThreadAuthenticator
 
-from streams.schema import MAX_SEQ_GAP, ImageFrame, Message, WireError, decode, encode
+from streams.schema import (MAX_IMAGE_BYTES, MAX_SEQ_GAP, ImageFrame, Message, WireError, decode,
+                            encode)
 from streams.options import check_keys
 
 log = logging.getLogger(__name__)
@@ -213,10 +214,14 @@ class Subscriber:
 
     def __init__(self, endpoints: Iterable[str], topics: Iterable[str], *, hwm: int = 1000,
                  curve: CurveConfig | None = None, context: zmq.Context | None = None,
-                 conflate_log_s: float = 5.0):
+                 conflate_log_s: float = 5.0,
+                 max_frame_bytes: int = MAX_IMAGE_BYTES + (1 << 20)):
         self.ctx = context or zmq.Context.instance()
         self.sock = self.ctx.socket(zmq.SUB)
         self.sock.setsockopt(zmq.RCVHWM, hwm)
+        # ZeroMQ refuses a larger frame as it arrives (and drops that peer's connection, which
+        # it makes again): the size checks of decode come only after a frame is whole in memory
+        self.sock.setsockopt(zmq.MAXMSGSIZE, max_frame_bytes)
         self.sock.setsockopt(zmq.LINGER, 0)
         if curve:
             _apply_curve(self.sock, curve, server=False)

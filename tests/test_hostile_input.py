@@ -133,3 +133,28 @@ def test_rejections_are_published_by_reason_and_their_names_are_bounded():
     by_reason = {k: v for k, v in st.counters.items() if k.startswith("rejected.")}
     assert len(by_reason) <= 33 and sum(by_reason.values()) == 101 == st.counters["rejected"]
     assert by_reason["rejected.malformed msgpack"] == 1 and by_reason["rejected.other"] > 60
+
+
+def test_a_frame_beyond_the_size_limit_is_refused_as_it_arrives():
+    """A 500 MB frame grew the worker by 508 MB before the 4 MiB check could refuse it. Now
+    ZeroMQ refuses it as it arrives and drops the link of the peer that sent it; the camera's
+    link, another peer, goes on."""
+    bad_ep, cam_ep = (f"tcp://127.0.0.1:{free_port()}" for _ in range(2))
+    bad, cam = Publisher(bad_ep), Publisher(cam_ep)
+    sub = Subscriber([bad_ep, cam_ep], [""], max_frame_bytes=1 << 20)
+    try:
+        assert bad.wait_for_subscribers(1, 5.0) == 1 and cam.wait_for_subscribers(1, 5.0) == 1
+        time.sleep(0.1)
+        bad.send_raw([b"skel/big", b"\0" * (32 << 20)])
+        got = []
+        for i in range(20):
+            cam.send(frame("cam", i + 1))
+            if (m := sub.recv(100)) is not None:
+                got.append(m[1])
+    finally:
+        bad.close()
+        cam.close()
+        sub.close()
+    assert [m.source for m in got] == ["cam"] * len(got) and len(got) >= 18
+    # the big frame never reached this process's memory as a message to check
+    assert sub.counters.received == len(got) and sub.counters.rejected == 0
