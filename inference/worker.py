@@ -48,6 +48,10 @@ class WorkerConfig:
     # A frame this far ahead of its track's last one is taken for a bad timestamp, unless the
     # frames after it confirm the new clock (then the track starts again on it).
     max_time_jump_s: float = 10.0
+    # Bounds on what senders can make a worker hold: tracks (~1 MB each) per source, and image
+    # sources (a pose model each, ~100 MB for MediaPipe); beyond them input is refused, counted.
+    max_tracks_per_source: int = 16
+    max_image_sources: int = 8
     history_s: float = 6.0  # joint history kept per track (anomaly scoring of a cycle)
     analyzer_options: dict[str, Any] = field(default_factory=dict)
     gait_model_options: dict[str, Any] = field(default_factory=dict)  # GaitModelOptions fields
@@ -176,8 +180,11 @@ class Models:
             self._scorer = load_scorer(backend=self.cfg.backend)
         return self._scorer.score(t_us, joints)
 
-    def pose(self, source: str) -> Any:
+    def pose(self, source: str) -> Any | None:
+        """The pose estimator of an image source; None when the worker holds its limit of them."""
         if source not in self._pose:
+            if len(self._pose) >= self.cfg.max_image_sources:
+                return None
             from inference.pose.estimator import PoseEstimator
 
             self._pose[source] = PoseEstimator(**self.cfg.pose_options)
@@ -240,6 +247,9 @@ class Worker:
             key = (frame.source, body.body_id)
             track = self.tracks.get(key)
             if track is None:
+                if sum(s == frame.source for s, _ in self.tracks) >= self.cfg.max_tracks_per_source:
+                    self.status.count("rejected_tracks")  # a flood of body ids
+                    continue
                 track = self.tracks[key] = Track(frame.source, body.body_id, self.cfg,
                                                  self.models)
                 self.status.count("tracks_started")
@@ -263,6 +273,9 @@ class Worker:
 
     def on_image(self, frame: ImageFrame) -> None:
         est = self.models.pose(frame.source)
+        if est is None:  # before decoding anything: a flood of source names costs nothing
+            self.status.count("rejected_image_sources")
+            return
         bodies = est.process(frame.array(), frame.t_us)
         self.status.count("images")
         for k, v in est.all_counters().items():

@@ -158,3 +158,23 @@ def test_a_frame_beyond_the_size_limit_is_refused_as_it_arrives():
     assert [m.source for m in got] == ["cam"] * len(got) and len(got) >= 18
     # the big frame never reached this process's memory as a message to check
     assert sub.counters.received == len(got) and sub.counters.rejected == 0
+
+
+def test_a_flood_of_body_ids_and_image_sources_is_bounded_and_counted():
+    """26,000 fuzzed body ids took a worker from 50 MB to 10 GB; every new image source name
+    made a ~100 MB pose model before its image was even decoded."""
+    from inference.worker import Worker, WorkerConfig
+    from streams.schema import ImageFrame
+
+    w = Worker(WorkerConfig(max_tracks_per_source=4, max_image_sources=0), None,
+               StatusReporter("worker", "worker"))
+    for body_id in range(1000):
+        f = frame("cam", body_id + 1, t_us=body_id)
+        f.bodies[0].body_id = body_id
+        w.handle(f)
+    assert len(w.tracks) == 4
+    assert w.status.counters["rejected_tracks"] == 996
+    for i in range(5):
+        w.handle(ImageFrame(source=f"fuzz{i}", seq=1, t_us=0, host_us=1, width=2, height=2,
+                            encoding="bgr8", image=b"\0" * 12))
+    assert w.status.counters["rejected_image_sources"] == 5 and w.models._pose == {}
