@@ -107,13 +107,6 @@ _SEP = re.compile(r"[\s_.\-:]+")
 _SIDE_WORDS = (("LEFT", "L"), ("RIGHT", "R"))
 
 
-def normalise(label: str) -> str:
-    """Upper case, no subject prefix, no OpenCap ``_study`` suffix, no separators."""
-    label = label.rsplit(":", 1)[-1].strip()
-    label = re.sub(r"(?i)[_.\-\s]?study$", "", label)
-    return _SEP.sub("", label).upper()
-
-
 def side_and_base(label: str) -> list[tuple[str | None, str]]:
     """The readings of a label as (side, base name): ``LASI`` -> (L, ASI); ``R_Knee_Lat`` ->
     (R, KNEELAT); ``ASIS_L`` -> (L, ASIS); ``Left Heel`` -> (L, HEEL); always (None, whole)."""
