@@ -18,6 +18,7 @@ from importlib.metadata import version
 from capture.readers.recording import RecordingError
 from deploy.config import ConfigError
 from streams.extras import MissingExtra
+from streams.node import FloodFilter
 from streams.streamfile import StreamFileError
 
 # What a user can put right (a path, a key, an extra): reported in one line, not a traceback.
@@ -113,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     if not verbose:
         logging.getLogger("absl").setLevel(logging.ERROR)
+    for handler in logging.getLogger().handlers:  # a flood of bad input: counted, not each line
+        handler.addFilter(FloodFilter())
     module = importlib.import_module(targets[words])
     sub = argparse.ArgumentParser(prog="gaitstream " + " ".join(words),
                                   description=describe(module.__doc__))

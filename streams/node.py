@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 from collections import defaultdict
+from typing import Callable
 
 import numpy as np
 
@@ -34,6 +35,35 @@ def install_stop_handlers() -> threading.Event:
     signal.signal(signal.SIGINT, handler)
     signal.signal(signal.SIGTERM, handler)
     return stop
+
+
+class FloodFilter(logging.Filter):
+    """Lets one record of each kind (logger and message template) through per ``interval_s``,
+    and says on the next one let through how many like it were held back: a flood of bad input
+    (a traceback per bad image, a warning per bad message) must not bury the log or fill a
+    disk, and nothing is hidden without a count."""
+
+    def __init__(self, interval_s: float = 5.0, clock: Callable[[], float] = time.monotonic):
+        super().__init__()
+        self.interval_s, self.clock = interval_s, clock
+        self._next: dict[tuple[str, object], float] = {}
+        self._held: dict[tuple[str, object], int] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        key = (record.name, record.msg)
+        now = self.clock()
+        if now < self._next.get(key, 0.0):
+            self._held[key] = self._held.get(key, 0) + 1
+            return False
+        self._next[key] = now + self.interval_s
+        held = self._held.pop(key, 0)
+        if held:
+            record.msg = f"{record.msg} [{held} more like this in the last {self.interval_s:.0f} s]"
+        if len(self._next) > 10_000:  # made-up message texts must not grow the filter
+            self._next.clear()
+        return True
 
 
 _native_stderr_silenced = False

@@ -178,3 +178,31 @@ def test_a_flood_of_body_ids_and_image_sources_is_bounded_and_counted():
         w.handle(ImageFrame(source=f"fuzz{i}", seq=1, t_us=0, host_us=1, width=2, height=2,
                             encoding="bgr8", image=b"\0" * 12))
     assert w.status.counters["rejected_image_sources"] == 5 and w.models._pose == {}
+
+
+def test_a_flood_of_the_same_warning_is_counted_not_repeated():
+    """A traceback per bad image and a warning per bad message buried the log."""
+    import logging
+
+    from streams.node import FloodFilter
+
+    now = [0.0]
+    records = []
+    handler = logging.Handler()
+    handler.emit = lambda r: records.append(r.getMessage())
+    handler.addFilter(FloodFilter(interval_s=5.0, clock=lambda: now[0]))
+    log = logging.getLogger("flood-test")
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    try:
+        for i in range(1000):
+            log.warning("failed to process image from %s", "cam")
+            log.warning("another kind %d", i)
+        log.info("routine %d", 1)  # below warnings: never held
+        now[0] = 6.0
+        log.warning("failed to process image from %s", "cam")
+    finally:
+        log.removeHandler(handler)
+    assert records == ["failed to process image from cam", "another kind 0", "routine 1",
+                       "failed to process image from cam [999 more like this in the last 5 s]"]
