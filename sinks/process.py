@@ -20,7 +20,8 @@ from typing import Any, Callable
 from streams.node import Drain, StatusReporter
 from streams.transport import Publisher, Subscriber
 
-from sinks.alerts.sink import AlertsConfig, AlertSink
+from sinks.alerts.outbox import disk_full
+from sinks.alerts.sink import DISK_FULL_SAY_EVERY_S, HELD_RETRY_MAX_S, AlertsConfig, AlertSink
 from sinks.log.sink import LogSink, LogSinkConfig
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,9 @@ def run_alert_sink(name: str, cfg: AlertsConfig, sub: Subscriber, pub: Publisher
                    deliver_s: float = 1.0) -> None:
     """Evaluate the rules on what ``sub`` delivers until ``stop`` and what still arrives after
     it (at most ``drain_s``); then give the outputs ``deliver_s`` to send what is due."""
-    sink = AlertSink(name, cfg, resolve(cfg.outbox), status, pub, resolve)
+    sink = _open_alert_sink(name, cfg, status, pub, stop, resolve)
+    if sink is None:
+        return
     log.info("alert sink: %d rules, outputs %s", len(cfg.rules),
              [o.name for o in cfg.outputs])
     go = Drain(stop, sub, drain_s)
@@ -88,6 +91,30 @@ def run_alert_sink(name: str, cfg: AlertsConfig, sub: Subscriber, pub: Publisher
     finally:
         sink.close(deliver_s)
         status.maybe_publish(pub, force=True)
+
+
+def _open_alert_sink(name: str, cfg: AlertsConfig, status: StatusReporter,
+                     pub: Publisher | None, stop: threading.Event,
+                     resolve: Callable[[str], Any]) -> AlertSink | None:
+    """The alert sink, once its outbox can be opened: a disk too full for that is waited out
+    (said once a minute, shown in Status) instead of a crash loop; None when stopped first."""
+    delay, said = cfg.retry_initial_s, -DISK_FULL_SAY_EVERY_S
+    while True:
+        try:
+            return AlertSink(name, cfg, resolve(cfg.outbox), status, pub, resolve)
+        except Exception as e:
+            if not disk_full(e):
+                raise
+            status.count("outbox_errors")
+            status.state["outbox"] = "disk full: cannot open the outbox"
+            if time.monotonic() - said >= DISK_FULL_SAY_EVERY_S:
+                said = time.monotonic()
+                log.error("outbox %s: disk full, cannot open it; waiting for space (alerts "
+                          "are not evaluated meanwhile)", resolve(cfg.outbox))
+            status.maybe_publish(pub)
+            if stop.wait(delay):
+                return None
+            delay = min(2 * delay, HELD_RETRY_MAX_S)
 
 
 def run_sink(cfg: Any, proc: Any, sub: Subscriber, pub: Publisher | None,

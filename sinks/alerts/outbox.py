@@ -15,18 +15,31 @@ make it send the same alert again; every payload therefore carries its ``alert_i
 has seen — as the log does (unique on alert_id, state) — sees each alert exactly once. A
 rejection that retrying cannot fix (HTTP 4xx other than 408/425/429) marks the row dead; dead
 rows stay in the file with their error and are counted, never silently dropped.
+
+A full disk: beside the outbox lies a reserve file (``<outbox>.reserve``, a few MiB of real
+blocks, written while there is room). When the outbox cannot be written because the disk is full,
+the sink deletes the reserve and writes again, so the alerts of a disk that filled up are still
+on disk (a kill -9 does not lose them) while people free space; the reserve is written again once
+there is room. Only when the reserve is used up as well are alerts held in memory, retried with
+backoff and reported as "disk full" (those a kill would lose).
 """
 
 from __future__ import annotations
 
+import errno
 import json
+import logging
 import os
+import shutil
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
 from sinks.log.records import wall_us
 from sinks.alerts.rules import Active
 from sinks.log.sql import sqlite_connect
+
+log = logging.getLogger(__name__)
 
 OUTBOX_VERSION = 1
 
@@ -62,6 +75,70 @@ class OutboxError(RuntimeError):
     pass
 
 
+def disk_full(e: BaseException) -> bool:
+    """Whether ``e`` says that the filesystem (or the user's quota) has no room left."""
+    if isinstance(e, sqlite3.Error):
+        return getattr(e, "sqlite_errorcode", None) == 13 or "disk is full" in str(e)  # FULL
+    return isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    # SQLite rolls a transaction back by itself when a write fails for lack of room; a ROLLBACK
+    # then raises "no transaction is active" and would hide the real error.
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
+
+
+class Reserve:
+    """Space set aside beside the outbox, given up when the disk is full (see the module doc).
+
+    The file holds random bytes, not zeros or a sparse hole, so that compressing or
+    deduplicating filesystems really reserve its blocks."""
+
+    CHUNK = 1 << 20
+
+    def __init__(self, path: str | os.PathLike, size_bytes: int):
+        self.path = Path(path)
+        self.size = int(size_bytes)
+
+    @property
+    def present(self) -> bool:
+        return self.size > 0 and self.path.exists() and self.path.stat().st_size >= self.size
+
+    def ensure(self) -> bool:
+        """Write the reserve if it is missing and the disk has room for it twice over (a reserve
+        that takes the last free bytes would fill the disk itself); True when it is there."""
+        if self.size <= 0 or self.present:
+            return self.size > 0
+        try:
+            if shutil.disk_usage(self.path.parent).free < 2 * self.size:
+                return False
+            tmp = self.path.with_name(self.path.name + ".tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                left = self.size
+                while left > 0:
+                    left -= os.write(fd, os.urandom(min(self.CHUNK, left)))
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, self.path)
+        except OSError as e:
+            log.warning("could not write the disk-full reserve %s: %s", self.path, e)
+            self.path.with_name(self.path.name + ".tmp").unlink(missing_ok=True)
+            return False
+        return True
+
+    def release(self) -> int:
+        """Delete the reserve; returns the bytes given back (0 when there was none)."""
+        try:
+            n = self.path.stat().st_size
+            self.path.unlink()
+        except FileNotFoundError:
+            return 0
+        return n
+
+
 @dataclass
 class Pending:
     alert_id: str
@@ -77,18 +154,26 @@ class Outbox:
     def __init__(self, path: str | os.PathLike, busy_timeout_s: float = 5.0):
         self.path = Path(path)
         self.conn = sqlite_connect(self.path, busy_timeout_s, "FULL")
-        self.conn.execute("BEGIN IMMEDIATE")
         try:
             version = self.conn.execute("PRAGMA user_version").fetchone()[0]
             if version > OUTBOX_VERSION:
                 raise OutboxError(f"{self.path}: outbox version {version} is newer than this "
                                   f"build ({OUTBOX_VERSION})")
+            if version < OUTBOX_VERSION:  # a current file is not written to: a full disk opens
+                self._create()
+        except BaseException:
+            self.conn.close()
+            raise
+
+    def _create(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
             for s in _SCHEMA:
                 self.conn.execute(s)
             self.conn.execute(f"PRAGMA user_version={OUTBOX_VERSION}")
             self.conn.execute("COMMIT")
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            _rollback(self.conn)
             raise
 
     def enqueue(self, payloads: list[tuple[dict, list[str]]],
@@ -118,7 +203,7 @@ class Outbox:
             c.execute("INSERT OR REPLACE INTO meta VALUES ('next_seq', ?)", (next_seq,))
             c.execute("COMMIT")
         except BaseException:
-            c.execute("ROLLBACK")
+            _rollback(c)
             raise
 
     def active(self) -> dict[tuple[str, str], Active]:

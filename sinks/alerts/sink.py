@@ -9,6 +9,7 @@ Configuration (in the pipeline TOML, beside ``[[process]]``; the rule semantics 
     retry_initial_s = 0.5           # first retry delay of a failed delivery ...
     retry_max_s = 60.0              # ... doubling up to this (with +-20 % jitter)
     keep_delivered_days = 30        # delivered outbox rows are deleted after this
+    reserve_mb = 8                  # disk space kept beside the outbox for a full disk (0 = none)
 
     [[alerts.output]]               # any number; each gets every alert once
     type = "webhook"                # log | webhook | mqtt | stdout
@@ -109,9 +110,9 @@ from typing import Any, Callable
 from streams.schema import Alert, GaitCycle, Message, SkeletonFrame, Status, monotonic_us
 from streams.node import StatusReporter
 from streams.transport import Publisher
-from streams.options import check_keys
+from streams.options import check_keys, check_types
 
-from sinks.alerts.outbox import Outbox
+from sinks.alerts.outbox import Outbox, Reserve, disk_full
 from sinks.alerts.outputs import (Output, OutputSpec, PermanentDeliveryError, make_output,
                                   parse_output, payload_of)
 from sinks.alerts.rules import AlertEngine, Rule, RuleError, Transition, parse_rules
@@ -119,8 +120,13 @@ from sinks.alerts.rules import AlertEngine, Rule, RuleError, Transition, parse_r
 log = logging.getLogger(__name__)
 
 _ALERTS_KEYS = {"outbox", "retry_initial_s", "retry_max_s", "keep_delivered_days", "output",
-                "rule"}
+                "rule", "reserve_mb"}
 PRUNE_EVERY_S = 3600.0
+# A full disk: how long alerts may wait in memory between attempts, how often it is said again,
+# and how often a missing reserve is written again once there is room.
+HELD_RETRY_MAX_S = 30.0
+DISK_FULL_SAY_EVERY_S = 60.0
+RESERVE_CHECK_EVERY_S = 60.0
 
 
 @dataclass
@@ -131,6 +137,7 @@ class AlertsConfig:
     retry_initial_s: float = 0.5
     retry_max_s: float = 60.0
     keep_delivered_days: float = 30.0
+    reserve_mb: float = 8.0
 
     @classmethod
     def from_toml(cls, d: dict[str, Any]) -> "AlertsConfig":
@@ -138,6 +145,7 @@ class AlertsConfig:
         if not isinstance(d, dict):
             raise ValueError("[alerts] must be a table")
         check_keys("[alerts]", d, _ALERTS_KEYS)
+        check_types("[alerts]", {k: v for k, v in d.items() if k not in ("output", "rule")}, cls)
         rules = parse_rules(d.get("rule", []))
         outputs = [parse_output(o, i) for i, o in enumerate(d.get("output", []))]
         names = [o.name for o in outputs]
@@ -150,11 +158,14 @@ class AlertsConfig:
         cfg = cls(outbox=str(d.get("outbox", "alerts-outbox.db")), rules=rules,
                   outputs=outputs, retry_initial_s=float(d.get("retry_initial_s", 0.5)),
                   retry_max_s=float(d.get("retry_max_s", 60.0)),
-                  keep_delivered_days=float(d.get("keep_delivered_days", 30.0)))
+                  keep_delivered_days=float(d.get("keep_delivered_days", 30.0)),
+                  reserve_mb=float(d.get("reserve_mb", 8.0)))
         if not 0 < cfg.retry_initial_s <= cfg.retry_max_s:
             raise ValueError("[alerts]: need 0 < retry_initial_s <= retry_max_s")
         if cfg.keep_delivered_days <= 0:
             raise ValueError("[alerts]: keep_delivered_days must be > 0")
+        if not 0 <= cfg.reserve_mb <= 1024:
+            raise ValueError("[alerts]: reserve_mb must be between 0 and 1024")
         return cfg
 
 
@@ -185,6 +196,7 @@ class Deliverer(threading.Thread):
         self.last_error = ""
         self._failed_in_a_row = 0
         self._next_try = 0.0  # monotonic
+        self._said_full_at = -DISK_FULL_SAY_EVERY_S
 
     def run(self) -> None:
         ob = Outbox(self.outbox_path)
@@ -196,8 +208,15 @@ class Deliverer(threading.Thread):
                     continue
                 try:
                     more = self._round(ob)
-                except Exception:  # the outbox itself failed (disk full...): wait, try again
-                    log.exception("%s: outbox round failed", self.output.name)
+                except Exception as e:  # the outbox itself failed (disk full...): wait, retry
+                    if disk_full(e):  # a delivered row may go out again (at-least-once)
+                        now = time.monotonic()
+                        if now - self._said_full_at >= DISK_FULL_SAY_EVERY_S:
+                            self._said_full_at = now
+                            log.warning("%s: outbox %s: disk full: deliveries cannot be "
+                                        "recorded", self.output.name, self.outbox_path)
+                    else:
+                        log.exception("%s: outbox round failed", self.output.name)
                     self._backoff()
                     continue
                 if not more:
@@ -251,7 +270,8 @@ class AlertSink:
                  outputs: list[Output] | None = None):
         self.name, self.cfg, self.status, self.pub, self.clock = name, cfg, status, pub, clock
         self.outbox_path = outbox_path
-        self.outbox = Outbox(outbox_path)
+        self.reserve = Reserve(f"{outbox_path}.reserve", int(cfg.reserve_mb * (1 << 20)))
+        self.outbox = self._open_outbox()
         self.seq = self.outbox.next_seq() - 1
         active = self.outbox.active()
         if active:
@@ -262,9 +282,32 @@ class AlertSink:
         self.deliverers = [Deliverer(outbox_path, o, self.stop_delivery, cfg.retry_initial_s,
                                      cfg.retry_max_s) for o in outs]
         self.unsaved: list[Transition] = []  # transitions the outbox could not take yet
+        self._held_failures = 0
+        self._retry_at = 0.0
+        self._said_full_at: float | None = None
         self._next_prune = clock()
+        self._next_reserve_check = clock() + RESERVE_CHECK_EVERY_S
         for d in self.deliverers:
             d.start()
+
+    def _open_outbox(self) -> Outbox:
+        """Open the outbox, giving up the reserve if the disk is too full to open it; with room,
+        (re)write the reserve first."""
+        self.reserve.ensure()
+        try:
+            return Outbox(self.outbox_path)
+        except Exception as e:
+            if not (disk_full(e) and self._release_reserve()):
+                raise
+        return Outbox(self.outbox_path)
+
+    def _release_reserve(self) -> bool:
+        freed = self.reserve.release()
+        if freed:
+            self.status.count("reserve_released")
+            log.error("outbox %s: disk full: gave up the %.1f MiB reserve so that alerts stay "
+                      "on disk; free space on that disk", self.outbox_path, freed / (1 << 20))
+        return freed > 0
 
     def handle(self, topic: str, msg: Message) -> None:
         now = self.clock()
@@ -289,6 +332,12 @@ class AlertSink:
                 if n:
                     log.info("outbox: deleted %d delivered rows older than %g days", n,
                              self.cfg.keep_delivered_days)
+        if not self.unsaved and now >= self._next_reserve_check:
+            self._next_reserve_check = now + RESERVE_CHECK_EVERY_S
+            if self.reserve.size and not self.reserve.present and self.reserve.ensure():
+                log.info("outbox %s: the disk has room again; reserve written",
+                         self.outbox_path)
+        self.status.counters["held_alerts"] = len(self.unsaved)
         self.status.counters["suppressed"] = self.engine.suppressed
         self.status.counters["active"] = len(self.engine.active)
         for d in self.deliverers:
@@ -300,6 +349,9 @@ class AlertSink:
         if not transitions and not self.unsaved:
             return
         batch = self.unsaved + transitions
+        if self.unsaved and self.clock() < self._retry_at:  # the outbox failed: wait, keep all
+            self.unsaved = batch
+            return
         alerts = []
         seq = self.seq
         for t in batch:
@@ -314,15 +366,21 @@ class AlertSink:
         active = [(t.rule, t.scope, self.engine.active.get((t.rule, t.scope))
                    if t.state == "raised" else None) for t in batch]
         try:
-            self.outbox.enqueue(payloads, active, seq + 1)
-        except Exception as e:  # disk full or locked: keep them, the next call tries again
-            self.unsaved = batch
-            self.status.count("outbox_errors")
-            self.status.state["outbox"] = f"error: {e}"[:200]
-            log.error("outbox %s: could not store %d alert(s): %s", self.outbox_path,
-                      len(batch), e)
+            try:
+                self.outbox.enqueue(payloads, active, seq + 1)
+            except Exception as e:
+                if not (disk_full(e) and self._release_reserve()):
+                    raise
+                self.outbox.enqueue(payloads, active, seq + 1)
+        except Exception as e:  # disk full or locked: keep them, try again after a backoff
+            self._hold(batch, e)
             return
+        if self.unsaved:
+            log.warning("outbox %s: writable again; stored %d alert(s) held in memory",
+                        self.outbox_path, len(self.unsaved))
+            self._said_full_at = None
         self.unsaved = []
+        self._held_failures = 0
         self.seq = seq
         self.status.state["outbox"] = "ok"
         committed_us = monotonic_us()
@@ -336,6 +394,21 @@ class AlertSink:
                 self.pub.send(a)
         for d in self.deliverers:
             d.wake.set()
+
+    def _hold(self, batch: list[Transition], e: Exception) -> None:
+        """Keep alerts the outbox could not take; retried with backoff, said once a while."""
+        self.unsaved = batch
+        self._held_failures += 1
+        self._retry_at = self.clock() + backoff_s(self._held_failures, self.cfg.retry_initial_s,
+                                                  HELD_RETRY_MAX_S)
+        self.status.count("outbox_errors")
+        what = "disk full" if disk_full(e) else f"{type(e).__name__}: {e}"
+        self.status.state["outbox"] = f"{what}; {len(batch)} alert(s) held"[:200]
+        now = self.clock()
+        if self._said_full_at is None or now - self._said_full_at >= DISK_FULL_SAY_EVERY_S:
+            self._said_full_at = now
+            log.error("outbox %s: %s: %d alert(s) held in memory, retried until it can be "
+                      "written (a kill now would lose them)", self.outbox_path, what, len(batch))
 
     def close(self, drain_s: float = 0.0) -> None:
         """Stop the delivery threads (after up to ``drain_s`` s of delivering what is due)."""
