@@ -89,7 +89,11 @@ def run_process(cfg: PipelineConfig, proc: ProcessConfig, stop: threading.Event)
         elif proc.kind == "worker":
             from inference.worker import WorkerConfig, run_worker
 
-            wcfg = WorkerConfig.from_options(proc.options, cfg.session)
+            opts = dict(proc.options)
+            ckpt = opts.get("checkpoint", f"{proc.name}.checkpoint.json")
+            if isinstance(ckpt, str):  # else the option check below names the bad type
+                opts["checkpoint"] = str(cfg.resolve(ckpt)) if ckpt else ""
+            wcfg = WorkerConfig.from_options(opts, cfg.session)
             if pub is not None:
                 # The stages reading its records connect first: only then does it subscribe,
                 # and a paced source waits for that, so a file's first records reach them all.

@@ -18,7 +18,9 @@ dropped and counted.
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import secrets
 import threading
 import time
@@ -53,6 +55,10 @@ class WorkerConfig:
     max_tracks_per_source: int = 16
     max_image_sources: int = 8
     history_s: float = 6.0  # joint history kept per track (anomaly scoring of a cycle)
+    # Where this worker notes, every checkpoint_s, the first frame of each stream that no record
+    # has yet accounted for, so that a restart counts what it lost ("" = not kept).
+    checkpoint: str = ""
+    checkpoint_s: float = 0.5
     analyzer_options: dict[str, Any] = field(default_factory=dict)
     gait_model_options: dict[str, Any] = field(default_factory=dict)  # GaitModelOptions fields
     pose_options: dict[str, Any] = field(default_factory=dict)
@@ -102,8 +108,9 @@ class Track:
             self.analyzers.append(OnlineGaitAnalyzer(source, body_id, **cfg.analyzer_options))
         if cfg.analysis in ("gait-transformer", "both"):
             self.analyzers.append(models.gait_tracker(source, body_id))
-        self.history: deque[tuple[int, np.ndarray]] = deque()
+        self.history: deque[tuple[int, np.ndarray, int]] = deque()  # (t_us, joints, seq)
         self.history_us = int(cfg.history_s * 1e6)
+        self.covered_to_us: int | None = None  # the end of the last cycle emitted
         self.last_seen = time.monotonic()
         self.last_t_us: int | None = None
         self.ahead: list[int] = []  # frames refused as too far ahead, in a row
@@ -116,10 +123,11 @@ class Track:
         self.ahead.append(t_us)
         return len(self.ahead) >= confirm
 
-    def push(self, t_us: int, joints: np.ndarray, conf: np.ndarray) -> list[Message]:
+    def push(self, t_us: int, joints: np.ndarray, conf: np.ndarray, seq: int = 0
+             ) -> list[Message]:
         self.last_seen = time.monotonic()
         self.last_t_us = t_us
-        self.history.append((t_us, joints))
+        self.history.append((t_us, joints, seq))
         while self.history and self.history[0][0] < t_us - self.history_us:
             self.history.popleft()
         out: list[Message] = []
@@ -135,9 +143,17 @@ class Track:
         return out
 
     def segment(self, start_us: int, end_us: int) -> tuple[np.ndarray, np.ndarray]:
-        ts = np.array([t for t, _ in self.history], dtype=np.int64)
+        ts = np.array([h[0] for h in self.history], dtype=np.int64)
         sel = (ts >= start_us) & (ts <= end_us)
-        return ts[sel], np.stack([j for (t, j), s in zip(self.history, sel) if s])
+        return ts[sel], np.stack([h[1] for h, s in zip(self.history, sel) if s])
+
+    def held_from_seq(self) -> int | None:
+        """The seq of the first frame this track holds that no emitted cycle covers (the walking
+        a crash now would lose; at most ``history_s`` of it); None when it holds none."""
+        for t_us, _, seq in self.history:
+            if self.covered_to_us is None or t_us > self.covered_to_us:
+                return seq
+        return None
 
     def flush(self) -> list[Message]:
         out: list[Message] = []
@@ -213,6 +229,8 @@ class Worker:
                 m.subject = m.subject or subject
                 m.run = m.run or self.run
             if isinstance(m, GaitCycle):
+                if track is not None:
+                    track.covered_to_us = max(track.covered_to_us or m.end_us, m.end_us)
                 if self.cfg.anomaly and track is not None:
                     self._score(m, track)
                 self.status.count("cycles")
@@ -268,7 +286,7 @@ class Worker:
                 self.status.count("tracks_started")
             else:
                 track.ahead.clear()
-            self._emit(track.push(frame.t_us, joints, conf), frame.host_us, track)
+            self._emit(track.push(frame.t_us, joints, conf, frame.seq), frame.host_us, track)
         self.status.count("frames")
 
     def on_image(self, frame: ImageFrame) -> None:
@@ -313,6 +331,18 @@ class Worker:
                 del self.tracks[key]
                 self.status.count("tracks_ended")
 
+    def resume_points(self, received: dict[tuple[str, str], int]
+                      ) -> list[tuple[str, str, int]]:
+        """Per (topic, source) stream received: the first seq no record of this run has
+        accounted for (the earliest frame a track holds uncovered, else the next one)."""
+        held: dict[str, int] = {}
+        for tr in self.tracks.values():
+            h = tr.held_from_seq()
+            if h is not None:
+                held[tr.source] = min(held.get(tr.source, h), h)
+        return [(topic, source, min(held.get(source, last + 1), last + 1))
+                for (topic, source), last in sorted(received.items())]
+
     def handle(self, msg: Message) -> None:
         try:
             if isinstance(msg, SkeletonFrame):
@@ -329,6 +359,13 @@ def run_worker(cfg: WorkerConfig, sub: Subscriber, pub: Publisher | None,
     """Analyse what ``sub`` delivers until ``stop``, then what is still arriving (``Drain``, at
     most ``drain_s``), then flush every track."""
     worker = Worker(cfg, pub, status)
+    if cfg.checkpoint:
+        points = read_checkpoint(cfg.checkpoint)
+        if points:
+            log.info("resuming %d stream(s) where the last run left them (%s): frames it lost "
+                     "count as dropped_upstream", len(points), cfg.checkpoint)
+        sub.resume(points)
+    next_checkpoint = time.monotonic() + cfg.checkpoint_s
     go = Drain(stop, sub, drain_s)
     while go():
         got = sub.recv(worker.poll_timeout_ms())
@@ -350,5 +387,52 @@ def run_worker(cfg: WorkerConfig, sub: Subscriber, pub: Publisher | None,
         status.absorb(sub)
         status.state["tracks"] = str(len(worker.tracks))
         status.maybe_publish(pub)
+        if cfg.checkpoint and time.monotonic() >= next_checkpoint:
+            next_checkpoint = time.monotonic() + cfg.checkpoint_s
+            write_checkpoint(cfg.checkpoint, worker.run,
+                             worker.resume_points(sub.positions()), status)
     worker.expire(force=True)
+    if cfg.checkpoint:  # every track flushed: only what comes after this was not seen
+        write_checkpoint(cfg.checkpoint, worker.run, worker.resume_points(sub.positions()),
+                         status)
     status.maybe_publish(pub, force=True)
+
+
+CHECKPOINT_VERSION = 1
+
+
+def write_checkpoint(path: str, run: str, points: list[tuple[str, str, int]],
+                     status: StatusReporter) -> None:
+    """Replace the checkpoint file atomically (a kill mid-write leaves the previous one);
+    failing to write it (a full disk) costs the count of a later restart's loss, not the run."""
+    tmp = f"{path}.tmp"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump({"version": CHECKPOINT_VERSION, "run": run,
+                       "streams": [list(p) for p in points]}, f)
+        os.replace(tmp, path)
+    except OSError as e:
+        status.count("checkpoint_errors")
+        log.warning("could not write the checkpoint %s: %s", path, e)
+
+
+def read_checkpoint(path: str) -> list[tuple[str, str, int]]:
+    """The resume points a previous run left; none (with a warning) from a missing or bad file."""
+    try:
+        with open(path) as f:
+            d = json.load(f)
+        if not isinstance(d, dict) or d.get("version") != CHECKPOINT_VERSION:
+            raise ValueError(f"not a version {CHECKPOINT_VERSION} worker checkpoint")
+        points = []
+        for topic, source, nxt in d["streams"]:
+            if not (isinstance(topic, str) and isinstance(source, str)
+                    and type(nxt) is int and 0 <= nxt < 1 << 62):
+                raise ValueError(f"bad entry {[topic, source, nxt]!r}")
+            points.append((topic, source, nxt))
+        return points
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError, TypeError, KeyError) as e:
+        log.warning("ignoring the checkpoint %s: %s", path, e)
+        return []

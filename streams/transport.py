@@ -235,6 +235,7 @@ class Subscriber:
         self.poller.register(self.sock, zmq.POLLIN)
         self.counters = SubscriberCounters()
         self._last_seq: dict[tuple[str, str], int] = {}
+        self._resume: dict[tuple[str, str], int] = {}
         self._log_every = conflate_log_s
         self._last_log: dict[str, float] = {}
 
@@ -286,6 +287,10 @@ class Subscriber:
         if msg.TYPE in ("skeleton", "image"):  # per-source streams whose seq must not skip
             key = (topic_s, msg.source)
             last = self._last_seq.get(key)
+            if last is None and key in self._resume:
+                nxt = self._resume.pop(key)
+                if msg.seq >= nxt:  # else the sender restarted too: nothing to say
+                    last = nxt - 1
             if last is not None and msg.seq > last + 1:
                 if msg.seq - last - 1 > MAX_SEQ_GAP:
                     self.counters.seq_jumps += 1
@@ -294,6 +299,19 @@ class Subscriber:
             if last is None or msg.seq > last:
                 self._last_seq[key] = msg.seq
         return topic_s, msg
+
+    def resume(self, points: Iterable[tuple[str, str, int]]) -> None:
+        """Where a previous run of this process left each (topic, source) stream: the first
+        message after it (``next_seq``) that the previous run did not account for. Messages of
+        such a stream that now arrive after ``next_seq`` count the ones in between as a gap (the
+        restart lost them); an earlier one means the sender restarted as well."""
+        for topic, source, next_seq in points:
+            if (topic, source) not in self._last_seq:
+                self._resume[(topic, source)] = int(next_seq)
+
+    def positions(self) -> dict[tuple[str, str], int]:
+        """The last seq received per (topic, source) stream."""
+        return dict(self._last_seq)
 
     def recv(self, timeout_ms: int = 100) -> tuple[str, Message] | None:
         """The next valid message, or None when none arrived in time (or it was rejected)."""
