@@ -110,6 +110,7 @@ def report(path: Path, rec: Any, res: Analysis) -> dict[str, Any]:
     return {
         "file": str(path), "frames": rec.n_frames, "rate_hz": rec.rate_hz,
         "duration_s": rec.duration_s, "layout": rec.source_layout,
+        "truncated": getattr(rec, "meta", {}).get("truncated"),
         "lookahead_ms": res.lookahead_ms, "floor": res.floor,
         "events": [{"side": e.side, "kind": e.kind, "t_s": e.event_us / 1e6,
                     "confidence": e.confidence, "method": e.method} for e in res.events],
@@ -135,6 +136,8 @@ def print_report(rep: dict[str, Any]) -> None:
     print(f"{rep['file']}: {rep['frames']} frames, {rep['rate_hz']:.0f} Hz, "
           f"{rep['duration_s']:.2f} s, {rep['layout']}; events published at most "
           f"{_f(rep['lookahead_ms'], '.0f')} ms (+1 frame) after they happen")
+    if rep.get("truncated"):
+        print(f"WARNING: {rep['truncated']}; what follows covers only the frames read")
     fl = rep["floor"]
     print("floor: " + (f"tilted {fl['tilt_deg']:.1f} deg against the y axis, resting ankles at "
                        f"y = {fl['ankle_level_m']:.3f} m" if fl else

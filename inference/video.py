@@ -64,7 +64,7 @@ def estimate_video(path: str | Path, **pose_options: Any
         src.close()
         est.close()
     if not rows:
-        raise RecordingError(f"{path}: no frames could be decoded")
+        raise RecordingError(f"{path}: no frames could be decoded{_why_no_frames(path)}")
     n, j = len(rows), len(MEDIAPIPE_JOINTS)
     out = {
         "t_us": np.array([t for t, _ in rows], dtype=np.int64),
@@ -77,6 +77,10 @@ def estimate_video(path: str | Path, **pose_options: Any
         "backend": est.cfg.backend,
         "counters": est.all_counters(),
     }
+    if total and len(rows) < total:  # the container's frame count: a file cut short
+        out["truncated"] = (f"the file ends early: {len(rows)} of the {total} frames its "
+                            f"container declares were decoded")
+        log.warning("%s: %s", Path(path).name, out["truncated"])
     for i, (_, p) in enumerate(rows):
         if p is not None:
             out["body"][i] = p.body.body_id
@@ -85,6 +89,16 @@ def estimate_video(path: str | Path, **pose_options: Any
             out["image_xy"][i] = p.image_xy
             out["locked"][i] = p.locked
     return out
+
+
+def _why_no_frames(path: str | Path) -> str:
+    """What a video that gives no frame at all most likely suffers from, in words."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if data[4:8] == b"ftyp" and b"moov" not in data:
+        return (": its index (the MP4 'moov' box) is missing, as in a file cut short or a "
+                "recording that was never finalised")
+    return ""
 
 
 def person_of_interest(body: np.ndarray, locked: np.ndarray) -> int | None:
@@ -131,6 +145,8 @@ def recording_from_estimates(path: Path, est: dict[str, Any]) -> Recording:
         "pose_backend": est["backend"],
         "pose_counters": est["counters"],
     }
+    if "truncated" in est:
+        meta["truncated"] = est["truncated"]
     log.info("%s: person %d, %d frames (%.0f %% with a pose) from %.2f to %.2f s", path.name,
              who, len(t), 100 * meta["pose_coverage"], t[0] / 1e6, t[-1] / 1e6)
     return Recording(name=path.stem, t_us=t.astype(np.int64), joints=joints.astype(np.float32),

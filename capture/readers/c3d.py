@@ -28,6 +28,24 @@ def _param(params: dict, group: str, name: str, default: Any = None) -> Any:
         return default
 
 
+def declared_frames(path: Path) -> int | None:
+    """The number of frames a C3D file's own header declares (first to last frame), read from
+    the raw bytes: ezc3d rewrites its header to what it could read, so a file cut short would
+    otherwise pass for a short trial. None when the header cannot tell (more than 65535
+    frames) or is not a C3D header."""
+    with open(path, "rb") as f:
+        head = f.read(512)
+        if len(head) < 512 or head[1] != 0x50 or head[0] < 2:
+            return None
+        f.seek((head[0] - 1) * 512 + 3)  # the parameter section names the processor
+        proc = f.read(1)
+    order = ">" if proc == bytes([86]) else "<"  # MIPS is big-endian; Intel and DEC little
+    first, last = np.frombuffer(head[6:10], dtype=f"{order}u2")
+    if last == 0xFFFF or last < first:
+        return None
+    return int(last) - int(first) + 1
+
+
 def read_c3d_points(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Labelled point trajectories (upper-case label -> (T,3) metres in lab axes, NaN where the
     marker is missing: negative residual or an exact 0,0,0) and the file's facts for meta."""
@@ -90,6 +108,12 @@ def read_c3d_points(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, 
         "y_screen": (_param(params, "POINT", "Y_SCREEN", [""]) or [""])[0],
         "processing": subject,
     }
+    declared = declared_frames(path)
+    if declared is not None and n_frames < declared:
+        facts["truncated"] = (f"the file ends early: {n_frames} of the {declared} frames its "
+                              f"header declares were read ({n_frames / rate:.2f} of "
+                              f"{declared / rate:.2f} s)")
+        log.warning("%s: %s", path.name, facts["truncated"])
     return markers, facts
 
 
@@ -106,7 +130,8 @@ def load_c3d(path: str | Path, *, lab_centres: bool = False,
     markers, facts = read_c3d_points(path)
     n = facts["n_frames"]
     t_us = np.round(np.arange(n) * 1e6 / facts["rate_hz"]).astype(np.int64)
-    meta = {k: facts[k] for k in ("file", "units", "first_frame", "x_screen", "y_screen")}
+    meta = {k: facts[k] for k in ("file", "units", "first_frame", "x_screen", "y_screen",
+                                  "truncated") if k in facts}
     meta["time_origin"] = "first stored frame (C3D header first_frame) is t=0"
     proc = facts["processing"]
     if "Height" in proc and proc["Height"] > 0:
