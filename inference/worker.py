@@ -54,6 +54,9 @@ class WorkerConfig:
     # sources (a pose model each, ~100 MB for MediaPipe); beyond them input is refused, counted.
     max_tracks_per_source: int = 16
     max_image_sources: int = 8
+    max_sources: int = 64  # skeleton sources with live tracks
+    # an image source silent this long gives its pose model (and its memory) back
+    image_source_timeout_s: float = 30.0
     history_s: float = 6.0  # joint history kept per track (anomaly scoring of a cycle)
     # Where this worker notes, every checkpoint_s, the first frame of each stream that no record
     # has yet accounted for, so that a restart counts what it lost ("" = not kept).
@@ -171,6 +174,7 @@ class Models:
         self._gait = None
         self._scorer = None
         self._pose: dict[str, Any] = {}  # per source: each keeps its own person lock
+        self._pose_used: dict[str, float] = {}  # per source: when its model last ran
 
     def gait_tracker(self, source: str, body_id: int) -> Any:
         from inference.models.gait_transformer.runtime import GaitModelTracker, load_gait_model
@@ -204,7 +208,17 @@ class Models:
             from inference.pose.estimator import PoseEstimator
 
             self._pose[source] = PoseEstimator(**self.cfg.pose_options)
+        self._pose_used[source] = time.monotonic()
         return self._pose[source]
+
+    def expire_pose(self, now: float) -> list[str]:
+        """Close the pose models of image sources silent for ``image_source_timeout_s``."""
+        gone = [s for s, t in self._pose_used.items()
+                if now - t > self.cfg.image_source_timeout_s]
+        for s in gone:
+            self._pose.pop(s).close()
+            del self._pose_used[s]
+        return gone
 
 
 class Worker:
@@ -265,8 +279,12 @@ class Worker:
             key = (frame.source, body.body_id)
             track = self.tracks.get(key)
             if track is None:
-                if sum(s == frame.source for s, _ in self.tracks) >= self.cfg.max_tracks_per_source:
+                n_here = sum(s == frame.source for s, _ in self.tracks)
+                if n_here >= self.cfg.max_tracks_per_source:
                     self.status.count("rejected_tracks")  # a flood of body ids
+                    continue
+                if n_here == 0 and len({s for s, _ in self.tracks}) >= self.cfg.max_sources:
+                    self.status.count("rejected_sources")  # a flood of source names
                     continue
                 track = self.tracks[key] = Track(frame.source, body.body_id, self.cfg,
                                                  self.models)
@@ -325,6 +343,10 @@ class Worker:
 
     def expire(self, force: bool = False) -> None:
         now = time.monotonic()
+        for source in self.models.expire_pose(now):
+            self.status.count("image_sources_ended")
+            for k in [k for k in self.status.counters if k.startswith(f"pose.{source}.")]:
+                del self.status.counters[k]
         for key, tr in list(self.tracks.items()):
             if force or now - tr.last_seen > self.cfg.track_timeout_s:
                 self._emit(tr.flush(), int(now * 1e6), tr)

@@ -197,6 +197,10 @@ class Publisher:
         return seen
 
 
+# (topic, source) streams whose last seq a subscriber remembers (for counting gaps)
+MAX_STREAMS = 4096
+
+
 @dataclass
 class SubscriberCounters:
     received: int = 0
@@ -297,6 +301,9 @@ class Subscriber:
                 else:
                     self.counters.gaps += msg.seq - last - 1
             if last is None or msg.seq > last:
+                if last is None and len(self._last_seq) >= MAX_STREAMS:
+                    # a flood of made-up source names: forget the stream heard of first
+                    del self._last_seq[next(iter(self._last_seq))]
                 self._last_seq[key] = msg.seq
         return topic_s, msg
 

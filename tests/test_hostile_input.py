@@ -180,6 +180,50 @@ def test_a_flood_of_body_ids_and_image_sources_is_bounded_and_counted():
     assert w.status.counters["rejected_image_sources"] == 5 and w.models._pose == {}
 
 
+def test_a_flood_of_source_names_is_bounded_and_pose_models_are_given_back():
+    """Tracks were bounded per source, not the sources; a pose model, once made, was never freed."""
+    import time
+
+    import zmq
+
+    from inference.worker import Worker, WorkerConfig
+    from streams.schema import encode
+    from streams.transport import MAX_STREAMS, Subscriber
+
+    w = Worker(WorkerConfig(max_sources=3, image_source_timeout_s=0.2), None,
+               StatusReporter("worker", "worker"))
+    for i in range(50):
+        w.handle(frame(f"fuzz{i}", 1, t_us=1))
+    assert {s for s, _ in w.tracks} == {"fuzz0", "fuzz1", "fuzz2"}
+    assert w.status.counters["rejected_sources"] == 47
+    w.handle(frame("fuzz1", 2, t_us=2))  # a source already held goes on
+    assert w.status.counters["frames"] == 51
+
+    closed = []
+
+    class Model:  # stands in for a pose model: what matters is that it is closed and dropped
+        def close(self):
+            closed.append(self)
+    w.models._pose["cam9"], w.models._pose_used["cam9"] = Model(), time.monotonic()
+    w.status.counters["pose.cam9.frames"] = 3
+    w.expire()
+    assert w.models._pose and not closed  # still in use
+    time.sleep(0.3)
+    w.expire()
+    assert w.models._pose == {} and len(closed) == 1
+    assert "pose.cam9.frames" not in w.status.counters
+    assert w.status.counters["image_sources_ended"] == 1
+
+    # the subscriber's per-stream memory of sequence numbers is bounded too
+    sub = Subscriber([], ["skel/"])
+    for i in range(MAX_STREAMS + 500):
+        f = frame(f"s{i}", 1)
+        sub.parse([zmq.Frame(f"skel/s{i}".encode()), zmq.Frame(encode(f))])
+    assert len(sub.positions()) == MAX_STREAMS
+    assert ("skel/s0", "s0") not in sub.positions()
+    sub.close()
+
+
 def test_a_flood_of_the_same_warning_is_counted_not_repeated():
     """A traceback per bad image and a warning per bad message buried the log."""
     import logging
