@@ -165,6 +165,22 @@ class Track:
         return out
 
 
+def pixels(frame: ImageFrame) -> np.ndarray:
+    """A camera frame's pixels, (H, W, C) uint8: a view of a raw frame; a JPEG (as a camera on
+    the network would send to save bandwidth) decoded, checked against the size it declares."""
+    if frame.encoding != "jpeg":
+        return frame.array()
+    import cv2
+
+    img = cv2.imdecode(np.frombuffer(frame.image, np.uint8), cv2.IMREAD_COLOR)
+    if img is None:
+        raise ValueError(f"image {frame.seq}: the JPEG does not decode")
+    if img.shape[:2] != (frame.height, frame.width):
+        raise ValueError(f"image {frame.seq}: the JPEG is {img.shape[1]}x{img.shape[0]}, the "
+                         f"message says {frame.width}x{frame.height}")
+    return img
+
+
 class Models:
     """Lazily loaded learned models shared by all tracks of the worker."""
 
@@ -308,11 +324,22 @@ class Worker:
         self.status.count("frames")
 
     def on_image(self, frame: ImageFrame) -> None:
-        est = self.models.pose(frame.source)
-        if est is None:  # before decoding anything: a flood of source names costs nothing
+        if frame.source not in self.models._pose and \
+                len(self.models._pose) >= self.cfg.max_image_sources:
+            # before decoding anything: a flood of source names costs nothing
             self.status.count("rejected_image_sources")
             return
-        bodies = est.process(frame.array(), frame.t_us)
+        try:
+            img = pixels(frame)
+        except ValueError as e:  # a JPEG that does not decode: counted, said, no model made
+            self.status.count("rejected_images")
+            log.warning("%s: %s", frame.source, e)
+            return
+        est = self.models.pose(frame.source)
+        if est is None:
+            self.status.count("rejected_image_sources")
+            return
+        bodies = est.process(img, frame.t_us)
         self.status.count("images")
         for k, v in est.all_counters().items():
             self.status.counters[f"pose.{frame.source}.{k}"] = v

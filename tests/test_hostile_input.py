@@ -250,3 +250,27 @@ def test_a_flood_of_the_same_warning_is_counted_not_repeated():
         log.removeHandler(handler)
     assert records == ["failed to process image from cam", "another kind 0", "routine 1",
                        "failed to process image from cam [999 more like this in the last 5 s]"]
+
+
+def test_jpeg_frames_are_decoded_and_broken_ones_refused_before_a_pose_model_is_made():
+    """The wire allows JPEG frames (a networked camera saves bandwidth) but the worker could not
+    decode them: every one was a traceback, after a pose model had been made for its source."""
+    import cv2
+
+    from inference.worker import Worker, WorkerConfig, pixels
+    from streams.schema import ImageFrame
+
+    img = np.zeros((48, 64, 3), np.uint8)
+    img[10:30, 20:40] = (0, 128, 255)
+    ok, jpg = cv2.imencode(".jpg", img)
+    good = ImageFrame(source="netcam", seq=1, t_us=0, host_us=1, width=64, height=48,
+                      encoding="jpeg", image=jpg.tobytes())
+    out = pixels(good)
+    assert out.shape == (48, 64, 3) and np.abs(out.astype(int) - img).mean() < 3
+    w = Worker(WorkerConfig(), None, StatusReporter("worker", "worker"))
+    for i, (data, wh) in enumerate([(b"\xff\xd8 not a jpeg", (64, 48)),
+                                    (jpg.tobytes(), (640, 480))]):
+        w.handle(ImageFrame(source=f"bad{i}", seq=1, t_us=0, host_us=1, width=wh[0],
+                            height=wh[1], encoding="jpeg", image=data))
+    assert w.status.counters["rejected_images"] == 2
+    assert w.models._pose == {} and "errors" not in w.status.counters
