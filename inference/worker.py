@@ -32,7 +32,7 @@ import numpy as np
 
 from streams.schema import GaitCycle, GaitEvent, ImageFrame, Message, SkeletonFrame
 from streams.skeletons import LayoutError, to_canonical
-from streams.node import Drain, StatusReporter
+from streams.node import Drain, StatusReporter, give_memory_back
 from streams.options import check_keys, check_types
 from streams.transport import Publisher, Subscriber
 
@@ -370,15 +370,20 @@ class Worker:
 
     def expire(self, force: bool = False) -> None:
         now = time.monotonic()
+        freed = 0
         for source in self.models.expire_pose(now):
             self.status.count("image_sources_ended")
             for k in [k for k in self.status.counters if k.startswith(f"pose.{source}.")]:
                 del self.status.counters[k]
+            freed += 1
         for key, tr in list(self.tracks.items()):
             if force or now - tr.last_seen > self.cfg.track_timeout_s:
                 self._emit(tr.flush(), int(now * 1e6), tr)
                 del self.tracks[key]
                 self.status.count("tracks_ended")
+                freed += 1
+        if freed:  # a track's buffers (~4 MB) sit in the heap until trimmed
+            give_memory_back()
 
     def resume_points(self, received: dict[tuple[str, str], int]
                       ) -> list[tuple[str, str, int]]:

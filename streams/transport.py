@@ -249,6 +249,8 @@ class Subscriber:
         c = self.counters
         c.rejected += 1
         key = reason.split(":")[0][:60]
+        if key.startswith("unknown message type"):  # the type named is the sender's: not a key
+            key = "unknown message type"
         if key not in c.reasons and len(c.reasons) >= MAX_REASONS:
             key = "other"  # a flood of made-up message types must not grow the counters
         c.reasons[key] = c.reasons.get(key, 0) + 1

@@ -58,3 +58,25 @@ def test_bench_transport_json():
     assert summary["two_hop_30hz_median_ms"] > 0
     assert len(r["cases"]) == 10
     assert all(c["received"] == c["sent"] for c in r["cases"]), r["cases"]
+
+
+def test_bench_fuzz_json():
+    """A small fuzz run against a real pipeline: every process survives (no restart), each
+    refusal is counted under its reason, and the walk's records keep coming."""
+    lines, r = gaitstream("bench", "fuzz", "--json", "--messages", "3000", "--baseline-s", "2",
+                          "--settle-s", "4", timeout=300)
+    assert sum(r["sent"].values()) == 3003 and r["undelivered"] == 0
+    procs = r["processes"]
+    assert set(procs) == {"camera", "worker", "log", "alerts"}
+    assert all(p["restarts"] == 0 and not p["pid_changed"] for p in procs.values()), procs
+    w = procs["worker"]
+    assert w["received"] > 2000
+    assert w["rejected"]["malformed msgpack"] > 0
+    for k in ("rejected_tracks", "rejected_sources", "rejected_images"):
+        assert w["refused_by_worker"][k] > 0, k
+    assert "errors" not in w["refused_by_worker"]  # refusals, never a traceback
+    for sink in ("log", "alerts"):
+        assert sum(procs[sink]["rejected"].values()) > 0
+    assert r["legit"]["before"]["records"] > 0 and r["legit"]["after"]["records"] > 0
+    assert all(p["rss_mb"]["before"] and p["rss_mb"]["after"] for p in procs.values())
+    assert any(ln.startswith("goals: no restart met") for ln in lines)
