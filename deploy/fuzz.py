@@ -153,6 +153,7 @@ class Hostile:
         j = np.zeros((22, 3), np.float32)
         j[:, 1] = np.linspace(0.1, 1.7, 22)
         self.joints, self.conf = j, np.ones(22, np.float32)
+        self.jpeg = _tiny_jpeg()
 
     def _skel(self, source: str = "fuzz", body_id: int = 1, **kw: Any) -> SkeletonFrame:
         self.seq += 1
@@ -199,11 +200,12 @@ class Hostile:
         if kind == "source_flood":
             name = f"fuzz-{r.integers(0, 1 << 40):x}"
             return [f"skel/{name}".encode(), encode(self._skel(source=name))]
-        if kind == "image_flood":
+        if kind == "image_flood":  # half decode (a pose model each, up to the limit), half not
             name = f"img-{r.integers(0, 1 << 40):x}"
             self.seq += 1
+            data = self.jpeg if r.random() < 0.5 else r.bytes(200)
             img = ImageFrame(source=name, seq=self.seq, t_us=self.seq, host_us=monotonic_us(),
-                             width=64, height=48, encoding="jpeg", image=r.bytes(200))
+                             width=64, height=48, encoding="jpeg", image=data)
             return [f"img/{name}".encode(), encode(img), img.image]
         if kind == "future_frame":  # the camera's own track, one frame a day ahead
             f = self._skel(source=self.camera, body_id=0,
@@ -228,6 +230,16 @@ class Hostile:
             return [f"skel/{r.integers(0, 1 << 60):x}".encode() * int(r.integers(1, 40)),
                     encode(self._skel())]
         raise ValueError(kind)
+
+
+def _tiny_jpeg() -> bytes:
+    """A 64x48 JPEG that decodes (a grey square), or random bytes without the webcam extra."""
+    try:
+        import cv2
+    except ImportError:
+        return b"\xff\xd8 no OpenCV here"
+    ok, buf = cv2.imencode(".jpg", np.full((48, 64, 3), 128, np.uint8))
+    return buf.tobytes()
 
 
 def _encode_unchecked(msg: Any) -> bytes:
