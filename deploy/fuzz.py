@@ -322,8 +322,13 @@ def _pct(v: list[float]) -> dict[str, float | None]:
     return {"p50": float(np.percentile(v, 50)), "p99": float(np.percentile(v, 99)), "n": len(v)}
 
 
-def run(messages: int, baseline_s: float, settle_s: float, seed: int, keep: Path | None
-        ) -> dict[str, Any]:
+def _diff(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else a - b
+
+
+def run(messages: int, baseline_s: float, settle_s: float, seed: int, keep: Path | None,
+        rounds: int = 2) -> dict[str, Any]:
+    """``rounds`` times: ``messages`` hostile messages, then ``settle_s`` of the walk alone."""
     d = Path(tempfile.mkdtemp(prefix="gaitstream-fuzz-")) if keep is None else keep
     d.mkdir(parents=True, exist_ok=True)
     cfg, ep = write_config(d)
@@ -359,34 +364,39 @@ def run(messages: int, baseline_s: float, settle_s: float, seed: int, keep: Path
         sent: dict[str, int] = defaultdict(int)
         undelivered = 0
         peak = dict(before)
-        next_rss = time.monotonic()
-        watch.phase = "during"
-        t_fuzz = time.monotonic()
+        fuzz_s = 0.0
+        after_rounds: list[dict[str, float | None]] = []
         weights = np.ones(len(KINDS))
         weights[KINDS.index("future_frame")] = 0.02  # a bad clock now and then, not a flood
         weights[KINDS.index("image_flood")] = 0.2
         weights /= weights.sum()
-        kinds = rng.choice(len(KINDS), size=messages, p=weights)
-        for k in tqdm(kinds, desc="hostile messages", unit=" msg", disable=None, mininterval=1):
-            kind = KINDS[k]
-            try:
-                fuzz.send_multipart(h.make(kind))
-                sent[kind] += 1
-            except zmq.Again:
-                undelivered += 1
-            if time.monotonic() >= next_rss:
-                next_rss = time.monotonic() + 0.5
-                for n, p in pids.items():
-                    r = rss_mb(p)
-                    if r is not None and (peak.get(n) is None or r > peak[n]):
-                        peak[n] = r
-        for _ in range(3):  # beyond the size limit: the receivers drop the fuzzer's link
-            fuzz.send_multipart([b"skel/fuzz", b"\0" * (64 << 20)])
-            sent["oversize"] += 1
-        fuzz_s = time.monotonic() - t_fuzz
-        watch.phase = "after"
-        time.sleep(settle_s)
-        after = {n: rss_mb(p) for n, p in child_pids(cfg).items()}
+        for rnd in range(rounds):
+            next_rss = time.monotonic()
+            watch.phase = "during"
+            t_fuzz = time.monotonic()
+            kinds = rng.choice(len(KINDS), size=messages, p=weights)
+            for k in tqdm(kinds, desc=f"hostile messages, round {rnd + 1} of {rounds}",
+                          unit=" msg", disable=None, mininterval=1):
+                kind = KINDS[k]
+                try:
+                    fuzz.send_multipart(h.make(kind))
+                    sent[kind] += 1
+                except zmq.Again:
+                    undelivered += 1
+                if time.monotonic() >= next_rss:
+                    next_rss = time.monotonic() + 0.5
+                    for n, p in pids.items():
+                        r = rss_mb(p)
+                        if r is not None and (peak.get(n) is None or r > peak[n]):
+                            peak[n] = r
+            for _ in range(3):  # beyond the size limit: the receivers drop the fuzzer's link
+                fuzz.send_multipart([b"skel/fuzz", b"\0" * (64 << 20)])
+                sent["oversize"] += 1
+            fuzz_s += time.monotonic() - t_fuzz
+            watch.phase = "after"
+            time.sleep(settle_s)
+            after_rounds.append({n: rss_mb(p) for n, p in child_pids(cfg).items()})
+        after = after_rounds[-1]
         restarts = {n: watch.counters("launcher").get(f"restarts.{n}", 0) for n in PROCESSES}
         procs = {}
         for n in PROCESSES:
@@ -403,8 +413,10 @@ def run(messages: int, baseline_s: float, settle_s: float, seed: int, keep: Path
                 "restarts": restarts[n],
                 "pid_changed": child_pids(cfg).get(n) != pids.get(n),
                 "rss_mb": {"before": before.get(n), "peak": peak.get(n), "after": after.get(n),
-                           "growth": (after[n] - before[n]) if after.get(n) and before.get(n)
-                           else None},
+                           "after_each_round": [a.get(n) for a in after_rounds],
+                           "growth": _diff(after.get(n), before.get(n)),
+                           "growth_after_round_1": _diff(after.get(n),
+                                                         after_rounds[0].get(n))},
             }
         out.update({
             "sent": dict(sent), "undelivered": undelivered, "fuzz_s": fuzz_s,
@@ -412,13 +424,18 @@ def run(messages: int, baseline_s: float, settle_s: float, seed: int, keep: Path
             "legit": {ph: {"records": watch.records[ph],
                            "records_per_s": watch.records[ph] / (
                                baseline_s if ph == "before" else fuzz_s if ph == "during"
-                               else settle_s),
+                               else settle_s * rounds),
                            "latency_ms": _pct(watch.latency_ms[ph])}
                       for ph in ("before", "during", "after")},
+            "rounds": rounds,
             "goals": {"restarts": sum(restarts.values()) == 0,
                       "rss_back_within_50mb": all(
                           p["rss_mb"]["growth"] is not None
-                          and p["rss_mb"]["growth"] <= RSS_GOAL_MB for p in procs.values())},
+                          and p["rss_mb"]["growth"] <= RSS_GOAL_MB for p in procs.values()),
+                      "no_growth_after_round_1": all(
+                          p["rss_mb"]["growth_after_round_1"] is not None
+                          and p["rss_mb"]["growth_after_round_1"] <= RSS_GOAL_MB
+                          for p in procs.values())},
         })
     finally:
         watch.stop.set()
@@ -438,12 +455,14 @@ def print_report(r: dict[str, Any]) -> None:
           f"({r['messages_per_s']:.0f}/s; {r['undelivered']} not taken within 2 s)")
     print("  by kind: " + ", ".join(f"{k} {v}" for k, v in sorted(r["sent"].items())))
     print(f"\n{'process':8s} {'received':>9s} {'restarts':>8s} {'RSS MB before':>14s} "
-          f"{'peak':>7s} {'after':>7s} {'growth':>7s}")
+          f"{'peak':>7s} {'after rounds':>16s} {'growth':>7s} {'since round 1':>14s}")
     for n, p in r["processes"].items():
         m = p["rss_mb"]
         f = (lambda v: "-" if v is None else f"{v:.0f}")
+        rounds = " ".join(f(v) for v in m["after_each_round"])
         print(f"{n:8s} {p['received']:9.0f} {p['restarts']:8.0f} {f(m['before']):>14s} "
-              f"{f(m['peak']):>7s} {f(m['after']):>7s} {f(m['growth']):>7s}")
+              f"{f(m['peak']):>7s} {rounds:>16s} {f(m['growth']):>7s} "
+              f"{f(m['growth_after_round_1']):>14s}")
     for n, p in r["processes"].items():
         if p["rejected"] or p["refused_by_worker"]:
             reasons = {**p["rejected"], **p["refused_by_worker"]}
@@ -456,7 +475,8 @@ def print_report(r: dict[str, Any]) -> None:
               f"{_ms(lat['p50'])} p99 {_ms(lat['p99'])}")
     g = r["goals"]
     print(f"\ngoals: no restart {'met' if g['restarts'] else 'NOT met'}; memory back within "
-          f"{RSS_GOAL_MB:.0f} MB {'met' if g['rss_back_within_50mb'] else 'NOT met'}")
+          f"{RSS_GOAL_MB:.0f} MB {'met' if g['rss_back_within_50mb'] else 'NOT met'}; "
+          f"no growth after round 1 {'met' if g['no_growth_after_round_1'] else 'NOT met'}")
 
 
 def _ms(v: float | None) -> str:
@@ -470,6 +490,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--settle-s", type=float, default=40.0,
                    help="seconds after it before memory is read again (longer than the "
                         "worker's image_source_timeout_s, 30 s, so pose models are given back)")
+    p.add_argument("--rounds", type=int, default=2,
+                   help="fuzz-then-settle rounds: memory that a first round loads for good (a "
+                        "library) shows as growth in round 1 only; a leak grows every round")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--keep", type=Path, help="run in this folder and keep it (logs, database)")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
@@ -479,7 +502,7 @@ def main(args: argparse.Namespace) -> int:
     if args.messages < 1:
         print("error: --messages must be at least 1", file=sys.stderr)
         return 2
-    r = run(args.messages, args.baseline_s, args.settle_s, args.seed, args.keep)
+    r = run(args.messages, args.baseline_s, args.settle_s, args.seed, args.keep, args.rounds)
     print_report(r)
     if args.json:
         print(json.dumps(r))
