@@ -5,7 +5,8 @@ variable frame rate."""
 import numpy as np
 import pytest
 
-from inference.analysis.events import EventOptions, find_extrema, parabola_vertex, strike_time
+from inference.analysis.events import (EventOptions, find_extrema, heel_strike_time,
+                                       parabola_vertex, strike_time)
 from inference.analysis.analyzer import OnlineGaitAnalyzer
 from streams.schema import GaitEvent
 
@@ -69,6 +70,29 @@ def test_strike_time_interpolates_the_velocity_crossing():
     assert strike_time(t, v, 0, 1.0, 0.5, 150) == 75_000
     assert strike_time(t, v, 0, 1.0, 0.5, 50) is None  # not within the allowed delay
     assert strike_time(t, v, 0, float("nan"), 0.5, 150) is None
+
+
+def test_heel_strike_is_the_end_of_the_heels_last_fall():
+    """A heel that falls at up to 1 m/s and stops at 0.5 s strikes at 0.5 s, whatever dipped
+    before; a heel that never fell, is still falling, or is unseen gives no time."""
+    t = np.arange(0, 1_000_000, 10_000, dtype=np.int64)
+    s = t * 1e-6
+    fall = np.where((s > 0.3) & (s < 0.5), -np.sin(np.pi * (s - 0.3) / 0.2), 0.0)
+    vy = fall + np.where(s >= 0.5, 0.05 * np.sin(np.pi * (s - 0.5) / 0.2), 0.0)  # rolls up
+    peak = int(np.searchsorted(t, 450_000))  # the ankle's forward peak, 50 ms before contact
+    opts = EventOptions()
+    assert abs(heel_strike_time(t, vy, peak, opts) - 500_000) <= 10_000
+    # a terminal-swing dip (the heel falls, rises again as the knee extends) 120 ms earlier:
+    # the last fall is the landing
+    dip = vy + np.where((s > 0.3) & (s < 0.4), 0.8 * np.sin(np.pi * (s - 0.3) / 0.1), 0.0)
+    dip[(s > 0.26) & (s < 0.3)] = -0.5
+    assert abs(heel_strike_time(t, dip, peak, opts) - 500_000) <= 10_000
+    assert heel_strike_time(t, 0.02 * np.sin(20 * s), peak, opts) is None  # jitter, no fall
+    late = np.where(s > 0.3, -0.5, 0.0)  # still falling past the look-ahead
+    assert heel_strike_time(t, late, peak, opts) is None
+    unseen = vy.copy()
+    unseen[peak] = np.nan
+    assert heel_strike_time(t, unseen, peak, opts) is None
 
 
 def _run(g: Gait, t_s: np.ndarray, **opts) -> list:

@@ -19,12 +19,13 @@ flags say why it should or should not be trusted.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from inference.analysis.motion import Q_GAP, QUALITY_NAMES, STANDING, TURNING
 from inference.analysis.kinematics import F
+from inference.analysis.motion import Q_GAP, QUALITY_NAMES, STANDING, TURNING
 from streams.schema import CYCLE_METRICS, UNTRUSTED_FLAGS, GaitCycle
 
 OTHER = {"left": "right", "right": "left"}
@@ -131,6 +132,19 @@ def turn_deg(t_us: np.ndarray, heading: np.ndarray, fs0: int, fs1: int,
     return float(np.degrees(h.max() - h.min()))
 
 
+def step_length(at: Callable[[str, int], float], side: str, opp: str, when: int
+                ) -> float | None:
+    """Length of the step that ``side``'s strike at ``when`` ends, along the walking direction:
+    heel to heel, where a clinician measures it, when both heels are seen then (the ankles
+    sit 5-10 cm above and ahead of the heels, and a foot that lands toe-in or pointing up
+    moves its ankle, not its heel); ankle to ankle otherwise."""
+    for part in ("heel", "ankle"):
+        d = _num(at(f"{part}_fwd_{side}", when) - at(f"{part}_fwd_{opp}", when))
+        if d is not None:
+            return d
+    return None
+
+
 def stride_cycle(source: str, track: int, side: str, fs0: int, fs1: int, events: list[Event],
                  t_us: np.ndarray, feats: np.ndarray, quality: np.ndarray, state: np.ndarray,
                  heading: np.ndarray, opts: CycleOptions, emitted_us: int, turn_delay_us: int
@@ -184,8 +198,7 @@ def cycle_record(source: str, track: int, side: str, fs0: int, fs1: int, events:
         st_x, st_o = (fs1 - fs_o) / 1e6, (fs_o - fs0) / 1e6
         left, right = (st_x, st_o) if side == "left" else (st_o, st_x)
         m["step_time_symmetry"] = left / right if right > 0 else None
-        step_x = _num(at(f"ankle_fwd_{side}", fs1) - at(f"ankle_fwd_{opp}", fs1))
-        step_o = _num(at(f"ankle_fwd_{opp}", fs_o) - at(f"ankle_fwd_{side}", fs_o))
+        step_x, step_o = step_length(at, side, opp, fs1), step_length(at, opp, side, fs_o)
         m["step_length_m"] = step_x
         if step_x is not None and step_o is not None:
             m["stride_length_m"] = step_x + step_o

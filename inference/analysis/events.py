@@ -66,6 +66,17 @@ class EventOptions:
     # ... and an occluded foot's extremum (confidence below FrameOptions.min_confidence) must
     # rise this many times the prominence: the tracker guesses hidden joints, with 3x the jitter
     low_confidence_prominence: float = 4.0
+    # Where the source has a heel (streams.skeletons.FOOT_POINTS) seen around the strike, the
+    # strike is when the heel stops falling (heel_strike_time): its lowest point after it last
+    # came down faster than ``heel_min_fall_mps`` (a swinging heel falls at 0.3-1.5 m/s;
+    # slower is a foot resting or jitter), searched from ``heel_search_back_ms``
+    # before the ankle's forward peak to ``strike_max_delay_ms`` after it (no more look-ahead
+    # than the ankle's own strike time). The heel is smoothed over +-``heel_smoothing_ms``
+    # (analyzer), half the joints' window: the landing takes 30-60 ms and a longer window
+    # rounds it off.
+    heel_min_fall_mps: float = 0.1
+    heel_smoothing_ms: float = 40.0
+    heel_search_back_ms: float = 150.0
 
 
 @dataclass(frozen=True)
@@ -173,6 +184,38 @@ def strike_time(t_us: np.ndarray, rel_vel: np.ndarray, peak: int, v_ref: float,
             v0, v1 = rel_vel[i - 1], rel_vel[i]
             a = (v0 - thr) / (v0 - v1) if v0 != v1 else 1.0
             return int(round(t_us[i - 1] + np.clip(a, 0, 1) * (t_us[i] - t_us[i - 1])))
+    return None
+
+
+def heel_strike_time(t_us: np.ndarray, heel_vy: np.ndarray, peak: int, opts: EventOptions
+                     ) -> int | None:
+    """Time the heel lands near the ankle's forward peak at index ``peak``: in
+    ``[t - heel_search_back_ms, t + strike_max_delay_ms]``, the heel's lowest point after it
+    last fell faster than ``heel_min_fall_mps``, where its vertical velocity (m/s, up
+    positive) comes back to 0 (linear interpolation). None when the heel is not seen
+    throughout, never fell that fast, or is still falling at the window's end.
+
+    The heel marker bottoms out as the heel pad meets the floor, then rises a little as the
+    foot rolls flat about it, or rests (kinematic heel strike from the heel's vertical motion,
+    after Hreljac & Marshall 2000, "Algorithms to determine event timing during normal walking
+    using kinematic data", J Biomech 33:783-786). The *last* fall counts: in terminal swing
+    the heel can dip and rise again as the knee extends, or skim the floor and come down once
+    more, before it takes the load. The heel's forward peak relative to the pelvis (Zeni)
+    comes 20-60 ms before contact depending on marker placement and walker; the end of the
+    heel's fall depends on neither."""
+    t = np.asarray(t_us)
+    a = int(t.searchsorted(t[peak] - int(opts.heel_search_back_ms * 1000), "left"))
+    b = int(t.searchsorted(t[peak] + int(opts.strike_max_delay_ms * 1000), "right"))
+    vy = heel_vy[a:b]
+    if b - a < 3 or not np.isfinite(vy).all():
+        return None
+    falling = np.flatnonzero(vy <= -opts.heel_min_fall_mps)
+    if not len(falling):
+        return None
+    for i in range(int(falling[-1]) + 1, len(vy)):
+        if vy[i] >= 0.0:
+            f = -vy[i - 1] / (vy[i] - vy[i - 1])
+            return int(round(t[a + i - 1] + f * (t[a + i] - t[a + i - 1])))
     return None
 
 
