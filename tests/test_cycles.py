@@ -169,14 +169,19 @@ def test_steps_are_measured_heel_to_heel_where_the_heels_are_seen():
     st = np.full(len(t), WALKING, np.int8)
     m = cycle_record("cam", 3, "left", FS0, FS1, EVENTS, t, f, q, st, CycleOptions(),
                      1_400_000).metrics
-    ankle_right_step = (0.6 - 0.7 * 0.65) - (-0.5 + 0.6 * 0.65)
     # left strike at 1.2 s: right heel unseen -> ankles; right strike at 0.65 s: ankles too
     assert m["step_length_m"] == pytest.approx((-0.5 + 0.6 * 1.2) - (0.6 - 0.7 * 1.2))
     f[:, F["heel_fwd_right"]] = f[:, F["ankle_fwd_right"]] - 0.07
     m = cycle_record("cam", 3, "left", FS0, FS1, EVENTS, t, f, q, st, CycleOptions(),
                      1_400_000).metrics
     heel_left_step = (-0.5 + 0.6 * 1.2 - 0.04) - (0.6 - 0.7 * 1.2 - 0.07)
-    heel_right_step = ankle_right_step - 0.07 + 0.04
     assert m["step_length_m"] == pytest.approx(heel_left_step)
-    assert m["stride_length_m"] == pytest.approx(heel_left_step + heel_right_step)
-    assert m["speed_mps"] == pytest.approx((heel_left_step + heel_right_step) / 1.1)
+    # the stride is the left heel's own travel, strike to strike: relative to the pelvis
+    # (0.6 m/s * 1.1 s) plus the pelvis' (its forward speed, 0.9 m/s, over the stride); the
+    # sum of the steps (0.46 + 0.285 m) would miss where the rear heel had gone at 0.65 s
+    f[:, F["pelvis_fwd_speed"]] = 0.9
+    m = cycle_record("cam", 3, "left", FS0, FS1, EVENTS, t, f, q, st, CycleOptions(),
+                     1_400_000).metrics
+    assert m["stride_length_m"] == pytest.approx(0.6 * 1.1 + 0.9 * 1.1)
+    assert m["speed_mps"] == pytest.approx(0.6 + 0.9)
+    assert m["step_length_m"] == pytest.approx(heel_left_step)

@@ -26,6 +26,11 @@ Angles: knee and hip flexion of the analyzer against the lab's Plug-in-Gait outp
 OpenSim IK (.mot): RMS difference after removing the constant offset (the models put the joint
 centres and zero positions differently), plus the offset itself.
 
+Steps and speed: each stride whose strikes matched true ones, against the heel markers at the
+true strikes (heel to heel along the walking direction, as a walkway measures them): the step
+length ending at the stride's strike, and the stride's speed (the heel's own travel over the
+stride time); bias and median error per dataset.
+
 ``--model`` picks the analyzer: ``classical`` (default), ``gait-transformer``, or any
 ``package.module:factory`` taking ``(source, track)`` and returning an object with
 ``push(t_us, joints, conf)`` and ``flush()`` like :class:`inference.analysis.analyzer.OnlineGaitAnalyzer`.
@@ -49,7 +54,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from streams.schema import GaitEvent
+from streams.schema import GaitCycle, GaitEvent
 
 log = logging.getLogger(__name__)
 
@@ -169,6 +174,10 @@ class TrialResult:
     plate_matches: list[Match] = field(default_factory=list)
     skipped_events: list[str] = field(default_factory=list)
     angles: dict[str, dict[str, float]] = field(default_factory=dict)
+    # (ours, truth) step lengths (m) and stride speeds (m/s) against the heel markers at the
+    # true strikes, for the strides whose strikes matched
+    steps: list[tuple[float, float]] = field(default_factory=list)
+    speeds: list[tuple[float, float]] = field(default_factory=list)
     skipped: str | None = None  # the whole trial, and why
 
     def row(self) -> dict[str, Any]:
@@ -188,7 +197,8 @@ class TrialResult:
             "fs_median_abs_ms": med("foot_strike"), "fo_median_abs_ms": med("foot_off"),
             "errors_ms": [[m.side, m.kind, m.error_ms] for m in self.matches],
             "plate_errors_ms": [[m.kind, m.error_ms] for m in self.plate_matches],
-            "angles": self.angles, "skipped_events": self.skipped_events,
+            "angles": self.angles, "steps_m": self.steps, "speeds_mps": self.speeds,
+            "skipped_events": self.skipped_events,
             "skipped": self.skipped,
         }
 
@@ -286,6 +296,49 @@ def angle_errors(t_us: np.ndarray, ours: dict[str, np.ndarray], truth: Any,
     return out
 
 
+def heel_truth(rec: Any, strikes: list[tuple[str, int]], cycles: list[GaitCycle],
+               tolerance_us: int) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+    """(ours, truth) step lengths and stride speeds where a clinician measures them: heel to
+    heel at the true strikes (``strikes``: (side, t_us)), along the walking direction (the
+    pelvis' path over the second around the strike), from the recording's heel markers. A
+    cycle counts when its end (and for the speed its start too) lies within the tolerance of
+    true strikes of its side; strikes whose heels are not both seen are left out."""
+    if rec.feet is None:
+        return [], []
+    t = rec.t_us
+    heel = {"left": 0, "right": 1}
+    pelvis = rec.joint("pelvis")
+
+    def at(k: int, when: int) -> np.ndarray | None:
+        i = int(np.argmin(np.abs(t - when)))
+        return rec.feet[i, k].astype(float) if rec.feet_confidence[i, k] > 0 else None
+
+    def direction(when: int) -> np.ndarray | None:
+        i0, i1 = (int(np.searchsorted(t, when + d)) for d in (-500_000, 500_000))
+        d = (pelvis[min(i1, len(t) - 1)] - pelvis[i0]).astype(float)
+        d[1] = 0.0
+        n = float(np.linalg.norm(d))
+        return d / n if n > 0.1 else None
+
+    steps, speeds = [], []
+    for c in cycles:
+        mine = sorted(tt for sd, tt in strikes if sd == c.side)
+        end = [tt for tt in mine if abs(tt - c.end_us) <= tolerance_us]
+        if not end:
+            continue
+        te, opp = end[0], "left" if c.side == "right" else "right"
+        h, ho, d = at(heel[c.side], te), at(heel[opp], te), direction(te)
+        if h is None or ho is None or d is None:
+            continue
+        if c.metrics.get("step_length_m") is not None:
+            steps.append((c.metrics["step_length_m"], float((h - ho) @ d)))
+        start = [tt for tt in mine if abs(tt - c.start_us) <= tolerance_us and tt < te]
+        h0 = at(heel[c.side], start[-1]) if start else None
+        if h0 is not None and c.metrics.get("speed_mps") is not None:
+            speeds.append((c.metrics["speed_mps"], float((h - h0) @ d) / ((te - start[-1]) / 1e6)))
+    return steps, speeds
+
+
 def evaluate_trial(path: Path, factory: Callable[[str, int], Any], tolerance_ms: float,
                    edge_s: float) -> TrialResult:
     from capture.readers import RecordingError, load_recording
@@ -364,6 +417,9 @@ def evaluate_trial(path: Path, factory: Callable[[str, int], Any], tolerance_ms:
                 plates.append(("any", kind, t))
     if plates:
         res.plate_matches, _ = match_events(plates, det, tol, side_aware=False)
+    cycles = [c for c in out if isinstance(c, GaitCycle)]
+    strikes = [(e.side, e.t_us) for e in counted if e.kind == "foot_strike"]
+    res.steps, res.speeds = heel_truth(rec, strikes, cycles, tol)
     if truth.angles is not None and hasattr(analyzer, "joint_angles"):
         t_a, ours = analyzer.joint_angles()
         res.angles = angle_errors(t_a, ours, truth.angles, (lo, hi))
@@ -431,6 +487,11 @@ def summarize(results: list[TrialResult]) -> dict[str, Any]:
             angles[name] = {"series": len(rms), "median_rms_deg": float(np.median(rms)),
                             "max_rms_deg": float(np.max(rms)), "mean_rms_deg": float(np.mean(rms))}
     out["angles"] = angles
+    for key, pairs in (("step_length_m", [p for r in results for p in r.steps]),
+                       ("speed_mps", [p for r in results for p in r.speeds])):
+        d = np.array([a - b for a, b in pairs])
+        out[key] = {"n": len(d), "bias": float(d.mean()) if len(d) else None,
+                    "median_abs": float(np.median(np.abs(d))) if len(d) else None}
     return out
 
 
@@ -515,6 +576,11 @@ def print_report(rep: dict[str, Any]) -> None:
             print(f"  force plates (side-agnostic): recall {_fmt(pl['recall'], '.3f')}, strike "
                   f"median |err| {_fmt(pl['foot_strike']['median_abs_ms'], '.1f')} ms, off "
                   f"{_fmt(pl['foot_off']['median_abs_ms'], '.1f')} ms")
+        st, sp = s["step_length_m"], s["speed_mps"]
+        if st["n"]:
+            print(f"  step length vs heel markers: bias {100 * st['bias']:+.1f} cm, median "
+                  f"|err| {100 * st['median_abs']:.1f} cm (n={st['n']}); speed bias "
+                  f"{_fmt(sp['bias'], '+.3f')} m/s (n={sp['n']})")
         for a, v in s["angles"].items():
             print(f"  {a}: RMS after offset removal median {v['median_rms_deg']:.1f} deg, max "
                   f"{v['max_rms_deg']:.1f} deg over {v['series']} series")
