@@ -1,6 +1,7 @@
 """Gait-event timing and joint angles against the ground truth of recorded gait trials.
 
-``gaitstream eval events DIR [DIR ...] [--json] [--model NAME] [--noise kinect]``
+``gaitstream eval events DIR [DIR ...] [--json] [--model NAME] [--noise kinect]
+[--peer intellevent]``
 
 DIR is laid out like ../shared/data/c3d_gait_lab_samples (``trials/*.c3d`` +
 ``ground_truth/events.csv`` + ``forceplate_contacts.csv``) or like opensim_walking_trc_grf /
@@ -35,6 +36,10 @@ stride time); bias and median error per dataset.
 ``package.module:factory`` taking ``(source, track)`` and returning an object with
 ``push(t_us, joints, conf)`` and ``flush()`` like :class:`inference.analysis.analyzer.OnlineGaitAnalyzer`.
 An analyzer with ``joint_angles()`` also gets the angle comparison.
+
+``--peer intellevent`` runs a published detector (``inference.eval.peers``; the optional extra
+``gaitstream[peers]``) on the same trials, through the same noise and the same matching, and
+prints its figures beside ours (``--json``: under ``peer``).
 
 ``--noise kinect`` shows each trial to the analyzer through the simulated Azure Kinect
 (``inference.data.sensor_views``: depth-dependent jitter, occlusion, dropped frames, left/right
@@ -89,6 +94,12 @@ MODELS: dict[str, Callable[[str, int], Any]] = {
 def analyzer_factory(name: str) -> Callable[[str, int], Any]:
     if name in MODELS:
         return MODELS[name]
+    if name.startswith("peer:"):
+        from inference.eval.peers import PEERS
+
+        if name[5:] not in PEERS:
+            raise ValueError(f"unknown peer {name[5:]!r}: one of {sorted(PEERS)}")
+        return PEERS[name[5:]]
     if ":" in name:
         module, attr = name.split(":", 1)
         return getattr(importlib.import_module(module), attr)
@@ -538,6 +549,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--noise", choices=NOISES, default="none",
                    help="see each trial through a simulated sensor: kinect (the Azure Kinect "
                         "model of the simulator, seeded per trial); default none")
+    p.add_argument("--peer", choices=("intellevent",), default=None,
+                   help="also run this published detector on the same trials and print it "
+                        "beside the model (needs the extra: pip install \"gaitstream[peers]\")")
     p.add_argument("--tolerance-ms", type=float, default=100.0, help="match window (100 ms)")
     p.add_argument("--edge-s", type=float, default=0.3,
                    help="count only events at least this far inside the recording (0.3 s)")
@@ -594,14 +608,44 @@ def print_report(rep: dict[str, Any]) -> None:
               f"matched (by name, with or without a _markers-style suffix): {', '.join(trials)}")
 
 
+def print_side_by_side(rep: dict[str, Any], peer: dict[str, Any]) -> None:
+    """Both analyses' figures per dataset and overall, on the same trials and matching."""
+    print(f"\n{rep['model']} vs {peer['model']} (same trials, noise {rep['noise']}, same matching)")
+    print(f"{'':28s} {'recall':>13s} {'precision':>13s} {'FS med|p90 ms':>17s} "
+          f"{'FO med|p90 ms':>17s} {'plates FS|FO ms':>17s}")
+    for name in ["ALL", *rep["datasets"]]:
+        pair = [(r["overall"] if name == "ALL" else r["datasets"].get(name)) for r in (rep, peer)]
+        if any(x is None for x in pair):
+            continue
+
+        def cell(key: str, pair: list = pair) -> str:
+            return " / ".join(_fmt(x[key], ".3f") for x in pair)
+
+        def timing(kind: str, pair: list = pair) -> str:
+            return " / ".join(f"{_fmt(x[kind]['median_abs_ms'], '.0f')}|"
+                              f"{_fmt(x[kind]['p90_abs_ms'], '.0f')}" for x in pair)
+
+        plates = " / ".join(f"{_fmt(x['plates']['foot_strike']['median_abs_ms'], '.0f')}|"
+                            f"{_fmt(x['plates']['foot_off']['median_abs_ms'], '.0f')}"
+                            for x in pair)
+        print(f"{name[:28]:28s} {cell('recall'):>13s} {cell('precision'):>13s} "
+              f"{timing('foot_strike'):>17s} {timing('foot_off'):>17s} {plates:>17s}")
+
+
 def main(args: argparse.Namespace) -> int:
     try:
         rep = evaluate(list(args.dirs), args.model, args.tolerance_ms, args.edge_s,
                        progress=lambda s: log.info("%s", s), noise=args.noise)
+        peer = None if args.peer is None else evaluate(
+            list(args.dirs), f"peer:{args.peer}", args.tolerance_ms, args.edge_s,
+            progress=lambda s: log.info("%s (peer)", s), noise=args.noise)
     except (ValueError, FileNotFoundError, ImportError, AttributeError) as e:
         print(f"error: {e}")
         return 2
     print_report(rep)
+    if peer is not None:
+        print_side_by_side(rep, peer)
+        rep["peer"] = peer
     if args.json:
         print(json.dumps(rep, default=float))
     return 0
