@@ -17,6 +17,8 @@ What counts:
   mark), since a lab marks only some strides;
 * force-plate contacts (side unknown) are a second, independent check of timing: plate onset vs
   the nearest detected foot strike of either side, plate release vs foot off; recall only;
+* through a simulated sensor (``--noise``), events it saw no frame of within ``--edge-s`` (a
+  walker beyond its range) are skipped, said so, like those near the recording's ends;
 * a trial whose lab marks contradict themselves (a stance or swing too short to be walking:
   a side mislabelled) or disagree with its own force plates (a whole-foot contact whose onset
   has no marked foot strike within the tolerance) has its marks skipped, and said so; plate
@@ -377,6 +379,16 @@ def evaluate_trial(path: Path, factory: Callable[[str, int], Any], tolerance_ms:
         joints, conf = rec.joints, rec.confidence
     out = replay(analyzer, rec.t_us, joints, conf)
     det = [(e.side, e.kind, e.event_us) for e in out if isinstance(e, GaitEvent)]
+    # A simulated sensor (NoisyReplay) keeps only the frames it saw: a walker beyond its range
+    # or out of its view makes none. Events it never saw around (like those within ``edge_s``
+    # of the recording's ends) are nobody's to find: they are skipped and said so.
+    seen = getattr(analyzer, "seen_t_us", None)
+
+    def in_view(t: int) -> bool:
+        if seen is None:
+            return True
+        i = int(np.searchsorted(seen, t))
+        return 0 < i < len(seen) and seen[i - 1] >= t - edge and seen[i] <= t + edge
 
     events = [e for e in truth.events if e.observed]
     for e in truth.events:
@@ -400,6 +412,9 @@ def evaluate_trial(path: Path, factory: Callable[[str, int], Any], tolerance_ms:
         elif unseen:
             res.skipped_events.append(f"{e.side} {e.kind} {e.t_us / 1e6:.3f} s: the recording "
                                       f"has no {unseen} at that time (markers missing)")
+        elif not in_view(e.t_us):
+            res.skipped_events.append(f"{e.side} {e.kind} {e.t_us / 1e6:.3f} s: outside the "
+                                      f"simulated sensor's view (no frame within {edge_s} s)")
         else:
             counted.append(e)
     if counted:
@@ -424,7 +439,7 @@ def evaluate_trial(path: Path, factory: Callable[[str, int], Any], tolerance_ms:
     plates = []
     for c in contacts:
         for kind, t in (("foot_strike", c.on_us), ("foot_off", c.off_us)):
-            if lo <= t <= hi:
+            if lo <= t <= hi and in_view(t):
                 plates.append(("any", kind, t))
     if plates:
         res.plate_matches, _ = match_events(plates, det, tol, side_aware=False)
