@@ -86,3 +86,21 @@ def test_events_the_simulated_sensor_never_saw_are_skipped_with_their_reason(sha
     unseen = [e for e in noisy.skipped_events if "outside the simulated sensor's view" in e]
     assert len(unseen) == 6 and len(noisy.matches) == len(clean.matches) - 6
     assert all(m.truth_us > 1_900_000 for m in noisy.matches)  # the sensor's first frame
+
+
+def test_an_analyzer_without_angles_is_evaluated_through_the_noise(shared_data):
+    """A peer detector has events but no joint angles: through NoisyReplay it is evaluated
+    for its events (it failed with AttributeError before)."""
+    class EventsOnly:
+        def __init__(self, source, track):
+            self.inner = OnlineGaitAnalyzer(source, track)
+
+        def push(self, t_us, joints, conf):
+            return self.inner.push(t_us, joints, conf)
+
+        def flush(self):
+            return self.inner.flush()
+
+    (trial,) = trial_files(shared_data / DATASET)
+    r = evaluate_trial(trial, card_factory(EventsOnly), 100.0, 0.3)
+    assert r.angles == {} and sum(m.detected_us is not None for m in r.matches) >= 4
