@@ -28,7 +28,7 @@ def _trace():
     f[:, F["knee_flexion_left"]] = 30 + 30 * np.sin(2 * np.pi * s)  # range 60, peak 60 at 0.25
     f[:, F["hip_flexion_left"]] = 10 + 20 * np.cos(2 * np.pi * s)
     f[:, F["arm_angle_left"]] = 15 * np.sin(2 * np.pi * s)
-    for name in ("heel_fwd", "heel_height", "heel_vy"):  # a source without heels
+    for name in ("heel_fwd", "heel_vy"):  # a source without heels
         f[:, F[f"{name}_left"]] = f[:, F[f"{name}_right"]] = np.nan
     return t, f
 

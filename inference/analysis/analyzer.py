@@ -55,8 +55,8 @@ N_JOINTS = 22
 N_POINTS = len(CANONICAL_FEET_JOINTS)
 _HEEL_POINTS = np.array([CANONICAL_FEET_JOINTS.index("left_heel"),
                          CANONICAL_FEET_JOINTS.index("right_heel")])
-_HEEL_COLS = np.array([F["heel_fwd_left"], F["heel_fwd_right"], F["heel_height_left"],
-                       F["heel_height_right"], F["heel_vy_left"], F["heel_vy_right"]])
+_HEEL_COLS = np.array([F["heel_fwd_left"], F["heel_fwd_right"], F["heel_vy_left"],
+                       F["heel_vy_right"]])
 _ANKLES = np.array([CJ["left_ankle"], CJ["right_ankle"]])
 _FEET = np.array([CJ["left_ankle"], CJ["right_ankle"], CJ["left_foot"], CJ["right_foot"]])
 # Feature columns: whether the walker moves in a frame (pelvis speed, ankles' forward velocity
@@ -411,13 +411,12 @@ class OnlineGaitAnalyzer:
         d = motion.hold_heading_sign(self._sign, tq, d, from_body, o.frames.heading_flip_hold_ms)
         feats = features(val, vel, d, self.floor["ankle_level_m"] if self.floor else 0.0)
         if (raw.cols["w"][lo:hi, _HEEL_POINTS] > 0).any():  # the heels' own, shorter window
-            heel, heel_vel = local_poly(t, raw["j"][:, _HEEL_POINTS], self._heel_smooth,
-                                        raw["w"][:, _HEEL_POINTS], q)
-            feats[:, _HEEL_COLS[2:4]] += heel[..., 1] - val[:, _HEEL_POINTS, 1]
-            feats[:, _HEEL_COLS[4:]] = heel_vel[..., 1]
+            _, heel_vel = local_poly(t, raw["j"][:, _HEEL_POINTS], self._heel_smooth,
+                                     raw["w"][:, _HEEL_POINTS], q)
+            feats[:, _HEEL_COLS[2:]] = heel_vel[..., 1]
         # A heel seen at low confidence (a tracker's guess) times no strike and measures no step.
         unseen = raw.cols["w"][lo:hi, _HEEL_POINTS] < o.frames.min_confidence  # (Q, 2)
-        feats[:, _HEEL_COLS] = np.where(np.tile(unseen, 3), np.nan, feats[:, _HEEL_COLS])
+        feats[:, _HEEL_COLS] = np.where(np.tile(unseen, 2), np.nan, feats[:, _HEEL_COLS])
         self._update_floor(tq, val, vel)
         quality = raw.cols["q"][lo:hi] | np.where(from_body, motion.Q_DIRECTION_FROM_BODY, 0) \
             | np.where(motion.legs_crossed(val[:, :N_JOINTS], d), motion.Q_LR_SWAP, 0)

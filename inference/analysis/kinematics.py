@@ -38,10 +38,8 @@ FEATURES: tuple[str, ...] = (
     "ankle_lat_left", "ankle_lat_right", "ankle_height_left", "ankle_height_right",
     "pelvis_speed", "pelvis_fwd_speed", "ankle_speed_left", "ankle_speed_right",
     # the heels (optional foot points, streams.skeletons.FOOT_POINTS): forward of the pelvis,
-    # height (as ankle_height) and vertical velocity (m/s, up positive); NaN where the source
-    # has no heel
-    "heel_fwd_left", "heel_fwd_right", "heel_height_left", "heel_height_right",
-    "heel_vy_left", "heel_vy_right",
+    # and vertical velocity (m/s, up positive); NaN where the source has no heel
+    "heel_fwd_left", "heel_fwd_right", "heel_vy_left", "heel_vy_right",
 )
 F = {name: i for i, name in enumerate(FEATURES)}
 
@@ -96,7 +94,7 @@ assert [F[f"{a}_{side}"] for a in ("hip_flexion", "knee_flexion", "ankle_dorsifl
 _C_FWD = _pairs("ankle_fwd", "foot_fwd")
 _C_FWD_VEL = _pairs("ankle_fwd_vel", "foot_fwd_vel")
 _C_LAT, _C_HEIGHT, _C_SPEED = _pairs("ankle_lat"), _pairs("ankle_height"), _pairs("ankle_speed")
-_C_HEEL_FWD, _C_HEEL_H, _C_HEEL_VY = _pairs("heel_fwd"), _pairs("heel_height"), _pairs("heel_vy")
+_C_HEEL_FWD, _C_HEEL_VY = _pairs("heel_fwd"), _pairs("heel_vy")
 _HEELS = np.array([CANONICAL_FEET_JOINTS.index("left_heel"),
                    CANONICAL_FEET_JOINTS.index("right_heel")])
 
@@ -152,7 +150,6 @@ def features(joints: np.ndarray, velocities: np.ndarray, fwd: np.ndarray,
     if joints.shape[1] > _HEELS.max():
         out[:, _C_HEEL_FWD] = np.einsum("njc,nc->nj",
                                         joints[:, _HEELS] - joints[:, CJ["pelvis"], None], fwd)
-        out[:, _C_HEEL_H] = joints[:, _HEELS] @ up - floor_y
         out[:, _C_HEEL_VY] = velocities[:, _HEELS] @ up
     else:
         out[:, _C_HEEL_FWD.start:_C_HEEL_VY.stop] = np.nan
