@@ -134,7 +134,9 @@ def recording_from_estimates(path: Path, est: dict[str, Any]) -> Recording:
     raw = np.where(mine[:, None, None], est["joints"][span], np.nan)
     raw_conf = np.where(mine[:, None], est["confidence"][span], 0.0).astype(np.float32)
     filled, _ = fill_missing(raw, parents=tuple([-1] * raw.shape[1]))
-    joints, conf = to_canonical("mediapipe33", filled, raw_conf)
+    joints, conf = to_canonical("mediapipe33", filled, raw_conf, feet=True)
+    # MediaPipe's heels and foot indices: the foot points after the 22 joints
+    joints, conf, feet, feet_conf = joints[:, :22], conf[:, :22], joints[:, 22:], conf[:, 22:]
     t = est["t_us"][span]
     rate = float(1e6 / np.median(np.diff(t))) if len(t) > 1 else 0.0
     meta = {
@@ -152,4 +154,5 @@ def recording_from_estimates(path: Path, est: dict[str, Any]) -> Recording:
     return Recording(name=path.stem, t_us=t.astype(np.int64), joints=joints.astype(np.float32),
                      confidence=conf.astype(np.float32), rate_hz=rate,
                      source_layout="mediapipe33", meta=meta, raw_layout="mediapipe33",
-                     raw_joints=filled.astype(np.float32), raw_confidence=raw_conf)
+                     raw_joints=filled.astype(np.float32), raw_confidence=raw_conf,
+                     feet=feet.astype(np.float32), feet_confidence=feet_conf.astype(np.float32))

@@ -31,7 +31,7 @@ from typing import Any, Callable
 import numpy as np
 
 from streams.schema import GaitCycle, GaitEvent, ImageFrame, Message, SkeletonFrame
-from streams.skeletons import LayoutError, to_canonical
+from streams.skeletons import CANONICAL_JOINTS, LayoutError, to_canonical
 from streams.node import Drain, StatusReporter, give_memory_back
 from streams.options import check_keys, check_types
 from streams.transport import Publisher, Subscriber
@@ -98,6 +98,9 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(4)
 
 
+N_CANONICAL = len(CANONICAL_JOINTS)
+
+
 class Track:
     """State of one walking person seen by one source."""
 
@@ -128,14 +131,19 @@ class Track:
 
     def push(self, t_us: int, joints: np.ndarray, conf: np.ndarray, seq: int = 0
              ) -> list[Message]:
+        """``joints``/``conf``: canonical26 (the 22 joints, then the foot points, at confidence
+        0 where the source has none); an analyzer that does not take foot points
+        (``takes_foot_points``) and the history get the 22 joints."""
         self.last_seen = time.monotonic()
         self.last_t_us = t_us
-        self.history.append((t_us, joints, seq))
+        j22, c22 = joints[:N_CANONICAL], conf[:N_CANONICAL]
+        self.history.append((t_us, j22, seq))
         while self.history and self.history[0][0] < t_us - self.history_us:
             self.history.popleft()
         out: list[Message] = []
         for a in self.analyzers:
-            out.extend(a.push(t_us, joints, conf))
+            feet = getattr(a, "takes_foot_points", False)
+            out.extend(a.push(t_us, joints if feet else j22, conf if feet else c22))
         return out
 
     def poll(self) -> list[Message]:
@@ -287,7 +295,8 @@ class Worker:
     def on_skeleton(self, frame: SkeletonFrame) -> None:
         for body in frame.bodies:
             try:
-                joints, conf = to_canonical(frame.layout, body.joints, body.confidence)
+                joints, conf = to_canonical(frame.layout, body.joints, body.confidence,
+                                            feet=True)
             except LayoutError as e:
                 self.status.count("rejected_layout")
                 log.warning("%s: %s", frame.source, e)

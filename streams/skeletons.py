@@ -23,6 +23,16 @@ CANONICAL_JOINTS: tuple[str, ...] = (
 )
 CJ = {name: i for i, name in enumerate(CANONICAL_JOINTS)}
 
+# Optional foot points, carried after the 22 canonical joints in the ``canonical26`` layout by
+# sources that have them (gait-lab heel and toe markers, MediaPipe heel and foot index, the Azure
+# Kinect's FOOT joint as the toe). The 22 joints stay what every model takes; the foot points
+# only time gait events and measure steps where a clinician does, heel to heel (the canonical
+# ankle and foot are joints, 5-10 cm from the heel). A source without them sends ``canonical22``
+# or leaves them at confidence 0; they never replace a canonical joint.
+FOOT_POINTS: tuple[str, ...] = ("left_heel", "right_heel", "left_toe", "right_toe")
+CANONICAL_FEET = "canonical26"
+CANONICAL_FEET_JOINTS: tuple[str, ...] = CANONICAL_JOINTS + FOOT_POINTS
+
 # Kinematic tree of the canonical skeleton (SMPL parents); -1 is the root.
 CANONICAL_PARENTS: tuple[int, ...] = (
     -1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19,
@@ -58,6 +68,7 @@ KINECT_V1_JOINTS: tuple[str, ...] = (
 
 LAYOUTS: dict[str, tuple[str, ...]] = {
     CANONICAL: CANONICAL_JOINTS,
+    CANONICAL_FEET: CANONICAL_FEET_JOINTS,
     "azure_kinect32": AZURE_KINECT_JOINTS,
     "mediapipe33": MEDIAPIPE_JOINTS,
     "kinect_v1_20": KINECT_V1_JOINTS,
@@ -149,32 +160,52 @@ MAPPINGS: dict[str, dict[str, Weights]] = {
 }
 
 
+# canonical26 -> canonical22: its first 22 joints as they are.
+MAPPINGS[CANONICAL_FEET] = {name: {name: 1.0} for name in CANONICAL_JOINTS}
+
+# foot point -> {source joint: weight}, for the layouts that have the point. The Azure Kinect's
+# FOOT joint sits on the forefoot (its toe; it has no heel), Kinect v1's FootLeft/Right at the
+# mid-foot (neither heel nor toe: none).
+FOOT_MAPPINGS: dict[str, dict[str, Weights]] = {
+    CANONICAL_FEET: {name: {name: 1.0} for name in FOOT_POINTS},
+    "mediapipe33": {
+        "left_heel": {"left_heel": 1.0}, "right_heel": {"right_heel": 1.0},
+        "left_toe": {"left_foot_index": 1.0}, "right_toe": {"right_foot_index": 1.0},
+    },
+    "azure_kinect32": {"left_toe": {"FOOT_LEFT": 1.0}, "right_toe": {"FOOT_RIGHT": 1.0}},
+}
+
+
 class LayoutError(ValueError):
     """A skeleton's layout is unknown or its joint count does not match the layout."""
 
 
 @lru_cache(maxsize=None)
 def mapping_matrix(layout: str) -> tuple[np.ndarray, np.ndarray]:
-    """(W, used): canonical = W @ source joints; used[i, j] says source j feeds canonical i."""
+    """(W, used): canonical26 = W @ source joints; used[i, j] says source j feeds joint i of
+    canonical26 (22 canonical joints, then the foot points; a row the source cannot fill is 0)."""
     if layout == CANONICAL:
-        eye = np.eye(len(CANONICAL_JOINTS), dtype=np.float32)
+        eye = np.eye(len(CANONICAL_FEET_JOINTS), len(CANONICAL_JOINTS), dtype=np.float32)
+        eye.setflags(write=False)
         return eye, eye.astype(bool)
     if layout not in MAPPINGS:
         raise LayoutError(f"no mapping from layout {layout!r} to {CANONICAL}")
     names = {n: i for i, n in enumerate(LAYOUTS[layout])}
-    w = np.zeros((len(CANONICAL_JOINTS), len(names)), dtype=np.float32)
-    for cname, weights in MAPPINGS[layout].items():
+    w = np.zeros((len(CANONICAL_FEET_JOINTS), len(names)), dtype=np.float32)
+    rows = {n: i for i, n in enumerate(CANONICAL_FEET_JOINTS)}
+    for cname, weights in (*MAPPINGS[layout].items(), *FOOT_MAPPINGS.get(layout, {}).items()):
         for sname, wt in weights.items():
-            w[CJ[cname], names[sname]] = wt
+            w[rows[cname], names[sname]] = wt
     w.setflags(write=False)
     used = w > 0
     used.setflags(write=False)
     return w, used
 
 
-def to_canonical(layout: str, joints: np.ndarray, confidence: np.ndarray
+def to_canonical(layout: str, joints: np.ndarray, confidence: np.ndarray, feet: bool = False
                  ) -> tuple[np.ndarray, np.ndarray]:
-    """Map (J, 3) or (T, J, 3) joints of ``layout`` to the canonical 22 joints and confidences."""
+    """Map (J, 3) or (T, J, 3) joints of ``layout`` to the canonical 22 joints and confidences;
+    with ``feet``, to canonical26 (the foot points the layout lacks at confidence 0)."""
     if layout not in LAYOUTS:
         raise LayoutError(f"unknown layout {layout!r}; known: {sorted(LAYOUTS)}")
     n = len(LAYOUTS[layout])
@@ -182,7 +213,10 @@ def to_canonical(layout: str, joints: np.ndarray, confidence: np.ndarray
         raise LayoutError(f"layout {layout} has {n} joints; got joints {joints.shape}, "
                           f"confidence {confidence.shape}")
     w, used = mapping_matrix(layout)
+    if not feet:
+        w, used = w[:len(CANONICAL_JOINTS)], used[:len(CANONICAL_JOINTS)]
     out = np.einsum("cj,...jk->...ck", w, joints).astype(np.float32)
-    # lowest confidence among the source joints used for each canonical joint
-    c = np.where(used, confidence[..., None, :], np.inf).min(axis=-1).astype(np.float32)
+    # lowest confidence among the source joints used for each canonical joint (0: none used)
+    c = np.where(used, confidence[..., None, :], np.inf).min(axis=-1)
+    c = np.where(np.isfinite(c), c, 0.0).astype(np.float32)
     return out, c

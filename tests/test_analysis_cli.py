@@ -142,7 +142,8 @@ def test_a_recording_without_a_cycle_says_why(shared_data):
     keep = slice(0, int(0.6 * rec.rate_hz))  # 0.6 s: less than one stride
     short = replace(rec, t_us=rec.t_us[keep], joints=rec.joints[keep],
                     confidence=rec.confidence[keep], raw_layout=None, raw_joints=None,
-                    raw_confidence=None, markers={})
+                    raw_confidence=None, markers={}, feet=rec.feet[keep],
+                    feet_confidence=rec.feet_confidence[keep])
     rep = report(TRIALS, short, analyze_recording(short))
     assert rep["cycles"] == [] and "shorter than one stride" in rep["no_cycles"]
     full = report(TRIALS, rec, analyze_recording(rec))

@@ -13,7 +13,7 @@ from conftest import REPO
 from deploy.cli import COMMANDS
 
 OPTIONAL = ("cv2", "mediapipe", "torch", "onnx", "pyk4a", "paho", "psycopg", "pyarrow",
-            "tensorrt")
+            "tensorrt", "gaitkit")
 WITHOUT_EXTRAS = f"""
 import sys
 
@@ -96,3 +96,10 @@ def test_a_file_that_is_no_stream_file_is_named(tmp_path):
     assert p.returncode == 2
     assert p.stderr.strip().splitlines() == [
         f"error: {bad}: not a gaitstream stream file (bad magic)"]
+
+
+def test_the_event_peer_asks_for_its_extra_by_name(shared_data):
+    p = base("eval", "events", str(shared_data / "opensim_walking_trc_grf"), "--peer",
+             "intellevent")
+    assert p.returncode == 2
+    assert 'pip install "gaitstream[peers]"' in p.stdout and "Traceback" not in p.stderr

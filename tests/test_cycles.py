@@ -28,6 +28,8 @@ def _trace():
     f[:, F["knee_flexion_left"]] = 30 + 30 * np.sin(2 * np.pi * s)  # range 60, peak 60 at 0.25
     f[:, F["hip_flexion_left"]] = 10 + 20 * np.cos(2 * np.pi * s)
     f[:, F["arm_angle_left"]] = 15 * np.sin(2 * np.pi * s)
+    for name in ("heel_fwd", "heel_vy"):  # a source without heels
+        f[:, F[f"{name}_left"]] = f[:, F[f"{name}_right"]] = np.nan
     return t, f
 
 
@@ -151,3 +153,35 @@ def test_every_flag_the_analysis_can_set_is_in_the_wire_vocabulary():
     assert len(set_in_code) >= 10
     assert set_in_code <= set(CYCLE_FLAGS)
     assert UNTRUSTED_FLAGS <= set(CYCLE_FLAGS)
+
+
+def test_steps_are_measured_heel_to_heel_where_the_heels_are_seen():
+    """With heels, a step is the heel-to-heel distance along the walking direction (the
+    clinician's), not the ankles'; a strike whose heels are not both seen falls back to the
+    ankles."""
+    t, f = _trace()
+    s = t * 1e-6
+    # the left heel 4 cm behind its ankle, the right 7 cm (feet of different size or placing)
+    f[:, F["heel_fwd_left"]] = f[:, F["ankle_fwd_left"]] - 0.04
+    f[:, F["heel_fwd_right"]] = f[:, F["ankle_fwd_right"]] - 0.07
+    f[s > 0.5, F["heel_fwd_right"]] = np.nan  # right heel unseen at the right strike (0.65 s)
+    q = np.zeros(len(t), np.int32)
+    st = np.full(len(t), WALKING, np.int8)
+    m = cycle_record("cam", 3, "left", FS0, FS1, EVENTS, t, f, q, st, CycleOptions(),
+                     1_400_000).metrics
+    # left strike at 1.2 s: right heel unseen -> ankles; right strike at 0.65 s: ankles too
+    assert m["step_length_m"] == pytest.approx((-0.5 + 0.6 * 1.2) - (0.6 - 0.7 * 1.2))
+    f[:, F["heel_fwd_right"]] = f[:, F["ankle_fwd_right"]] - 0.07
+    m = cycle_record("cam", 3, "left", FS0, FS1, EVENTS, t, f, q, st, CycleOptions(),
+                     1_400_000).metrics
+    heel_left_step = (-0.5 + 0.6 * 1.2 - 0.04) - (0.6 - 0.7 * 1.2 - 0.07)
+    assert m["step_length_m"] == pytest.approx(heel_left_step)
+    # the stride is the left heel's own travel, strike to strike: relative to the pelvis
+    # (0.6 m/s * 1.1 s) plus the pelvis' (its forward speed, 0.9 m/s, over the stride); the
+    # sum of the steps (0.46 + 0.285 m) would miss where the rear heel had gone at 0.65 s
+    f[:, F["pelvis_fwd_speed"]] = 0.9
+    m = cycle_record("cam", 3, "left", FS0, FS1, EVENTS, t, f, q, st, CycleOptions(),
+                     1_400_000).metrics
+    assert m["stride_length_m"] == pytest.approx(0.6 * 1.1 + 0.9 * 1.1)
+    assert m["speed_mps"] == pytest.approx(0.6 + 0.9)
+    assert m["step_length_m"] == pytest.approx(heel_left_step)

@@ -71,3 +71,36 @@ def test_unknown_noise_is_refused(shared_data):
                         str(shared_data / DATASET), "--noise", "fog"], cwd=REPO,
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 2 and "invalid choice: 'fog'" in p.stderr
+
+
+def test_events_the_simulated_sensor_never_saw_are_skipped_with_their_reason(shared_data):
+    """The simulated Kinect stands at the end of the walkway: the first 2 s of the 7 m Vicon
+    walk are beyond its range and it reports no frame. Those events are nobody's to find, as
+    events within 0.3 s of a recording's ends are not: skipped and said so, for every model."""
+    trial = (shared_data / "c3d_gait_lab_samples" / "trials"
+             / "C3DORG_s00_Vicon_pyCGM2_CGM24_Walking01.c3d")
+    clean = evaluate_trial(trial, lambda s, k: OnlineGaitAnalyzer(s, k, keep_trace=True),
+                           100.0, 0.3)
+    noisy = evaluate_trial(trial, card_factory(
+        lambda s, k: OnlineGaitAnalyzer(s, k, keep_trace=True)), 100.0, 0.3)
+    unseen = [e for e in noisy.skipped_events if "outside the simulated sensor's view" in e]
+    assert len(unseen) == 6 and len(noisy.matches) == len(clean.matches) - 6
+    assert all(m.truth_us > 1_900_000 for m in noisy.matches)  # the sensor's first frame
+
+
+def test_an_analyzer_without_angles_is_evaluated_through_the_noise(shared_data):
+    """A peer detector has events but no joint angles: through NoisyReplay it is evaluated
+    for its events (it failed with AttributeError before)."""
+    class EventsOnly:
+        def __init__(self, source, track):
+            self.inner = OnlineGaitAnalyzer(source, track)
+
+        def push(self, t_us, joints, conf):
+            return self.inner.push(t_us, joints, conf)
+
+        def flush(self):
+            return self.inner.flush()
+
+    (trial,) = trial_files(shared_data / DATASET)
+    r = evaluate_trial(trial, card_factory(EventsOnly), 100.0, 0.3)
+    assert r.angles == {} and sum(m.detected_us is not None for m in r.matches) >= 4

@@ -471,8 +471,10 @@ def test_file_source_replays_a_recording_in_its_own_layout(shared_data):
     back = decode(encode(frames[10]))
     assert np.array_equal(back.bodies[0].joints, frames[10].bodies[0].joints)
     c3d = FileSource("lab", c3d_dir(shared_data) / "trials" / "C3DORG_s00_MAC_Walk1.c3d")
-    assert c3d.paced and c3d.layout == "canonical22"
-    assert sum(1 for _ in c3d.frames()) == 151
+    # a lab's heel and toe markers travel as the foot points after the 22 canonical joints
+    assert c3d.paced and c3d.layout == "canonical26"
+    lab = list(c3d.frames())
+    assert len(lab) == 151 and lab[0].bodies[0].joints.shape == (26, 3)
 
 
 def test_file_source_publishes_through_the_capture_runner(shared_data, endpoint):
@@ -490,8 +492,42 @@ def test_file_source_publishes_through_the_capture_runner(shared_data, endpoint)
         while (r := sub.recv(500)) is not None:
             got.append(r[1])
         assert len(got) == 142 and [m.seq for m in got] == list(range(1, 143))
-        assert got[-1].t_us == 2_820_000 and got[0].layout == "canonical22"
+        assert got[-1].t_us == 2_820_000 and got[0].layout == "canonical26"
         assert src.state["file"] == "ended"
     finally:
         sub.close()
         pub.close()
+
+
+def test_foot_points_come_from_the_sources_that_have_them(shared_data):
+    """canonical26 = the 22 joints, then left/right heel and toe: from MediaPipe's heel and
+    foot index, the Azure Kinect's FOOT (its toe; no heel: confidence 0), a lab's HEE/TOE
+    markers; without feet=True every layout still gives the 22 joints."""
+    from streams.skeletons import (AZURE_KINECT_JOINTS, CANONICAL_FEET, FOOT_POINTS,
+                                   MEDIAPIPE_JOINTS, to_canonical)
+
+    rng = np.random.default_rng(3)
+    mp = rng.normal(size=(33, 3)).astype(np.float32)
+    j, c = to_canonical("mediapipe33", mp, np.full(33, 0.9, np.float32), feet=True)
+    assert j.shape == (26, 3) and np.allclose(c, 0.9)
+    assert np.allclose(j[22], mp[MEDIAPIPE_JOINTS.index("left_heel")])
+    assert np.allclose(j[25], mp[MEDIAPIPE_JOINTS.index("right_foot_index")])
+    k4a = rng.normal(size=(32, 3)).astype(np.float32)
+    j, c = to_canonical("azure_kinect32", k4a, np.ones(32, np.float32), feet=True)
+    assert c[22] == c[23] == 0.0 and c[24] == c[25] == 1.0  # no heels; FOOT is the toe
+    assert np.allclose(j[24], k4a[AZURE_KINECT_JOINTS.index("FOOT_LEFT")])
+    assert to_canonical("azure_kinect32", k4a, np.ones(32, np.float32))[0].shape == (22, 3)
+    j26 = rng.normal(size=(5, 26, 3)).astype(np.float32)
+    j22, c22 = to_canonical(CANONICAL_FEET, j26, np.ones((5, 26), np.float32))
+    assert np.array_equal(j22, j26[:, :22]) and c22.shape == (5, 22)
+    assert np.array_equal(to_canonical("canonical22", j26[:, :22], np.ones((5, 22), np.float32),
+                                       feet=True)[1][:, 22:], np.zeros((5, 4)))
+    # a Plug-in-Gait lab: its LHEE / RTOE markers, in the recording's (levelled) frame
+    rec = load_recording(c3d_dir(shared_data) / "trials" / "C3DORG_s00_MAC_Walk1.c3d")
+    assert rec.feet.shape == (rec.n_frames, len(FOOT_POINTS), 3)
+    lhee = next(v for k, v in rec.markers.items() if k.endswith("LHEE"))
+    ok = np.isfinite(lhee).all(1)
+    assert ok.any() and np.allclose(rec.feet[ok, 0], lhee[ok], atol=1e-5)
+    assert (rec.feet_confidence[ok, 0] == 1).all()
+    # heels sit behind and below the ankles
+    assert np.median(rec.feet[:, 0, 1] - rec.joint("left_ankle")[:, 1]) < -0.02

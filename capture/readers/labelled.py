@@ -8,8 +8,9 @@ import numpy as np
 
 from capture.readers.axes import AxisError, level_rotation
 from capture.readers.marker_roles import role_marker_set
-from capture.readers.markers import SubjectParams, identify, joint_centres, vertical_reference
-from capture.readers.recording import Recording, RecordingError, fill_missing
+from capture.readers.markers import (SubjectParams, foot_markers, identify, joint_centres,
+                                     vertical_reference)
+from capture.readers.recording import Recording, RecordingError, fill_foot_points, fill_missing
 
 
 def subject_params(processing: dict[str, float]) -> SubjectParams:
@@ -60,6 +61,7 @@ def markers_to_recording(name: str, markers: dict[str, np.ndarray], t_us: np.nda
     jc = joint_centres(ms, markers, params, lab_centres=lab_centres)
     joints, conf = fill_missing(jc.joints)
     conf = conf * jc.trust
+    feet, feet_conf = fill_foot_points(foot_markers(ms, markers), joints)
     meta = dict(meta)
     meta.update(info)
     meta["marker_set"] = ms.name
@@ -68,4 +70,5 @@ def markers_to_recording(name: str, markers: dict[str, np.ndarray], t_us: np.nda
     if params.height:
         meta.setdefault("subject_height_m", params.height)
     return Recording(name=name, t_us=t_us, joints=joints, confidence=conf, rate_hz=rate_hz,
-                     source_layout=f"markers:{ms.name}", meta=meta, markers=markers)
+                     source_layout=f"markers:{ms.name}", meta=meta, markers=markers,
+                     feet=feet, feet_confidence=feet_conf)

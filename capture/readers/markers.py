@@ -502,6 +502,14 @@ def joint_centres(ms: MarkerSet, markers: dict[str, np.ndarray], params: Subject
     return JointCentres(out, methods, trust)
 
 
+def foot_markers(ms: MarkerSet, markers: dict[str, np.ndarray]) -> np.ndarray:
+    """(T, 4, 3) heel and toe markers (streams.skeletons.FOOT_POINTS order: left heel, right
+    heel, left toe, right toe) by their roles, NaN where a frame lacks one."""
+    n = len(next(iter(markers.values())))
+    return np.stack([_resolve(markers, ms.role(role, side), n)
+                     for role in ("HEE", "TOE") for side in SIDES], axis=1)
+
+
 def vertical_reference(ms: MarkerSet | None, markers: dict[str, np.ndarray]
                        ) -> tuple[np.ndarray, np.ndarray] | None:
     """(upper, lower) body points (T,3) whose difference points up: pelvis vs feet.

@@ -7,7 +7,14 @@ from typing import Any
 
 import numpy as np
 
-from streams.skeletons import CANONICAL, CANONICAL_JOINTS, CANONICAL_PARENTS, LAYOUTS
+from streams.skeletons import (
+    CANONICAL,
+    CANONICAL_FEET,
+    CANONICAL_JOINTS,
+    CANONICAL_PARENTS,
+    FOOT_POINTS,
+    LAYOUTS,
+)
 
 
 class RecordingError(ValueError):
@@ -27,6 +34,9 @@ class Recording:
     has a layout in streams.skeletons (e.g. kinect_v1_20) so that it can be published as is.
     ``markers`` keeps the labelled marker trajectories (metres, same axes as ``joints``, NaN where
     missing) for ground-truth work such as stride length from heel markers.
+    ``feet``/``feet_confidence`` are the optional foot points (streams.skeletons.FOOT_POINTS:
+    heels, toes; (T, 4, 3) and (T, 4)) where the source has them, filled like ``joints`` with
+    confidence 0 where a point is missing; None when it has none.
     """
 
     name: str
@@ -40,15 +50,26 @@ class Recording:
     raw_joints: np.ndarray | None = None
     raw_confidence: np.ndarray | None = None
     markers: dict[str, np.ndarray] = field(default_factory=dict)
+    feet: np.ndarray | None = None
+    feet_confidence: np.ndarray | None = None
+
+    def skeleton(self) -> tuple[str, np.ndarray, np.ndarray]:
+        """(layout, joints, confidence) in the canonical frame: canonical26 (the 22 joints, then
+        the foot points) when the recording has foot points, else canonical22."""
+        if self.feet is None or self.feet_confidence is None:
+            return CANONICAL, self.joints, self.confidence
+        return (CANONICAL_FEET, np.concatenate([self.joints, self.feet], axis=1),
+                np.concatenate([self.confidence, self.feet_confidence], axis=1))
 
     def wire_skeleton(self) -> tuple[str, np.ndarray, np.ndarray]:
         """(layout, joints, confidence) as a live source would publish this recording: the
         source's own layout when streams.skeletons knows it (e.g. kinect_v1_20), canonical joints
-        otherwise; float32, contiguous."""
+        (with the foot points when it has them: :meth:`skeleton`) otherwise; float32,
+        contiguous."""
         if self.raw_layout in LAYOUTS and self.raw_joints is not None:
             layout, joints, conf = self.raw_layout, self.raw_joints, self.raw_confidence
         else:
-            layout, joints, conf = CANONICAL, self.joints, self.confidence
+            layout, joints, conf = self.skeleton()
         return (layout, np.ascontiguousarray(joints, dtype=np.float32),
                 np.ascontiguousarray(conf, dtype=np.float32))
 
@@ -68,6 +89,12 @@ class Recording:
         if self.raw_joints is not None and (self.raw_confidence is None
                                             or self.raw_joints.shape[0] != t):
             raise RecordingError(f"{self.name}: raw joints need a confidence and {t} frames")
+        if self.feet is not None and (
+                self.feet.shape != (t, len(FOOT_POINTS), 3) or self.feet_confidence is None
+                or self.feet_confidence.shape != (t, len(FOOT_POINTS))
+                or not np.isfinite(self.feet).all()):
+            raise RecordingError(f"{self.name}: foot points must be finite ({t}, "
+                                 f"{len(FOOT_POINTS)}, 3) with a confidence per point")
 
     @property
     def n_frames(self) -> int:
@@ -80,6 +107,28 @@ class Recording:
     def joint(self, name: str) -> np.ndarray:
         """(T, 3) trajectory of one canonical joint."""
         return self.joints[:, CANONICAL_JOINTS.index(name)]
+
+
+def fill_foot_points(points: np.ndarray, joints: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray] | tuple[None, None]:
+    """(foot points without NaN, confidence) from (T, 4, 3) heel/toe trajectories with NaN where
+    missing, like :func:`fill_missing`; a point never seen sits on its canonical neighbour
+    (heel on the ankle, toe on the foot) at confidence 0. (None, None) when no point is seen."""
+    p = np.array(points, dtype=np.float64, copy=True)
+    ok = np.isfinite(p).all(-1)
+    if not ok.any():
+        return None, None
+    idx = np.arange(p.shape[0])
+    for k, name in enumerate(FOOT_POINTS):
+        good = ok[:, k]
+        if not good.any():
+            side, part = name.split("_")
+            p[:, k] = joints[:, CANONICAL_JOINTS.index(
+                f"{side}_{'ankle' if part == 'heel' else 'foot'}")]
+            continue
+        for c in range(3):
+            p[~good, k, c] = np.interp(idx[~good], idx[good], p[good, k, c])
+    return p.astype(np.float32), ok.astype(np.float32)
 
 
 def fill_missing(joints: np.ndarray, parents: tuple[int, ...] | None = None

@@ -40,16 +40,23 @@ import numpy as np
 
 from inference.analysis import motion
 from inference.analysis.cycles import CycleOptions, Event, Pauses, stride_cycle
-from inference.analysis.events import (DETECTORS, EventOptions, find_extrema, prominence_threshold,
-                              strike_time)
+from inference.analysis.events import (DETECTORS, EventOptions, find_extrema, heel_strike_time,
+                                       prominence_threshold, strike_time)
 from inference.analysis.filters import Window, local_poly
 from inference.analysis.kinematics import F, FEATURES, SIDES, features
 from streams.schema import GaitCycle, GaitEvent
-from streams.skeletons import CJ
+from streams.skeletons import CANONICAL_FEET_JOINTS, CJ
 
 log = logging.getLogger(__name__)
 
 N_JOINTS = 22
+# A frame may carry the foot points after the 22 joints (canonical26: heels, toes); they time
+# foot strikes and measure steps heel to heel where the source has them.
+N_POINTS = len(CANONICAL_FEET_JOINTS)
+_HEEL_POINTS = np.array([CANONICAL_FEET_JOINTS.index("left_heel"),
+                         CANONICAL_FEET_JOINTS.index("right_heel")])
+_HEEL_COLS = np.array([F["heel_fwd_left"], F["heel_fwd_right"], F["heel_vy_left"],
+                       F["heel_vy_right"]])
 _ANKLES = np.array([CJ["left_ankle"], CJ["right_ankle"]])
 _FEET = np.array([CJ["left_ankle"], CJ["right_ankle"], CJ["left_foot"], CJ["right_foot"]])
 # Feature columns: whether the walker moves in a frame (pelvis speed, ankles' forward velocity
@@ -101,7 +108,9 @@ class AnalyzerOptions:
     @property
     def lookahead_ms(self) -> float:
         """Longest delay between an event and its publication, in source time (plus one frame
-        interval, the wait for the frame that completes the batch)."""
+        interval, the wait for the frame that completes the batch). A heel strike is timed
+        within ``strike_max_delay_ms`` after the ankle's peak, no later than the confirmation
+        (asserted in OnlineGaitAnalyzer), so it adds nothing."""
         return self.smoothing_ahead_ms + self.batch_ms + self.events.confirm_ms
 
 
@@ -200,6 +209,7 @@ class OnlineGaitAnalyzer:
     """Classical gait analysis of one track (source, body id); see the module docstring."""
 
     method = "classical"
+    takes_foot_points = True  # push() takes canonical26 frames (heels and toes)
 
     def __init__(self, source: str, track: int = 0, **options: Any):
         self.source, self.track = source, int(track)
@@ -208,12 +218,20 @@ class OnlineGaitAnalyzer:
         self._smooth = Window(o.smoothing_back_ms, o.smoothing_ahead_ms, o.smoothing_degree,
                               o.smoothing_max_samples)
         self._ahead_us = int(o.smoothing_ahead_ms * 1000)
+        if o.events.heel_smoothing_ms > o.smoothing_ahead_ms:
+            raise ValueError("heel_smoothing_ms must not exceed smoothing_ahead_ms: the heels "
+                             "are smoothed on the frames the joints wait for")
+        self._heel_smooth = Window(o.events.heel_smoothing_ms, o.events.heel_smoothing_ms,
+                                   o.smoothing_degree, o.smoothing_max_samples)
         self._batch_us = int(o.batch_ms * 1000)
         self._confirm_us = int(o.events.confirm_ms * 1000)
         back_s = max(o.smoothing_back_ms, o.frames.heading_back_ms) / 1000 + 0.5
         # Capacities in frames assume up to 500 Hz; a faster source only shortens the history.
+        if o.events.strike_max_delay_ms > o.events.confirm_ms:
+            raise ValueError("strike_max_delay_ms must not exceed confirm_ms: a strike is timed "
+                             "on the samples the confirmation waits for")
         self._raw = Ring(int(500 * (back_s + o.smoothing_ahead_ms / 1000 + 0.5)), {
-            "t": ((), np.int64), "j": ((N_JOINTS, 3), np.float64), "w": ((N_JOINTS,), np.float64),
+            "t": ((), np.int64), "j": ((N_POINTS, 3), np.float64), "w": ((N_POINTS,), np.float64),
             "h": ((6, 3), np.float64), "hw": ((6,), np.float64), "q": ((), np.int32),
         })
         self._tr = Ring(int(500 * o.history_s), {
@@ -263,12 +281,15 @@ class OnlineGaitAnalyzer:
     def push(self, t_us: int, joints: np.ndarray, conf: np.ndarray) -> list[GaitEvent | GaitCycle]:
         """Add one frame; returns the events and cycles decided by it (possibly none).
 
+        ``joints``/``conf``: the 22 canonical joints, or canonical26 (with the foot points).
         A frame with a non-increasing timestamp or wrong shapes is rejected (counted, logged);
         non-finite joints are treated as not tracked."""
         t_us = int(t_us)
         j, c = np.asarray(joints), np.asarray(conf)
-        if j.shape != (N_JOINTS, 3) or c.shape != (N_JOINTS,):
-            return self._reject(f"shapes {j.shape}/{c.shape}, expected (22, 3)/(22,)")
+        nj = len(j)
+        if nj not in (N_JOINTS, N_POINTS) or j.shape != (nj, 3) or c.shape != (nj,):
+            return self._reject(f"shapes {j.shape}/{c.shape}, expected (22, 3)/(22,) or "
+                                "(26, 3)/(26,)")
         if self._last_t is not None and t_us <= self._last_t:
             return self._reject(f"timestamp {t_us} not after {self._last_t}")
         # Written straight into the next row of the buffer (as float64), then sanitised there.
@@ -276,8 +297,11 @@ class OnlineGaitAnalyzer:
         raw.room(1)
         row = raw.n
         jr, cr = raw.cols["j"][row], raw.cols["w"][row]
-        jr[...] = j
-        cr[...] = c
+        jr[:nj] = j
+        cr[:nj] = c
+        if nj < N_POINTS:
+            jr[nj:] = 0.0
+            cr[nj:] = 0.0
         # A sum is finite only when every term is (a huge finite one only takes the long way).
         if not math.isfinite(np.add.reduce(jr, None) + np.add.reduce(cr)):  # rare: per joint then
             bad = ~np.isfinite(jr).all(axis=1) | ~np.isfinite(cr)
@@ -333,6 +357,7 @@ class OnlineGaitAnalyzer:
         if a >= n:
             return
         j, w, t = raw["j"], raw["w"], raw["t"]
+        j, w = j[:, :N_JOINTS], w[:, :N_JOINTS]
         raw.cols["h"][a:n] = motion.heading_inputs(j[a:n])
         raw.cols["hw"][a:n] = motion.heading_weights(w[a:n], o.min_confidence)
         p = a - 1 if a > 0 else 0
@@ -385,9 +410,16 @@ class OnlineGaitAnalyzer:
                                           o.smoothing_ahead_ms, q)
         d = motion.hold_heading_sign(self._sign, tq, d, from_body, o.frames.heading_flip_hold_ms)
         feats = features(val, vel, d, self.floor["ankle_level_m"] if self.floor else 0.0)
+        if (raw.cols["w"][lo:hi, _HEEL_POINTS] > 0).any():  # the heels' own, shorter window
+            _, heel_vel = local_poly(t, raw["j"][:, _HEEL_POINTS], self._heel_smooth,
+                                     raw["w"][:, _HEEL_POINTS], q)
+            feats[:, _HEEL_COLS[2:]] = heel_vel[..., 1]
+        # A heel seen at low confidence (a tracker's guess) times no strike and measures no step.
+        unseen = raw.cols["w"][lo:hi, _HEEL_POINTS] < o.frames.min_confidence  # (Q, 2)
+        feats[:, _HEEL_COLS] = np.where(np.tile(unseen, 2), np.nan, feats[:, _HEEL_COLS])
         self._update_floor(tq, val, vel)
         quality = raw.cols["q"][lo:hi] | np.where(from_body, motion.Q_DIRECTION_FROM_BODY, 0) \
-            | np.where(motion.legs_crossed(val, d), motion.Q_LR_SWAP, 0)
+            | np.where(motion.legs_crossed(val[:, :N_JOINTS], d), motion.Q_LR_SWAP, 0)
         angle = motion.heading_angle(d)
         # The new rows go into the trace first: the foot range, turn rate and foot travel look
         # back over the trace including them; the columns made from those are filled after.
@@ -467,7 +499,13 @@ class OnlineGaitAnalyzer:
                     if not self._plausible(kind, side, k, ex.prominence, prom):
                         continue
                     t_ev = ex.t_us
-                    if kind == "foot_strike" and o.events.strike_fraction > 0:
+                    heel = None
+                    if kind == "foot_strike":
+                        heel = heel_strike_time(t[lo:], tr["f"][lo:, F[f"heel_vy_{side}"]],
+                                                ex.index, o.events)
+                    if heel is not None:
+                        t_ev = heel
+                    elif kind == "foot_strike" and o.events.strike_fraction > 0:
                         f = tr["f"][lo:]
                         opp = "right" if side == "left" else "left"
                         v_ref = -f[ex.index, F[f"foot_fwd_vel_{opp}"]]

@@ -19,12 +19,13 @@ flags say why it should or should not be trusted.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from inference.analysis.motion import Q_GAP, QUALITY_NAMES, STANDING, TURNING
 from inference.analysis.kinematics import F
+from inference.analysis.motion import Q_GAP, QUALITY_NAMES, STANDING, TURNING
 from streams.schema import CYCLE_METRICS, UNTRUSTED_FLAGS, GaitCycle
 
 OTHER = {"left": "right", "right": "left"}
@@ -131,6 +132,41 @@ def turn_deg(t_us: np.ndarray, heading: np.ndarray, fs0: int, fs1: int,
     return float(np.degrees(h.max() - h.min()))
 
 
+def step_length(at: Callable[[str, int], float], side: str, opp: str, when: int
+                ) -> float | None:
+    """Length of the step that ``side``'s strike at ``when`` ends, along the walking direction:
+    heel to heel, where a clinician measures it, when both heels are seen then (the ankles
+    sit 5-10 cm above and ahead of the heels, and a foot that lands toe-in or pointing up
+    moves its ankle, not its heel); ankle to ankle otherwise."""
+    for part in ("heel", "ankle"):
+        d = _num(at(f"{part}_fwd_{side}", when) - at(f"{part}_fwd_{opp}", when))
+        if d is not None:
+            return d
+    return None
+
+
+def _heel_stride(t_us: np.ndarray, feats: np.ndarray, side: str, fs0: int, fs1: int
+                 ) -> float | None:
+    """How far ``side``'s heel went from its strike at ``fs0`` to the next at ``fs1`` along the
+    walking direction - the stride length of a walkway, footprint to footprint - or None when
+    the heel is not seen at both or the trace does not cover the stride. Measured relative to
+    the pelvis plus the pelvis' own travel (its forward speed integrated), so the walking
+    direction may turn slowly within the stride. The sum of the two steps falls short of it:
+    at the other foot's strike the rear heel has already lifted and moved."""
+    col = feats[:, F[f"heel_fwd_{side}"]]
+    a, b = _interp(t_us, col, fs0), _interp(t_us, col, fs1)
+    if not (np.isfinite(a) and np.isfinite(b)):
+        return None
+    inside = (t_us > fs0) & (t_us < fs1)
+    tt = np.concatenate([[fs0], t_us[inside], [fs1]]) / 1e6
+    v = feats[:, F["pelvis_fwd_speed"]]
+    vv = np.concatenate([[_interp(t_us, v, fs0)], v[inside], [_interp(t_us, v, fs1)]])
+    if not np.isfinite(vv).all():
+        return None
+    travel = float(np.sum((vv[1:] + vv[:-1]) / 2 * np.diff(tt)))
+    return b - a + travel
+
+
 def stride_cycle(source: str, track: int, side: str, fs0: int, fs1: int, events: list[Event],
                  t_us: np.ndarray, feats: np.ndarray, quality: np.ndarray, state: np.ndarray,
                  heading: np.ndarray, opts: CycleOptions, emitted_us: int, turn_delay_us: int
@@ -184,14 +220,17 @@ def cycle_record(source: str, track: int, side: str, fs0: int, fs1: int, events:
         st_x, st_o = (fs1 - fs_o) / 1e6, (fs_o - fs0) / 1e6
         left, right = (st_x, st_o) if side == "left" else (st_o, st_x)
         m["step_time_symmetry"] = left / right if right > 0 else None
-        step_x = _num(at(f"ankle_fwd_{side}", fs1) - at(f"ankle_fwd_{opp}", fs1))
-        step_o = _num(at(f"ankle_fwd_{opp}", fs_o) - at(f"ankle_fwd_{side}", fs_o))
+        step_x, step_o = step_length(at, side, opp, fs1), step_length(at, opp, side, fs_o)
         m["step_length_m"] = step_x
         if step_x is not None and step_o is not None:
             m["stride_length_m"] = step_x + step_o
             m["speed_mps"] = (step_x + step_o) / stride
             left, right = (step_x, step_o) if side == "left" else (step_o, step_x)
             m["step_length_symmetry"] = left / right if right > 0 else None
+        heel_stride = _heel_stride(t_us, feats, side, fs0, fs1)
+        if heel_stride is not None:
+            m["stride_length_m"] = heel_stride
+            m["speed_mps"] = heel_stride / stride
         m["step_width_m"] = _num(abs(at(f"ankle_lat_{side}", fs1) - at(f"ankle_lat_{opp}", fs1)))
     if fo_x is not None:
         m["stance_pct"] = 100.0 * (fo_x - fs0) / (fs1 - fs0)

@@ -66,6 +66,18 @@ class EventOptions:
     # ... and an occluded foot's extremum (confidence below FrameOptions.min_confidence) must
     # rise this many times the prominence: the tracker guesses hidden joints, with 3x the jitter
     low_confidence_prominence: float = 4.0
+    # Where the source has a heel (streams.skeletons.FOOT_POINTS) seen around the strike, the
+    # strike is when the floor stops the heel (heel_strike_time): the steepest rise of its
+    # vertical velocity before the end of its last fall faster than ``heel_min_fall_mps`` (a
+    # swinging heel falls at 0.3-1.5 m/s; slower is a foot resting or jitter), searched from
+    # ``heel_search_back_ms``
+    # before the ankle's forward peak to ``strike_max_delay_ms`` after it (no more look-ahead
+    # than the ankle's own strike time). The heel is smoothed over +-``heel_smoothing_ms``
+    # (analyzer), half the joints' window: the landing takes 30-60 ms and a longer window
+    # rounds it off.
+    heel_min_fall_mps: float = 0.1
+    heel_smoothing_ms: float = 40.0
+    heel_search_back_ms: float = 150.0
 
 
 @dataclass(frozen=True)
@@ -174,6 +186,49 @@ def strike_time(t_us: np.ndarray, rel_vel: np.ndarray, peak: int, v_ref: float,
             a = (v0 - thr) / (v0 - v1) if v0 != v1 else 1.0
             return int(round(t_us[i - 1] + np.clip(a, 0, 1) * (t_us[i] - t_us[i - 1])))
     return None
+
+
+def heel_strike_time(t_us: np.ndarray, heel_vy: np.ndarray, peak: int, opts: EventOptions
+                     ) -> int | None:
+    """Time the heel lands near the ankle's forward peak at index ``peak``, from its vertical
+    velocity (m/s, up positive, smoothed over +-``heel_smoothing_ms``): in
+    ``[t - heel_search_back_ms, t + strike_max_delay_ms]``, the heel's fall ends where the
+    velocity comes back to 0 after its last fall faster than ``heel_min_fall_mps``; the strike
+    is the steepest rise of the velocity (the floor stopping the heel, its largest upward
+    acceleration) within one smoothing half-window before that end (parabolic vertex between
+    samples). None when the heel is not seen throughout, never fell that fast, or has not
+    stopped within the window.
+
+    Kinematic heel strike from the heel's vertical motion (after Hreljac & Marshall 2000,
+    "Algorithms to determine event timing during normal walking using kinematic data", J
+    Biomech 33:783-786). A symmetric smoothing window spreads the heel's stop evenly over
+    +-half a window: the smoothed velocity reaches 0 up to half a window after the contact,
+    while its steepest point stays at the contact. The *last* fall counts: in terminal swing
+    the heel can dip and rise again as the knee extends, or skim the floor and come down once
+    more, before it takes the load. The heel's forward peak relative to the pelvis (Zeni)
+    comes 20-60 ms before contact depending on marker placement and walker; the heel's stop
+    depends on neither."""
+    t = np.asarray(t_us)
+    a = int(t.searchsorted(t[peak] - int(opts.heel_search_back_ms * 1000), "left"))
+    b = int(t.searchsorted(t[peak] + int(opts.strike_max_delay_ms * 1000), "right"))
+    vy = heel_vy[a:b]
+    if b - a < 3 or not np.isfinite(vy).all():
+        return None
+    falling = np.flatnonzero(vy <= -opts.heel_min_fall_mps)
+    if not len(falling):
+        return None
+    end = next((i for i in range(int(falling[-1]) + 1, len(vy)) if vy[i] >= 0.0), None)
+    if end is None:
+        return None
+    tt = t[a:b].astype(np.float64)
+    t_end = tt[end - 1] - vy[end - 1] * (tt[end] - tt[end - 1]) / (vy[end] - vy[end - 1])
+    acc = np.diff(vy) / np.diff(tt)  # at the midpoints of the samples
+    mid = (tt[1:] + tt[:-1]) / 2
+    lo = int(np.searchsorted(mid, t_end - opts.heel_smoothing_ms * 1000, "left"))
+    k = lo + int(np.argmax(acc[lo:end]))
+    if not (lo < k < end - 1 and k > 0):
+        return int(round(t_end))  # no interior steepest point: the stop was within a frame
+    return int(round(mid[k] + parabola_vertex(mid[k - 1:k + 2], acc[k - 1:k + 2])))
 
 
 def prominence_threshold(leg_length_m: float | None, opts: EventOptions) -> float:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from inference.analysis.motion import UP, cross, dot, norm, unit
-from streams.skeletons import CJ
+from streams.skeletons import CANONICAL_FEET_JOINTS, CJ
 
 SIDES = ("left", "right")
 
@@ -37,6 +37,9 @@ FEATURES: tuple[str, ...] = (
     "ankle_fwd_vel_left", "ankle_fwd_vel_right", "foot_fwd_vel_left", "foot_fwd_vel_right",
     "ankle_lat_left", "ankle_lat_right", "ankle_height_left", "ankle_height_right",
     "pelvis_speed", "pelvis_fwd_speed", "ankle_speed_left", "ankle_speed_right",
+    # the heels (optional foot points, streams.skeletons.FOOT_POINTS): forward of the pelvis,
+    # and vertical velocity (m/s, up positive); NaN where the source has no heel
+    "heel_fwd_left", "heel_fwd_right", "heel_vy_left", "heel_vy_right",
 )
 F = {name: i for i, name in enumerate(FEATURES)}
 
@@ -91,13 +94,17 @@ assert [F[f"{a}_{side}"] for a in ("hip_flexion", "knee_flexion", "ankle_dorsifl
 _C_FWD = _pairs("ankle_fwd", "foot_fwd")
 _C_FWD_VEL = _pairs("ankle_fwd_vel", "foot_fwd_vel")
 _C_LAT, _C_HEIGHT, _C_SPEED = _pairs("ankle_lat"), _pairs("ankle_height"), _pairs("ankle_speed")
+_C_HEEL_FWD, _C_HEEL_VY = _pairs("heel_fwd"), _pairs("heel_vy")
+_HEELS = np.array([CANONICAL_FEET_JOINTS.index("left_heel"),
+                   CANONICAL_FEET_JOINTS.index("right_heel")])
 
 
 def features(joints: np.ndarray, velocities: np.ndarray, fwd: np.ndarray,
              floor_y: float = 0.0, up: np.ndarray = UP) -> np.ndarray:
     """The :data:`FEATURES` of each frame: (N, len(FEATURES)).
 
-    ``joints``/``velocities``: (N, 22, 3) smoothed positions and their time derivatives (m/s);
+    ``joints``/``velocities``: (N, 22, 3) smoothed positions and their time derivatives (m/s),
+    or (N, 26, 3) with the foot points of canonical26 (the heel features NaN without them);
     ``fwd``: (N, 3) horizontal walking directions; ``floor_y``: the level ankle heights are
     measured from, along ``up`` (the resting ankles' level: heights are then foot lift).
     """
@@ -140,4 +147,10 @@ def features(joints: np.ndarray, velocities: np.ndarray, fwd: np.ndarray,
     out[:, _C_SPEED] = speed[:, :2]
     out[:, F["pelvis_speed"]] = speed[:, 4]
     out[:, F["pelvis_fwd_speed"]] = dot(v_h[:, 4], fwd)
+    if joints.shape[1] > _HEELS.max():
+        out[:, _C_HEEL_FWD] = np.einsum("njc,nc->nj",
+                                        joints[:, _HEELS] - joints[:, CJ["pelvis"], None], fwd)
+        out[:, _C_HEEL_VY] = velocities[:, _HEELS] @ up
+    else:
+        out[:, _C_HEEL_FWD.start:_C_HEEL_VY.stop] = np.nan
     return out

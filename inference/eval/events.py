@@ -1,6 +1,7 @@
 """Gait-event timing and joint angles against the ground truth of recorded gait trials.
 
-``gaitstream eval events DIR [DIR ...] [--json] [--model NAME] [--noise kinect]``
+``gaitstream eval events DIR [DIR ...] [--json] [--model NAME] [--noise kinect]
+[--peer intellevent]``
 
 DIR is laid out like ../shared/data/c3d_gait_lab_samples (``trials/*.c3d`` +
 ``ground_truth/events.csv`` + ``forceplate_contacts.csv``) or like opensim_walking_trc_grf /
@@ -16,6 +17,8 @@ What counts:
   mark), since a lab marks only some strides;
 * force-plate contacts (side unknown) are a second, independent check of timing: plate onset vs
   the nearest detected foot strike of either side, plate release vs foot off; recall only;
+* through a simulated sensor (``--noise``), events it saw no frame of within ``--edge-s`` (a
+  walker beyond its range) are skipped, said so, like those near the recording's ends;
 * a trial whose lab marks contradict themselves (a stance or swing too short to be walking:
   a side mislabelled) or disagree with its own force plates (a whole-foot contact whose onset
   has no marked foot strike within the tolerance) has its marks skipped, and said so; plate
@@ -26,10 +29,19 @@ Angles: knee and hip flexion of the analyzer against the lab's Plug-in-Gait outp
 OpenSim IK (.mot): RMS difference after removing the constant offset (the models put the joint
 centres and zero positions differently), plus the offset itself.
 
+Steps and speed: each stride whose strikes matched true ones, against the heel markers at the
+true strikes (heel to heel along the walking direction, as a walkway measures them): the step
+length ending at the stride's strike, and the stride's speed (the heel's own travel over the
+stride time); bias and median error per dataset.
+
 ``--model`` picks the analyzer: ``classical`` (default), ``gait-transformer``, or any
 ``package.module:factory`` taking ``(source, track)`` and returning an object with
 ``push(t_us, joints, conf)`` and ``flush()`` like :class:`inference.analysis.analyzer.OnlineGaitAnalyzer`.
 An analyzer with ``joint_angles()`` also gets the angle comparison.
+
+``--peer intellevent`` runs a published detector (``inference.eval.peers``; the optional extra
+``gaitstream[peers]``) on the same trials, through the same noise and the same matching, and
+prints its figures beside ours (``--json``: under ``peer``).
 
 ``--noise kinect`` shows each trial to the analyzer through the simulated Azure Kinect
 (``inference.data.sensor_views``: depth-dependent jitter, occlusion, dropped frames, left/right
@@ -49,7 +61,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from streams.schema import GaitEvent
+from streams.schema import GaitCycle, GaitEvent
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +96,12 @@ MODELS: dict[str, Callable[[str, int], Any]] = {
 def analyzer_factory(name: str) -> Callable[[str, int], Any]:
     if name in MODELS:
         return MODELS[name]
+    if name.startswith("peer:"):
+        from inference.eval.peers import PEERS
+
+        if name[5:] not in PEERS:
+            raise ValueError(f"unknown peer {name[5:]!r}: one of {sorted(PEERS)}")
+        return PEERS[name[5:]]
     if ":" in name:
         module, attr = name.split(":", 1)
         return getattr(importlib.import_module(module), attr)
@@ -169,6 +187,10 @@ class TrialResult:
     plate_matches: list[Match] = field(default_factory=list)
     skipped_events: list[str] = field(default_factory=list)
     angles: dict[str, dict[str, float]] = field(default_factory=dict)
+    # (ours, truth) step lengths (m) and stride speeds (m/s) against the heel markers at the
+    # true strikes, for the strides whose strikes matched
+    steps: list[tuple[float, float]] = field(default_factory=list)
+    speeds: list[tuple[float, float]] = field(default_factory=list)
     skipped: str | None = None  # the whole trial, and why
 
     def row(self) -> dict[str, Any]:
@@ -188,7 +210,8 @@ class TrialResult:
             "fs_median_abs_ms": med("foot_strike"), "fo_median_abs_ms": med("foot_off"),
             "errors_ms": [[m.side, m.kind, m.error_ms] for m in self.matches],
             "plate_errors_ms": [[m.kind, m.error_ms] for m in self.plate_matches],
-            "angles": self.angles, "skipped_events": self.skipped_events,
+            "angles": self.angles, "steps_m": self.steps, "speeds_mps": self.speeds,
+            "skipped_events": self.skipped_events,
             "skipped": self.skipped,
         }
 
@@ -286,6 +309,49 @@ def angle_errors(t_us: np.ndarray, ours: dict[str, np.ndarray], truth: Any,
     return out
 
 
+def heel_truth(rec: Any, strikes: list[tuple[str, int]], cycles: list[GaitCycle],
+               tolerance_us: int) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+    """(ours, truth) step lengths and stride speeds where a clinician measures them: heel to
+    heel at the true strikes (``strikes``: (side, t_us)), along the walking direction (the
+    pelvis' path over the second around the strike), from the recording's heel markers. A
+    cycle counts when its end (and for the speed its start too) lies within the tolerance of
+    true strikes of its side; strikes whose heels are not both seen are left out."""
+    if rec.feet is None:
+        return [], []
+    t = rec.t_us
+    heel = {"left": 0, "right": 1}
+    pelvis = rec.joint("pelvis")
+
+    def at(k: int, when: int) -> np.ndarray | None:
+        i = int(np.argmin(np.abs(t - when)))
+        return rec.feet[i, k].astype(float) if rec.feet_confidence[i, k] > 0 else None
+
+    def direction(when: int) -> np.ndarray | None:
+        i0, i1 = (int(np.searchsorted(t, when + d)) for d in (-500_000, 500_000))
+        d = (pelvis[min(i1, len(t) - 1)] - pelvis[i0]).astype(float)
+        d[1] = 0.0
+        n = float(np.linalg.norm(d))
+        return d / n if n > 0.1 else None
+
+    steps, speeds = [], []
+    for c in cycles:
+        mine = sorted(tt for sd, tt in strikes if sd == c.side)
+        end = [tt for tt in mine if abs(tt - c.end_us) <= tolerance_us]
+        if not end:
+            continue
+        te, opp = end[0], "left" if c.side == "right" else "right"
+        h, ho, d = at(heel[c.side], te), at(heel[opp], te), direction(te)
+        if h is None or ho is None or d is None:
+            continue
+        if c.metrics.get("step_length_m") is not None:
+            steps.append((c.metrics["step_length_m"], float((h - ho) @ d)))
+        start = [tt for tt in mine if abs(tt - c.start_us) <= tolerance_us and tt < te]
+        h0 = at(heel[c.side], start[-1]) if start else None
+        if h0 is not None and c.metrics.get("speed_mps") is not None:
+            speeds.append((c.metrics["speed_mps"], float((h - h0) @ d) / ((te - start[-1]) / 1e6)))
+    return steps, speeds
+
+
 def evaluate_trial(path: Path, factory: Callable[[str, int], Any], tolerance_ms: float,
                    edge_s: float) -> TrialResult:
     from capture.readers import RecordingError, load_recording
@@ -305,8 +371,24 @@ def evaluate_trial(path: Path, factory: Callable[[str, int], Any], tolerance_ms:
     lo, hi = t0 + edge, t1 - edge
 
     analyzer = factory(truth.trial, 0)
-    out = replay(analyzer, rec.t_us, rec.joints, rec.confidence)
+    # the heels and toes to an analyzer that takes them; a simulated sensor (NoisyReplay) sees
+    # the 22 joints, as an Azure Kinect has no heel and its FOOT joint is the canonical foot
+    if getattr(analyzer, "takes_foot_points", False):
+        _, joints, conf = rec.skeleton()
+    else:
+        joints, conf = rec.joints, rec.confidence
+    out = replay(analyzer, rec.t_us, joints, conf)
     det = [(e.side, e.kind, e.event_us) for e in out if isinstance(e, GaitEvent)]
+    # A simulated sensor (NoisyReplay) keeps only the frames it saw: a walker beyond its range
+    # or out of its view makes none. Events it never saw around (like those within ``edge_s``
+    # of the recording's ends) are nobody's to find: they are skipped and said so.
+    seen = getattr(analyzer, "seen_t_us", None)
+
+    def in_view(t: int) -> bool:
+        if seen is None:
+            return True
+        i = int(np.searchsorted(seen, t))
+        return 0 < i < len(seen) and seen[i - 1] >= t - edge and seen[i] <= t + edge
 
     events = [e for e in truth.events if e.observed]
     for e in truth.events:
@@ -330,6 +412,9 @@ def evaluate_trial(path: Path, factory: Callable[[str, int], Any], tolerance_ms:
         elif unseen:
             res.skipped_events.append(f"{e.side} {e.kind} {e.t_us / 1e6:.3f} s: the recording "
                                       f"has no {unseen} at that time (markers missing)")
+        elif not in_view(e.t_us):
+            res.skipped_events.append(f"{e.side} {e.kind} {e.t_us / 1e6:.3f} s: outside the "
+                                      f"simulated sensor's view (no frame within {edge_s} s)")
         else:
             counted.append(e)
     if counted:
@@ -354,10 +439,13 @@ def evaluate_trial(path: Path, factory: Callable[[str, int], Any], tolerance_ms:
     plates = []
     for c in contacts:
         for kind, t in (("foot_strike", c.on_us), ("foot_off", c.off_us)):
-            if lo <= t <= hi:
+            if lo <= t <= hi and in_view(t):
                 plates.append(("any", kind, t))
     if plates:
         res.plate_matches, _ = match_events(plates, det, tol, side_aware=False)
+    cycles = [c for c in out if isinstance(c, GaitCycle)]
+    strikes = [(e.side, e.t_us) for e in counted if e.kind == "foot_strike"]
+    res.steps, res.speeds = heel_truth(rec, strikes, cycles, tol)
     if truth.angles is not None and hasattr(analyzer, "joint_angles"):
         t_a, ours = analyzer.joint_angles()
         res.angles = angle_errors(t_a, ours, truth.angles, (lo, hi))
@@ -425,6 +513,11 @@ def summarize(results: list[TrialResult]) -> dict[str, Any]:
             angles[name] = {"series": len(rms), "median_rms_deg": float(np.median(rms)),
                             "max_rms_deg": float(np.max(rms)), "mean_rms_deg": float(np.mean(rms))}
     out["angles"] = angles
+    for key, pairs in (("step_length_m", [p for r in results for p in r.steps]),
+                       ("speed_mps", [p for r in results for p in r.speeds])):
+        d = np.array([a - b for a, b in pairs])
+        out[key] = {"n": len(d), "bias": float(d.mean()) if len(d) else None,
+                    "median_abs": float(np.median(np.abs(d))) if len(d) else None}
     return out
 
 
@@ -471,6 +564,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--noise", choices=NOISES, default="none",
                    help="see each trial through a simulated sensor: kinect (the Azure Kinect "
                         "model of the simulator, seeded per trial); default none")
+    p.add_argument("--peer", choices=("intellevent",), default=None,
+                   help="also run this published detector on the same trials and print it "
+                        "beside the model (needs the extra: pip install \"gaitstream[peers]\")")
     p.add_argument("--tolerance-ms", type=float, default=100.0, help="match window (100 ms)")
     p.add_argument("--edge-s", type=float, default=0.3,
                    help="count only events at least this far inside the recording (0.3 s)")
@@ -509,6 +605,11 @@ def print_report(rep: dict[str, Any]) -> None:
             print(f"  force plates (side-agnostic): recall {_fmt(pl['recall'], '.3f')}, strike "
                   f"median |err| {_fmt(pl['foot_strike']['median_abs_ms'], '.1f')} ms, off "
                   f"{_fmt(pl['foot_off']['median_abs_ms'], '.1f')} ms")
+        st, sp = s["step_length_m"], s["speed_mps"]
+        if st["n"]:
+            print(f"  step length vs heel markers: bias {100 * st['bias']:+.1f} cm, median "
+                  f"|err| {100 * st['median_abs']:.1f} cm (n={st['n']}); speed bias "
+                  f"{_fmt(sp['bias'], '+.3f')} m/s (n={sp['n']})")
         for a, v in s["angles"].items():
             print(f"  {a}: RMS after offset removal median {v['median_rms_deg']:.1f} deg, max "
                   f"{v['max_rms_deg']:.1f} deg over {v['series']} series")
@@ -522,14 +623,48 @@ def print_report(rep: dict[str, Any]) -> None:
               f"matched (by name, with or without a _markers-style suffix): {', '.join(trials)}")
 
 
+def print_side_by_side(rep: dict[str, Any], peer: dict[str, Any]) -> None:
+    """Both analyses' figures per dataset and overall, on the same trials and matching."""
+    print(f"\n{rep['model']} vs {peer['model']} (same trials, noise {rep['noise']}, same matching)")
+    print(f"{'':28s} {'recall':>13s} {'precision':>13s} {'FS med|p90 ms':>17s} "
+          f"{'FO med|p90 ms':>17s} {'plates FS|FO ms':>17s}")
+    for name in ["ALL", *rep["datasets"]]:
+        pair = [(r["overall"] if name == "ALL" else r["datasets"].get(name)) for r in (rep, peer)]
+        if any(x is None for x in pair):
+            continue
+
+        def cell(key: str, pair: list = pair) -> str:
+            return " / ".join(_fmt(x[key], ".3f") for x in pair)
+
+        def timing(kind: str, pair: list = pair) -> str:
+            return " / ".join(f"{_fmt(x[kind]['median_abs_ms'], '.0f')}|"
+                              f"{_fmt(x[kind]['p90_abs_ms'], '.0f')}" for x in pair)
+
+        plates = " / ".join(f"{_fmt(x['plates']['foot_strike']['median_abs_ms'], '.0f')}|"
+                            f"{_fmt(x['plates']['foot_off']['median_abs_ms'], '.0f')}"
+                            for x in pair)
+        print(f"{name[:28]:28s} {cell('recall'):>13s} {cell('precision'):>13s} "
+              f"{timing('foot_strike'):>17s} {timing('foot_off'):>17s} {plates:>17s}")
+
+
 def main(args: argparse.Namespace) -> int:
     try:
+        if args.peer is not None:  # a missing extra is said before minutes of our own run
+            from inference.eval.peers import check_available
+
+            check_available()
         rep = evaluate(list(args.dirs), args.model, args.tolerance_ms, args.edge_s,
                        progress=lambda s: log.info("%s", s), noise=args.noise)
+        peer = None if args.peer is None else evaluate(
+            list(args.dirs), f"peer:{args.peer}", args.tolerance_ms, args.edge_s,
+            progress=lambda s: log.info("%s (peer)", s), noise=args.noise)
     except (ValueError, FileNotFoundError, ImportError, AttributeError) as e:
         print(f"error: {e}")
         return 2
     print_report(rep)
+    if peer is not None:
+        print_side_by_side(rep, peer)
+        rep["peer"] = peer
     if args.json:
         print(json.dumps(rep, default=float))
     return 0
