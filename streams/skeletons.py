@@ -148,6 +148,58 @@ MAPPINGS: dict[str, dict[str, Weights]] = {
     },
 }
 
+# Rigs with named joints (BVH, ASF/AMC): joint names differ by convention and are read by role.
+# Per naming convention, for each canonical joint, the rig's joint names that make it, tried in
+# the order written (the first the rig has wins; "a+b" is the midpoint of two joints). A sided
+# canonical joint (left_hip, right_hip) is written once as its role ("hip"); the rig joint's side
+# comes from its name (Left/Right, L/R, l_/_r, .L, CMU's lfemur). Names are compared after
+# dropping a namespace ("mixamorig:"), letter case and separators. A BVH joint stands for its
+# origin; an ASF bone for its start (lfemur starts at the hip).
+# The same word means different joints in different conventions (SMPL's "shoulder" is the
+# glenohumeral joint, a humanoid rig's "Shoulder" the clavicle; SMPL's "foot" is the ball of the
+# foot, a humanoid's "Foot" the ankle), hence one table per convention; a rig takes the first
+# convention that gives all 22 joints.
+RIG_CONVENTIONS: dict[str, dict[str, tuple[str, ...]]] = {
+    # SMPL / HumanML3D names (the canonical ones), e.g. exported SMPL rigs
+    "smpl": {
+        "pelvis": ("pelvis",), "spine1": ("spine1",), "spine2": ("spine2",),
+        "spine3": ("spine3",), "neck": ("neck",), "head": ("head",),
+        "hip": ("hip",), "knee": ("knee",), "ankle": ("ankle",), "foot": ("foot",),
+        "collar": ("collar",), "shoulder": ("shoulder",), "elbow": ("elbow",),
+        "wrist": ("wrist",),
+    },
+    # Humanoid rigs: Mixamo (mixamorig:LeftUpLeg), CMU's BVH release (LeftUpLeg, LeftLeg,
+    # LeftFoot, LeftToeBase, LeftShoulder, LeftArm, LeftForeArm, LeftHand), Bandai Namco
+    # (UpperLeg_L, LowerLeg_L, Foot_L, Toes_L, Shoulder_L, UpperArm_L, LowerArm_L, Hand_L),
+    # Unity/Unreal humanoids (LeftUpperLeg, thigh_l, calf_l, clavicle_l, upperarm_l).
+    # Their spine joints are left out on purpose: "Spine" is the lowest of three in Mixamo, the
+    # middle one over a LowerBack in CMU's BVH and one of two in Bandai Namco's; see
+    # SPINE_ALONG_TRUNK.
+    "humanoid": {
+        "pelvis": ("hips", "pelvis", "hip"), "neck": ("neck",), "head": ("head",),
+        "hip": ("upleg", "upperleg", "thigh"),
+        "knee": ("leg", "lowerleg", "lowleg", "shin", "calf", "knee"),
+        "ankle": ("foot", "ankle"),
+        "foot": ("toebase", "toes", "toe", "ball"),
+        "collar": ("shoulder", "clavicle", "collar"),
+        "shoulder": ("arm", "upperarm"),
+        "elbow": ("forearm", "lowerarm", "elbow"),
+        "wrist": ("hand", "wrist"),
+    },
+    # Acclaim ASF bones as CMU names them. The clavicle bone runs from the top of the sternum to
+    # the shoulder; SMPL's collar joint lies between, so the collar is the bone's midpoint.
+    "acclaim": {
+        "pelvis": ("root",), "neck": ("lowerneck",), "head": ("head",),
+        "hip": ("femur",), "knee": ("tibia",), "ankle": ("foot",), "foot": ("toes",),
+        "collar": ("clavicle+humerus",), "shoulder": ("humerus",), "elbow": ("radius",),
+        "wrist": ("wrist",),
+    },
+}
+# Spine joints a convention does not name: placed along the rig's own chain of joints from the
+# pelvis to the neck, at these fractions of its length (the SMPL template's pelvis -> spine1 ->
+# spine2 -> spine3 -> neck proportions, 24/29/11/36 %, as capture/sim/body.py uses).
+SPINE_ALONG_TRUNK: dict[str, float] = {"spine1": 0.24, "spine2": 0.53, "spine3": 0.64}
+
 
 class LayoutError(ValueError):
     """A skeleton's layout is unknown or its joint count does not match the layout."""
