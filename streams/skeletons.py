@@ -56,11 +56,20 @@ KINECT_V1_JOINTS: tuple[str, ...] = (
     "AnkleLeft", "FootLeft", "HipRight", "KneeRight", "AnkleRight", "FootRight",
 )
 
+# Kinect for Windows SDK v2, JointType order (25 joints).
+KINECT_V2_JOINTS: tuple[str, ...] = (
+    "SpineBase", "SpineMid", "Neck", "Head", "ShoulderLeft", "ElbowLeft", "WristLeft",
+    "HandLeft", "ShoulderRight", "ElbowRight", "WristRight", "HandRight", "HipLeft", "KneeLeft",
+    "AnkleLeft", "FootLeft", "HipRight", "KneeRight", "AnkleRight", "FootRight", "SpineShoulder",
+    "HandTipLeft", "ThumbLeft", "HandTipRight", "ThumbRight",
+)
+
 LAYOUTS: dict[str, tuple[str, ...]] = {
     CANONICAL: CANONICAL_JOINTS,
     "azure_kinect32": AZURE_KINECT_JOINTS,
     "mediapipe33": MEDIAPIPE_JOINTS,
     "kinect_v1_20": KINECT_V1_JOINTS,
+    "kinect_v2_25": KINECT_V2_JOINTS,
 }
 
 Weights = dict[str, float]
@@ -138,6 +147,33 @@ MAPPINGS: dict[str, dict[str, Weights]] = {
         "neck": {"ShoulderCenter": 1.0},
         "left_collar": {"ShoulderCenter": 0.5, "ShoulderLeft": 0.5},
         "right_collar": {"ShoulderCenter": 0.5, "ShoulderRight": 0.5},
+        "head": {"Head": 1.0},
+        "left_shoulder": {"ShoulderLeft": 1.0},
+        "right_shoulder": {"ShoulderRight": 1.0},
+        "left_elbow": {"ElbowLeft": 1.0},
+        "right_elbow": {"ElbowRight": 1.0},
+        "left_wrist": {"WristLeft": 1.0},
+        "right_wrist": {"WristRight": 1.0},
+    },
+    # Kinect v2 is Kinect v1 with a neck and hand tips added: SpineShoulder is v1's
+    # ShoulderCenter (between the shoulders, the base of the neck), its Neck sits halfway up the
+    # neck, above SMPL's neck joint, so it is not used; no collars either, as for v1.
+    "kinect_v2_25": {
+        "pelvis": {"SpineBase": 1.0},
+        "left_hip": {"HipLeft": 1.0},
+        "right_hip": {"HipRight": 1.0},
+        "spine1": {"SpineBase": 0.5, "SpineMid": 0.5},
+        "left_knee": {"KneeLeft": 1.0},
+        "right_knee": {"KneeRight": 1.0},
+        "spine2": {"SpineMid": 1.0},
+        "left_ankle": {"AnkleLeft": 1.0},
+        "right_ankle": {"AnkleRight": 1.0},
+        "spine3": {"SpineMid": 0.5, "SpineShoulder": 0.5},
+        "left_foot": {"FootLeft": 1.0},
+        "right_foot": {"FootRight": 1.0},
+        "neck": {"SpineShoulder": 1.0},
+        "left_collar": {"SpineShoulder": 0.5, "ShoulderLeft": 0.5},
+        "right_collar": {"SpineShoulder": 0.5, "ShoulderRight": 0.5},
         "head": {"Head": 1.0},
         "left_shoulder": {"ShoulderLeft": 1.0},
         "right_shoulder": {"ShoulderRight": 1.0},
