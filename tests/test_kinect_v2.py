@@ -92,7 +92,7 @@ def test_format_is_told_by_content(tmp_path):
     other = tmp_path / "table.csv"
     other.write_text("a,b,c\n1,2,3\n")
     assert not is_kinect_v2_text(other)
-    with pytest.raises(RecordingError):
+    with pytest.raises(RecordingError, match="not a Kinect v1 or v2 skeleton text"):
         load_recording(other)
     v1 = tmp_path / "1.csv"  # a Kinect v1 text under a .csv name
     v1.write_text("".join(f"{n};0.1;{0.5 + i / 40};2.0\n" for i, n in enumerate(

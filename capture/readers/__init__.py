@@ -77,4 +77,7 @@ def load_recording(path: str | Path, **opts: Any) -> Recording:
         from capture.readers.kinect_v1 import is_kinect_v1_text, load_kinect_v1
         if is_kinect_v1_text(path):
             return load_kinect_v1(path, **opts)
+    if ext in TEXT_SUFFIXES:
+        raise RecordingError(f"{path.name}: not a Kinect v1 or v2 skeleton text (the formats "
+                             f"read from {', '.join(TEXT_SUFFIXES)} files, told by content)")
     raise RecordingError(f"{path.name}: unsupported recording type {ext or '(no extension)'}")
