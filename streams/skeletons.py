@@ -212,7 +212,7 @@ RIG_CONVENTIONS: dict[str, dict[str, tuple[str, ...]]] = {
     # middle one over a LowerBack in CMU's BVH and one of two in Bandai Namco's; see
     # SPINE_ALONG_TRUNK.
     "humanoid": {
-        "pelvis": ("hips", "pelvis", "hip"), "neck": ("neck",), "head": ("head",),
+        "pelvis": ("hips", "pelvis", "hip"), "neck": ("neck", "neck01"), "head": ("head",),
         "hip": ("upleg", "upperleg", "thigh"),
         "knee": ("leg", "lowerleg", "lowleg", "shin", "calf", "knee"),
         "ankle": ("foot", "ankle"),

@@ -151,7 +151,15 @@ def test_the_same_rig_under_other_naming_conventions_gives_the_same_joints(tmp_p
                        f"{side}ForeArm": f"LowerArm_{s}", f"{side}Hand": f"Hand_{s}",
                        f"{side}UpLeg": f"UpperLeg_{s}", f"{side}Leg": f"LowerLeg_{s}",
                        f"{side}Foot": f"Foot_{s}", f"{side}ToeBase": f"Toes_{s}"})
+    unreal = {"Hips": "pelvis", "Spine": "spine_01", "Spine1": "spine_02", "Spine2": "spine_03",
+              "Neck": "neck_01", "Head": "head"}
+    for side, s in (("Left", "l"), ("Right", "r")):
+        unreal.update({f"{side}Shoulder": f"clavicle_{s}", f"{side}Arm": f"upperarm_{s}",
+                       f"{side}ForeArm": f"lowerarm_{s}", f"{side}Hand": f"hand_{s}",
+                       f"{side}UpLeg": f"thigh_{s}", f"{side}Leg": f"calf_{s}",
+                       f"{side}Foot": f"foot_{s}", f"{side}ToeBase": f"ball_{s}"})
     renames = {"mixamo": lambda n: "mixamorig:" + n, "upper": str.upper,
+               "unreal": unreal.__getitem__,
                "bandai": bandai.__getitem__,
                "snake": lambda n: "_".join(w.lower() for w in
                                            re.findall("[A-Z][a-z]*|\\d", n))}
@@ -257,6 +265,74 @@ def test_asf_bone_rotates_about_its_own_axis():
     asf.bones["ltoe"] = Bone("ltoe", parent="ltibia")
     _, _, start = bone_starts(asf, amc)
     np.testing.assert_allclose(start[0, 3], knee + tibia.apply([0, -20.0, 0]), atol=1e-9)
+
+
+def cmu_like_asf() -> tuple[str, dict[str, tuple[str, tuple[float, float, float], float]]]:
+    """An ASF with CMU's bone names (rest pose facing +z, y up, left = +x; lengths in CMU's
+    unit, an inch times 0.45): (text, bone -> (parent, direction, length))."""
+    bones: dict[str, tuple[str, tuple[float, float, float], float]] = {
+        "lowerback": ("root", (0, 1, 0), 5.0), "upperback": ("lowerback", (0, 1, 0), 5.0),
+        "thorax": ("upperback", (0, 1, 0), 5.0), "lowerneck": ("thorax", (0, 1, 0), 4.0),
+        "upperneck": ("lowerneck", (0, 1, 0), 4.0), "head": ("upperneck", (0, 1, 0), 4.0)}
+    for s, x in (("l", 1.0), ("r", -1.0)):
+        bones.update({
+            f"{s}hipjoint": ("root", (0.6 * x, -0.8, 0), 4.0),
+            f"{s}femur": (f"{s}hipjoint", (0, -1, 0), 7.6),
+            f"{s}tibia": (f"{s}femur", (0, -1, 0), 7.3),
+            f"{s}foot": (f"{s}tibia", (0, -0.6, 0.8), 2.2),
+            f"{s}toes": (f"{s}foot", (0, 0, 1), 1.1),
+            f"{s}clavicle": ("thorax", (0.8 * x, 0.6, 0), 6.0),
+            f"{s}humerus": (f"{s}clavicle", (x, 0, 0), 12.0),
+            f"{s}radius": (f"{s}humerus", (x, 0, 0), 9.0),
+            f"{s}wrist": (f"{s}radius", (x, 0, 0), 4.0)})
+    out = [":units", "  mass 1.0", "  length 0.45", "  angle deg", ":root",
+           "   order TX TY TZ RX RY RZ", "   axis XYZ", "   position 0 0 0",
+           "   orientation 0 0 0", ":bonedata"]
+    for i, (name, (_, d, length)) in enumerate(bones.items(), start=1):
+        out += ["  begin", f"     id {i}", f"     name {name}",
+                f"     direction {d[0]} {d[1]} {d[2]}", f"     length {length}",
+                "     axis 0 0 0 XYZ", "    dof rx ry rz", "  end"]
+    kids: dict[str, list[str]] = {}
+    for name, (parent, _, _) in bones.items():
+        kids.setdefault(parent, []).append(name)
+    out += [":hierarchy", "  begin"] + [f"    {p} {' '.join(c)}" for p, c in kids.items()]
+    return "\n".join(out + ["  end"]) + "\n", bones
+
+
+def test_generated_asf_amc_lands_where_worked_by_hand(tmp_path):
+    text, bones = cmu_like_asf()
+    (tmp_path / "07.asf").write_text(text)
+    frames = []
+    for k in range(3):
+        frames += [str(k + 1), f"root 0 40 {10 * k} 0 0 0"]
+        frames += [f"{b} {'90' if (b, k) == ('ltibia', 2) else '0'} 0 0" for b in bones]
+    (tmp_path / "07_01.amc").write_text(":FULLY-SPECIFIED\n:DEGREES\n" + "\n".join(frames))
+    rec = load_recording(tmp_path / "07_01.amc")
+    assert rec.meta["convention"] == "acclaim" and rec.meta["unit"] == "inch"
+    assert rec.rate_hz == 120 and rec.n_frames == 3
+    with pytest.raises(RecordingError, match="skeleton without motion"):
+        load_recording(tmp_path / "07.asf")
+
+    def end(bone: str) -> np.ndarray:  # rest pose, CMU units, from the root
+        p = np.zeros(3)
+        while bone != "root":
+            parent, d, length = bones[bone]
+            p = p + length * np.array(d)
+            bone = parent
+        return p
+
+    m = 0.0254 / 0.45
+    root = np.array([0.0, 40.0, 0.0])
+    np.testing.assert_allclose(rec.joint("left_hip")[0], (root + end("lhipjoint")) * m, atol=1e-6)
+    np.testing.assert_allclose(rec.joint("right_knee")[0], (root + end("rfemur")) * m, atol=1e-6)
+    np.testing.assert_allclose(rec.joint("left_foot")[1], (root + end("lfoot") + [0, 0, 10]) * m,
+                               atol=1e-6)
+    np.testing.assert_allclose(rec.joint("left_collar")[0],
+                               (root + (end("thorax") + end("lclavicle")) / 2) * m, atol=1e-6)
+    np.testing.assert_allclose(rec.joint("neck")[0], (root + end("thorax")) * m, atol=1e-6)
+    # frame 3: the left knee flexed 90 deg about x: the shank points along -z
+    knee = rec.joint("left_knee")[2]
+    np.testing.assert_allclose(rec.joint("left_ankle")[2] - knee, [0, 0, -7.3 * m], atol=1e-6)
 
 
 # --- the real corpora ------------------------------------------------------------------------

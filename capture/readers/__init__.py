@@ -48,6 +48,9 @@ def load_recording(path: str | Path, **opts: Any) -> Recording:
     if ext == ".bvh":
         from capture.readers.bvh import load_bvh
         return load_bvh(path, **opts)
+    if ext == ".asf":
+        raise RecordingError(f"{sourcefile.name(path).name}: an ASF is a skeleton without "
+                             "motion; read an .amc recorded with it")
     if ext == ".amc":
         from capture.readers.asf_amc import load_amc
         return load_amc(path, **opts)

@@ -11,7 +11,9 @@ Forward kinematics (the Acclaim definition): a bone's world rotation is
 ``L = L_parent @ C @ M @ C^-1`` with C its axis rotation and M its dof rotation, rotations
 applied in the order written (``axis 0 0 20 XYZ`` and ``dof rx ry rz`` are Rz Ry Rx); the bone
 starts where its parent ends and ends ``length * L @ direction`` further. A bone stands for its
-start (lfemur starts at the hip). Names are retargeted by streams.skeletons.RIG_CONVENTIONS.
+start (lfemur starts at the hip). A bone's translation or length dofs (tx, ty, tz, l), which
+CMU's skeletons do not use, are read and not applied. Names are retargeted by
+streams.skeletons.RIG_CONVENTIONS.
 
 Units: ``length`` 0.45 makes a CMU value / 0.45 an inch; the unit after that division is not
 in the file, so it is chosen as for BVH (the one that gives the legs an adult's length, which
