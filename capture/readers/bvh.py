@@ -40,10 +40,6 @@ class BvhRig:
     motion: np.ndarray  # (T, total channels)
     problems: list[str]
 
-    @property
-    def n_channels(self) -> int:
-        return sum(len(c) for c in self.channels)
-
 
 _CHANNELS = {f"{a}{k}" for a in "xyz" for k in ("position", "rotation")}
 
