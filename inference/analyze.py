@@ -2,7 +2,8 @@
 
 ``gaitstream analyze FILE [--json]``
 
-FILE is any recording ``capture.readers.load_recording`` reads (C3D, TRC, Kinect v1 text). Its
+FILE is any recording ``capture.readers.load_recording`` reads (C3D, TRC, Kinect v1 and v2 text,
+BVH, ASF/AMC, ``archive.zip::member`` for a member of a zip). Its
 frames go as SkeletonFrames through the inference worker's own code path (layout mapping, the
 per-track analyzer, flush at the end), so the records are the ones a live run or a replay of the
 same frames publishes. Per walking bout it adds a summary (mean, SD, CV of every measure over
@@ -172,8 +173,11 @@ def print_report(rep: dict[str, Any]) -> None:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("file", type=Path, help="recording (C3D, TRC, Kinect v1 text, Azure Kinect "
-                   "offline_processor JSON) or a video file (pose estimated with MediaPipe)")
+    p.add_argument("file", type=Path, help="recording (C3D, TRC, Kinect v1 or v2 text, BVH, "
+                   "AMC, Azure Kinect offline_processor JSON; ARCHIVE.zip::MEMBER reads a member "
+                   "of a zip) or a video file (pose estimated with MediaPipe)")
+    p.add_argument("--skeleton", type=Path, default=None,
+                   help="the ASF skeleton of an AMC file (default: the .asf beside it)")
     p.add_argument("--analysis", default="classical",
                    choices=("classical", "gait-transformer", "both"),
                    help="which analysis the worker runs (default classical)")
@@ -226,8 +230,9 @@ def main(args: argparse.Namespace) -> int:
         rec = stream_skeletons(args.file)
         res = analyze_frames(rec.frames, args.analysis)
     else:
+        opts = {"skeleton": args.skeleton} if getattr(args, "skeleton", None) else {}
         rec = (load_video_recording(args.file) if suffix in VIDEO_SUFFIXES
-               else load_recording(args.file))
+               else load_recording(args.file, **opts))
         res = analyze_recording(rec, args.analysis)
     rep = report(args.file, rec, res)
     print_report(rep)

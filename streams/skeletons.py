@@ -66,12 +66,21 @@ KINECT_V1_JOINTS: tuple[str, ...] = (
     "AnkleLeft", "FootLeft", "HipRight", "KneeRight", "AnkleRight", "FootRight",
 )
 
+# Kinect for Windows SDK v2, JointType order (25 joints).
+KINECT_V2_JOINTS: tuple[str, ...] = (
+    "SpineBase", "SpineMid", "Neck", "Head", "ShoulderLeft", "ElbowLeft", "WristLeft",
+    "HandLeft", "ShoulderRight", "ElbowRight", "WristRight", "HandRight", "HipLeft", "KneeLeft",
+    "AnkleLeft", "FootLeft", "HipRight", "KneeRight", "AnkleRight", "FootRight", "SpineShoulder",
+    "HandTipLeft", "ThumbLeft", "HandTipRight", "ThumbRight",
+)
+
 LAYOUTS: dict[str, tuple[str, ...]] = {
     CANONICAL: CANONICAL_JOINTS,
     CANONICAL_FEET: CANONICAL_FEET_JOINTS,
     "azure_kinect32": AZURE_KINECT_JOINTS,
     "mediapipe33": MEDIAPIPE_JOINTS,
     "kinect_v1_20": KINECT_V1_JOINTS,
+    "kinect_v2_25": KINECT_V2_JOINTS,
 }
 
 Weights = dict[str, float]
@@ -157,7 +166,86 @@ MAPPINGS: dict[str, dict[str, Weights]] = {
         "left_wrist": {"WristLeft": 1.0},
         "right_wrist": {"WristRight": 1.0},
     },
+    # Kinect v2 is Kinect v1 with a neck and hand tips added: SpineShoulder is v1's
+    # ShoulderCenter (between the shoulders, the base of the neck), its Neck sits halfway up the
+    # neck, above SMPL's neck joint, so it is not used; no collars either, as for v1.
+    "kinect_v2_25": {
+        "pelvis": {"SpineBase": 1.0},
+        "left_hip": {"HipLeft": 1.0},
+        "right_hip": {"HipRight": 1.0},
+        "spine1": {"SpineBase": 0.5, "SpineMid": 0.5},
+        "left_knee": {"KneeLeft": 1.0},
+        "right_knee": {"KneeRight": 1.0},
+        "spine2": {"SpineMid": 1.0},
+        "left_ankle": {"AnkleLeft": 1.0},
+        "right_ankle": {"AnkleRight": 1.0},
+        "spine3": {"SpineMid": 0.5, "SpineShoulder": 0.5},
+        "left_foot": {"FootLeft": 1.0},
+        "right_foot": {"FootRight": 1.0},
+        "neck": {"SpineShoulder": 1.0},
+        "left_collar": {"SpineShoulder": 0.5, "ShoulderLeft": 0.5},
+        "right_collar": {"SpineShoulder": 0.5, "ShoulderRight": 0.5},
+        "head": {"Head": 1.0},
+        "left_shoulder": {"ShoulderLeft": 1.0},
+        "right_shoulder": {"ShoulderRight": 1.0},
+        "left_elbow": {"ElbowLeft": 1.0},
+        "right_elbow": {"ElbowRight": 1.0},
+        "left_wrist": {"WristLeft": 1.0},
+        "right_wrist": {"WristRight": 1.0},
+    },
 }
+
+# Rigs with named joints (BVH, ASF/AMC): joint names differ by convention and are read by role.
+# Per naming convention, for each canonical joint, the rig's joint names that make it, tried in
+# the order written (the first the rig has wins; "a+b" is the midpoint of two joints). A sided
+# canonical joint (left_hip, right_hip) is written once as its role ("hip"); the rig joint's side
+# comes from its name (Left/Right, L/R, l_/_r, .L, CMU's lfemur). Names are compared after
+# dropping a namespace ("mixamorig:"), letter case and separators. A BVH joint stands for its
+# origin; an ASF bone for its start (lfemur starts at the hip).
+# The same word means different joints in different conventions (SMPL's "shoulder" is the
+# glenohumeral joint, a humanoid rig's "Shoulder" the clavicle; SMPL's "foot" is the ball of the
+# foot, a humanoid's "Foot" the ankle), hence one table per convention; a rig takes the first
+# convention that gives all 22 joints.
+RIG_CONVENTIONS: dict[str, dict[str, tuple[str, ...]]] = {
+    # SMPL / HumanML3D names (the canonical ones), e.g. exported SMPL rigs
+    "smpl": {
+        "pelvis": ("pelvis",), "spine1": ("spine1",), "spine2": ("spine2",),
+        "spine3": ("spine3",), "neck": ("neck",), "head": ("head",),
+        "hip": ("hip",), "knee": ("knee",), "ankle": ("ankle",), "foot": ("foot",),
+        "collar": ("collar",), "shoulder": ("shoulder",), "elbow": ("elbow",),
+        "wrist": ("wrist",),
+    },
+    # Humanoid rigs: Mixamo (mixamorig:LeftUpLeg), CMU's BVH release (LeftUpLeg, LeftLeg,
+    # LeftFoot, LeftToeBase, LeftShoulder, LeftArm, LeftForeArm, LeftHand), Bandai Namco
+    # (UpperLeg_L, LowerLeg_L, Foot_L, Toes_L, Shoulder_L, UpperArm_L, LowerArm_L, Hand_L),
+    # Unity/Unreal humanoids (LeftUpperLeg, thigh_l, calf_l, clavicle_l, upperarm_l).
+    # Their spine joints are left out on purpose: "Spine" is the lowest of three in Mixamo, the
+    # middle one over a LowerBack in CMU's BVH and one of two in Bandai Namco's; see
+    # SPINE_ALONG_TRUNK.
+    "humanoid": {
+        "pelvis": ("hips", "pelvis", "hip"), "neck": ("neck", "neck01"), "head": ("head",),
+        "hip": ("upleg", "upperleg", "thigh"),
+        "knee": ("leg", "lowerleg", "lowleg", "shin", "calf", "knee"),
+        "ankle": ("foot", "ankle"),
+        "foot": ("toebase", "toes", "toe", "ball"),
+        "collar": ("shoulder", "clavicle", "collar"),
+        "shoulder": ("arm", "upperarm"),
+        "elbow": ("forearm", "lowerarm", "elbow"),
+        "wrist": ("hand", "wrist"),
+    },
+    # Acclaim ASF bones as CMU names them. The clavicle bone runs from the top of the sternum to
+    # the shoulder; SMPL's collar joint lies between, so the collar is the bone's midpoint.
+    "acclaim": {
+        "pelvis": ("root",), "neck": ("lowerneck",), "head": ("head",),
+        "hip": ("femur",), "knee": ("tibia",), "ankle": ("foot",), "foot": ("toes",),
+        "collar": ("clavicle+humerus",), "shoulder": ("humerus",), "elbow": ("radius",),
+        "wrist": ("wrist",),
+    },
+}
+# Spine joints a convention does not name: placed along the rig's own chain of joints from the
+# pelvis to the neck, at these fractions of its length (the SMPL template's pelvis -> spine1 ->
+# spine2 -> spine3 -> neck proportions, 24/29/11/36 %, as capture/sim/body.py uses).
+SPINE_ALONG_TRUNK: dict[str, float] = {"spine1": 0.24, "spine2": 0.53, "spine3": 0.64}
 
 
 # canonical26 -> canonical22: its first 22 joints as they are.
