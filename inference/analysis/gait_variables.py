@@ -1,0 +1,163 @@
+"""The nine standard gait kinematic variables of one stride, from canonical joint positions.
+
+The variables of the Gait Deviation Index and the Gait Profile Score (Schwartz & Rozumalski
+2008; Baker et al. 2009), in Plug-in-Gait conventions (degrees, each side in its own sign
+convention so that left and right read alike), time-normalised from the side's foot strike to
+its next one:
+
+====================  =================================================================
+pelvis_tilt           anterior tilt +. NOT MEASURED from a skeleton: hip joint centres and
+                      a pelvis joint between them carry no sagittal pelvis orientation
+                      (Plug-in-Gait takes it from the ASIS-PSIS line). NaN here.
+pelvis_obliquity      this side's hip above the other's +
+pelvis_rotation       this side's hip ahead of the other's (internal) +
+hip_flexion           thigh vs pelvis, flexion +. The pelvis frame lacks tilt, so this is
+                      the thigh against the hip line's plane plus ``pelvis_tilt`` given by
+                      the caller (the normative mean tilt: Plug-in-Gait's hip flexion
+                      contains the walker's tilt, ~12 deg anterior).
+hip_adduction         thigh vs pelvis, adduction + (Plug-in-Gait's HipAngles Y)
+hip_rotation          internal +; from the plane of hip, knee and ankle (the knee bends in
+                      it): WEAK. With the knee near straight (stance) the plane is set by
+                      millimetres; Plug-in-Gait uses the knee's anatomical axis (markers).
+knee_flexion          angle between thigh and shank, flexion +, hyperextension -
+ankle_dorsiflexion    foot (ankle -> ball of the foot) vs the shank's perpendicular,
+                      dorsiflexion +, zeroed on the stride's own foot flat (the stance frame
+                      where the foot moves least): a skeleton has no heel-to-toe sole line.
+                      A fixed equinus (no foot flat) reads as a smaller deviation than it is.
+foot_progression      foot (ankle -> ball) in the horizontal plane vs the walking direction,
+                      internal (toe-in) +
+====================  =================================================================
+
+The walking direction of a stride is the pelvis' horizontal travel over it (on a treadmill,
+where the pelvis stays put: perpendicular to the mean hip line, towards the feet). Up is +y.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from streams.skeletons import CJ
+
+VARIABLES: tuple[str, ...] = (
+    "pelvis_tilt", "pelvis_obliquity", "pelvis_rotation", "hip_flexion", "hip_adduction",
+    "hip_rotation", "knee_flexion", "ankle_dorsiflexion", "foot_progression")
+V = {name: i for i, name in enumerate(VARIABLES)}
+
+# What a skeleton gives of each variable (the report notes it next to GPS/GVS/GDI). The
+# measured agreement with a lab's Plug-in-Gait is in inference/models/gdi/gdi.md.
+NOT_MEASURED = ("pelvis_tilt",)
+WEAK = ("hip_rotation", "pelvis_rotation", "hip_flexion", "ankle_dorsiflexion")
+
+UP = np.array([0.0, 1.0, 0.0])
+OTHER = {"left": "right", "right": "left"}
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    n = np.linalg.norm(v, axis=-1, keepdims=True)
+    return np.divide(v, n, out=np.full_like(v, np.nan), where=n > 0)
+
+
+def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.einsum("...k,...k->...", a, b)
+
+
+def _deg_asin(x: np.ndarray) -> np.ndarray:
+    return np.degrees(np.arcsin(np.clip(x, -1.0, 1.0)))
+
+
+def walking_direction(joints: np.ndarray) -> np.ndarray:
+    """Horizontal unit walking direction of (N, 22, 3) joints over a stride."""
+    travel = joints[-1, CJ["pelvis"]] - joints[0, CJ["pelvis"]]
+    travel = travel - travel @ UP * UP
+    if np.linalg.norm(travel) > 0.2:  # at least a short step's travel: overground
+        return travel / np.linalg.norm(travel)
+    # treadmill: perpendicular to the mean hip line, on the side the feet point to
+    hip = np.nanmean(joints[:, CJ["left_hip"]] - joints[:, CJ["right_hip"]], axis=0)
+    f = np.cross(hip, UP)
+    f = f - f @ UP * UP
+    feet = np.nanmean(joints[:, [CJ["left_foot"], CJ["right_foot"]]]
+                      - joints[:, [CJ["left_ankle"], CJ["right_ankle"]]], axis=(0, 1))
+    return f / np.linalg.norm(f) * (1.0 if feet @ f >= 0 else -1.0)
+
+
+def frame_variables(joints: np.ndarray, side: str, fwd: np.ndarray) -> np.ndarray:
+    """(N, 9) variables of ``side`` per frame of (N, 22, 3) joints; pelvis tilt is NaN, hip
+    flexion lacks the tilt and the ankle its foot-flat zero (:func:`stride_variables` adds
+    them)."""
+    s = 1.0 if side == "left" else -1.0
+    hip, ohip = joints[:, CJ[f"{side}_hip"]], joints[:, CJ[f"{OTHER[side]}_hip"]]
+    knee, ankle = joints[:, CJ[f"{side}_knee"]], joints[:, CJ[f"{side}_ankle"]]
+    foot = joints[:, CJ[f"{side}_foot"]]
+    left_room = np.cross(UP, fwd)  # the walker's left in the room
+    out = np.full((len(joints), len(VARIABLES)), np.nan)
+
+    # Pelvis frame: lateral = the hip line (towards the left), up = room up made square to it,
+    # forward = lateral x up. It carries obliquity and rotation, not tilt.
+    lat_l = _unit(joints[:, CJ["left_hip"]] - joints[:, CJ["right_hip"]])
+    up_p = _unit(UP - _dot(lat_l, UP)[:, None] * lat_l)
+    fwd_p = np.cross(lat_l, up_p)
+    own = s * lat_l  # towards this side
+    line = hip - ohip  # other hip -> this hip
+    out[:, V["pelvis_obliquity"]] = _deg_asin(_dot(_unit(line), UP))
+    out[:, V["pelvis_rotation"]] = np.degrees(np.arctan2(line @ fwd, s * (line @ left_room)))
+
+    thigh = _unit(knee - hip)
+    shank = _unit(ankle - knee)
+    out[:, V["hip_flexion"]] = np.degrees(np.arctan2(_dot(thigh, fwd_p), -_dot(thigh, up_p)))
+    out[:, V["hip_adduction"]] = _deg_asin(_dot(thigh, -own))
+    # The knee's bend: its offset from the hip-ankle line, square to the thigh. Internal
+    # rotation turns it from the pelvis' forward towards the midline.
+    ha = _unit(ankle - hip)
+    bend = (knee - hip) - _dot(knee - hip, ha)[:, None] * ha
+    bend = bend - _dot(bend, thigh)[:, None] * thigh
+    own_perp = _unit(own - _dot(own, thigh)[:, None] * thigh)
+    fwd_ref = s * np.cross(thigh, own_perp)  # = forward for a vertical thigh
+    out[:, V["hip_rotation"]] = np.degrees(np.arctan2(_dot(bend, -own_perp), _dot(bend, fwd_ref)))
+    flex = np.degrees(np.arccos(np.clip(_dot(thigh, shank), -1.0, 1.0)))
+    out[:, V["knee_flexion"]] = np.where(_dot(bend, fwd_ref) < 0, -flex, flex)
+    # ankle: the foot's angle from the shank's forward perpendicular in the shank's sagittal
+    # plane (the plane of the shank and the pelvis' lateral axis' normal)
+    f = _unit(foot - ankle)
+    up_s = -shank
+    fwd_s = _unit(np.cross(own_perp * s, up_s))
+    out[:, V["ankle_dorsiflexion"]] = np.degrees(np.arctan2(_dot(f, up_s), _dot(f, fwd_s)))
+    fh = f - _dot(f, UP)[:, None] * UP
+    out[:, V["foot_progression"]] = np.degrees(np.arctan2(-s * (fh @ left_room), fh @ fwd))
+    return out
+
+
+def stride_variables(t_us: np.ndarray, joints: np.ndarray, side: str, fs0: int, fs1: int,
+                     n_points: int = 101, pelvis_tilt: np.ndarray | None = None
+                     ) -> np.ndarray | None:
+    """(9, n_points) curves of the stride of ``side`` from strike ``fs0`` to ``fs1`` (us), from
+    frames ``t_us`` (ascending) of (N, 22, 3) canonical joints. ``pelvis_tilt`` (n_points,):
+    the tilt assumed for hip flexion (see the module docstring); without it hip flexion is the
+    thigh against the untilted pelvis frame. None when the frames do not cover the stride or a
+    joint it needs is missing in more than a quarter of it."""
+    i0 = int(np.searchsorted(t_us, fs0, "right")) - 1
+    i1 = int(np.searchsorted(t_us, fs1, "left")) + 1
+    if i0 < 0 or i1 > len(t_us) or i1 - i0 < 5:
+        return None
+    t, j = t_us[i0:i1].astype(np.float64), np.asarray(joints[i0:i1], dtype=np.float64)
+    fv = frame_variables(j, side, walking_direction(j))
+    good = np.isfinite(fv[:, 1:]).all(axis=1)
+    if good.mean() < 0.75:
+        return None
+    at = np.linspace(fs0, fs1, n_points)
+    out = np.full((len(VARIABLES), n_points), np.nan)
+    for k in range(1, len(VARIABLES)):
+        out[k] = np.interp(at, t[good], fv[good, k])
+    # Foot flat: the stance frame (first 60 %) where ankle and ball of the foot move least.
+    feet = j[:, [CJ[f"{side}_ankle"], CJ[f"{side}_foot"]]]
+    speed = np.linalg.norm(np.gradient(feet, t, axis=0), axis=-1).sum(axis=1)
+    stance = (t >= fs0) & (t <= fs0 + 0.6 * (fs1 - fs0)) & good
+    if stance.any():
+        flat = np.flatnonzero(stance)[np.argmin(speed[stance])]
+        # at foot flat the sole is level: the ankle angle is then the shank's forward lean
+        shank = j[flat, CJ[f"{side}_ankle"]] - j[flat, CJ[f"{side}_knee"]]
+        fwd = walking_direction(j)
+        lean = np.degrees(np.arctan2(-shank @ fwd, -shank @ UP))
+        out[V["ankle_dorsiflexion"]] += lean - fv[flat, V["ankle_dorsiflexion"]]
+    if pelvis_tilt is not None:
+        out[V["hip_flexion"]] += pelvis_tilt
+    return out
