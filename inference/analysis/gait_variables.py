@@ -17,11 +17,13 @@ hip_flexion           thigh vs pelvis, flexion +. The pelvis frame lacks tilt, s
                       contains the walker's tilt, ~12 deg anterior).
 hip_adduction         thigh vs pelvis, adduction + (Plug-in-Gait's HipAngles Y)
 hip_rotation          internal +; from the plane of hip, knee and ankle (the knee bends in
-                      it): WEAK. With the knee near straight (stance) the plane is set by
-                      millimetres; Plug-in-Gait uses the knee's anatomical axis (markers).
+                      it), in frames with the knee bent 20 deg or more (swing, loading),
+                      held across the rest: WEAK. A straight knee's plane is set by its
+                      varus/valgus and by millimetres of joint placement; Plug-in-Gait uses
+                      the knee's anatomical axis (markers). NaN when the knee never bends.
 knee_flexion          angle between thigh and shank, flexion +, hyperextension -
 ankle_dorsiflexion    foot (ankle -> ball of the foot) vs the shank's perpendicular,
-                      dorsiflexion +, zeroed on the stride's own foot flat (the stance frame
+                      dorsiflexion +, zeroed on the stride's own foot flat (the stance frames
                       where the foot moves least): a skeleton has no heel-to-toe sole line.
                       A fixed equinus (no foot flat) reads as a smaller deviation than it is.
 foot_progression      foot (ankle -> ball) in the horizontal plane vs the walking direction,
@@ -36,6 +38,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from inference.analysis.filters import Window, local_poly
 from streams.skeletons import CJ
 
 VARIABLES: tuple[str, ...] = (
@@ -43,13 +46,38 @@ VARIABLES: tuple[str, ...] = (
     "hip_rotation", "knee_flexion", "ankle_dorsiflexion", "foot_progression")
 V = {name: i for i, name in enumerate(VARIABLES)}
 
-# What a skeleton gives of each variable (the report notes it next to GPS/GVS/GDI). The
-# measured agreement with a lab's Plug-in-Gait is in inference/models/gdi/gdi.md.
+# What a skeleton gives of each variable (the report notes it next to GPS/GVS/GDI), from the
+# agreement with a lab's own Plug-in-Gait outputs over 26 strides of 10 lab trials (`gaitstream
+# eval gait-variables`, table in inference/models/gdi/gdi.md). Weak = RMS difference above a
+# third of the variable's range over the cycle, or r < 0.7. From lab markers: hip rotation
+# (RMS 11.8 deg, r 0.22) and foot progression (12.2, its swing). Through the simulated depth
+# camera also pelvis obliquity and rotation, hip adduction, ankle (RMS 7.6, 7.9, 8.2, 22.4 deg
+# against ranges of 7.5, 11.2, 10.8, 30.6); knee (10.7 of 54) and hip flexion (7.1 of 44) hold.
 NOT_MEASURED = ("pelvis_tilt",)
-WEAK = ("hip_rotation", "pelvis_rotation", "hip_flexion", "ankle_dorsiflexion")
+WEAK: dict[str, tuple[str, ...]] = {
+    "markers": ("hip_rotation", "foot_progression"),
+    "depth_camera": ("pelvis_obliquity", "pelvis_rotation", "hip_adduction", "hip_rotation",
+                     "ankle_dorsiflexion", "foot_progression"),
+}
+# a layout's kind of source (an unknown one is taken as a camera: the cautious reading)
+SOURCE_KIND = {"canonical22": "markers", "azure_kinect32": "depth_camera",
+               "kinect_v1_20": "depth_camera", "mediapipe33": "depth_camera"}
+
+
+def weak_variables(layout: str) -> tuple[str, ...]:
+    """The variables a source of ``layout`` measures poorly (mediapipe33, a webcam's 3-D
+    estimate, is at best as good as a depth camera)."""
+    return WEAK[SOURCE_KIND.get(layout, "depth_camera")]
 
 UP = np.array([0.0, 1.0, 0.0])
+# Knee flexion from which the knee's bend gives the femur's rotation: several times the
+# frontal-plane misalignment of an adult knee (varus/valgus ~5 deg), so that the bend's
+# direction is the flexion plane's.
+MIN_BENT_KNEE_DEG = 20.0
 OTHER = {"left": "right", "right": "left"}
+# The classical analysis' own smoothing (AnalyzerOptions: +-80 ms, quadratic), zero-phase: a
+# depth camera's joints jitter by centimetres, which at the foot's 15 cm are tens of degrees.
+SMOOTH = Window(80.0, 80.0, 2, 24)
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -112,9 +140,13 @@ def frame_variables(joints: np.ndarray, side: str, fwd: np.ndarray) -> np.ndarra
     bend = bend - _dot(bend, thigh)[:, None] * thigh
     own_perp = _unit(own - _dot(own, thigh)[:, None] * thigh)
     fwd_ref = s * np.cross(thigh, own_perp)  # = forward for a vertical thigh
-    out[:, V["hip_rotation"]] = np.degrees(np.arctan2(_dot(bend, -own_perp), _dot(bend, fwd_ref)))
+    rot = np.degrees(np.arctan2(_dot(bend, -own_perp), _dot(bend, fwd_ref)))
     flex = np.degrees(np.arccos(np.clip(_dot(thigh, shank), -1.0, 1.0)))
     out[:, V["knee_flexion"]] = np.where(_dot(bend, fwd_ref) < 0, -flex, flex)
+    # Only a well-bent knee says where it points: near straight, the hip-knee-ankle plane is
+    # set by the knee's varus/valgus (a few degrees in adults) and by joint-placement error,
+    # not by the femur's rotation. Elsewhere NaN; stride_variables fills from the bent frames.
+    out[:, V["hip_rotation"]] = np.where(flex >= MIN_BENT_KNEE_DEG, rot, np.nan)
     # ankle: the foot's angle from the shank's forward perpendicular in the shank's sagittal
     # plane (the plane of the shank and the pelvis' lateral axis' normal)
     f = _unit(foot - ankle)
@@ -127,37 +159,55 @@ def frame_variables(joints: np.ndarray, side: str, fwd: np.ndarray) -> np.ndarra
 
 
 def stride_variables(t_us: np.ndarray, joints: np.ndarray, side: str, fs0: int, fs1: int,
-                     n_points: int = 101, pelvis_tilt: np.ndarray | None = None
+                     n_points: int = 101, pelvis_tilt: np.ndarray | None = None,
+                     confidence: np.ndarray | None = None, smooth: Window | None = SMOOTH
                      ) -> np.ndarray | None:
     """(9, n_points) curves of the stride of ``side`` from strike ``fs0`` to ``fs1`` (us), from
-    frames ``t_us`` (ascending) of (N, 22, 3) canonical joints. ``pelvis_tilt`` (n_points,):
-    the tilt assumed for hip flexion (see the module docstring); without it hip flexion is the
-    thigh against the untilted pelvis frame. None when the frames do not cover the stride or a
-    joint it needs is missing in more than a quarter of it."""
+    frames ``t_us`` (ascending) of (N, 22, 3) canonical joints (``confidence`` (N, 22): weights
+    of the smoothing, 0 = not tracked). ``pelvis_tilt`` (n_points,): the tilt assumed for hip
+    flexion (see the module docstring); without it hip flexion is the thigh against the
+    untilted pelvis frame. None when the frames do not cover the stride or a joint it needs is
+    missing in more than a quarter of it."""
     i0 = int(np.searchsorted(t_us, fs0, "right")) - 1
     i1 = int(np.searchsorted(t_us, fs1, "left")) + 1
     if i0 < 0 or i1 > len(t_us) or i1 - i0 < 5:
         return None
-    t, j = t_us[i0:i1].astype(np.float64), np.asarray(joints[i0:i1], dtype=np.float64)
+    if smooth is not None:
+        # the stride's frames, smoothed zero-phase with the frames around it
+        m = int(smooth.back_ms * 1000)
+        a = int(np.searchsorted(t_us, t_us[i0] - m, "left"))
+        b = int(np.searchsorted(t_us, t_us[i1 - 1] + m, "right"))
+        w = None if confidence is None else np.asarray(confidence[a:b], dtype=np.float64)
+        j = local_poly(np.asarray(t_us[a:b], np.int64), np.asarray(joints[a:b], np.float64),
+                       smooth, w, query=np.arange(i0 - a, i1 - a))[0]
+    else:
+        j = np.asarray(joints[i0:i1], dtype=np.float64)
+    t = t_us[i0:i1].astype(np.float64)
     fv = frame_variables(j, side, walking_direction(j))
-    good = np.isfinite(fv[:, 1:]).all(axis=1)
+    rot = V["hip_rotation"]
+    good = np.isfinite(np.delete(fv[:, 1:], rot - 1, axis=1)).all(axis=1)
     if good.mean() < 0.75:
         return None
     at = np.linspace(fs0, fs1, n_points)
     out = np.full((len(VARIABLES), n_points), np.nan)
     for k in range(1, len(VARIABLES)):
-        out[k] = np.interp(at, t[good], fv[good, k])
-    # Foot flat: the stance frame (first 60 %) where ankle and ball of the foot move least.
+        ok = good & np.isfinite(fv[:, k])
+        # hip rotation from the bent-knee frames only (frame_variables), held over the rest;
+        # a knee that never bends gives none
+        if ok.sum() >= 2:
+            out[k] = np.interp(at, t[ok], fv[ok, k])
+    # Foot flat: the quarter of the stance frames (first 60 %) where ankle and ball of the foot
+    # move least (the median over them, not one frame: a depth camera's foot jitters).
     feet = j[:, [CJ[f"{side}_ankle"], CJ[f"{side}_foot"]]]
     speed = np.linalg.norm(np.gradient(feet, t, axis=0), axis=-1).sum(axis=1)
-    stance = (t >= fs0) & (t <= fs0 + 0.6 * (fs1 - fs0)) & good
-    if stance.any():
-        flat = np.flatnonzero(stance)[np.argmin(speed[stance])]
+    stance = np.flatnonzero((t >= fs0) & (t <= fs0 + 0.6 * (fs1 - fs0)) & good)
+    if len(stance):
+        flat = stance[np.argsort(speed[stance])[:max(1, len(stance) // 4)]]
         # at foot flat the sole is level: the ankle angle is then the shank's forward lean
         shank = j[flat, CJ[f"{side}_ankle"]] - j[flat, CJ[f"{side}_knee"]]
         fwd = walking_direction(j)
         lean = np.degrees(np.arctan2(-shank @ fwd, -shank @ UP))
-        out[V["ankle_dorsiflexion"]] += lean - fv[flat, V["ankle_dorsiflexion"]]
+        out[V["ankle_dorsiflexion"]] += np.median(lean - fv[flat, V["ankle_dorsiflexion"]])
     if pelvis_tilt is not None:
         out[V["hip_flexion"]] += pelvis_tilt
     return out
