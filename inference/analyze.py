@@ -82,9 +82,53 @@ def analyze_frames(frames: Iterable[SkeletonFrame], analysis: str = "classical",
     return out
 
 
-def bout_summaries(cycles: list[GaitCycle], bouts: list[tuple[int, int]]) -> list[dict[str, Any]]:
+@dataclass
+class Track:
+    """One walker's canonical joints over a recording (what the clinical indices need)."""
+
+    t_us: np.ndarray
+    joints: np.ndarray  # (N, 22, 3)
+    confidence: np.ndarray  # (N, 22)
+    layout: str  # the source's layout (which variables it measures poorly)
+
+
+def canonical_track(rec: Any) -> Track | None:
+    """The recording's walker as canonical joints; None for a stream file whose frames do not
+    hold exactly one body each (the indices would not know whose joints a stride is)."""
+    from streams.skeletons import to_canonical
+
+    if isinstance(rec, StreamSkeletons):
+        if not rec.frames or any(len(f.bodies) != 1 for f in rec.frames):
+            return None
+        pairs = [to_canonical(f.layout, f.bodies[0].joints, f.bodies[0].confidence)
+                 for f in rec.frames]
+        t = np.array([f.t_us for f in rec.frames], dtype=np.int64)
+        keep = np.concatenate([[True], np.diff(t) > 0])  # the analysis drops repeated times
+        return Track(t[keep], np.stack([p[0] for p in pairs])[keep],
+                     np.stack([p[1] for p in pairs])[keep], rec.frames[0].layout)
+    layout = rec.wire_skeleton()[0]
+    return Track(np.asarray(rec.t_us, np.int64), rec.joints, rec.confidence, layout)
+
+
+def _indices(cycles: list[GaitCycle], summary: dict[str, Any], track: Track | None
+             ) -> dict[str, Any] | None:
+    from inference.models.gdi.indices import bout_indices
+
+    use = [c for c in cycles if trusted(c)]
+    if track is None or not use:
+        return None
+    speed = summary["metrics"]["speed_mps"]["mean"]
+    return bout_indices(track.t_us, track.joints, track.confidence,
+                        [(c.side, c.start_us, c.end_us) for c in use], speed, track.layout)
+
+
+def bout_summaries(cycles: list[GaitCycle], bouts: list[tuple[int, int]],
+                   track: Track | None = None) -> list[dict[str, Any]]:
     """Summary per bout and analysis method of the cycles that lie in it (cycles in no bout are
-    reported apart): with both analyses each stride is measured twice, once by each."""
+    reported apart): with both analyses each stride is measured twice, once by each. With the
+    walker's ``track``, each bout's trusted strides also give GDI, GPS and GVS
+    (``inference.models.gdi.indices.bout_indices``; ``indices``: None without a trusted
+    stride)."""
     out = []
     for method in sorted({c.method for c in cycles}):
         mine = [c for c in cycles if c.method == method]
@@ -92,11 +136,13 @@ def bout_summaries(cycles: list[GaitCycle], bouts: list[tuple[int, int]]) -> lis
         for i, (b0, b1) in enumerate(bouts):
             inside = [c for c in mine if b0 <= c.start_us and c.end_us <= b1]
             rest = [c for c in rest if c not in inside]
+            summ = summarize(inside)
             out.append({"bout": i + 1, "method": method, "start_s": b0 / 1e6, "end_s": b1 / 1e6,
-                        **summarize(inside)})
+                        **summ, "indices": _indices(inside, summ, track)})
         if rest:
+            summ = summarize(rest)
             out.append({"bout": None, "method": method, "note": "cycles outside any walking bout",
-                        **summarize(rest)})
+                        **summ, "indices": _indices(rest, summ, track)})
     return out
 
 
@@ -115,7 +161,7 @@ def report(path: Path, rec: Any, res: Analysis) -> dict[str, Any]:
         "events": [{"side": e.side, "kind": e.kind, "t_s": e.event_us / 1e6,
                     "confidence": e.confidence, "method": e.method} for e in res.events],
         "cycles": [_cycle_dict(c) for c in res.cycles],
-        "bouts": bout_summaries(res.cycles, res.bouts),
+        "bouts": bout_summaries(res.cycles, res.bouts, canonical_track(rec)),
         "no_cycles": None if res.cycles else why_no_cycles(
             rec.duration_s, {s: sum(e.side == s and e.kind == "foot_strike" for e in res.events)
                              for s in ("left", "right")}),
@@ -169,6 +215,27 @@ def print_report(rep: dict[str, Any]) -> None:
             if v["n"]:
                 print(f"  {k:30s} mean {v['mean']:8.3f}  sd {_f(v['sd'], '8.3f')}  "
                       f"CV {_f(v['cv_pct'], '5.1f')} %  (n={v['n']})")
+        print_indices(b.get("indices"))
+
+
+def print_indices(ix: dict[str, Any] | None) -> None:
+    if not ix:
+        return
+    sides = [s for s in ("left", "right") if s in ix["gdi"]]
+    v = ix["dimensionless_speed"]
+    print(f"  clinical indices vs {ix['normative']}"
+          + (f" (v* = {v:.2f}, leg {ix['leg_length_m']:.2f} m)" if v is not None else
+             " (speed unknown)") + ":")
+    print("    GDI  " + "  ".join(f"{s} {ix['gdi'][s]:5.1f} (n={ix['strides'][s]})"
+                                  for s in sides))
+    print("    GPS  " + "  ".join(f"{s} {ix['gps'][s]:4.1f}" for s in sides)
+          + (f"  overall {ix['gps']['overall']:4.1f} deg" if ix["gps"]["overall"] is not None
+             else " deg"))
+    for s in sides:
+        print(f"    GVS {s:5s} " + ", ".join(f"{k} {_f(x, '.1f')}"
+                                            for k, x in ix["gvs"][s].items()))
+    print(f"    not measured: {', '.join(ix['not_measured'])}; weak from this source: "
+          f"{', '.join(ix['weak'])} ({ix['note']})")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -106,6 +106,27 @@ def compare(strides: list[dict[str, Any]]) -> dict[str, Any]:
     return res
 
 
+def index_agreement(strides: list[dict[str, Any]]) -> dict[str, Any]:
+    """GDI and GPS (Free class) of each stride from our curves (pelvis tilt not measured)
+    against the same from the lab's nine Plug-in-Gait curves."""
+    from inference.models.gdi.indices import gait_vector, gps, gvs, load_basis
+
+    basis, mean = load_basis(), load_normative().of("Free")[0]
+    full = [s for s in strides if np.isfinite(s["lab"]).all()]
+    if not full:
+        return {"strides": 0}
+    out: dict[str, Any] = {"strides": len(full)}
+    for name, f in (("gdi", lambda c: float(basis.gdi(gait_vector(c)[None])[0])),
+                    ("gps", lambda c: gps(gvs(c, mean)))):
+        ours = np.array([f(s["ours"]) for s in full])
+        lab = np.array([f(s["lab"]) for s in full])
+        out[name] = {"ours_mean": float(ours.mean()), "lab_mean": float(lab.mean()),
+                     "bias": float((ours - lab).mean()),
+                     "mae": float(np.abs(ours - lab).mean()),
+                     "r": float(np.corrcoef(ours, lab)[0, 1]) if len(full) > 2 else None}
+    return out
+
+
 def evaluate(folder: Path, noise: str | None = None) -> dict[str, Any]:
     files = sorted(p for p in Path(folder).rglob("*.c3d"))
     strides = []
@@ -113,7 +134,7 @@ def evaluate(folder: Path, noise: str | None = None) -> dict[str, Any]:
         strides.extend(trial_strides(p, noise))
     return {"folder": str(folder), "noise": noise,
             "trials": sorted({s["trial"] for s in strides}), "strides": len(strides),
-            "variables": compare(strides)}
+            "variables": compare(strides), "indices": index_agreement(strides)}
 
 
 def print_report(rep: dict[str, Any]) -> None:
@@ -133,6 +154,18 @@ def print_report(rep: dict[str, Any]) -> None:
               f"{r['lab_range_deg']:7.1f}")
     print("  degrees; offset = mean of ours - lab over the cycle; shape = RMS with each "
           "stride's offset removed; stance = RMS over 0-60 %; lab ROM = the lab curve's mean range")
+    ix = rep["indices"]
+    if ix["strides"]:
+        print(f"per stride, ours (8 variables) vs the lab's 9 curves ({ix['strides']} strides with "
+              "all nine):")
+        for k, unit in (("gdi", ""), ("gps", " deg")):
+            r = ix[k]
+            print(f"  {k.upper()}: ours {r['ours_mean']:.1f}, lab {r['lab_mean']:.1f}, bias "
+                  f"{r['bias']:+.1f}, MAE {r['mae']:.1f}{unit}, r {_r(r['r'])}")
+
+
+def _r(x: float | None) -> str:
+    return "-" if x is None else f"{x:.2f}"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -43,9 +43,6 @@ G = 9.81
 # more than anything but pathology); with no speed known, with ``Free``.
 SPEED_CLASSES: tuple[str, ...] = ("VerySlow", "Slow", "Free", "Fast", "VeryFast")
 SPEED_BOUNDS: tuple[float, ...] = (0.227, 0.363, 0.500, 0.636)
-# Leg length (greater trochanter to floor) as a share of standing height (Winter's
-# anthropometry: 0.530), for when only height is known.
-LEG_PER_HEIGHT = 0.530
 
 
 def dimensionless_speed(speed_mps: float, leg_length_m: float) -> float:
@@ -185,22 +182,78 @@ def gait_vector(curves: np.ndarray) -> np.ndarray:
     return resample(curves).reshape(-1)
 
 
-def side_indices(curves: dict[str, np.ndarray], speed_cls: str = "Free",
-                 normative: Normative | None = None, basis: GdiBasis | None = None
-                 ) -> dict[str, object]:
-    """GVS, GPS and GDI of a walker from the mean curves of each side (``curves``: side ->
-    (9, n)), against the normative class ``speed_cls``."""
-    normative = normative or load_normative()
-    basis = basis or load_basis()
-    mean, _ = normative.of(speed_cls)
-    out: dict[str, object] = {"speed_class": speed_cls, "gvs": {}, "gps": {}, "gdi": {}}
-    all_gvs = []
-    for side, c in curves.items():
-        g = gvs(c, mean)
-        all_gvs.append(g)
+# --------------------------------------------------------------------------- a walker's bout
+
+# Winter's anthropometry: hip (greater trochanter) at 0.530 of stature, ankle at 0.039; a
+# skeleton's hip-knee-ankle chain is the difference, so leg length = chain * 0.530 / 0.491.
+LEG_PER_CHAIN = 0.530 / (0.530 - 0.039)
+
+
+def leg_length(joints: np.ndarray) -> float | None:
+    """Leg length (m, greater trochanter to floor) from (N, 22, 3) canonical joints: the median
+    hip-knee-ankle chain of both legs, scaled by Winter's proportions."""
+    from streams.skeletons import CJ
+
+    chains = []
+    for side in ("left", "right"):
+        h, k, a = (joints[:, CJ[f"{side}_{j}"]] for j in ("hip", "knee", "ankle"))
+        chains.append(np.linalg.norm(k - h, axis=-1) + np.linalg.norm(a - k, axis=-1))
+    c = np.concatenate(chains)
+    c = c[np.isfinite(c)]
+    return float(np.median(c) * LEG_PER_CHAIN) if len(c) else None
+
+
+def bout_indices(t_us: np.ndarray, joints: np.ndarray, confidence: np.ndarray | None,
+                 strides: list[tuple[str, int, int]], speed_mps: float | None,
+                 layout: str) -> dict[str, object] | None:
+    """GVS, GPS and GDI of a walking bout: ``strides`` (side, strike, next strike of that side,
+    us) of one walker whose canonical joints (N, 22, 3) are sampled at ``t_us``, against the
+    normative class of the walker's non-dimensional speed (``speed_mps``; leg length from the
+    joints). Per side: GDI and GPS are means over the side's strides, GVS the side's mean per
+    variable; the overall GPS is the RMS over both sides' mean GVS. None when no stride has
+    curves."""
+    import warnings
+
+    from inference.analysis.gait_variables import (
+        NOT_MEASURED, VARIABLES, stride_variables, weak_variables)
+
+    normative, basis = load_normative(), load_basis()
+    leg_m = leg_length(joints)
+    cls = speed_class(speed_mps, leg_m)
+    mean, _ = normative.of(cls)
+    tilt = np.interp(np.linspace(0, 100, 101), np.arange(0, 101, 2), mean[0])
+    curves: dict[str, list[np.ndarray]] = {"left": [], "right": []}
+    for side, fs0, fs1 in strides:
+        c = stride_variables(t_us, joints, side, fs0, fs1, pelvis_tilt=tilt,
+                             confidence=confidence)
+        if c is not None:
+            curves[side].append(c)
+    if not any(curves.values()):
+        return None
+    out: dict[str, object] = {
+        "speed_class": cls,
+        "dimensionless_speed": (dimensionless_speed(speed_mps, leg_m)
+                                if speed_mps is not None and leg_m else None),
+        "leg_length_m": leg_m, "normative": "Schwartz 2008 " + cls,
+        "gdi": {}, "gps": {}, "gvs": {}, "strides": {},
+        "not_measured": list(NOT_MEASURED), "weak": list(weak_variables(layout)),
+        "note": ("pelvis tilt is not measured from a skeleton: hip flexion carries the "
+                 "normative tilt, GPS is over the measured variables and GDI fitted to them"),
+    }
+    side_gvs = []
+    for side, mine in curves.items():
+        if not mine:
+            continue
+        c = np.stack(mine)
+        g = np.stack([gvs(x, mean) for x in c])
+        out["gdi"][side] = float(basis.gdi(np.stack([gait_vector(x) for x in c])).mean())
+        out["gps"][side] = float(np.mean([gps(x) for x in g]))
+        with warnings.catch_warnings():  # a variable not measured is NaN in every stride
+            warnings.simplefilter("ignore", RuntimeWarning)
+            m = np.nanmean(g, axis=0)
+        side_gvs.append(m)
         out["gvs"][side] = {v: (float(x) if np.isfinite(x) else None)
-                            for v, x in zip(normative.variables, g)}
-        out["gps"][side] = gps(g)
-        out["gdi"][side] = float(basis.gdi(gait_vector(c)[None])[0])
-    out["gps"]["overall"] = gps(np.concatenate(all_gvs)) if all_gvs else None
+                            for v, x in zip(VARIABLES, m)}
+        out["strides"][side] = len(mine)
+    out["gps"]["overall"] = gps(np.concatenate(side_gvs)) if len(side_gvs) == 2 else None
     return out
