@@ -27,7 +27,8 @@ ankle_dorsiflexion    foot (ankle -> ball of the foot) vs the shank's perpendicu
                       where the foot moves least): a skeleton has no heel-to-toe sole line.
                       A fixed equinus (no foot flat) reads as a smaller deviation than it is.
 foot_progression      foot (ankle -> ball) in the horizontal plane vs the walking direction,
-                      internal (toe-in) +
+                      internal (toe-in) +; from frames where the foot is pitched less than
+                      60 deg, held across the rest (early swing)
 ====================  =================================================================
 
 The walking direction of a stride is the pelvis' horizontal travel over it (on a treadmill,
@@ -50,12 +51,13 @@ V = {name: i for i, name in enumerate(VARIABLES)}
 # agreement with a lab's own Plug-in-Gait outputs over 26 strides of 10 lab trials (`gaitstream
 # eval gait-variables`, table in inference/models/gdi/gdi.md). Weak = RMS difference above a
 # third of the variable's range over the cycle, or r < 0.7. From lab markers: hip rotation
-# (RMS 11.8 deg, r 0.22) and foot progression (12.2, its swing). Through the simulated depth
-# camera also pelvis obliquity and rotation, hip adduction, ankle (RMS 7.6, 7.9, 8.2, 22.4 deg
-# against ranges of 7.5, 11.2, 10.8, 30.6); knee (10.7 of 54) and hip flexion (7.1 of 44) hold.
+# (RMS 11.8 deg for a range of 17.5, r 0.22). Through the simulated depth camera also pelvis
+# obliquity and rotation, hip adduction, ankle, foot progression (RMS 7.6, 7.9, 8.2, 22.4, 21.7
+# deg against ranges of 7.5, 11.2, 10.8, 30.6, 16.0); knee (10.7 of 54) and hip flexion (7.1 of
+# 44) hold.
 NOT_MEASURED = ("pelvis_tilt",)
 WEAK: dict[str, tuple[str, ...]] = {
-    "markers": ("hip_rotation", "foot_progression"),
+    "markers": ("hip_rotation",),
     "depth_camera": ("pelvis_obliquity", "pelvis_rotation", "hip_adduction", "hip_rotation",
                      "ankle_dorsiflexion", "foot_progression"),
 }
@@ -74,6 +76,10 @@ UP = np.array([0.0, 1.0, 0.0])
 # frontal-plane misalignment of an adult knee (varus/valgus ~5 deg), so that the bend's
 # direction is the flexion plane's.
 MIN_BENT_KNEE_DEG = 20.0
+# cos of the steepest foot pitch at which its direction on the floor is read (60 deg)
+MIN_FOOT_LEVEL = 0.5
+# the variables only some frames of a stride define (filled from those)
+PARTIAL = ("hip_rotation", "foot_progression")
 OTHER = {"left": "right", "right": "left"}
 # The classical analysis' own smoothing (AnalyzerOptions: +-80 ms, quadratic), zero-phase: a
 # depth camera's joints jitter by centimetres, which at the foot's 15 cm are tens of degrees.
@@ -154,7 +160,12 @@ def frame_variables(joints: np.ndarray, side: str, fwd: np.ndarray) -> np.ndarra
     fwd_s = _unit(np.cross(own_perp * s, up_s))
     out[:, V["ankle_dorsiflexion"]] = np.degrees(np.arctan2(_dot(f, up_s), _dot(f, fwd_s)))
     fh = f - _dot(f, UP)[:, None] * UP
-    out[:, V["foot_progression"]] = np.degrees(np.arctan2(-s * (fh @ left_room), fh @ fwd))
+    # A foot pointing steeply down (early swing: shank back, ankle plantarflexed) has no
+    # direction in the floor plane to speak of: its error grows as 1 / cos(pitch). Only frames
+    # pitched less than 60 deg count; stride_variables fills from them.
+    out[:, V["foot_progression"]] = np.where(
+        np.linalg.norm(fh, axis=-1) >= MIN_FOOT_LEVEL,
+        np.degrees(np.arctan2(-s * (fh @ left_room), fh @ fwd)), np.nan)
     return out
 
 
@@ -184,16 +195,16 @@ def stride_variables(t_us: np.ndarray, joints: np.ndarray, side: str, fs0: int, 
         j = np.asarray(joints[i0:i1], dtype=np.float64)
     t = t_us[i0:i1].astype(np.float64)
     fv = frame_variables(j, side, walking_direction(j))
-    rot = V["hip_rotation"]
-    good = np.isfinite(np.delete(fv[:, 1:], rot - 1, axis=1)).all(axis=1)
+    good = np.isfinite(np.delete(fv, [V[n] for n in ("pelvis_tilt",) + PARTIAL], axis=1)
+                       ).all(axis=1)
     if good.mean() < 0.75:
         return None
     at = np.linspace(fs0, fs1, n_points)
     out = np.full((len(VARIABLES), n_points), np.nan)
     for k in range(1, len(VARIABLES)):
         ok = good & np.isfinite(fv[:, k])
-        # hip rotation from the bent-knee frames only (frame_variables), held over the rest;
-        # a knee that never bends gives none
+        # hip rotation and foot progression from the frames that define them (bent knee,
+        # foot not steep: frame_variables), held over the rest; none if no frame does
         if ok.sum() >= 2:
             out[k] = np.interp(at, t[ok], fv[ok, k])
     # Foot flat: the quarter of the stance frames (first 60 %) where ankle and ball of the foot
