@@ -82,53 +82,28 @@ def analyze_frames(frames: Iterable[SkeletonFrame], analysis: str = "classical",
     return out
 
 
-@dataclass
-class Track:
-    """One walker's canonical joints over a recording (what the clinical indices need)."""
-
-    t_us: np.ndarray
-    joints: np.ndarray  # (N, 22, 3)
-    confidence: np.ndarray  # (N, 22)
-    layout: str  # the source's layout (which variables it measures poorly)
-
-
-def canonical_track(rec: Any) -> Track | None:
-    """The recording's walker as canonical joints; None for a stream file whose frames do not
-    hold exactly one body each (the indices would not know whose joints a stride is)."""
-    from streams.skeletons import to_canonical
-
+def wire_layout(rec: Any) -> str:
+    """The layout a recording's frames travel in (which variables its source measures
+    poorly)."""
     if isinstance(rec, StreamSkeletons):
-        if not rec.frames or any(len(f.bodies) != 1 for f in rec.frames):
-            return None
-        pairs = [to_canonical(f.layout, f.bodies[0].joints, f.bodies[0].confidence)
-                 for f in rec.frames]
-        t = np.array([f.t_us for f in rec.frames], dtype=np.int64)
-        keep = np.concatenate([[True], np.diff(t) > 0])  # the analysis drops repeated times
-        return Track(t[keep], np.stack([p[0] for p in pairs])[keep],
-                     np.stack([p[1] for p in pairs])[keep], rec.frames[0].layout)
-    layout = rec.wire_skeleton()[0]
-    return Track(np.asarray(rec.t_us, np.int64), rec.joints, rec.confidence, layout)
+        return rec.frames[0].layout if rec.frames else "canonical22"
+    return rec.wire_skeleton()[0]
 
 
-def _indices(cycles: list[GaitCycle], summary: dict[str, Any], track: Track | None
-             ) -> dict[str, Any] | None:
+def _indices(cycles: list[GaitCycle], layout: str | None) -> dict[str, Any] | None:
     from inference.models.gdi.indices import bout_indices
 
     use = [c for c in cycles if trusted(c)]
-    if track is None or not use:
-        return None
-    speed = summary["metrics"]["speed_mps"]["mean"]
-    return bout_indices(track.t_us, track.joints, track.confidence,
-                        [(c.side, c.start_us, c.end_us) for c in use], speed, track.layout)
+    return bout_indices([(c.side, c.metrics) for c in use], layout) if use and layout else None
 
 
 def bout_summaries(cycles: list[GaitCycle], bouts: list[tuple[int, int]],
-                   track: Track | None = None) -> list[dict[str, Any]]:
+                   layout: str | None = None) -> list[dict[str, Any]]:
     """Summary per bout and analysis method of the cycles that lie in it (cycles in no bout are
-    reported apart): with both analyses each stride is measured twice, once by each. With the
-    walker's ``track``, each bout's trusted strides also give GDI, GPS and GVS
-    (``inference.models.gdi.indices.bout_indices``; ``indices``: None without a trusted
-    stride)."""
+    reported apart): with both analyses each stride is measured twice, once by each. Given the
+    source's ``layout``, ``indices`` summarises the trusted strides' GDI, GPS and GVS
+    (``inference.models.gdi.indices.bout_indices``; None where no stride has them: the gait
+    transformer's records carry none)."""
     out = []
     for method in sorted({c.method for c in cycles}):
         mine = [c for c in cycles if c.method == method]
@@ -136,13 +111,11 @@ def bout_summaries(cycles: list[GaitCycle], bouts: list[tuple[int, int]],
         for i, (b0, b1) in enumerate(bouts):
             inside = [c for c in mine if b0 <= c.start_us and c.end_us <= b1]
             rest = [c for c in rest if c not in inside]
-            summ = summarize(inside)
             out.append({"bout": i + 1, "method": method, "start_s": b0 / 1e6, "end_s": b1 / 1e6,
-                        **summ, "indices": _indices(inside, summ, track)})
+                        **summarize(inside), "indices": _indices(inside, layout)})
         if rest:
-            summ = summarize(rest)
             out.append({"bout": None, "method": method, "note": "cycles outside any walking bout",
-                        **summ, "indices": _indices(rest, summ, track)})
+                        **summarize(rest), "indices": _indices(rest, layout)})
     return out
 
 
@@ -161,7 +134,7 @@ def report(path: Path, rec: Any, res: Analysis) -> dict[str, Any]:
         "events": [{"side": e.side, "kind": e.kind, "t_s": e.event_us / 1e6,
                     "confidence": e.confidence, "method": e.method} for e in res.events],
         "cycles": [_cycle_dict(c) for c in res.cycles],
-        "bouts": bout_summaries(res.cycles, res.bouts, canonical_track(rec)),
+        "bouts": bout_summaries(res.cycles, res.bouts, wire_layout(rec)),
         "no_cycles": None if res.cycles else why_no_cycles(
             rec.duration_s, {s: sum(e.side == s and e.kind == "foot_strike" for e in res.events)
                              for s in ("left", "right")}),
@@ -175,7 +148,8 @@ def _f(v: Any, spec: str) -> str:
 SHOWN = (("stride_time_s", "stride s", ".2f"), ("cadence_spm", "cad", ".0f"),
          ("step_length_m", "step m", ".2f"), ("speed_mps", "m/s", ".2f"),
          ("stance_pct", "stance%", ".0f"), ("double_support_pct", "DS%", ".0f"),
-         ("knee_rom_deg", "kneeROM", ".0f"), ("peak_swing_knee_flexion_deg", "pkKnee", ".0f"))
+         ("knee_rom_deg", "kneeROM", ".0f"), ("peak_swing_knee_flexion_deg", "pkKnee", ".0f"),
+         ("gdi", "GDI", ".0f"), ("gps", "GPS", ".1f"))
 
 
 def print_report(rep: dict[str, Any]) -> None:
@@ -201,7 +175,7 @@ def print_report(rep: dict[str, Any]) -> None:
     print(f"  {'method':17s} " * by + f"{'side':5s} {'start':>7s} {'end':>7s} {heads}  flags")
     for c in sorted(rep["cycles"], key=lambda c: (c["method"], c["start_s"])) if by \
             else rep["cycles"]:
-        m = c["metrics"]
+        m = {k: None for k, _, _ in SHOWN} | c["metrics"]
         print(f"  {c['method']:17s} " * by + f"{c['side']:5s} {c['start_s']:7.3f} "
               f"{c['end_s']:7.3f} " + " ".join(f"{_f(m[k], s):>8s}" for k, _, s in SHOWN)
               + "  " + (",".join(c["flags"]) or "-"))
@@ -222,10 +196,7 @@ def print_indices(ix: dict[str, Any] | None) -> None:
     if not ix:
         return
     sides = [s for s in ("left", "right") if s in ix["gdi"]]
-    v = ix["dimensionless_speed"]
-    print(f"  clinical indices vs {ix['normative']}"
-          + (f" (v* = {v:.2f}, leg {ix['leg_length_m']:.2f} m)" if v is not None else
-             " (speed unknown)") + ":")
+    print(f"  clinical indices (mean over strides; vs {ix['normative']}):")
     print("    GDI  " + "  ".join(f"{s} {ix['gdi'][s]:5.1f} (n={ix['strides'][s]})"
                                   for s in sides))
     print("    GPS  " + "  ".join(f"{s} {ix['gps'][s]:4.1f}" for s in sides)

@@ -15,7 +15,7 @@ from conftest import REPO
 from inference.analysis.gait_variables import VARIABLES, V
 from inference.data.fgdi import read_folder
 from inference.models.gdi.indices import (
-    GdiBasis, bout_indices, gait_vector, gps, gvs, load_basis, speed_class)
+    GdiBasis, bout_indices, gait_vector, gps, gvs, load_basis, speed_class, stride_indices)
 
 FGDI = "pathological_kinematics_fgdi"
 
@@ -96,16 +96,19 @@ def test_shipped_basis_gives_the_fgdi_controls_100_sd_10_and_holds_out_of_sample
 
 
 def _walk_indices(pattern, severity):
+    """The bout indices of a simulated straight walk from its true foot strikes."""
     p = straight(pattern, severity)
     t = np.arange(0.0, p.t_stop, 1 / 30)
     pts, _ = p.evaluate(t)
     joints = layout_joints(pts, "canonical22")
+    t_us = (t * 1e6).round().astype(np.int64)
     strides = []
     for side in ("left", "right"):
         hs = [e.t for e in p.events() if e.side == side and e.kind == "foot_strike"]
-        strides += [(side, int(a * 1e6), int(b * 1e6)) for a, b in list(zip(hs, hs[1:]))[1:-1]]
-    return bout_indices((t * 1e6).round().astype(np.int64), joints, None, strides, None,
-                        "canonical22")
+        for a, b in list(zip(hs, hs[1:]))[1:-1]:
+            strides.append((side, stride_indices(t_us, joints, side, int(a * 1e6),
+                                                 int(b * 1e6), None)))
+    return bout_indices(strides, "canonical22")
 
 
 def test_simulated_walks_normal_near_100_and_pathological_lower():
@@ -198,16 +201,24 @@ def test_eval_gdi_command_on_the_fgdi_folder(shared_data, tmp_path):
     assert "leave-subjects-out" in out.stdout
 
 
-def test_analyze_bout_summary_has_the_indices(shared_data):
+def test_each_stride_record_and_the_bout_summary_carry_the_indices(shared_data):
     from capture.readers import load_recording
-    from inference.analyze import analyze_recording, bout_summaries, canonical_track
+    from inference.analyze import analyze_recording, bout_summaries, wire_layout
+    from sinks.log.records import cycle_row
 
     rec = load_recording(shared_data / "c3d_gait_lab_samples/trials/KTK_walk.c3d")
     res = analyze_recording(rec)
-    bouts = bout_summaries(res.cycles, res.bouts, canonical_track(rec))
+    cyc = [c for c in res.cycles if c.metrics.get("gdi") is not None]
+    assert cyc and all(0 < c.metrics["gps"] < 30 for c in cyc)
+    assert "gvs_knee_flexion" in cyc[0].metrics and "gvs_pelvis_tilt" not in cyc[0].metrics
+    # the log keeps them without a migration: metrics beyond CYCLE_METRICS are extra_metrics
+    extra = json.loads(cycle_row(cyc[0], 0)["extra_metrics"])
+    assert extra["gdi"] == pytest.approx(cyc[0].metrics["gdi"])
+    bouts = bout_summaries(res.cycles, res.bouts, wire_layout(rec))
     ix = [b["indices"] for b in bouts if b["indices"]]
     assert ix, bouts
     assert set(ix[0]["gdi"]) == {"left", "right"} and ix[0]["gps"]["overall"] > 0
+    mine = [c.metrics["gdi"] for c in cyc if c.side == "left"]
+    assert ix[0]["gdi"]["left"] == pytest.approx(np.mean(mine))
     assert "hip_rotation" in ix[0]["weak"] and ix[0]["not_measured"] == ["pelvis_tilt"]
-    assert ix[0]["speed_class"] in ("Slow", "Free")  # 0.82 m/s on a 0.8 m leg: v* 0.29
     assert set(ix[0]["gvs"]["left"]) == set(VARIABLES)

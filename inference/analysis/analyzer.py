@@ -44,6 +44,7 @@ from inference.analysis.events import (DETECTORS, EventOptions, find_extrema, pr
                               strike_time)
 from inference.analysis.filters import Window, local_poly
 from inference.analysis.kinematics import F, FEATURES, SIDES, features
+from inference.models.gdi.indices import stride_indices
 from streams.schema import GaitCycle, GaitEvent
 from streams.skeletons import CJ
 
@@ -52,6 +53,9 @@ log = logging.getLogger(__name__)
 N_JOINTS = 22
 _ANKLES = np.array([CJ["left_ankle"], CJ["right_ankle"]])
 _FEET = np.array([CJ["left_ankle"], CJ["right_ankle"], CJ["left_foot"], CJ["right_foot"]])
+# the joints the nine gait variables use (inference.analysis.gait_variables)
+_LOWER = np.array([CJ[j] for j in ("pelvis", "left_hip", "right_hip", "left_knee", "right_knee",
+                                   "left_ankle", "right_ankle", "left_foot", "right_foot")])
 # Feature columns: whether the walker moves in a frame (pelvis speed, ankles' forward velocity
 # relative to the pelvis), and the ankles' forward positions (foot range).
 _MOVING = np.array([F["pelvis_speed"], F["ankle_fwd_vel_left"], F["ankle_fwd_vel_right"]])
@@ -77,6 +81,8 @@ class AnalyzerOptions:
     cycles: CycleOptions = field(default_factory=CycleOptions)
     floor_window_s: float = 10.0
     keep_trace: bool = False  # keep every frame's features (plots, evaluation)
+    # GDI, GPS and GVS of each stride in its record's metrics (inference.models.gdi)
+    clinical_indices: bool = True
 
     @classmethod
     def from_flat(cls, options: dict[str, Any]) -> "AnalyzerOptions":
@@ -220,6 +226,9 @@ class OnlineGaitAnalyzer:
             "t": ((), np.int64), "f": ((len(FEATURES),), np.float64), "q": ((), np.int32),
             "s": ((), np.int8), "a": ((), np.float64), "p": ((2, 3), np.float64),
             "v": ((), np.float64), "c": ((4,), np.float64),
+            # smoothed lower-body joints, for the stride's clinical indices (float32: a
+            # micrometre is far below what the angles resolve)
+            "lj": ((len(_LOWER), 3), np.float32),
         })
         self._final = 0  # global raw index of the next frame to finalise
         self._prepared = 0  # global raw index of the next frame without heading inputs/quality
@@ -392,7 +401,7 @@ class OnlineGaitAnalyzer:
         # The new rows go into the trace first: the foot range, turn rate and foot travel look
         # back over the trace including them; the columns made from those are filled after.
         tr.extend(t=tq, f=feats, q=quality, a=angle, p=val[:, _ANKLES],
-                  c=raw.cols["w"][lo:hi, _FEET])
+                  c=raw.cols["w"][lo:hi, _FEET], lj=val[:, _LOWER])
         k = tr.n - (hi - lo)
         foot_range, turn = motion_inputs(tr["t"], tr["f"], tr["a"], k)
         state = motion.motion_state(speed, foot_range, turn, o.frames)
@@ -526,6 +535,14 @@ class OnlineGaitAnalyzer:
             return
         self._strides.append((side, fs0, fs1))
 
+    def _indices(self, side: str, fs0: int, fs1: int, speed: float | None) -> dict[str, float]:
+        """The stride's GDI, GPS and GVS from the trace's smoothed joints (none when the
+        trace does not cover it)."""
+        tr = self._tr
+        j = np.full((tr.n, N_JOINTS, 3), np.nan)
+        j[:, _LOWER] = tr["lj"]
+        return stride_indices(tr["t"], j, side, fs0, fs1, speed, smooth=False)
+
     def _emit_cycles(self, final: bool) -> list[GaitCycle]:
         """Records of the queued strides whose turn the headings can judge: those reach
         ``heading_delay`` past the stride's end (all of them at the end of the stream)."""
@@ -534,9 +551,12 @@ class OnlineGaitAnalyzer:
         out = []
         while self._strides and (final or t[-1] >= self._strides[0][2] + self._turn_delay_us):
             side, fs0, fs1 = self._strides.pop(0)
-            out.append(stride_cycle(self.source, self.track, side, fs0, fs1, self._events, t,
-                                    tr["f"], tr["q"], tr["s"], tr["a"], self.opts.cycles,
-                                    int(t[-1]), self._turn_delay_us))
+            cycle = stride_cycle(self.source, self.track, side, fs0, fs1, self._events, t,
+                                 tr["f"], tr["q"], tr["s"], tr["a"], self.opts.cycles,
+                                 int(t[-1]), self._turn_delay_us)
+            if self.opts.clinical_indices:
+                cycle.metrics.update(self._indices(side, fs0, fs1, cycle.metrics["speed_mps"]))
+            out.append(cycle)
             self.counters["cycles"] += 1
         return out
 

@@ -203,57 +203,58 @@ def leg_length(joints: np.ndarray) -> float | None:
     return float(np.median(c) * LEG_PER_CHAIN) if len(c) else None
 
 
-def bout_indices(t_us: np.ndarray, joints: np.ndarray, confidence: np.ndarray | None,
-                 strides: list[tuple[str, int, int]], speed_mps: float | None,
-                 layout: str) -> dict[str, object] | None:
-    """GVS, GPS and GDI of a walking bout: ``strides`` (side, strike, next strike of that side,
-    us) of one walker whose canonical joints (N, 22, 3) are sampled at ``t_us``, against the
-    normative class of the walker's non-dimensional speed (``speed_mps``; leg length from the
-    joints). Per side: GDI and GPS are means over the side's strides, GVS the side's mean per
-    variable; the overall GPS is the RMS over both sides' mean GVS. None when no stride has
-    curves."""
-    import warnings
+def stride_indices(t_us: np.ndarray, joints: np.ndarray, side: str, fs0: int, fs1: int,
+                   speed_mps: float | None, smooth: bool = True) -> dict[str, float]:
+    """The clinical indices of one stride, as extra metrics of its GaitCycle record: ``gdi``,
+    ``gps`` and ``gvs_<variable>`` of each variable measured, against the normative class of
+    the stride's own non-dimensional speed (``speed_mps``; leg length from the joints).
+    ``joints``: (N, 22, 3) canonical joints at ``t_us`` (the lower body is enough);
+    ``smooth``: False when they are smoothed already. Empty when the frames give no curves."""
+    from inference.analysis.gait_variables import VARIABLES, stride_variables
 
-    from inference.analysis.gait_variables import (
-        NOT_MEASURED, VARIABLES, stride_variables, weak_variables)
-
-    normative, basis = load_normative(), load_basis()
     leg_m = leg_length(joints)
     cls = speed_class(speed_mps, leg_m)
-    mean, _ = normative.of(cls)
+    mean, _ = load_normative().of(cls)
     tilt = np.interp(np.linspace(0, 100, 101), np.arange(0, 101, 2), mean[0])
-    curves: dict[str, list[np.ndarray]] = {"left": [], "right": []}
-    for side, fs0, fs1 in strides:
-        c = stride_variables(t_us, joints, side, fs0, fs1, pelvis_tilt=tilt,
-                             confidence=confidence)
-        if c is not None:
-            curves[side].append(c)
-    if not any(curves.values()):
-        return None
+    kw = {} if smooth else {"smooth": None}
+    curves = stride_variables(t_us, joints, side, fs0, fs1, pelvis_tilt=tilt, **kw)
+    if curves is None:
+        return {}
+    g = gvs(curves, mean)
+    out = {"gdi": float(load_basis().gdi(gait_vector(curves)[None])[0]), "gps": gps(g)}
+    out.update({f"gvs_{v}": float(x) for v, x in zip(VARIABLES, g) if np.isfinite(x)})
+    return out
+
+
+def bout_indices(cycles: list[tuple[str, dict[str, float | None]]], layout: str
+                 ) -> dict[str, object] | None:
+    """A bout's clinical indices from its strides' (side, metrics) with :func:`stride_indices`'
+    keys: per side GDI and GPS are the means over the side's strides and each GVS the mean per
+    variable; the overall GPS is the RMS over both sides' mean GVS (Baker et al. 2009). Names
+    what a source of ``layout`` does not measure or measures poorly. None without a stride
+    that has indices."""
+    from inference.analysis.gait_variables import NOT_MEASURED, VARIABLES, weak_variables
+
     out: dict[str, object] = {
-        "speed_class": cls,
-        "dimensionless_speed": (dimensionless_speed(speed_mps, leg_m)
-                                if speed_mps is not None and leg_m else None),
-        "leg_length_m": leg_m, "normative": "Schwartz 2008 " + cls,
         "gdi": {}, "gps": {}, "gvs": {}, "strides": {},
+        "normative": "Schwartz 2008, the class of each stride's own speed",
         "not_measured": list(NOT_MEASURED), "weak": list(weak_variables(layout)),
         "note": ("pelvis tilt is not measured from a skeleton: hip flexion carries the "
                  "normative tilt, GPS is over the measured variables and GDI fitted to them"),
     }
     side_gvs = []
-    for side, mine in curves.items():
+    for side in ("left", "right"):
+        mine = [m for s, m in cycles if s == side and m.get("gdi") is not None]
         if not mine:
             continue
-        c = np.stack(mine)
-        g = np.stack([gvs(x, mean) for x in c])
-        out["gdi"][side] = float(basis.gdi(np.stack([gait_vector(x) for x in c])).mean())
-        out["gps"][side] = float(np.mean([gps(x) for x in g]))
-        with warnings.catch_warnings():  # a variable not measured is NaN in every stride
-            warnings.simplefilter("ignore", RuntimeWarning)
-            m = np.nanmean(g, axis=0)
-        side_gvs.append(m)
-        out["gvs"][side] = {v: (float(x) if np.isfinite(x) else None)
-                            for v, x in zip(VARIABLES, m)}
+        out["gdi"][side] = float(np.mean([m["gdi"] for m in mine]))
+        out["gps"][side] = float(np.mean([m["gps"] for m in mine]))
+        g = {v: [m[f"gvs_{v}"] for m in mine if m.get(f"gvs_{v}") is not None]
+             for v in VARIABLES}
+        out["gvs"][side] = {v: float(np.mean(x)) if x else None for v, x in g.items()}
+        side_gvs.append([x for x in out["gvs"][side].values() if x is not None])
         out["strides"][side] = len(mine)
+    if not side_gvs:
+        return None
     out["gps"]["overall"] = gps(np.concatenate(side_gvs)) if len(side_gvs) == 2 else None
     return out
