@@ -207,6 +207,8 @@ def print_indices(ix: dict[str, Any] | None) -> None:
                                             for k, x in ix["gvs"][s].items()))
     print(f"    not measured: {', '.join(ix['not_measured'])}; weak from this source: "
           f"{', '.join(ix['weak'])} ({ix['note']})")
+    if ix.get("caution"):
+        print(f"    CAUTION: {ix['caution']}")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -222,3 +222,6 @@ def test_each_stride_record_and_the_bout_summary_carry_the_indices(shared_data):
     assert ix[0]["gdi"]["left"] == pytest.approx(np.mean(mine))
     assert "hip_rotation" in ix[0]["weak"] and ix[0]["not_measured"] == ["pelvis_tilt"]
     assert set(ix[0]["gvs"]["left"]) == set(VARIABLES)
+    assert ix[0]["caution"] is None  # marker-quality joints
+    cam = bout_indices([(c.side, c.metrics) for c in cyc], "azure_kinect32")
+    assert "not comparable" in cam["caution"] and "ankle_dorsiflexion" in cam["weak"]

@@ -66,6 +66,24 @@ SOURCE_KIND = {"canonical22": "markers", "azure_kinect32": "depth_camera",
                "kinect_v1_20": "depth_camera", "mediapipe33": "depth_camera"}
 
 
+# Whether a source's GDI/GPS can be read against lab norms. Depth cameras: no. Through the
+# simulated Azure Kinect, GDI reads 11 points low and GPS 8 deg high against the same strides'
+# Plug-in-Gait; 436 real Kinect v1 strides of 41 walks of unimpaired adults
+# (kinect_v1_walking_andersson2015) give a median GDI of 42 and GPS of 45 deg (the knee reads
+# ~20 deg hyperextended in stance, the foot joint is unusable).
+CAUTION = {
+    "markers": None,
+    "depth_camera": ("GDI and GPS from a depth camera are not comparable with lab norms: its "
+                     "joint noise reads as deviation (simulated Azure Kinect: GDI 11 low, GPS "
+                     "8 deg high; real Kinect v1, unimpaired adults: median GDI 42); compare "
+                     "only with the same camera's own earlier walks"),
+}
+
+
+def caution(layout: str) -> str | None:
+    return CAUTION[SOURCE_KIND.get(layout, "depth_camera")]
+
+
 def weak_variables(layout: str) -> tuple[str, ...]:
     """The variables a source of ``layout`` measures poorly (mediapipe33, a webcam's 3-D
     estimate, is at best as good as a depth camera)."""
@@ -99,40 +117,41 @@ def _deg_asin(x: np.ndarray) -> np.ndarray:
     return np.degrees(np.arcsin(np.clip(x, -1.0, 1.0)))
 
 
-def walking_direction(joints: np.ndarray) -> np.ndarray:
+def walking_direction(joints: np.ndarray, up: np.ndarray = UP) -> np.ndarray:
     """Horizontal unit walking direction of (N, 22, 3) joints over a stride."""
     travel = joints[-1, CJ["pelvis"]] - joints[0, CJ["pelvis"]]
-    travel = travel - travel @ UP * UP
+    travel = travel - travel @ up * up
     if np.linalg.norm(travel) > 0.2:  # at least a short step's travel: overground
         return travel / np.linalg.norm(travel)
     # treadmill: perpendicular to the mean hip line, on the side the feet point to
     hip = np.nanmean(joints[:, CJ["left_hip"]] - joints[:, CJ["right_hip"]], axis=0)
-    f = np.cross(hip, UP)
-    f = f - f @ UP * UP
+    f = np.cross(hip, up)
+    f = f - f @ up * up
     feet = np.nanmean(joints[:, [CJ["left_foot"], CJ["right_foot"]]]
                       - joints[:, [CJ["left_ankle"], CJ["right_ankle"]]], axis=(0, 1))
     return f / np.linalg.norm(f) * (1.0 if feet @ f >= 0 else -1.0)
 
 
-def frame_variables(joints: np.ndarray, side: str, fwd: np.ndarray) -> np.ndarray:
+def frame_variables(joints: np.ndarray, side: str, fwd: np.ndarray, up: np.ndarray = UP
+                    ) -> np.ndarray:
     """(N, 9) variables of ``side`` per frame of (N, 22, 3) joints; pelvis tilt is NaN, hip
     flexion lacks the tilt and the ankle its foot-flat zero (:func:`stride_variables` adds
-    them)."""
+    them). ``up``: the floor's normal (default +y)."""
     s = 1.0 if side == "left" else -1.0
     hip, ohip = joints[:, CJ[f"{side}_hip"]], joints[:, CJ[f"{OTHER[side]}_hip"]]
     knee, ankle = joints[:, CJ[f"{side}_knee"]], joints[:, CJ[f"{side}_ankle"]]
     foot = joints[:, CJ[f"{side}_foot"]]
-    left_room = np.cross(UP, fwd)  # the walker's left in the room
+    left_room = np.cross(up, fwd)  # the walker's left in the room
     out = np.full((len(joints), len(VARIABLES)), np.nan)
 
     # Pelvis frame: lateral = the hip line (towards the left), up = room up made square to it,
     # forward = lateral x up. It carries obliquity and rotation, not tilt.
     lat_l = _unit(joints[:, CJ["left_hip"]] - joints[:, CJ["right_hip"]])
-    up_p = _unit(UP - _dot(lat_l, UP)[:, None] * lat_l)
+    up_p = _unit(up - _dot(lat_l, up)[:, None] * lat_l)
     fwd_p = np.cross(lat_l, up_p)
     own = s * lat_l  # towards this side
     line = hip - ohip  # other hip -> this hip
-    out[:, V["pelvis_obliquity"]] = _deg_asin(_dot(_unit(line), UP))
+    out[:, V["pelvis_obliquity"]] = _deg_asin(_dot(_unit(line), up))
     out[:, V["pelvis_rotation"]] = np.degrees(np.arctan2(line @ fwd, s * (line @ left_room)))
 
     thigh = _unit(knee - hip)
@@ -159,7 +178,7 @@ def frame_variables(joints: np.ndarray, side: str, fwd: np.ndarray) -> np.ndarra
     up_s = -shank
     fwd_s = _unit(np.cross(own_perp * s, up_s))
     out[:, V["ankle_dorsiflexion"]] = np.degrees(np.arctan2(_dot(f, up_s), _dot(f, fwd_s)))
-    fh = f - _dot(f, UP)[:, None] * UP
+    fh = f - _dot(f, up)[:, None] * up
     # A foot pointing steeply down (early swing: shank back, ankle plantarflexed) has no
     # direction in the floor plane to speak of: its error grows as 1 / cos(pitch). Only frames
     # pitched less than 60 deg count; stride_variables fills from them.
@@ -171,14 +190,15 @@ def frame_variables(joints: np.ndarray, side: str, fwd: np.ndarray) -> np.ndarra
 
 def stride_variables(t_us: np.ndarray, joints: np.ndarray, side: str, fs0: int, fs1: int,
                      n_points: int = 101, pelvis_tilt: np.ndarray | None = None,
-                     confidence: np.ndarray | None = None, smooth: Window | None = SMOOTH
-                     ) -> np.ndarray | None:
+                     confidence: np.ndarray | None = None, smooth: Window | None = SMOOTH,
+                     up: np.ndarray = UP) -> np.ndarray | None:
     """(9, n_points) curves of the stride of ``side`` from strike ``fs0`` to ``fs1`` (us), from
     frames ``t_us`` (ascending) of (N, 22, 3) canonical joints (``confidence`` (N, 22): weights
     of the smoothing, 0 = not tracked). ``pelvis_tilt`` (n_points,): the tilt assumed for hip
     flexion (see the module docstring); without it hip flexion is the thigh against the
-    untilted pelvis frame. None when the frames do not cover the stride or a joint it needs is
-    missing in more than a quarter of it."""
+    untilted pelvis frame. ``up``: the floor's normal (a camera pitched against the floor has
+    its y axis tilted: the analysis estimates the floor). None when the frames do not cover the
+    stride or a joint it needs is missing in more than a quarter of it."""
     i0 = int(np.searchsorted(t_us, fs0, "right")) - 1
     i1 = int(np.searchsorted(t_us, fs1, "left")) + 1
     if i0 < 0 or i1 > len(t_us) or i1 - i0 < 5:
@@ -194,7 +214,7 @@ def stride_variables(t_us: np.ndarray, joints: np.ndarray, side: str, fs0: int, 
     else:
         j = np.asarray(joints[i0:i1], dtype=np.float64)
     t = t_us[i0:i1].astype(np.float64)
-    fv = frame_variables(j, side, walking_direction(j))
+    fv = frame_variables(j, side, walking_direction(j, up), up)
     good = np.isfinite(np.delete(fv, [V[n] for n in ("pelvis_tilt",) + PARTIAL], axis=1)
                        ).all(axis=1)
     if good.mean() < 0.75:
@@ -216,8 +236,8 @@ def stride_variables(t_us: np.ndarray, joints: np.ndarray, side: str, fs0: int, 
         flat = stance[np.argsort(speed[stance])[:max(1, len(stance) // 4)]]
         # at foot flat the sole is level: the ankle angle is then the shank's forward lean
         shank = j[flat, CJ[f"{side}_ankle"]] - j[flat, CJ[f"{side}_knee"]]
-        fwd = walking_direction(j)
-        lean = np.degrees(np.arctan2(-shank @ fwd, -shank @ UP))
+        fwd = walking_direction(j, up)
+        lean = np.degrees(np.arctan2(-shank @ fwd, -shank @ up))
         out[V["ankle_dorsiflexion"]] += np.median(lean - fv[flat, V["ankle_dorsiflexion"]])
     if pelvis_tilt is not None:
         out[V["hip_flexion"]] += pelvis_tilt

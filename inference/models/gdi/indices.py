@@ -204,19 +204,23 @@ def leg_length(joints: np.ndarray) -> float | None:
 
 
 def stride_indices(t_us: np.ndarray, joints: np.ndarray, side: str, fs0: int, fs1: int,
-                   speed_mps: float | None, smooth: bool = True) -> dict[str, float]:
+                   speed_mps: float | None, smooth: bool = True,
+                   up: np.ndarray | None = None) -> dict[str, float]:
     """The clinical indices of one stride, as extra metrics of its GaitCycle record: ``gdi``,
     ``gps`` and ``gvs_<variable>`` of each variable measured, against the normative class of
     the stride's own non-dimensional speed (``speed_mps``; leg length from the joints).
     ``joints``: (N, 22, 3) canonical joints at ``t_us`` (the lower body is enough);
-    ``smooth``: False when they are smoothed already. Empty when the frames give no curves."""
+    ``smooth``: False when they are smoothed already; ``up``: the floor's normal when known
+    (default +y). Empty when the frames give no curves."""
     from inference.analysis.gait_variables import VARIABLES, stride_variables
 
     leg_m = leg_length(joints)
     cls = speed_class(speed_mps, leg_m)
     mean, _ = load_normative().of(cls)
     tilt = np.interp(np.linspace(0, 100, 101), np.arange(0, 101, 2), mean[0])
-    kw = {} if smooth else {"smooth": None}
+    kw: dict = {} if smooth else {"smooth": None}
+    if up is not None:
+        kw["up"] = np.asarray(up, dtype=np.float64)
     curves = stride_variables(t_us, joints, side, fs0, fs1, pelvis_tilt=tilt, **kw)
     if curves is None:
         return {}
@@ -233,9 +237,11 @@ def bout_indices(cycles: list[tuple[str, dict[str, float | None]]], layout: str
     variable; the overall GPS is the RMS over both sides' mean GVS (Baker et al. 2009). Names
     what a source of ``layout`` does not measure or measures poorly. None without a stride
     that has indices."""
-    from inference.analysis.gait_variables import NOT_MEASURED, VARIABLES, weak_variables
+    from inference.analysis.gait_variables import (
+        NOT_MEASURED, VARIABLES, caution, weak_variables)
 
     out: dict[str, object] = {
+        "caution": caution(layout),
         "gdi": {}, "gps": {}, "gvs": {}, "strides": {},
         "normative": "Schwartz 2008, the class of each stride's own speed",
         "not_measured": list(NOT_MEASURED), "weak": list(weak_variables(layout)),
