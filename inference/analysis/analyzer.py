@@ -258,7 +258,6 @@ class OnlineGaitAnalyzer:
             "t": ((), np.int64), "p": ((3,), np.float64)})
         self._floor_refit_us = 0
         self.floor: dict[str, float] | None = None  # ankle_level_m (along y), tilt_deg
-        self._floor_normal: np.ndarray | None = None  # the clinical indices' up
         self.counters = {"frames": 0, "rejected": 0, "events": 0, "cycles": 0,
                          "unpaired_strikes": 0}
         self.trace: dict[str, list[np.ndarray]] = {"t": [], "f": [], "q": [], "s": [], "d": []}
@@ -445,11 +444,10 @@ class OnlineGaitAnalyzer:
         self._floor_refit_us = now + 1_000_000
         recent = self._still["t"] >= now - int(self.opts.floor_window_s * 1e6)
         try:
-            normal, level, tilt = motion.estimate_floor(self._still["p"][recent])
+            _, level, tilt = motion.estimate_floor(self._still["p"][recent])
         except ValueError:
             return  # not yet spread in two directions (one foot line): keep what we had
         self.floor = {"ankle_level_m": level, "tilt_deg": tilt}
-        self._floor_normal = normal
 
     def _detect(self, final: bool) -> list[GaitEvent | GaitCycle]:
         tr, o = self._tr, self.opts
@@ -543,10 +541,17 @@ class OnlineGaitAnalyzer:
         tr = self._tr
         j = np.full((tr.n, N_JOINTS, 3), np.nan)
         j[:, _LOWER] = tr["lj"]
-        # up: the floor's normal once estimated (a pitched camera's y is not vertical, and
-        # the sagittal angles would carry its pitch)
-        return stride_indices(tr["t"], j, side, fs0, fs1, speed, smooth=False,
-                              up=self._floor_normal)
+        # up: the floor's normal (a pitched camera's y is not vertical, and the sagittal
+        # angles would carry its pitch), from the resting ankles of the floor window before
+        # the stride's end: the same whenever the stride is emitted (batching changes latency,
+        # not results), unlike self.floor, refitted on the batches' clock
+        still = self._still
+        recent = (still["t"] <= fs1) & (still["t"] >= fs1 - int(self.opts.floor_window_s * 1e6))
+        try:
+            up = motion.estimate_floor(still["p"][recent])[0] if recent.sum() >= 30 else None
+        except ValueError:
+            up = None  # the ankles rested on one line only so far: the wire's y
+        return stride_indices(tr["t"], j, side, fs0, fs1, speed, smooth=False, up=up)
 
     def _emit_cycles(self, final: bool) -> list[GaitCycle]:
         """Records of the queued strides whose turn the headings can judge: those reach
