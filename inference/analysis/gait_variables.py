@@ -69,7 +69,7 @@ SOURCE_KIND = {"canonical22": "markers", "azure_kinect32": "depth_camera",
 # Whether a source's GDI/GPS can be read against lab norms. Depth cameras: no. Through the
 # simulated Azure Kinect, GDI reads 11 points low and GPS 8 deg high against the same strides'
 # Plug-in-Gait; 436 real Kinect v1 strides of 41 walks of unimpaired adults
-# (kinect_v1_walking_andersson2015) give a median GDI of 42 and GPS of 45 deg (the knee reads
+# (kinect_v1_walking_andersson2015) give a median GDI of 42 and GPS of 44 deg (the knee reads
 # ~20 deg hyperextended in stance, the foot joint is unusable).
 CAUTION = {
     "markers": None,
