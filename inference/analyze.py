@@ -83,9 +83,28 @@ def analyze_frames(frames: Iterable[SkeletonFrame], analysis: str = "classical",
     return out
 
 
-def bout_summaries(cycles: list[GaitCycle], bouts: list[tuple[int, int]]) -> list[dict[str, Any]]:
+def wire_layout(rec: Any) -> str:
+    """The layout a recording's frames travel in (which variables its source measures
+    poorly)."""
+    if isinstance(rec, StreamSkeletons):
+        return rec.frames[0].layout if rec.frames else "canonical22"
+    return rec.wire_skeleton()[0]
+
+
+def _indices(cycles: list[GaitCycle], layout: str | None) -> dict[str, Any] | None:
+    from inference.models.gdi.indices import bout_indices
+
+    use = [c for c in cycles if trusted(c)]
+    return bout_indices([(c.side, c.metrics) for c in use], layout) if use and layout else None
+
+
+def bout_summaries(cycles: list[GaitCycle], bouts: list[tuple[int, int]],
+                   layout: str | None = None) -> list[dict[str, Any]]:
     """Summary per bout and analysis method of the cycles that lie in it (cycles in no bout are
-    reported apart): with both analyses each stride is measured twice, once by each."""
+    reported apart): with both analyses each stride is measured twice, once by each. Given the
+    source's ``layout``, ``indices`` summarises the trusted strides' GDI, GPS and GVS
+    (``inference.models.gdi.indices.bout_indices``; None where no stride has them: the gait
+    transformer's records carry none)."""
     out = []
     for method in sorted({c.method for c in cycles}):
         mine = [c for c in cycles if c.method == method]
@@ -94,10 +113,10 @@ def bout_summaries(cycles: list[GaitCycle], bouts: list[tuple[int, int]]) -> lis
             inside = [c for c in mine if b0 <= c.start_us and c.end_us <= b1]
             rest = [c for c in rest if c not in inside]
             out.append({"bout": i + 1, "method": method, "start_s": b0 / 1e6, "end_s": b1 / 1e6,
-                        **summarize(inside)})
+                        **summarize(inside), "indices": _indices(inside, layout)})
         if rest:
             out.append({"bout": None, "method": method, "note": "cycles outside any walking bout",
-                        **summarize(rest)})
+                        **summarize(rest), "indices": _indices(rest, layout)})
     return out
 
 
@@ -116,7 +135,7 @@ def report(path: Path, rec: Any, res: Analysis) -> dict[str, Any]:
         "events": [{"side": e.side, "kind": e.kind, "t_s": e.event_us / 1e6,
                     "confidence": e.confidence, "method": e.method} for e in res.events],
         "cycles": [_cycle_dict(c) for c in res.cycles],
-        "bouts": bout_summaries(res.cycles, res.bouts),
+        "bouts": bout_summaries(res.cycles, res.bouts, wire_layout(rec)),
         "no_cycles": None if res.cycles else why_no_cycles(
             rec.duration_s, {s: sum(e.side == s and e.kind == "foot_strike" for e in res.events)
                              for s in ("left", "right")}),
@@ -130,7 +149,8 @@ def _f(v: Any, spec: str) -> str:
 SHOWN = (("stride_time_s", "stride s", ".2f"), ("cadence_spm", "cad", ".0f"),
          ("step_length_m", "step m", ".2f"), ("speed_mps", "m/s", ".2f"),
          ("stance_pct", "stance%", ".0f"), ("double_support_pct", "DS%", ".0f"),
-         ("knee_rom_deg", "kneeROM", ".0f"), ("peak_swing_knee_flexion_deg", "pkKnee", ".0f"))
+         ("knee_rom_deg", "kneeROM", ".0f"), ("peak_swing_knee_flexion_deg", "pkKnee", ".0f"),
+         ("gdi", "GDI", ".0f"), ("gps", "GPS", ".1f"))
 
 
 def print_report(rep: dict[str, Any]) -> None:
@@ -156,7 +176,7 @@ def print_report(rep: dict[str, Any]) -> None:
     print(f"  {'method':17s} " * by + f"{'side':5s} {'start':>7s} {'end':>7s} {heads}  flags")
     for c in sorted(rep["cycles"], key=lambda c: (c["method"], c["start_s"])) if by \
             else rep["cycles"]:
-        m = c["metrics"]
+        m = {k: None for k, _, _ in SHOWN} | c["metrics"]
         print(f"  {c['method']:17s} " * by + f"{c['side']:5s} {c['start_s']:7.3f} "
               f"{c['end_s']:7.3f} " + " ".join(f"{_f(m[k], s):>8s}" for k, _, s in SHOWN)
               + "  " + (",".join(c["flags"]) or "-"))
@@ -170,6 +190,26 @@ def print_report(rep: dict[str, Any]) -> None:
             if v["n"]:
                 print(f"  {k:30s} mean {v['mean']:8.3f}  sd {_f(v['sd'], '8.3f')}  "
                       f"CV {_f(v['cv_pct'], '5.1f')} %  (n={v['n']})")
+        print_indices(b.get("indices"))
+
+
+def print_indices(ix: dict[str, Any] | None) -> None:
+    if not ix:
+        return
+    sides = [s for s in ("left", "right") if s in ix["gdi"]]
+    print(f"  clinical indices (mean over strides; vs {ix['normative']}):")
+    print("    GDI  " + "  ".join(f"{s} {ix['gdi'][s]:5.1f} (n={ix['strides'][s]})"
+                                  for s in sides))
+    print("    GPS  " + "  ".join(f"{s} {ix['gps'][s]:4.1f}" for s in sides)
+          + (f"  overall {ix['gps']['overall']:4.1f} deg" if ix["gps"]["overall"] is not None
+             else " deg"))
+    for s in sides:
+        print(f"    GVS {s:5s} " + ", ".join(f"{k} {_f(x, '.1f')}"
+                                            for k, x in ix["gvs"][s].items()))
+    print(f"    not measured: {', '.join(ix['not_measured'])}; weak from this source: "
+          f"{', '.join(ix['weak'])} ({ix['note']})")
+    if ix.get("caution"):
+        print(f"    CAUTION: {ix['caution']}")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

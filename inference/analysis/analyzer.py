@@ -44,6 +44,7 @@ from inference.analysis.events import (DETECTORS, EventOptions, find_extrema, he
                                        prominence_threshold, strike_time)
 from inference.analysis.filters import Window, local_poly
 from inference.analysis.kinematics import F, FEATURES, SIDES, features
+from inference.models.gdi.indices import stride_indices
 from streams.schema import GaitCycle, GaitEvent
 from streams.skeletons import CANONICAL_FEET_JOINTS, CJ
 
@@ -59,6 +60,9 @@ _HEEL_COLS = np.array([F["heel_fwd_left"], F["heel_fwd_right"], F["heel_vy_left"
                        F["heel_vy_right"]])
 _ANKLES = np.array([CJ["left_ankle"], CJ["right_ankle"]])
 _FEET = np.array([CJ["left_ankle"], CJ["right_ankle"], CJ["left_foot"], CJ["right_foot"]])
+# the joints the nine gait variables use (inference.analysis.gait_variables)
+_LOWER = np.array([CJ[j] for j in ("pelvis", "left_hip", "right_hip", "left_knee", "right_knee",
+                                   "left_ankle", "right_ankle", "left_foot", "right_foot")])
 # Feature columns: whether the walker moves in a frame (pelvis speed, ankles' forward velocity
 # relative to the pelvis), and the ankles' forward positions (foot range).
 _MOVING = np.array([F["pelvis_speed"], F["ankle_fwd_vel_left"], F["ankle_fwd_vel_right"]])
@@ -84,6 +88,8 @@ class AnalyzerOptions:
     cycles: CycleOptions = field(default_factory=CycleOptions)
     floor_window_s: float = 10.0
     keep_trace: bool = False  # keep every frame's features (plots, evaluation)
+    # GDI, GPS and GVS of each stride in its record's metrics (inference.models.gdi)
+    clinical_indices: bool = True
 
     @classmethod
     def from_flat(cls, options: dict[str, Any]) -> "AnalyzerOptions":
@@ -238,6 +244,9 @@ class OnlineGaitAnalyzer:
             "t": ((), np.int64), "f": ((len(FEATURES),), np.float64), "q": ((), np.int32),
             "s": ((), np.int8), "a": ((), np.float64), "p": ((2, 3), np.float64),
             "v": ((), np.float64), "c": ((4,), np.float64),
+            # smoothed lower-body joints, for the stride's clinical indices (float32: a
+            # micrometre is far below what the angles resolve)
+            "lj": ((len(_LOWER), 3), np.float32),
         })
         self._final = 0  # global raw index of the next frame to finalise
         self._prepared = 0  # global raw index of the next frame without heading inputs/quality
@@ -424,7 +433,7 @@ class OnlineGaitAnalyzer:
         # The new rows go into the trace first: the foot range, turn rate and foot travel look
         # back over the trace including them; the columns made from those are filled after.
         tr.extend(t=tq, f=feats, q=quality, a=angle, p=val[:, _ANKLES],
-                  c=raw.cols["w"][lo:hi, _FEET])
+                  c=raw.cols["w"][lo:hi, _FEET], lj=val[:, _LOWER])
         k = tr.n - (hi - lo)
         foot_range, turn = motion_inputs(tr["t"], tr["f"], tr["a"], k)
         state = motion.motion_state(speed, foot_range, turn, o.frames)
@@ -564,6 +573,24 @@ class OnlineGaitAnalyzer:
             return
         self._strides.append((side, fs0, fs1))
 
+    def _indices(self, side: str, fs0: int, fs1: int, speed: float | None) -> dict[str, float]:
+        """The stride's GDI, GPS and GVS from the trace's smoothed joints (none when the
+        trace does not cover it)."""
+        tr = self._tr
+        j = np.full((tr.n, N_JOINTS, 3), np.nan)
+        j[:, _LOWER] = tr["lj"]
+        # up: the floor's normal (a pitched camera's y is not vertical, and the sagittal
+        # angles would carry its pitch), from the resting ankles of the floor window before
+        # the stride's end: the same whenever the stride is emitted (batching changes latency,
+        # not results), unlike self.floor, refitted on the batches' clock
+        still = self._still
+        recent = (still["t"] <= fs1) & (still["t"] >= fs1 - int(self.opts.floor_window_s * 1e6))
+        try:
+            up = motion.estimate_floor(still["p"][recent])[0] if recent.sum() >= 30 else None
+        except ValueError:
+            up = None  # the ankles rested on one line only so far: the wire's y
+        return stride_indices(tr["t"], j, side, fs0, fs1, speed, smooth=False, up=up)
+
     def _emit_cycles(self, final: bool) -> list[GaitCycle]:
         """Records of the queued strides whose turn the headings can judge: those reach
         ``heading_delay`` past the stride's end (all of them at the end of the stream)."""
@@ -572,9 +599,12 @@ class OnlineGaitAnalyzer:
         out = []
         while self._strides and (final or t[-1] >= self._strides[0][2] + self._turn_delay_us):
             side, fs0, fs1 = self._strides.pop(0)
-            out.append(stride_cycle(self.source, self.track, side, fs0, fs1, self._events, t,
-                                    tr["f"], tr["q"], tr["s"], tr["a"], self.opts.cycles,
-                                    int(t[-1]), self._turn_delay_us))
+            cycle = stride_cycle(self.source, self.track, side, fs0, fs1, self._events, t,
+                                 tr["f"], tr["q"], tr["s"], tr["a"], self.opts.cycles,
+                                 int(t[-1]), self._turn_delay_us)
+            if self.opts.clinical_indices:
+                cycle.metrics.update(self._indices(side, fs0, fs1, cycle.metrics["speed_mps"]))
+            out.append(cycle)
             self.counters["cycles"] += 1
         return out
 
