@@ -62,8 +62,10 @@ WEAK: dict[str, tuple[str, ...]] = {
                      "ankle_dorsiflexion", "foot_progression"),
 }
 # a layout's kind of source (an unknown one is taken as a camera: the cautious reading)
-SOURCE_KIND = {"canonical22": "markers", "azure_kinect32": "depth_camera",
-               "kinect_v1_20": "depth_camera", "mediapipe33": "depth_camera"}
+# (canonical22/26: lab markers, mocap rigs and the simulator; 26 adds the lab's heel and toe)
+SOURCE_KIND = {"canonical22": "markers", "canonical26": "markers",
+               "azure_kinect32": "depth_camera", "kinect_v1_20": "depth_camera",
+               "kinect_v2_25": "depth_camera", "mediapipe33": "depth_camera"}
 
 
 # Whether a source's GDI/GPS can be read against lab norms. Depth cameras: no. Through the
