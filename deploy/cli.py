@@ -50,6 +50,8 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("bench webcam", "inference.bench.webcam", "pose ms/frame and end-to-end frames/s"),
     ("bench gait-transformer", "inference.bench.gait_transformer", "model windows/s per backend"),
     ("bench diffusion", "inference.bench.diffusion", "ms per scored cycle per backend and K"),
+    ("bench capacity", "inference.bench.capacity",
+     "30 Hz tracks one worker holds per model configuration"),
 ]
 
 
