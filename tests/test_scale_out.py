@@ -4,8 +4,10 @@ records reach one log exactly once.
 The links are CURVE ones, keyed per role as a site does it (`gaitstream keys`): the cameras bind
 with the "cameras" key and let only the workers in, the workers bind with the "workers" key and
 let only the log in. Both workers subscribe to both cameras, so nothing but their ``sources``
-keeps them from analysing the same person twice. The processes run on this host's loopback
-(separate network namespaces per worker would need privileges the test machines do not give).
+keeps them from analysing the same person twice. The site runs twice: all on this host's
+loopback under the launcher, and with each worker in a network namespace of its own, made by the
+test (``unshare``, a user namespace: no privilege needed where the kernel allows them), reaching
+the cameras and the log only over virtual links with addresses of the test's namespaces.
 """
 
 import json
@@ -15,19 +17,29 @@ import sqlite3
 import subprocess
 import sys
 from collections import Counter
+from pathlib import Path
+
+import pytest
 
 from conftest import REPO, free_port, gaitstream
 
+ENV = dict(os.environ, PYTHONPATH=str(REPO))
 
-def test_two_workers_split_the_cameras_and_every_record_arrives_once(tmp_path):
+
+def make_keys(tmp_path: Path) -> Path:
     keys = tmp_path / "keys"
     for name in ("cameras", "workers", "log"):
         assert gaitstream("keys", str(keys), name, stdout=subprocess.DEVNULL).wait(30) == 0
     for role, client in (("cameras", "workers"), ("workers", "log")):
         (tmp_path / f"allow-{role}").mkdir()
         shutil.copy(keys / f"{client}.key", tmp_path / f"allow-{role}")
-    ep = {k: f"tcp://127.0.0.1:{free_port()}"
-          for k in ("cam1", "cam2", "wa", "wb", "launcher")}
+    return keys
+
+
+def site_config(tmp_path: Path, keys: Path, bind: dict, reach: dict, remote: bool) -> Path:
+    """Two sim cameras, workers ``wa`` (cam1) and ``wb`` (cam2), one log sink. ``bind``: the
+    endpoint each publisher binds; ``reach[(who, whom)]``: where ``who`` connects to ``whom``."""
+    allow = "allow_remote = true\n" if remote else ""
 
     def camera(name, seed):
         return f"""
@@ -35,8 +47,8 @@ def test_two_workers_split_the_cameras_and_every_record_arrives_once(tmp_path):
 name = "{name}"
 kind = "capture"
 restart = "on-failure"
-publish = "{ep[name]}"
-[process.curve]
+publish = "{bind[name]}"
+{allow}[process.curve]
 secret_key_file = "{keys / 'cameras.key_secret'}"
 authorized_dir = "{tmp_path / 'allow-cameras'}"
 [process.options]
@@ -50,9 +62,9 @@ duration_s = 14.0
 [[process]]
 name = "{name}"
 kind = "worker"
-subscribe = ["{ep['cam1']}", "{ep['cam2']}"]
-publish = "{ep[name]}"
-[process.subscribe_curve]
+subscribe = ["{reach[(name, 'cam1')]}", "{reach[(name, 'cam2')]}"]
+publish = "{bind[name]}"
+{allow}[process.subscribe_curve]
 secret_key_file = "{keys / 'workers.key_secret'}"
 server_key_file = "{keys / 'cameras.key'}"
 [process.curve]
@@ -70,14 +82,13 @@ data_dir = "{tmp_path}"
 session = "scale-out"
 
 [launcher]
-publish = "{ep['launcher']}"
+publish = "{bind['launcher']}"
 stop_when_done = ["cam1", "cam2"]
-
 """ + camera("cam1", 1) + camera("cam2", 2) + worker("wa", "cam1") + worker("wb", "cam2") + f"""
 [[process]]
 name = "log"
 kind = "sink"
-subscribe = ["{ep['wa']}", "{ep['wb']}"]
+subscribe = ["{reach[('log', 'wa')]}", "{reach[('log', 'wb')]}"]
 topics = ["gait/", "status"]
 [process.subscribe_curve]
 secret_key_file = "{keys / 'log.key_secret'}"
@@ -86,12 +97,11 @@ server_key_file = "{keys / 'workers.key'}"
 path = "site.db"
 status_every_s = 0.0  # every Status kept: the workers' last ones say what they published
 """)
-    run = subprocess.run([sys.executable, "-m", "deploy.cli", "run", str(cfg), "--logs",
-                          str(tmp_path / "logs")], cwd=REPO, timeout=180,
-                         env=dict(os.environ, PYTHONPATH=str(REPO)))
-    assert run.returncode == 0
+    return cfg
 
-    db = sqlite3.connect(tmp_path / "site.db")
+
+def check_every_record_once(db_path: Path) -> None:
+    db = sqlite3.connect(db_path)
     cycles = db.execute("SELECT source, track, side, start_us, run FROM cycles").fetchall()
     events = db.execute("SELECT source, track, side, kind, event_us, run FROM events").fetchall()
     # every stride and event once: not once per worker
@@ -110,6 +120,51 @@ status_every_s = 0.0  # every Status kept: the workers' last ones say what they 
         assert counters["events"] == sum(e[0] == cam for e in events)
         assert counters["dropped_upstream"] == 0 and counters["rejected"] == 0
         assert "other_sources" not in counters  # the subscription already kept the other out
+
+
+def test_two_workers_split_the_cameras_and_every_record_arrives_once(tmp_path):
+    keys = make_keys(tmp_path)
+    bind = {k: f"tcp://127.0.0.1:{free_port()}" for k in ("cam1", "cam2", "wa", "wb", "launcher")}
+    reach = {(who, whom): bind[whom] for who, whoms in (("wa", ("cam1", "cam2")),
+                                                        ("wb", ("cam1", "cam2")),
+                                                        ("log", ("wa", "wb"))) for whom in whoms}
+    cfg = site_config(tmp_path, keys, bind, reach, remote=False)
+    run = subprocess.run([sys.executable, "-m", "deploy.cli", "run", str(cfg), "--logs",
+                          str(tmp_path / "logs")], cwd=REPO, timeout=180, env=ENV)
+    assert run.returncode == 0
+    check_every_record_once(tmp_path / "site.db")
+
+
+def namespaces_work() -> bool:
+    if not (shutil.which("unshare") and shutil.which("ip")):
+        return False
+    r = subprocess.run(["unshare", "-rnm", "--propagation", "private", "sh", "-c",
+                        "mount -t tmpfs none /run && ip netns add probe"],
+                       capture_output=True, timeout=30)
+    return r.returncode == 0
+
+
+@pytest.mark.skipif(not namespaces_work(), reason="no user and network namespaces here")
+def test_the_same_site_with_each_worker_in_its_own_network_namespace(tmp_path):
+    """The cameras and the log in the test's namespace, each worker in one of its own, joined
+    to it by a veth pair (10.20.1.0/24 for wa, 10.20.2.0/24 for wb): the workers' and cameras'
+    sockets bind addresses that exist only in these namespaces, over CURVE."""
+    keys = make_keys(tmp_path)
+    port = {k: free_port() for k in ("cam1", "cam2", "wa", "wb", "launcher")}
+    near = {"wa": "10.20.1", "wb": "10.20.2"}  # the site side is .1, the worker .2
+    bind = {"cam1": f"tcp://0.0.0.0:{port['cam1']}", "cam2": f"tcp://0.0.0.0:{port['cam2']}",
+            "wa": f"tcp://10.20.1.2:{port['wa']}", "wb": f"tcp://10.20.2.2:{port['wb']}",
+            "launcher": f"tcp://127.0.0.1:{port['launcher']}"}
+    reach = {(w, cam): f"tcp://{near[w]}.1:{port[cam]}" for w in ("wa", "wb")
+             for cam in ("cam1", "cam2")}
+    reach.update({("log", w): bind[w] for w in ("wa", "wb")})
+    cfg = site_config(tmp_path, keys, bind, reach, remote=True)
+    r = subprocess.run(["unshare", "-rnm", "--propagation", "private", sys.executable,
+                        str(Path(__file__).with_name("_netns_site.py")), str(cfg)],
+                       cwd=REPO, timeout=240, env=ENV, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "wa cannot reach wb" in r.stdout
+    check_every_record_once(tmp_path / "site.db")
 
 
 def test_a_worker_takes_only_its_sources_though_a_prefix_lets_more_through():
