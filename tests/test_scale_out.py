@@ -7,19 +7,21 @@ let only the log in. Both workers subscribe to both cameras, so nothing but thei
 keeps them from analysing the same person twice. The site runs twice: all on this host's
 loopback under the launcher, and with each worker in a network namespace of its own, made by the
 test (``unshare``, a user namespace: no privilege needed where the kernel allows them), reaching
-the cameras and the log only over virtual links with addresses of the test's namespaces.
+the cameras and the log only over virtual links with addresses of the test's namespaces. The log
+is one PostgreSQL database (the session's test cluster; from the namespaces, by its socket file).
 """
 
 import json
 import os
 import shutil
-import sqlite3
 import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
 
+import psycopg
 import pytest
+from sinks_servers import pg_dsn, postgres_cluster  # noqa: F401 - fixture
 
 from conftest import REPO, free_port, gaitstream
 
@@ -36,9 +38,11 @@ def make_keys(tmp_path: Path) -> Path:
     return keys
 
 
-def site_config(tmp_path: Path, keys: Path, bind: dict, reach: dict, remote: bool) -> Path:
-    """Two sim cameras, workers ``wa`` (cam1) and ``wb`` (cam2), one log sink. ``bind``: the
-    endpoint each publisher binds; ``reach[(who, whom)]``: where ``who`` connects to ``whom``."""
+def site_config(tmp_path: Path, keys: Path, bind: dict, reach: dict, remote: bool,
+                dsn: str) -> Path:
+    """Two sim cameras, workers ``wa`` (cam1) and ``wb`` (cam2), one log sink into PostgreSQL
+    at ``dsn``. ``bind``: the endpoint each publisher binds; ``reach[(who, whom)]``: where
+    ``who`` connects to ``whom``."""
     allow = "allow_remote = true\n" if remote else ""
 
     def camera(name, seed):
@@ -94,14 +98,15 @@ topics = ["gait/", "status"]
 secret_key_file = "{keys / 'log.key_secret'}"
 server_key_file = "{keys / 'workers.key'}"
 [process.options]
-path = "site.db"
+store = "postgresql"
+dsn = "{dsn}"
 status_every_s = 0.0  # every Status kept: the workers' last ones say what they published
 """)
     return cfg
 
 
-def check_every_record_once(db_path: Path) -> None:
-    db = sqlite3.connect(db_path)
+def check_every_record_once(dsn: str) -> None:
+    db = psycopg.connect(dsn)
     cycles = db.execute("SELECT source, track, side, start_us, run FROM cycles").fetchall()
     events = db.execute("SELECT source, track, side, kind, event_us, run FROM events").fetchall()
     # every stride and event once: not once per worker
@@ -112,7 +117,7 @@ def check_every_record_once(db_path: Path) -> None:
     # and none lost: what each worker says it published (its last Status) is what the log holds
     for proc, cam in (("wa", "cam1"), ("wb", "cam2")):
         counters, state = db.execute(
-            "SELECT counters, state FROM status WHERE process = ? ORDER BY id DESC LIMIT 1",
+            "SELECT counters, state FROM status WHERE process = %s ORDER BY id DESC LIMIT 1",
             (proc,)).fetchone()
         counters, state = json.loads(counters), json.loads(state)
         assert {state["run"]} == runs[cam]
@@ -122,17 +127,17 @@ def check_every_record_once(db_path: Path) -> None:
         assert "other_sources" not in counters  # the subscription already kept the other out
 
 
-def test_two_workers_split_the_cameras_and_every_record_arrives_once(tmp_path):
+def test_two_workers_split_the_cameras_and_every_record_arrives_once(tmp_path, pg_dsn):  # noqa: F811
     keys = make_keys(tmp_path)
     bind = {k: f"tcp://127.0.0.1:{free_port()}" for k in ("cam1", "cam2", "wa", "wb", "launcher")}
     reach = {(who, whom): bind[whom] for who, whoms in (("wa", ("cam1", "cam2")),
                                                         ("wb", ("cam1", "cam2")),
                                                         ("log", ("wa", "wb"))) for whom in whoms}
-    cfg = site_config(tmp_path, keys, bind, reach, remote=False)
+    cfg = site_config(tmp_path, keys, bind, reach, remote=False, dsn=pg_dsn)
     run = subprocess.run([sys.executable, "-m", "deploy.cli", "run", str(cfg), "--logs",
                           str(tmp_path / "logs")], cwd=REPO, timeout=180, env=ENV)
     assert run.returncode == 0
-    check_every_record_once(tmp_path / "site.db")
+    check_every_record_once(pg_dsn)
 
 
 def namespaces_work() -> bool:
@@ -145,7 +150,7 @@ def namespaces_work() -> bool:
 
 
 @pytest.mark.skipif(not namespaces_work(), reason="no user and network namespaces here")
-def test_the_same_site_with_each_worker_in_its_own_network_namespace(tmp_path):
+def test_the_same_site_with_each_worker_in_its_own_network_namespace(tmp_path, pg_dsn):  # noqa: F811
     """The cameras and the log in the test's namespace, each worker in one of its own, joined
     to it by a veth pair (10.20.1.0/24 for wa, 10.20.2.0/24 for wb): the workers' and cameras'
     sockets bind addresses that exist only in these namespaces, over CURVE."""
@@ -158,13 +163,26 @@ def test_the_same_site_with_each_worker_in_its_own_network_namespace(tmp_path):
     reach = {(w, cam): f"tcp://{near[w]}.1:{port[cam]}" for w in ("wa", "wb")
              for cam in ("cam1", "cam2")}
     reach.update({("log", w): bind[w] for w in ("wa", "wb")})
-    cfg = site_config(tmp_path, keys, bind, reach, remote=True)
-    r = subprocess.run(["unshare", "-rnm", "--propagation", "private", sys.executable,
-                        str(Path(__file__).with_name("_netns_site.py")), str(cfg)],
-                       cwd=REPO, timeout=240, env=ENV, capture_output=True, text=True)
+    # the log sink, in the test's namespace, reaches the server by its Unix socket (a file):
+    # the server listens on the host's loopback, which no namespace of the test can reach
+    cluster = postgres_cluster()
+    db = pg_dsn.rsplit("/", 1)[1]
+    socket_dsn = f"postgresql://{cluster.USER}@/{db}?host={cluster.dir}&port={cluster.port}"
+    cfg = site_config(tmp_path, keys, bind, reach, remote=True, dsn=socket_dsn)
+    # Run as root, the cluster belongs to the postgres user, whom the user namespace does not
+    # map: its folder must let others through to the socket for the test's run (only).
+    mode = cluster.dir.stat().st_mode & 0o777
+    if cluster.dir.stat().st_uid != os.getuid():
+        os.chmod(cluster.dir, mode | 0o011)
+    try:
+        r = subprocess.run(["unshare", "-rnm", "--propagation", "private", sys.executable,
+                            str(Path(__file__).with_name("_netns_site.py")), str(cfg)],
+                           cwd=REPO, timeout=240, env=ENV, capture_output=True, text=True)
+    finally:
+        os.chmod(cluster.dir, mode)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert "wa cannot reach wb" in r.stdout
-    check_every_record_once(tmp_path / "site.db")
+    check_every_record_once(pg_dsn)
 
 
 def test_a_worker_takes_only_its_sources_though_a_prefix_lets_more_through():
