@@ -56,6 +56,8 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("bench diffusion", "inference.bench.diffusion", "ms per scored cycle per backend and K"),
     ("bench fuzz", "deploy.fuzz", "hostile messages against a running pipeline: refusals, "
      "restarts, memory"),
+    ("bench capacity", "inference.bench.capacity",
+     "30 Hz tracks one worker holds per model configuration"),
 ]
 
 

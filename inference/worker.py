@@ -67,6 +67,10 @@ class WorkerConfig:
     pose_options: dict[str, Any] = field(default_factory=dict)
     session: str = ""
     subject: str = ""
+    # The cameras (source names) this worker analyses; empty: every one it hears. Workers that
+    # share a site's cameras each name theirs: the process subscribes to just their topics, and
+    # a frame of another source (a topic prefix also matches cam10 for cam1) is ignored, counted.
+    sources: list[str] = field(default_factory=list)
 
     @classmethod
     def from_options(cls, options: dict[str, Any], session: str = "") -> "WorkerConfig":
@@ -256,6 +260,7 @@ class Worker:
         status.state["run"] = self.run
         self.models = Models(cfg, clock)
         self.tracks: dict[tuple[str, int], Track] = {}
+        self.sources = frozenset(cfg.sources) or None  # None: every source
         self.seq: dict[str, int] = {}
         self.outputs: list[Message] = []  # kept only when there is no publisher (tests, analyze)
 
@@ -407,6 +412,9 @@ class Worker:
                 for (topic, source), last in sorted(received.items())]
 
     def handle(self, msg: Message) -> None:
+        if self.sources is not None and msg.source not in self.sources:
+            self.status.count("other_sources")  # another worker's camera
+            return
         try:
             if isinstance(msg, SkeletonFrame):
                 self.on_skeleton(msg)

@@ -6,18 +6,26 @@ as ``{"dt": "<f4", "sh": [..], "b": raw little-endian bytes}`` and never as list
 Images travel as a separate ZeroMQ frame next to their header (see ``transport``).
 
 Decoding validates everything it reads and raises only :class:`WireError`, whose message names
-what was wrong; a process counts the rejection and keeps running.
+what was wrong; a process counts the rejection and keeps running. It runs in two steps: msgspec
+decodes the bytes straight into typed structs that carry every bound (``_Wire*`` below), which
+is what nearly every message takes; only a message that fails there is read again field by field
+(``_decode_checked``), to accept what the typed step is stricter about (extra keys, a body whose
+coordinates' squares sum past 1e5 m², about 40 m out for 22 joints, a confidence of -0.0) or to
+name the reason it is refused.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
 import msgpack
+import msgspec
 import numpy as np
+from msgspec import Meta, Struct
 
 SCHEMA_VERSION = 1
 
@@ -45,13 +53,6 @@ def monotonic_us() -> int:
 
 
 # --------------------------------------------------------------------------- array helpers
-
-
-def pack_array(a: np.ndarray) -> dict[str, Any]:
-    a = np.ascontiguousarray(a)
-    dt = a.dtype.newbyteorder("<") if a.dtype.byteorder == ">" else a.dtype
-    a = a.astype(dt, copy=False)
-    return {"dt": dt.str, "sh": list(a.shape), "b": a.tobytes()}
 
 
 def unpack_array(
@@ -160,18 +161,13 @@ class Message:
     t_us: int
     host_us: int
 
-    def _head(self) -> dict[str, Any]:
-        return {
-            "type": self.TYPE,
-            "v": SCHEMA_VERSION,
-            "src": self.source,
-            "seq": int(self.seq),
-            "t": int(self.t_us),
-            "host": int(self.host_us),
-        }
+    def _wire(self) -> Any:
+        """The message as its typed wire struct (``_Wire*`` below), which is what is encoded."""
+        raise NotImplementedError
 
     def to_dict(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """The map the wire carries for this message, as a reader unpacks it."""
+        return msgspec.msgpack.decode(encode(self))
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], head: Header) -> "Message":
@@ -193,18 +189,15 @@ class SkeletonFrame(Message):
     layout: str = "canonical22"
     bodies: list[Body] = field(default_factory=list)
 
-    def to_dict(self) -> dict[str, Any]:
-        d = self._head()
-        d["layout"] = self.layout
-        d["bodies"] = [
-            {
-                "id": int(b.body_id),
-                "j": pack_array(np.asarray(b.joints, dtype=np.float32)),
-                "c": pack_array(np.asarray(b.confidence, dtype=np.float32)),
-            }
-            for b in self.bodies
-        ]
-        return d
+    def _wire(self) -> _WireSkeleton:
+        bodies = []
+        for b in self.bodies:
+            j = np.ascontiguousarray(b.joints, dtype=_F4)  # no copy when it already is one
+            c = np.ascontiguousarray(b.confidence, dtype=_F4)
+            bodies.append(_WireBody(int(b.body_id), _WireJoints("<f4", j.shape, j.tobytes()),
+                                    _WireConfidence("<f4", c.shape, c.tobytes())))
+        return _WireSkeleton(SCHEMA_VERSION, self.source, int(self.seq), int(self.t_us),
+                             int(self.host_us), self.layout, bodies)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], head: Header) -> "SkeletonFrame":
@@ -253,10 +246,9 @@ class ImageFrame(Message):
 
     CHANNELS: ClassVar[dict[str, int]] = {"bgr8": 3, "rgb8": 3, "gray8": 1}
 
-    def to_dict(self) -> dict[str, Any]:
-        d = self._head()
-        d.update(w=int(self.width), h=int(self.height), enc=self.encoding)
-        return d
+    def _wire(self) -> _WireImage:
+        return _WireImage(SCHEMA_VERSION, self.source, int(self.seq), int(self.t_us),
+                          int(self.host_us), int(self.width), int(self.height), self.encoding)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], head: Header) -> "ImageFrame":
@@ -315,12 +307,11 @@ class GaitEvent(Message):
     subject: str = ""
     run: str = ""
 
-    def to_dict(self) -> dict[str, Any]:
-        d = self._head()
-        d.update(track=int(self.track), side=self.side, kind=self.kind, ev=int(self.event_us),
-                 method=self.method, conf=float(self.confidence), session=self.session,
-                 subject=self.subject, run=self.run)
-        return d
+    def _wire(self) -> _WireEvent:
+        return _WireEvent(SCHEMA_VERSION, self.source, int(self.seq), int(self.t_us),
+                          int(self.host_us), int(self.track), self.side, self.kind,
+                          int(self.event_us), self.method, float(self.confidence), self.session,
+                          self.subject, self.run)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], head: Header) -> "GaitEvent":
@@ -412,15 +403,14 @@ class GaitCycle(Message):
     subject: str = ""
     run: str = ""
 
-    def to_dict(self) -> dict[str, Any]:
-        d = self._head()
-        d.update(track=int(self.track), side=self.side, start=int(self.start_us),
-                 end=int(self.end_us),
-                 metrics={k: (None if v is None or not math.isfinite(v) else float(v))
-                          for k, v in self.metrics.items()},
-                 flags=list(self.flags), anomaly={k: float(v) for k, v in self.anomaly.items()},
-                 method=self.method, session=self.session, subject=self.subject, run=self.run)
-        return d
+    def _wire(self) -> _WireCycle:
+        return _WireCycle(
+            SCHEMA_VERSION, self.source, int(self.seq), int(self.t_us), int(self.host_us),
+            int(self.track), self.side, int(self.start_us), int(self.end_us),
+            {k: (None if v is None or not math.isfinite(v) else float(v))
+             for k, v in self.metrics.items()},
+            list(self.flags), {k: float(v) for k, v in self.anomaly.items()}, self.method,
+            self.session, self.subject, self.run)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], head: Header) -> "GaitCycle":
@@ -460,12 +450,11 @@ class Alert(Message):
     track: int | None = None
     value: float | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        d = self._head()
-        d.update(id=self.alert_id, rule=self.rule, sev=self.severity, state=self.state,
-                 text=self.text, track=self.track,
-                 value=None if self.value is None else float(self.value))
-        return d
+    def _wire(self) -> _WireAlert:
+        return _WireAlert(SCHEMA_VERSION, self.source, int(self.seq), int(self.t_us),
+                          int(self.host_us), self.alert_id, self.rule, self.severity,
+                          self.state, self.text, self.track,
+                          None if self.value is None else float(self.value))
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], head: Header) -> "Alert":
@@ -500,11 +489,10 @@ class Status(Message):
     latency_ms: dict[str, float] = field(default_factory=dict)
     state: dict[str, str] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
-        d = self._head()
-        d.update(proc=self.process, role=self.role, up=float(self.uptime_s),
-                 counters=dict(self.counters), lat=dict(self.latency_ms), state=dict(self.state))
-        return d
+    def _wire(self) -> _WireStatus:
+        return _WireStatus(SCHEMA_VERSION, self.source, int(self.seq), int(self.t_us),
+                           int(self.host_us), self.process, self.role, float(self.uptime_s),
+                           dict(self.counters), dict(self.latency_ms), dict(self.state))
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], head: Header) -> "Status":
@@ -526,24 +514,219 @@ MESSAGE_TYPES: dict[str, type[Message]] = {
 }
 
 
+# --------------------------------------------------------------------------- typed wire
+#
+# The same messages as msgspec structs, so that decoding and validating are one pass in C. Every
+# bound of the field-by-field reading below is here too, as a type or a Meta constraint, or in the
+# ``_from_*`` functions; where this step is stricter it answers None and the message is read
+# again by ``_decode_checked``, which then accepts it or says why not. It must never accept what
+# that reading refuses (tests/test_schema_typed.py checks both on the same inputs), with one known
+# exception: a map that repeats a key until it has more than 256 entries, which msgpack-python's
+# max_map_len refuses and msgspec reads as the same map without the repeats (the last value
+# wins in both). That bound is against allocation, and repeats allocate nothing here.
+
+_I62 = Annotated[int, Meta(gt=-(1 << 62), lt=1 << 62)]
+_Str = Annotated[str, Meta(max_length=MAX_STRING)]
+# NaN fails both bounds and infinity one of them: finite numbers only, integers accepted
+_Finite = Annotated[float, Meta(ge=-sys.float_info.max, le=sys.float_info.max)]
+_NumMap = Annotated[dict[_Str, _Finite], Meta(max_length=MAX_DICT_ITEMS)]
+_Joints = Annotated[int, Meta(ge=1, le=MAX_JOINTS)]
+
+
+class _WireHead(Struct, tag_field="type", forbid_unknown_fields=True):
+    v: Literal[SCHEMA_VERSION]  # strict: True and 1.0 are refused, as a version must be exactly 1
+    src: Annotated[str, Meta(min_length=1, max_length=MAX_STRING)]
+    seq: Annotated[int, Meta(ge=0, lt=1 << 62)]
+    t: _I62
+    host: _I62
+
+
+class _WireJoints(Struct, forbid_unknown_fields=True):
+    dt: Literal["<f4"]
+    sh: tuple[_Joints, Literal[3]]
+    b: bytes
+
+
+class _WireConfidence(Struct, forbid_unknown_fields=True):
+    dt: Literal["<f4"]
+    sh: tuple[_Joints]
+    b: bytes
+
+
+class _WireBody(Struct, forbid_unknown_fields=True):
+    id: _I62
+    j: _WireJoints
+    c: _WireConfidence
+
+
+class _WireSkeleton(_WireHead, tag="skeleton"):
+    layout: _Str
+    bodies: Annotated[list[_WireBody], Meta(max_length=MAX_BODIES)]
+
+
+class _WireImage(_WireHead, tag="image"):
+    w: Annotated[int, Meta(gt=0, le=16384)]
+    h: Annotated[int, Meta(gt=0, le=16384)]
+    enc: Literal["bgr8", "rgb8", "gray8", "jpeg"]
+
+
+class _WireEvent(_WireHead, tag="gait_event"):
+    track: _I62
+    side: Literal["left", "right"]
+    kind: Literal["foot_strike", "foot_off"]
+    ev: _I62
+    method: _Str
+    conf: Annotated[float, Meta(ge=0.0, le=1.0)]
+    session: _Str | None = None
+    subject: _Str | None = None
+    run: _Str | None = None
+
+
+class _WireCycle(_WireHead, tag="gait_cycle"):
+    track: _I62
+    side: Literal["left", "right"]
+    start: _I62
+    end: _I62
+    metrics: Annotated[dict[_Str, _Finite | None], Meta(max_length=MAX_DICT_ITEMS)]
+    flags: Annotated[list[_Str], Meta(max_length=MAX_DICT_ITEMS)]
+    anomaly: _NumMap
+    method: _Str
+    session: _Str
+    subject: _Str
+    run: _Str | None = None
+
+
+class _WireAlert(_WireHead, tag="alert"):
+    id: _Str
+    rule: _Str
+    sev: Literal["info", "warning", "critical"]
+    state: Literal["raised", "cleared"]
+    text: Annotated[str, Meta(max_length=4096)]
+    track: _I62 | None = None
+    value: _Finite | None = None
+
+
+class _WireStatus(_WireHead, tag="status"):
+    proc: _Str
+    role: _Str
+    up: _Finite
+    counters: _NumMap
+    lat: _NumMap
+    state: Annotated[dict[_Str, _Str], Meta(max_length=MAX_DICT_ITEMS)]
+
+
+_DECODER = msgspec.msgpack.Decoder(
+    _WireSkeleton | _WireImage | _WireEvent | _WireCycle | _WireAlert | _WireStatus)
+_F4 = np.dtype("<f4")
+_U4 = np.dtype("<u4")
+_ONE_F4_BITS = 0x3F800000  # 1.0f: a float32 in [+0, 1] has at most these bits as an unsigned int
+# A sum of squares at most this bounds every coordinate to 316 m, well inside the 1 km limit
+# (rounding cannot matter at that margin); NaN and infinity make the sum fail it too.
+_SUM_SQ_BOUND = 1e5
+
+
+def _from_skeleton(w: _WireSkeleton) -> SkeletonFrame | None:
+    bodies = []
+    for b in w.bodies:
+        n = b.j.sh[0]
+        jb, cb = b.j.b, b.c.b
+        if b.c.sh[0] != n or len(jb) != 12 * n or len(cb) != 4 * n:
+            return None
+        # a dot product and an argmax are direct array methods, a fraction of the cost of the
+        # ufunc reductions (min, max) the field-by-field reading uses
+        flat = np.frombuffer(jb, _F4)
+        if not float(flat.dot(flat)) <= _SUM_SQ_BOUND:  # float(): numpy scalars compare slowly
+            return None
+        bits = np.frombuffer(cb, _U4)
+        if bits.item(bits.argmax()) > _ONE_F4_BITS:  # negative, NaN and > 1 all exceed it
+            return None
+        bodies.append(Body(b.id, flat.reshape(n, 3), bits.view(_F4)))
+    return SkeletonFrame(w.src, w.seq, w.t, w.host, w.layout, bodies)
+
+
+def _from_image(w: _WireImage) -> ImageFrame:
+    return ImageFrame(w.src, w.seq, w.t, w.host, w.w, w.h, w.enc)
+
+
+def _from_event(w: _WireEvent) -> GaitEvent:
+    return GaitEvent(w.src, w.seq, w.t, w.host, w.track, w.side, w.kind, w.ev, w.method, w.conf,
+                     w.session or "", w.subject or "", w.run or "")
+
+
+def _from_cycle(w: _WireCycle) -> GaitCycle | None:
+    if w.end < w.start:
+        return None
+    return GaitCycle(w.src, w.seq, w.t, w.host, w.track, w.side, w.start, w.end, w.metrics,
+                     w.flags, w.anomaly, w.method, w.session, w.subject, w.run or "")
+
+
+def _from_alert(w: _WireAlert) -> Alert:
+    return Alert(w.src, w.seq, w.t, w.host, w.id, w.rule, w.sev, w.state, w.text, w.track,
+                 w.value)
+
+
+def _from_status(w: _WireStatus) -> Status:
+    return Status(w.src, w.seq, w.t, w.host, w.proc, w.role, w.up, w.counters, w.lat, w.state)
+
+
+_FROM_WIRE: dict[type, Any] = {
+    _WireSkeleton: _from_skeleton, _WireImage: _from_image, _WireEvent: _from_event,
+    _WireCycle: _from_cycle, _WireAlert: _from_alert, _WireStatus: _from_status,
+}
+
+
+def _decode_typed(data: Any) -> Message | None:
+    """The message when the typed step takes it whole, else None (read it field by field)."""
+    try:
+        w = _DECODER.decode(data)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return None
+    return _FROM_WIRE[type(w)](w)
+
+
+def _encode_hook(obj: Any) -> Any:
+    # msgpack-python packed subclasses of float and int (numpy's float64 among them) as plain
+    # numbers; msgspec refuses them, so hand it the plain value
+    if isinstance(obj, float):
+        return float(obj)
+    if isinstance(obj, int):
+        return int(obj)
+    raise TypeError(f"cannot encode {type(obj).__name__} on the wire")
+
+
+_ENCODER = msgspec.msgpack.Encoder(enc_hook=_encode_hook)
+
+
 # --------------------------------------------------------------------------- encode / decode
 
 
 def encode(msg: Message) -> bytes:
     """The msgpack bytes of a message (for ImageFrame: its header; the pixels go separately)."""
-    return msgpack.packb(msg.to_dict(), use_bin_type=True)
+    return _ENCODER.encode(msg._wire())
 
 
 def decode(data: bytes | memoryview, image: Any = None) -> Message:
     """Parse and validate one message. Raises :class:`WireError` and nothing else."""
     try:
-        n = memoryview(data).nbytes
+        n = len(data) if type(data) is bytes else memoryview(data).nbytes
     except TypeError as e:
         raise WireError(f"message is not bytes-like ({type(data).__name__})") from e
     if n > MAX_MESSAGE_BYTES:
         raise WireError(f"message of {n} bytes exceeds {MAX_MESSAGE_BYTES}")
     if n == 0:
         raise WireError("empty message")
+    msg = _decode_typed(data)
+    if msg is None:
+        msg = _decode_checked(data)
+    if isinstance(msg, ImageFrame):
+        if image is None:
+            raise WireError("image: header arrived without its pixel frame")
+        msg.attach(image)
+    return msg
+
+
+def _decode_checked(data: bytes | memoryview) -> Message:
+    """Field by field, naming what is wrong: the reading for what the typed step did not take."""
     try:
         d = msgpack.unpackb(
             data, raw=False, strict_map_key=True,
@@ -575,8 +758,4 @@ def decode(data: bytes | memoryview, image: Any = None) -> Message:
         raise
     except Exception as e:  # a validation path we did not foresee must still be a WireError
         raise WireError(f"{mtype}: invalid content ({type(e).__name__}: {e})") from None
-    if isinstance(msg, ImageFrame):
-        if image is None:
-            raise WireError("image: header arrived without its pixel frame")
-        msg.attach(image)
     return msg

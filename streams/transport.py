@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 MAX_TOPIC = 128
 MAX_REASONS = 32  # distinct rejection reasons counted by name; the rest as "other"
+_MORE = zmq.NOBLOCK | zmq.SNDMORE
 
 
 def skeleton_topic(source: str) -> str:
@@ -158,11 +159,17 @@ class Publisher:
         """Publish one message; returns False when ZeroMQ could not take it (counted)."""
         t = (topic or topic_for(msg)).encode()
         body = encode(msg)
+        # frame by frame rather than send_multipart: its Python loop cost more than encoding a
+        # skeleton. ZeroMQ delivers a multipart message whole or not at all.
+        sock = self.sock
         try:
             if isinstance(msg, ImageFrame):
-                self.sock.send_multipart([t, body, msg.image], flags=zmq.NOBLOCK, copy=False)
+                sock.send(t, _MORE)
+                sock.send(body, _MORE)
+                sock.send(msg.image, zmq.NOBLOCK, copy=False)
             else:
-                self.sock.send_multipart([t, body], flags=zmq.NOBLOCK)
+                sock.send(t, _MORE)
+                sock.send(body, zmq.NOBLOCK)
         except zmq.Again:
             self.send_errors += 1
             return False
@@ -199,6 +206,11 @@ class Publisher:
 
 # (topic, source) streams whose last seq a subscriber remembers (for counting gaps)
 MAX_STREAMS = 4096
+
+
+def _buffer(frame: Any) -> Any:
+    """The bytes of a frame as received: a zmq Frame's buffer, or the bytes-like itself."""
+    return frame.buffer if isinstance(frame, zmq.Frame) else frame
 
 
 @dataclass
@@ -260,30 +272,48 @@ class Subscriber:
             log.warning("rejected message (%d so far): %s", c.rejected, reason)
 
     def recv_frames(self, timeout_ms: int) -> list[zmq.Frame] | None:
+        """The next multipart message as zmq Frames (for a recorder that keeps them whole)."""
         if not self.poller.poll(timeout_ms):
             return None
         return self.sock.recv_multipart(copy=False)
 
+    def _recv_parts(self, timeout_ms: int) -> list[Any] | None:
+        """The next multipart message, topic and body as bytes and any later frame (an image's
+        pixels) as a zero-copy Frame. Polls only when nothing is waiting: under load the poll
+        and recv_multipart's Python loop cost more than decoding a skeleton."""
+        sock = self.sock
+        try:
+            topic = sock.recv(zmq.NOBLOCK)
+        except zmq.Again:
+            if not self.poller.poll(timeout_ms):
+                return None
+            try:
+                topic = sock.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                return None
+        parts = [topic]
+        while sock.getsockopt(zmq.RCVMORE):  # the rest of a multipart message is already here
+            parts.append(sock.recv() if len(parts) == 1 else sock.recv(copy=False))
+        return parts
+
     def parse(self, frames: list[Any]) -> tuple[str, Message] | None:
         """Validate one multipart message; None (counted) when it is bad."""
         self.counters.received += 1
-        if len(frames) not in (2, 3):
-            self._reject(f"{len(frames)} frames (expected 2, or 3 for an image)")
+        n = len(frames)
+        if n != 2 and n != 3:
+            self._reject(f"{n} frames (expected 2, or 3 for an image)")
             return None
         try:
-            topic = bytes(frames[0].buffer if hasattr(frames[0], "buffer") else frames[0])
+            topic = bytes(_buffer(frames[0]))
             if len(topic) > MAX_TOPIC:
                 raise WireError("topic too long")
             topic_s = topic.decode("utf-8")
         except (UnicodeDecodeError, WireError) as e:
             self._reject(f"bad topic: {e}")
             return None
-        body = frames[1].buffer if hasattr(frames[1], "buffer") else frames[1]
-        image = None
-        if len(frames) == 3:
-            image = frames[2].buffer if hasattr(frames[2], "buffer") else frames[2]
+        image = _buffer(frames[2]) if n == 3 else None
         try:
-            msg = decode(body, image=image)
+            msg = decode(_buffer(frames[1]), image=image)
         except WireError as e:
             self._reject(str(e))
             return None
@@ -324,7 +354,7 @@ class Subscriber:
 
     def recv(self, timeout_ms: int = 100) -> tuple[str, Message] | None:
         """The next valid message, or None when none arrived in time (or it was rejected)."""
-        frames = self.recv_frames(timeout_ms)
+        frames = self._recv_parts(timeout_ms)
         if frames is None:
             return None
         return self.parse(frames)

@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import psycopg
+import pytest
 from sinks_servers import broker, pg_dsn  # noqa: F401 - fixtures
 
 from conftest import REPO
@@ -81,3 +82,26 @@ def test_bench_fuzz_json():
     assert all(p["rss_mb"]["before"] and len(p["rss_mb"]["after_each_round"]) == 2
                for p in procs.values())
     assert any(ln.startswith("goals: no restart met") for ln in lines)
+
+
+def test_bench_capacity_json(tmp_path):
+    png = tmp_path / "capacity.png"
+    lines, r = gaitstream("bench", "capacity", "--json", "--configs", "classical", "--steps",
+                          "1,2", "--hold", "2", "--settle", "1", "--warmup", "2", "--walks", "2",
+                          "--walk-s", "8", "--sensor", "none", "--plot", str(png))
+    assert r["bench"] == "capacity" and r["rate_hz"] == 30 and r["p99_limit_ms"] == 250
+    by = {c["name"]: c for c in r["configs"]}
+    assert set(by) == {"classical", "embedding", "dpg"}
+    assert by["embedding"] == {"name": "embedding", "built": False, "note": "not built"}
+    c = by["classical"]
+    assert c["built"] and 1 <= len(c["steps"]) <= 2 and c["tracks"] in (0, 1, 2)
+    for s in c["steps"]:
+        assert s["tracks"] in (1, 2)
+        if "p99_ms" in s:  # a step with Status from the worker
+            assert 0 <= s["p50_ms"] <= s["p99_ms"] < 60_000
+            assert s["dropped"] >= 0 and 0 <= s["cpu_core_fraction"] <= 4
+            assert s["frames_per_s"] > 0  # the worker analysed the simulated frames
+            assert s["cpu_per_track_pct"] == pytest.approx(100 * s["cpu_core_fraction"]
+                                                           / s["tracks"])
+    assert png.stat().st_size > 1000 and png.read_bytes()[:4] == b"\x89PNG"
+    assert any("not built" in ln for ln in lines)
