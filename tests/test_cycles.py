@@ -185,3 +185,21 @@ def test_steps_are_measured_heel_to_heel_where_the_heels_are_seen():
     assert m["stride_length_m"] == pytest.approx(0.6 * 1.1 + 0.9 * 1.1)
     assert m["speed_mps"] == pytest.approx(0.6 + 0.9)
     assert m["step_length_m"] == pytest.approx(heel_left_step)
+
+
+def test_on_a_treadmill_the_stride_is_the_sum_of_the_steps_not_the_heels_travel():
+    """On a treadmill the pelvis does not progress and the footprints ride the belt: the heel's
+    own travel, strike to strike, is near zero (OpenSim's subject01_walk1 read 0.00-0.03 m/s),
+    while the two heel-to-heel steps are the belt's travel over the stride."""
+    t, f = _trace()
+    f[:, F["heel_fwd_left"]] = f[:, F["ankle_fwd_left"]] - 0.04
+    f[:, F["heel_fwd_right"]] = f[:, F["ankle_fwd_right"]] - 0.07
+    f[:, F["pelvis_fwd_speed"]] = 0.0
+    q = np.zeros(len(t), np.int32)
+    st = np.full(len(t), WALKING, np.int8)
+    m = cycle_record("cam", 3, "left", FS0, FS1, EVENTS, t, f, q, st, CycleOptions(),
+                     1_400_000).metrics
+    left = (-0.5 + 0.6 * 1.2 - 0.04) - (0.6 - 0.7 * 1.2 - 0.07)
+    right = (0.6 - 0.7 * 0.65 - 0.07) - (-0.5 + 0.6 * 0.65 - 0.04)
+    assert m["stride_length_m"] == pytest.approx(left + right)
+    assert m["speed_mps"] == pytest.approx((left + right) / 1.1)

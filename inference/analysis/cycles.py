@@ -146,7 +146,7 @@ def step_length(at: Callable[[str, int], float], side: str, opp: str, when: int
 
 
 def _heel_stride(t_us: np.ndarray, feats: np.ndarray, side: str, fs0: int, fs1: int
-                 ) -> float | None:
+                 ) -> tuple[float, float] | None:
     """How far ``side``'s heel went from its strike at ``fs0`` to the next at ``fs1`` along the
     walking direction - the stride length of a walkway, footprint to footprint - or None when
     the heel is not seen at both or the trace does not cover the stride. Measured relative to
@@ -164,7 +164,7 @@ def _heel_stride(t_us: np.ndarray, feats: np.ndarray, side: str, fs0: int, fs1: 
     if not np.isfinite(vv).all():
         return None
     travel = float(np.sum((vv[1:] + vv[:-1]) / 2 * np.diff(tt)))
-    return b - a + travel
+    return b - a + travel, travel
 
 
 def stride_cycle(source: str, track: int, side: str, fs0: int, fs1: int, events: list[Event],
@@ -227,10 +227,14 @@ def cycle_record(source: str, track: int, side: str, fs0: int, fs1: int, events:
             m["speed_mps"] = (step_x + step_o) / stride
             left, right = (step_x, step_o) if side == "left" else (step_o, step_x)
             m["step_length_symmetry"] = left / right if right > 0 else None
-        heel_stride = _heel_stride(t_us, feats, side, fs0, fs1)
-        if heel_stride is not None:
-            m["stride_length_m"] = heel_stride
-            m["speed_mps"] = heel_stride / stride
+        heel = _heel_stride(t_us, feats, side, fs0, fs1)
+        steps = m.get("stride_length_m")
+        # The heel's own travel is the footprint-to-footprint stride only on ground that stays
+        # still. On a treadmill the pelvis hardly progresses (the footprints ride the belt), so
+        # there the stride stays the sum of the two heel-to-heel steps: the belt's travel.
+        if heel is not None and (steps is None or heel[1] >= 0.5 * steps):
+            m["stride_length_m"] = heel[0]
+            m["speed_mps"] = heel[0] / stride
         m["step_width_m"] = _num(abs(at(f"ankle_lat_{side}", fs1) - at(f"ankle_lat_{opp}", fs1)))
     if fo_x is not None:
         m["stance_pct"] = 100.0 * (fo_x - fs0) / (fs1 - fs0)
