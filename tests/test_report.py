@@ -241,3 +241,32 @@ def test_where_two_paces_hold_the_speed_the_nearer_centred_one_is_taken(shared_d
     # 40-49 y, sex unknown: Slow spans 0.85-1.25 m/s (male and female rows), Normal 1.20-1.60
     c = normals.choose(rows, 45, None, 1.24)
     assert "Normal pace" in c.label and "within" in c.why[-2]
+
+
+def test_a_lab_recordings_curves_are_drawn_from_the_logged_strides(shared_data, tmp_path):
+    """A gait-lab marker walk logged by the worker, reported with its recording: the curves of
+    the very strides the log trusted, and no depth-camera caution (the layout says markers)."""
+    from capture.readers import load_recording
+    from inference.analyze import skeleton_frames
+
+    trc = shared_data / "opensim_walking_trc_grf" / "subject01_walk1.trc"
+    w = Worker(WorkerConfig(session="LAB-1", subject="P-LAB"), None,
+               StatusReporter("worker", "worker"), clock=lambda: 0.0)
+    for f in skeleton_frames(load_recording(trc), source="lab"):
+        w.handle(f)
+    w.expire(force=True)
+    db = tmp_path / "lab.db"
+    store = sqlite_store(db)
+    store.write([to_record(m, T0 + k) for k, m in enumerate(w.outputs)
+                 if isinstance(m, (GaitCycle, GaitEvent))])
+    store.close()
+    trusted = [r for r in log_cycles(str(db), "LAB-1") if r["trusted"]]
+    assert trusted
+    out = tmp_path / "lab.html"
+    assert cli(["report", "LAB-1", "--db", str(db), "--html", str(out), "--recording",
+                str(trc)]) == 0
+    page = out.read_text()
+    curves = page[page.index('id="curves"'):page.index('id="strides"')]
+    assert f"{len(trusted)} of the {len(trusted)} trusted strides found again" in curves
+    assert curves.count("<svg") == 1 and "Knee flexion" in curves
+    assert 'id="caution"' not in page
