@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sinks_servers import pg_dsn  # noqa: F401 - fixture
 
 from capture.sim.source import SimSource
 from deploy.cli import main as cli
@@ -22,7 +23,7 @@ from deploy.report import normals
 from deploy.report.data import load_report
 from inference.worker import Worker, WorkerConfig
 from sinks.log.records import to_record
-from sinks.log.sql import sqlite_store
+from sinks.log.sql import postgres_store, sqlite_store
 from streams.node import StatusReporter
 from streams.schema import UNTRUSTED_FLAGS, GaitCycle, GaitEvent
 
@@ -50,18 +51,24 @@ def walk(session: str, subject: str, seed: int, people: int = 1, stutter: int = 
 
 
 @pytest.fixture(scope="module")
-def log(tmp_path_factory) -> str:
+def records() -> list:
     """S-0: P-0001 alone; S-1 a week later: P-0001 with a second walker in view (who got the
     same configured subject id, as a kiosk's second person would); S-gap: P-0002 through a
     camera that loses 4 frames of every 8."""
-    db = tmp_path_factory.mktemp("report") / "log.db"
-    store = sqlite_store(db)
+    out = []
     for day, (session, subject, seed, people, stutter) in enumerate([
             ("S-0", "P-0001", 4, 1, 0), ("S-1", "P-0001", 3, 2, 0),
             ("S-gap", "P-0002", 5, 1, 4)]):
         msgs = walk(session, subject, seed, people, stutter)
-        store.write([to_record(m, T0 + day * 7 * DAY_US + k * 1000)
-                     for k, m in enumerate(msgs)])
+        out += [to_record(m, T0 + day * 7 * DAY_US + k * 1000) for k, m in enumerate(msgs)]
+    return out
+
+
+@pytest.fixture(scope="module")
+def log(records, tmp_path_factory) -> str:
+    db = tmp_path_factory.mktemp("report") / "log.db"
+    store = sqlite_store(db)
+    store.write(records)
     store.close()
     return str(db)
 
@@ -270,3 +277,16 @@ def test_a_lab_recordings_curves_are_drawn_from_the_logged_strides(shared_data, 
     assert f"{len(trusted)} of the {len(trusted)} trusted strides found again" in curves
     assert curves.count("<svg") == 1 and "Knee flexion" in curves
     assert 'id="caution"' not in page
+
+
+def test_a_postgresql_log_gives_the_same_report(records, log, pg_dsn, tmp_path):  # noqa: F811
+    store = postgres_store(pg_dsn)
+    store.write(records)
+    store.close()
+    pages = []
+    for where in (["--db", log], ["--dsn", pg_dsn]):
+        out = tmp_path / f"r{len(pages)}.html"
+        assert cli(["report", "S-1", *where, "--html", str(out)]) == 0
+        pages.append(out.read_text())
+    body = [re.sub(r"report made [^<]* from [^<.]*", "", p[p.index("<body>"):]) for p in pages]
+    assert body[0] == body[1]

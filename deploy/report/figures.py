@@ -16,13 +16,14 @@ from deploy.report.data import GVS_VARIABLES, SIDES, ReportData  # noqa: E402
 
 COLOURS = {"left": "#d62728", "right": "#2ca02c"}
 BAND = "#c8c8c8"
-plt.rcParams.update({"svg.fonttype": "none", "font.size": 9, "font.family": "DejaVu Sans",
+plt.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "gaitstream-report", "font.size": 9, "font.family": "DejaVu Sans",
                      "axes.spines.top": False, "axes.spines.right": False})
 
 
 def _svg(fig) -> str:
     buf = io.StringIO()
-    fig.savefig(buf, format="svg", bbox_inches="tight")
+    # no date and fixed ids: the same log gives the same page, byte for byte
+    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
     plt.close(fig)
     s = buf.getvalue()
     return s[s.index("<svg"):]  # the XML prolog and doctype do not belong inside HTML
