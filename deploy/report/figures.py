@@ -16,6 +16,12 @@ from deploy.report.data import GVS_VARIABLES, SIDES, ReportData  # noqa: E402
 
 COLOURS = {"left": "#d62728", "right": "#2ca02c"}
 BAND = "#c8c8c8"
+# the short names Baker et al. 2009 print under the movement analysis profile's bars (the full
+# names of ten bars ran into each other at tablet width)
+MAP_LABELS = {"pelvis_tilt": "Pel tilt", "pelvis_obliquity": "Pel obl", "pelvis_rotation": "Pel rot",
+              "hip_flexion": "Hip flex", "hip_adduction": "Hip add", "hip_rotation": "Hip rot",
+              "knee_flexion": "Knee flex", "ankle_dorsiflexion": "Ank dors",
+              "foot_progression": "Foot prog"}
 plt.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "gaitstream-report", "font.size": 9, "font.family": "DejaVu Sans",
                      "axes.spines.top": False, "axes.spines.right": False})
 
@@ -37,7 +43,7 @@ def movement_analysis_profile(d: ReportData) -> str | None:
              if any(d.gvs[v][s].n for s in SIDES)]
     if not names or not any(d.gps[s].n for s in SIDES):
         return None
-    labels = [label for _, label in names] + ["GPS"]
+    labels = [MAP_LABELS[v] for v, _ in names] + ["GPS"]
     fig, ax = plt.subplots(figsize=(7.0, 2.6))
     x = np.arange(len(labels))
     for k, side in enumerate(SIDES):
@@ -45,7 +51,7 @@ def movement_analysis_profile(d: ReportData) -> str | None:
         vals = [np.nan if v is None else v for v in vals]
         ax.bar(x + (k - 0.5) * 0.38, vals, 0.38, color=COLOURS[side], label=side.capitalize())
     ax.axvline(len(names) - 0.5, color="#888", lw=0.6)
-    ax.set_xticks(x, labels, rotation=30, ha="right")
+    ax.set_xticks(x, [lb.replace(" ", "\n") for lb in labels])
     ax.set_ylabel("GVS / GPS (deg)")
     ax.legend(frameon=False, ncols=2, loc="upper left")
     ax.grid(axis="y", color="#eee")
