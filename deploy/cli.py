@@ -39,6 +39,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("plot", "inference.plot", "save a figure of a trial: angles, feet, events"),
     ("simulate", "capture.sim.dataset", "write a simulated-walker dataset with ground truth"),
     ("export", "sinks.export", "export logged records to CSV or Parquet"),
+    ("report", "deploy.report", "the walk report of a logged session: HTML and PDF"),
     ("eval events", "inference.eval.events", "gait-event timing against ground truth"),
     ("eval anomaly", "inference.eval.anomaly", "diffusion anomaly scores against labels"),
     ("eval noise", "inference.eval.noise", "event timing against simulated sensor noise (plot)"),

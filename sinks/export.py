@@ -8,12 +8,16 @@ migrated. Times select on ``wall_us``, the UTC time the sink received the record
 without a zone are the machine's local time. Every exported table gets a ``wall_time`` column
 (ISO 8601 UTC in CSV, a UTC timestamp in Parquet). JSON columns (flags, anomaly, counters...)
 stay JSON text. Exports carry the pseudonymous session and subject ids of the log, nothing more.
+Cycles also get ``trusted`` (no flag of ``streams.schema.UNTRUSTED_FLAGS``: the cycles summaries,
+alert windows and the walk report use) and ``not_trusted_because`` (those flags in plain words,
+empty for a trusted cycle), so that a reader of the file need not know the flag names.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import json
 import logging
 import sys
 from datetime import datetime, timezone
@@ -22,6 +26,7 @@ from typing import Any, Iterator
 
 from sinks.log.migrations import LATEST_VERSION, table_columns
 from sinks.log.sql import connect_readonly
+from streams.schema import UNTRUSTED_FLAGS, flag_words
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +41,8 @@ FILTERS = {  # which filters each table can honour: (session, track, time column
     "sessions": (True, False, "last_wall_us"),
 }
 CHUNK = 50_000
+# columns an export of cycles adds after the table's own (and before wall_time)
+TRUST_COLUMNS = ("trusted", "not_trusted_because")
 
 
 class ExportError(ValueError):
@@ -122,6 +129,19 @@ def _rows(db: str, sql: str, params: list[Any]) -> Iterator[tuple]:
     return stream()
 
 
+def trust_of(flags_json: str | None) -> tuple[bool, str]:
+    """(trusted, why not in words) of a cycle's stored flags (a JSON list)."""
+    flags = json.loads(flags_json) if flags_json else []
+    bad = [f for f in flags if f in UNTRUSTED_FLAGS]
+    return not bad, flag_words(bad)
+
+
+def _with_trust(rows: Iterator[tuple], cols: list[str]) -> Iterator[tuple]:
+    fi = cols.index("flags")
+    for r in rows:
+        yield (*r, *trust_of(r[fi]))
+
+
 def _iso(us: int | None) -> str:
     if us is None:
         return ""
@@ -151,6 +171,8 @@ def write_parquet(rows: Iterator[tuple], table: str, cols: list[str], time_col: 
 
     arrow = {"BIGINT": pa.int64(), "DOUBLE PRECISION": pa.float64(), "TEXT": pa.string()}
     types = dict(table_columns()[table])
+    types.update(trusted="BOOLEAN", not_trusted_because="TEXT")
+    arrow["BOOLEAN"] = pa.bool_()
     schema = pa.schema([(c, arrow[types[c]]) for c in cols] +
                        [("wall_time", pa.timestamp("us", tz="UTC"))])
     ti = cols.index(time_col)
@@ -180,6 +202,8 @@ def export(db: str, fmt: str, out: Path | None, table: str = "cycles", **filters
     sql, params, cols = build_query(table, **filters)
     time_col = FILTERS[table][2]
     rows = _rows(db, sql, params)
+    if table == "cycles":
+        rows, cols = _with_trust(rows, cols), [*cols, *TRUST_COLUMNS]
     if fmt == "csv":
         return write_csv(rows, cols, time_col, out)
     if fmt == "parquet":

