@@ -109,26 +109,49 @@ def jitter_mm(w: Walk) -> float:
     return float(np.sqrt((mad ** 2).sum(-1)).mean() * 1e3)
 
 
-def features(walks: list[Walk], embedder: Any, cache: Path | None) -> dict[str, Any]:
-    if cache is not None and cache.is_file():
-        with open(cache, "rb") as fh:
+def _cached(path: Path | None, make):
+    if path is not None and path.is_file():
+        with open(path, "rb") as fh:
             return pickle.load(fh)
-    emb, eng, jit, n_clips = [], [], [], []
+    out = make()
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as fh:
+            pickle.dump(out, fh)
+    return out
+
+
+def engineered_features(walks: list[Walk]) -> dict[str, np.ndarray]:
+    """Engineered features and trunk jitter of every walk (the model plays no part)."""
+    eng, jit = [], []
     for i, w in enumerate(walks):
-        clips = clips_from_frames(resample(w.t_us, w.joints))
-        e = embedder.embed_clips(clips)
-        emb.append(e.mean(0) if len(e) else np.full(embedder.dim, np.nan))
-        n_clips.append(len(e))
         eng.append(engineered(w))
         jit.append(jitter_mm(w))
-        if (i + 1) % 100 == 0:
-            log.info("features of %d/%d walks", i + 1, len(walks))
-    out = {"emb": np.array(emb), "eng": np.array(eng), "jitter_mm": np.array(jit),
-           "clips": np.array(n_clips)}
-    if cache is not None:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        with open(cache, "wb") as fh:
-            pickle.dump(out, fh)
+        if (i + 1) % 200 == 0:
+            log.info("engineered features of %d/%d walks", i + 1, len(walks))
+    return {"eng": np.array(eng), "jitter_mm": np.array(jit)}
+
+
+def embeddings(walks: list[Walk], embedder: Any) -> dict[str, np.ndarray]:
+    emb, n_clips = [], []
+    for w in walks:
+        e = embedder.embed_clips(clips_from_frames(resample(w.t_us, w.joints)))
+        emb.append(e.mean(0) if len(e) else np.full(embedder.dim, np.nan))
+        n_clips.append(len(e))
+    return {"emb": np.array(emb), "clips": np.array(n_clips)}
+
+
+def features(walks: list[Walk], embedder: Any, d: Path, cache: bool) -> dict[str, Any]:
+    """Embeddings (cached per model file) and engineered features (cached per folder)."""
+    onnx_path = Path(getattr(embedder, "onnx_path", ONNX_PATH))
+    model_hash = hashlib.sha256(onnx_path.read_bytes()).hexdigest()[:12] \
+        if onnx_path.is_file() else "none"
+    key = hashlib.sha256(f"{d.resolve()}|{len(walks)}".encode()).hexdigest()[:12]
+    root = default_cache()
+    out = dict(_cached(root / f"gait_mae_eng_{key}.pkl" if cache else None,
+                       lambda: engineered_features(walks)))
+    out.update(_cached(root / f"gait_mae_emb_{key}_{model_hash}.pkl" if cache else None,
+                       lambda: embeddings(walks, embedder)))
     return out
 
 
@@ -266,10 +289,10 @@ def probe(target: str, walks, feats, sel: np.ndarray, n_boot: int, seed: int
 
 def reid(x: np.ndarray, persons: np.ndarray, walk_ids: np.ndarray, n_boot: int, seed: int
          ) -> dict[str, Any] | None:
-    ok = np.isfinite(x).all(1)
-    x, persons, walk_ids = x[ok], persons[ok], walk_ids[ok]
-    if len(x) < 3:
-        return None
+    """Missing features are imputed (column median), so both feature sets query the same walks
+    (the caller keeps the walks that have an embedding)."""
+    if len(x) < 3 or len(np.unique(persons)) < 2:
+        return None  # with one person every guess is right: no figure
     z, _ = _prep(x, x)
     z /= np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-9)
     sim = z @ z.T
@@ -357,11 +380,7 @@ def evaluate(d: Path, *, n_boot: int = 2000, seed: int = 0, cache: bool = True,
 
     embedder = embedder or GaitEmbedder()
     walks = gather(d, refresh=not cache)
-    model_hash = hashlib.sha256(Path(ONNX_PATH).read_bytes()).hexdigest()[:12] \
-        if Path(ONNX_PATH).is_file() else "none"
-    key = hashlib.sha256(f"{d.resolve()}|{model_hash}|{len(walks)}".encode()).hexdigest()[:12]
-    feats = features(walks, embedder, default_cache() / f"gait_mae_eval_{key}.pkl"
-                     if cache else None)
+    feats = features(walks, embedder, d, cache)
     corpus = np.array([w.corpus for w in walks])
     persons = np.array([w.person for w in walks])
     rep: dict[str, Any] = {"dir": str(d), "walks": len(walks),
@@ -378,6 +397,7 @@ def evaluate(d: Path, *, n_boot: int = 2000, seed: int = 0, cache: bool = True,
     held = set(embedder.meta.get("training", {}).get("held_out_persons", []))
     for c in np.unique(corpus):
         sel = corpus == c
+        sel = sel & np.isfinite(feats["emb"]).all(1)  # walks of at least one clip
         wid = np.array([w.labels.get("walk_id", w.walk) for w in walks])[sel]
         for name, x in (("embedding", feats["emb"]), ("engineered", feats["eng"])):
             for subset, s2 in (("all", np.ones(sel.sum(), bool)),

@@ -40,6 +40,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sim", type=int, default=60, help="simulated walks added to training")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--init", type=Path, default=None,
+                   help="start from the weights of this gait_mae.onnx (its gait_mae.json beside "
+                        "it) instead of at random: a second budget continues a first")
 
 
 def clip_sets(walks, held: set[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -113,9 +116,21 @@ def main(args: argparse.Namespace) -> int:
              0 if not args.sim else len(sim), len(test), len(held))
     cfg = MAEConfig()
     model = GaitMAE(cfg)
+    prior: dict = {}
+    if args.init:
+        from inference.models.gait_mae.config import load_config
+        from inference.models.gait_mae.model import module_from_onnx
+
+        json_path = args.init.with_suffix(".json")
+        model = module_from_onnx(args.init, json_path)
+        cfg, meta = load_config(json_path)
+        prior = meta.get("training", {})
+        if sorted(held) != prior.get("held_out_persons"):
+            raise SystemExit(f"{args.init} was trained with other held-out persons")
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
-    rng = np.random.default_rng(args.seed)
-    gen = torch.Generator().manual_seed(args.seed)
+    # a continued run draws other batches and masks than the run it continues
+    rng = np.random.default_rng(args.seed + prior.get("steps", 0))
+    gen = torch.Generator().manual_seed(args.seed + prior.get("steps", 0))
     budget = args.minutes * 60.0
     t0, step, history = time.monotonic(), 0, []
     while (elapsed := time.monotonic() - t0) < budget:
@@ -145,10 +160,15 @@ def main(args: argparse.Namespace) -> int:
     onnx_path = args.models_dir / "gait_mae.onnx"
     export_onnx(model, onnx_path)
     save_config(cfg, args.models_dir / "gait_mae.json", training={
-        "steps": step, "minutes": round(minutes, 1), "batch": args.batch, "lr": args.lr,
+        "steps": step + prior.get("steps", 0),
+        "minutes": round(minutes + prior.get("minutes", 0.0), 1),
+        "budgets": prior.get("budgets", [{"steps": prior.get("steps"),
+                                          "minutes": prior.get("minutes")}] if prior else [])
+        + [{"steps": step, "minutes": round(minutes, 1), "lr": args.lr}], "batch": args.batch, "lr": args.lr,
         "train_clips": int(len(train)), "held_out_clips": int(len(test)),
         "sim_walks": args.sim, "held_out_persons": sorted(held),
         "parameters": int(sum(p.numel() for p in model.parameters())),
-        "held_out": held_err, "train_sample": train_err, "history": history})
+        "held_out": held_err, "train_sample": train_err,
+        "history": prior.get("history", []) + history})
     print(json.dumps({"held_out": held_err, "train_sample": train_err, "steps": step}, indent=2))
     return 0

@@ -7,6 +7,8 @@ a bout shorter than one clip (2 s) has none. The embedding can re-identify a per
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from inference.models.backends import OnnxRuntimeBackend
@@ -19,6 +21,7 @@ class GaitEmbedder:
 
     def __init__(self, onnx_path=ONNX_PATH, config_path=CONFIG_PATH, *, backend=None,
                  threads: int | None = 1, batch: int = 64):
+        self.onnx_path = Path(onnx_path)
         self.cfg, self.meta = load_config(config_path)
         self.backend = backend or OnnxRuntimeBackend(onnx_path, threads=threads)
         self.batch = batch
