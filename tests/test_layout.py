@@ -27,7 +27,7 @@ ALLOWED = {
 }
 LIVE = ("inference.worker", "inference.analysis", "inference.models", "inference.pose")
 OFFLINE = ("inference.data", "inference.train", "inference.eval", "inference.bench",
-           "inference.analyze", "inference.video", "inference.plot")
+           "inference.analyze", "inference.video", "inference.plot", "inference.embed")
 
 
 def _under(module: str, prefixes: tuple[str, ...]) -> bool:
