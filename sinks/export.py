@@ -24,8 +24,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
-from sinks.log.migrations import LATEST_VERSION, table_columns
-from sinks.log.sql import connect_readonly
+from sinks.log.migrations import table_columns
+from sinks.log.sql import connect_log_readonly
 from streams.schema import UNTRUSTED_FLAGS, flag_words
 
 log = logging.getLogger(__name__)
@@ -106,15 +106,8 @@ def build_query(table: str, session: str | None = None, track: str | None = None
 
 def _rows(db: str, sql: str, params: list[Any]) -> Iterator[tuple]:
     """Run the query now (errors before any output file exists), stream its rows later."""
-    conn, adapt = connect_readonly(db)
+    conn, adapt = connect_log_readonly(db, ExportError)
     try:
-        try:
-            version = conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()[0]
-        except Exception as e:  # no such table: not a gaitstream log
-            raise ExportError(f"{db}: not a gaitstream log ({e})") from None
-        if version is None or version > LATEST_VERSION:
-            raise ExportError(f"{db}: schema version {version} is not one this build reads "
-                              f"(1..{LATEST_VERSION})")
         cur = conn.execute(adapt(sql), params)
     except BaseException:
         conn.close()

@@ -18,8 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from sinks.log.migrations import LATEST_VERSION
-from sinks.log.sql import connect_readonly
+from sinks.log.sql import connect_log_readonly
 from streams.schema import CYCLE_FLAGS, CYCLE_METRICS, UNTRUSTED_FLAGS, flag_words
 
 SIDES = ("left", "right")
@@ -182,14 +181,8 @@ def _cycle(row: tuple) -> Cycle:
 
 
 def _read(db: str, sql: str, params: list[Any]) -> list[tuple]:
-    conn, adapt = connect_readonly(db)
+    conn, adapt = connect_log_readonly(db, ReportError)
     try:
-        try:
-            version = conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()[0]
-        except Exception as e:  # no such table: not a gaitstream log
-            raise ReportError(f"{db}: not a gaitstream log ({e})") from None
-        if version is None or version > LATEST_VERSION:
-            raise ReportError(f"{db}: schema version {version} is not one this build reads")
         return list(conn.execute(adapt(sql), params).fetchall())
     finally:
         conn.close()

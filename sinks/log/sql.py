@@ -400,3 +400,24 @@ def connect_readonly(target: str | os.PathLike) -> tuple[Any, Callable[[str], st
     if not Path(t).is_file():
         raise FileNotFoundError(f"no log database at {t}")
     return sqlite3.connect(f"file:{Path(t).resolve()}?mode=ro", uri=True), lambda s: s
+
+
+def connect_log_readonly(target: str | os.PathLike, error: type[Exception] = ValueError
+                         ) -> tuple[Any, Callable[[str], str]]:
+    """:func:`connect_readonly` to a log whose schema this build reads; ``error`` (with the
+    target named) when it is no gaitstream log or a newer one."""
+    from sinks.log.migrations import LATEST_VERSION
+
+    conn, adapt = connect_readonly(target)
+    try:
+        try:
+            version = conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()[0]
+        except Exception as e:  # no such table: not a gaitstream log
+            raise error(f"{target}: not a gaitstream log ({e})") from None
+        if version is None or version > LATEST_VERSION:
+            raise error(f"{target}: schema version {version} is not one this build reads "
+                        f"(1..{LATEST_VERSION})")
+    except BaseException:
+        conn.close()
+        raise
+    return conn, adapt
