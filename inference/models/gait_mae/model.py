@@ -25,10 +25,10 @@ import math
 import warnings
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
+from inference.models.onnx_io import finish_export, load_weights
 from inference.models.gait_mae.config import (CONFIG_PATH, INPUT_NAMES, ONNX_PATH, OUTPUT_NAMES,
                                               MAEConfig, load_config)
 
@@ -137,7 +137,6 @@ def random_keep(b: int, cfg: MAEConfig, gen: torch.Generator, joint_ratio: float
 def export_onnx(model: GaitMAE, path: str | Path) -> None:
     """Write the model as ONNX with a dynamic batch axis; every weight keeps its state-dict name
     (no constant folding) so that the torch module is rebuilt from the same file."""
-    import onnx
 
     model = model.eval()
     cfg = model.cfg
@@ -149,26 +148,11 @@ def export_onnx(model: GaitMAE, path: str | Path) -> None:
                           output_names=list(OUTPUT_NAMES), opset_version=17, dynamo=False,
                           do_constant_folding=False, keep_initializers_as_inputs=True,
                           dynamic_axes={n: {0: "batch"} for n in INPUT_NAMES + OUTPUT_NAMES})
-    proto = onnx.load(str(path))
-    inputs = [i for i in proto.graph.input if i.name in INPUT_NAMES]
-    del proto.graph.input[:]
-    proto.graph.input.extend(inputs)
-    onnx.checker.check_model(proto)
-    onnx.save(proto, str(path))
+    finish_export(path)
 
 
 def module_from_onnx(onnx_path: str | Path = ONNX_PATH,
                      config_path: str | Path = CONFIG_PATH) -> GaitMAE:
     """The torch module with the weights stored in the ONNX file (one source of weights)."""
-    import onnx
-    from onnx import numpy_helper
-
     cfg, _ = load_config(config_path)
-    model = GaitMAE(cfg)
-    weights = {i.name: numpy_helper.to_array(i) for i in onnx.load(str(onnx_path)).graph.initializer}
-    state = model.state_dict()
-    missing = [k for k in state if k not in weights]
-    if missing:
-        raise ValueError(f"{onnx_path}: no weights for {missing[:5]}...")
-    model.load_state_dict({k: torch.from_numpy(np.array(weights[k])) for k in state})
-    return model.eval()
+    return load_weights(GaitMAE(cfg), onnx_path)

@@ -29,6 +29,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from inference.models.onnx_io import finish_export, load_weights
 from inference.models.gait_transformer.features import (N_FEATURES, N_OUTPUTS, OUTPUT_SCALE,
                                                         OUTPUT_TIMES_HEIGHT)
 
@@ -132,7 +133,6 @@ def export_onnx(model: GaitTransformer, path: str | Path, metadata: dict[str, st
     backend runs the same weights. ``metadata`` (config, model rate, feature version) goes into
     the file's metadata_props.
     """
-    import onnx
 
     model = model.eval()
     T = model.cfg.window
@@ -146,34 +146,15 @@ def export_onnx(model: GaitTransformer, path: str | Path, metadata: dict[str, st
                           input_names=list(INPUT_NAMES), output_names=list(OUTPUT_NAMES),
                           dynamic_axes={"x": {0: "batch"}, "valid": {0: "batch"},
                                         "height": {0: "batch"}, "y": {0: "batch"}})
-    m = onnx.load(str(path))
-    # Weights are constants, not overridable inputs: runtimes may then fold and fuse them.
-    weights = {init.name for init in m.graph.initializer}
-    kept = [i for i in m.graph.input if i.name not in weights]
-    del m.graph.input[:]
-    m.graph.input.extend(kept)
-    meta = {"config": json.dumps(model.cfg.to_dict()), **metadata}
-    for k, v in meta.items():
-        m.metadata_props.add(key=k, value=v)
-    onnx.checker.check_model(m)
-    onnx.save(m, str(path))
+    finish_export(path, {"config": json.dumps(model.cfg.to_dict()), **metadata})
 
 
 def module_from_onnx(path: str | Path) -> GaitTransformer:
     """The torch module with the weights stored in an ONNX file written by ``export_onnx``."""
     import onnx
-    from onnx import numpy_helper
 
     m = onnx.load(str(path))
     meta = {p.key: p.value for p in m.metadata_props}
     if "config" not in meta:
         raise ValueError(f"{path}: no gait-transformer config in the ONNX metadata")
-    model = build(json.loads(meta["config"]))
-    weights = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy())
-               for i in m.graph.initializer}
-    state = model.state_dict()
-    missing = [k for k in state if k not in weights]
-    if missing:
-        raise ValueError(f"{path}: weights missing from the ONNX file: {missing[:5]}")
-    model.load_state_dict({k: weights[k] for k in state})
-    return model.eval()
+    return load_weights(build(json.loads(meta["config"])), path, m)

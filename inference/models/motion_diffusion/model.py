@@ -26,10 +26,10 @@ import math
 import warnings
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
+from inference.models.onnx_io import finish_export, load_weights
 from inference.models.motion_diffusion.config import (ALPHAS_CUMPROD, CONFIG_PATH, INPUT_NAMES,
                                                       ONNX_PATH, OUTPUT_NAMES, DenoiserConfig,
                                                       load_config)
@@ -103,7 +103,6 @@ def export_onnx(model: MotionDenoiser, path: str | Path, frames: int = 24) -> No
 
     Every weight keeps its state-dict name (no constant folding, no merging of equal tensors),
     so that the torch backend is rebuilt from the same file: one source of weights."""
-    import onnx
 
     model = model.eval()
     x = torch.zeros(2, frames, model.cfg.n_features)
@@ -119,27 +118,11 @@ def export_onnx(model: MotionDenoiser, path: str | Path, frames: int = 24) -> No
                           dynamic_axes={"x": {0: "batch", 1: "frames"}, "t": {0: "batch"},
                                         "prompt": {0: "batch"},
                                         "x0": {0: "batch", 1: "frames"}})
-    proto = onnx.load(str(path))
-    inputs = [i for i in proto.graph.input if i.name in INPUT_NAMES]
-    del proto.graph.input[:]
-    proto.graph.input.extend(inputs)
-    onnx.checker.check_model(proto)
-    onnx.save(proto, str(path))
+    finish_export(path)
 
 
 def module_from_onnx(onnx_path: str | Path = ONNX_PATH,
                      config_path: str | Path = CONFIG_PATH) -> MotionDenoiser:
     """The torch module with the weights stored in the ONNX file (one source of weights)."""
-    import onnx
-    from onnx import numpy_helper
-
     cfg, _ = load_config(config_path)
-    model = MotionDenoiser(cfg)
-    proto = onnx.load(str(onnx_path))
-    weights = {i.name: numpy_helper.to_array(i) for i in proto.graph.initializer}
-    state = model.state_dict()
-    missing = [k for k in state if k not in weights]
-    if missing:
-        raise ValueError(f"{onnx_path}: no weights for {missing[:5]}...")
-    model.load_state_dict({k: torch.from_numpy(np.array(weights[k])) for k in state})
-    return model.eval()
+    return load_weights(MotionDenoiser(cfg), onnx_path)
