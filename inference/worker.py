@@ -3,7 +3,9 @@
 Per track (source, body id) it keeps the analysis state and a short joint history; it maps every
 layout to the canonical skeleton, runs the classical analysis (and the gait transformer when one is
 configured), scores completed cycles with the anomaly scorer when one is configured, and publishes
-GaitEvent / GaitCycle on ``gait/<source>``.
+GaitEvent / GaitCycle on ``gait/<source>``; when the classical analysis ends a walking bout (a
+pause of a second or more, or the track's end) it publishes a GaitBout after the bout's cycles:
+their summary and clinical indices and, when configured, the bout's gait embedding (GaitMAE).
 
 Every track carries a pseudonymous subject id on its events and cycles: the configured
 ``subject`` when there is one (a kiosk session names its patient's pseudonym), otherwise a random
@@ -30,7 +32,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from streams.schema import GaitCycle, GaitEvent, ImageFrame, Message, SkeletonFrame
+from streams.schema import GaitBout, GaitCycle, GaitEvent, ImageFrame, Message, SkeletonFrame
 from streams.skeletons import CANONICAL_JOINTS, LayoutError, to_canonical
 from streams.node import Drain, StatusReporter, give_memory_back
 from streams.options import check_keys, check_types
@@ -58,6 +60,11 @@ class WorkerConfig:
     # an image source silent this long gives its pose model (and its memory) back
     image_source_timeout_s: float = 30.0
     history_s: float = 6.0  # joint history kept per track (anomaly scoring of a cycle)
+    # The gait embedding (GaitMAE) of each walking bout, on its GaitBout record. Off by default:
+    # an embedding can re-identify a person (biometric data; README, "Privacy"). A bout longer
+    # than embedding_max_s is embedded over its last embedding_max_s (the joint history kept).
+    embedding: bool = False
+    embedding_max_s: float = 60.0
     # Where this worker notes, every checkpoint_s, the first frame of each stream that no record
     # has yet accounted for, so that a restart counts what it lost ("" = not kept).
     checkpoint: str = ""
@@ -90,6 +97,18 @@ class WorkerConfig:
         return GaitModelOptions(**self.gait_model_options)
 
 
+def _flat(d: dict[str, Any], prefix: str) -> dict[str, float | None]:
+    """{"left": {"hip_flexion": 5.0}} -> {"<prefix>.left.hip_flexion": 5.0}: nested numbers as
+    the flat map a GaitBout's summary is."""
+    out: dict[str, float | None] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}.{k}"))
+        elif v is None or isinstance(v, (int, float)) and not isinstance(v, bool):
+            out[f"{prefix}.{k}"] = None if v is None else float(v)
+    return out
+
+
 def new_subject_id() -> str:
     """A fresh pseudonym for one track (64 random bits: collisions are out of reach)."""
     return "anon-" + secrets.token_hex(8)
@@ -103,6 +122,9 @@ def new_run_id() -> str:
 
 
 N_CANONICAL = len(CANONICAL_JOINTS)
+# How long after a bout's end its last cycle is surely out: the classical analysis decides an
+# event with at most ~1 s of look-ahead (AnalyzerOptions), a cycle at its closing strike.
+BOUT_SETTLE_US = 3_000_000
 
 
 class Track:
@@ -119,7 +141,14 @@ class Track:
         if cfg.analysis in ("gait-transformer", "both"):
             self.analyzers.append(models.gait_tracker(source, body_id))
         self.history: deque[tuple[int, np.ndarray, int]] = deque()  # (t_us, joints, seq)
-        self.history_us = int(cfg.history_s * 1e6)
+        self.history_us = int(max(cfg.history_s, cfg.embedding_max_s if cfg.embedding else 0)
+                              * 1e6)
+        self.layout = ""  # the wire layout its frames come in (which indices it measures)
+        # the walking bouts the classical analysis ended that are not yet published, and the
+        # cycles emitted since the last published bout (what the next bouts summarise)
+        self.bouts_seen = 0
+        self.pending_bouts: list[tuple[int, int]] = []
+        self.cycles: list[GaitCycle] = []
         self.covered_to_us: int | None = None  # the end of the last cycle emitted
         self.last_seen = time.monotonic()
         self.last_t_us: int | None = None
@@ -176,6 +205,20 @@ class Track:
             out.extend(a.flush())
         return out
 
+    def ended_bouts(self, final: bool) -> list[tuple[int, int]]:
+        """The walking bouts whose cycles have all been emitted: those the classical analysis
+        ended at least BOUT_SETTLE_US before the newest frame (its look-ahead emits a bout's
+        last cycle after the bout's end), every one on ``final``."""
+        for a in self.analyzers:
+            got = getattr(a, "bouts", None)
+            if got is not None and len(got) > self.bouts_seen:
+                self.pending_bouts.extend(got[self.bouts_seen:])
+                self.bouts_seen = len(got)
+        ready = [b for b in self.pending_bouts
+                 if final or (self.last_t_us or 0) - b[1] >= BOUT_SETTLE_US]
+        self.pending_bouts = [b for b in self.pending_bouts if b not in ready]
+        return ready
+
 
 def pixels(frame: ImageFrame) -> np.ndarray:
     """A camera frame's pixels, (H, W, C) uint8: a view of a raw frame; a JPEG (as a camera on
@@ -201,6 +244,7 @@ class Models:
         self.clock = clock  # what the gait model's batching waits on; None: the host's clock
         self._gait = None
         self._scorer = None
+        self._embedder = None
         self._pose: dict[str, Any] = {}  # per source: each keeps its own person lock
         self._pose_used: dict[str, float] = {}  # per source: when its model last ran
 
@@ -227,6 +271,14 @@ class Models:
 
             self._scorer = load_scorer(backend=self.cfg.backend)
         return self._scorer.score(t_us, joints)
+
+    def embed(self, t_us: np.ndarray, joints: np.ndarray) -> tuple[np.ndarray | None, str]:
+        """(the bout's GaitMAE embedding or None when shorter than a clip, the model's name)."""
+        if self._embedder is None:
+            from inference.models.gait_mae.runtime import GaitEmbedder
+
+            self._embedder = GaitEmbedder()
+        return self._embedder.embed_walk(t_us, joints)[0], self._embedder.name
 
     def pose(self, source: str) -> Any | None:
         """The pose estimator of an image source; None when the worker holds its limit of them."""
@@ -267,18 +319,21 @@ class Worker:
     def _emit(self, msgs: list[Message], host_us: int, track: Track | None = None) -> None:
         subject = track.subject if track is not None else self.cfg.subject
         for m in msgs:
-            if isinstance(m, (GaitCycle, GaitEvent)):
+            if isinstance(m, (GaitCycle, GaitEvent, GaitBout)):
                 m.session = m.session or self.cfg.session
                 m.subject = m.subject or subject
                 m.run = m.run or self.run
             if isinstance(m, GaitCycle):
                 if track is not None:
                     track.covered_to_us = max(track.covered_to_us or m.end_us, m.end_us)
+                    track.cycles.append(m)
                 if self.cfg.anomaly and track is not None:
                     self._score(m, track)
                 self.status.count("cycles")
             elif isinstance(m, GaitEvent):
                 self.status.count("events")
+            elif isinstance(m, GaitBout):
+                self.status.count("bouts")
             self.seq[m.source] = self.seq.get(m.source, 0) + 1
             m.seq = self.seq[m.source]
             m.host_us = host_us
@@ -287,6 +342,43 @@ class Worker:
             else:
                 self.outputs.append(m)
             self.status.latency_us(host_us)
+
+    def _publish_bouts(self, track: Track, host_us: int, final: bool = False) -> None:
+        """A GaitBout per ended walking bout and analysis method, after the bout's cycles."""
+        from inference.analysis.cycles import summarize, trusted
+        from inference.models.gdi.indices import bout_indices
+
+        out: list[Message] = []
+        for b0, b1 in track.ended_bouts(final):
+            inside = [c for c in track.cycles if b0 <= c.start_us and c.end_us <= b1]
+            track.cycles = [c for c in track.cycles if c.end_us > b1]
+            emb, model = None, ""
+            if self.cfg.embedding:
+                try:
+                    t, j = track.segment(b0, b1)
+                    emb, model = self.models.embed(t, j) if len(t) > 1 else (None, "")
+                except Exception as e:  # the bout's record is kept without its embedding
+                    log.warning("embedding failed for %s/%d: %s", track.source, track.body_id, e)
+                    self.status.count("embedding_failed")
+            for method in sorted({c.method for c in inside}) or ["classical"]:
+                mine = [c for c in inside if c.method == method]
+                s = summarize(mine)
+                summary: dict[str, float | None] = {}
+                for k, v in s["metrics"].items():
+                    summary.update({f"{k}.{q}": v[q] for q in ("n", "mean", "sd", "cv_pct")})
+                use = [(c.side, c.metrics) for c in mine if trusted(c)]
+                ind = bout_indices(use, track.layout) if use and track.layout else None
+                for k in ("gdi", "gps", "gvs"):  # per side (and GPS overall), flat
+                    summary.update(_flat((ind or {}).get(k) or {}, k))
+                out.append(GaitBout(
+                    source=track.source, seq=0, t_us=int(b1), host_us=host_us,
+                    track=track.body_id, start_us=int(b0), end_us=int(b1), method=method,
+                    cycles=len(mine), trusted_cycles=int(s["trusted_cycles"]), summary=summary,
+                    embedding=(np.zeros(0, np.float32) if emb is None
+                               else np.asarray(emb, np.float32)),
+                    embedding_model=model if emb is not None else ""))
+        if out:
+            self._emit(out, host_us, track)
 
     def _score(self, cycle: GaitCycle, track: Track) -> None:
         try:
@@ -329,12 +421,15 @@ class Worker:
                     continue
                 # the source's clock really moved: what the track had is finished
                 self._emit(track.flush(), frame.host_us, track)
+                self._publish_bouts(track, frame.host_us, final=True)
                 track = self.tracks[key] = Track(frame.source, body.body_id, self.cfg,
                                                  self.models)
                 self.status.count("tracks_started")
             else:
                 track.ahead.clear()
+            track.layout = frame.layout
             self._emit(track.push(frame.t_us, joints, conf, frame.seq), frame.host_us, track)
+            self._publish_bouts(track, frame.host_us)
         self.status.count("frames")
 
     def on_image(self, frame: ImageFrame) -> None:
@@ -393,6 +488,7 @@ class Worker:
         for key, tr in list(self.tracks.items()):
             if force or now - tr.last_seen > self.cfg.track_timeout_s:
                 self._emit(tr.flush(), int(now * 1e6), tr)
+                self._publish_bouts(tr, int(now * 1e6), final=True)
                 del self.tracks[key]
                 self.status.count("tracks_ended")
                 freed += 1

@@ -432,6 +432,73 @@ class GaitCycle(Message):
                    run=_opt(d, "run", str, cls.TYPE, ""))
 
 
+MAX_EMBEDDING = 4096  # floats in a bout's embedding (GaitMAE: 128)
+
+
+@dataclass
+class GaitBout(Message):
+    """One walking bout of one track (walking from a start to a pause of a second or more),
+    published after the cycles that lie in it.
+
+    ``summary``: per-bout figures of the trusted cycles in it, flat (``<measure>.mean``, ``.sd``,
+    ``.cv_pct``, ``.n``, and the clinical indices ``gdi``, ``gps_deg``, ... where the source
+    gives them; None = not computable). ``estimates``: what a learned model estimates from the
+    whole bout, its key prefixed with the model's name (``dpg.gdi``). ``embedding``: the gait
+    foundation model's vector of the bout (float32, empty when none was made), named by
+    ``embedding_model``; it can re-identify a person, so it is biometric data wherever it goes.
+    """
+
+    TYPE: ClassVar[str] = "gait_bout"
+    track: int = 0
+    start_us: int = 0
+    end_us: int = 0
+    method: str = "classical"
+    cycles: int = 0
+    trusted_cycles: int = 0
+    summary: dict[str, float | None] = field(default_factory=dict)
+    estimates: dict[str, float] = field(default_factory=dict)
+    embedding: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    embedding_model: str = ""
+    session: str = ""
+    subject: str = ""
+    run: str = ""
+
+    def _wire(self) -> _WireBout:
+        e = np.ascontiguousarray(self.embedding, dtype=_F4).reshape(-1)
+        return _WireBout(
+            SCHEMA_VERSION, self.source, int(self.seq), int(self.t_us), int(self.host_us),
+            int(self.track), int(self.start_us), int(self.end_us), self.method, int(self.cycles),
+            int(self.trusted_cycles),
+            {k: (None if v is None or not math.isfinite(v) else float(v))
+             for k, v in self.summary.items()},
+            {k: float(v) for k, v in self.estimates.items() if math.isfinite(v)},
+            _WireVector("<f4", (len(e),), e.tobytes()), self.embedding_model, self.session,
+            self.subject, self.run)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], head: Header) -> "GaitBout":
+        start, end = _req(d, "start", int, cls.TYPE), _req(d, "end", int, cls.TYPE)
+        if end < start:
+            raise WireError("gait_bout: end before start")
+        cycles, trusted = _req(d, "cycles", int, cls.TYPE), _req(d, "trusted", int, cls.TYPE)
+        if not 0 <= trusted <= cycles:
+            raise WireError("gait_bout: trusted cycles not between 0 and the cycles")
+        emb = unpack_array(d.get("emb"), "gait_bout.embedding", "<f4", 1)
+        if len(emb) > MAX_EMBEDDING:
+            raise WireError(f"gait_bout.embedding: {len(emb)} values (at most {MAX_EMBEDDING})")
+        return cls(**vars(head), track=_req(d, "track", int, cls.TYPE), start_us=start,
+                   end_us=end, method=_req(d, "method", str, cls.TYPE), cycles=cycles,
+                   trusted_cycles=trusted,
+                   summary=_num_dict(_req(d, "summary", dict, cls.TYPE), "gait_bout.summary",
+                                     allow_none=True),
+                   estimates=_num_dict(_req(d, "estimates", dict, cls.TYPE),
+                                       "gait_bout.estimates"),
+                   embedding=emb, embedding_model=_req(d, "emb_model", str, cls.TYPE),
+                   session=_req(d, "session", str, cls.TYPE),
+                   subject=_req(d, "subject", str, cls.TYPE),
+                   run=_req(d, "run", str, cls.TYPE))
+
+
 SEVERITIES = ("info", "warning", "critical")
 ALERT_STATES = ("raised", "cleared")
 
@@ -510,7 +577,8 @@ class Status(Message):
 
 
 MESSAGE_TYPES: dict[str, type[Message]] = {
-    c.TYPE: c for c in (SkeletonFrame, ImageFrame, GaitEvent, GaitCycle, Alert, Status)
+    c.TYPE: c for c in (SkeletonFrame, ImageFrame, GaitEvent, GaitCycle, GaitBout, Alert,
+                       Status)
 }
 
 
@@ -596,6 +664,28 @@ class _WireCycle(_WireHead, tag="gait_cycle"):
     run: _Str | None = None
 
 
+class _WireVector(Struct, forbid_unknown_fields=True):
+    dt: Literal["<f4"]
+    sh: tuple[Annotated[int, Meta(ge=0, le=MAX_EMBEDDING)]]
+    b: bytes
+
+
+class _WireBout(_WireHead, tag="gait_bout"):
+    track: _I62
+    start: _I62
+    end: _I62
+    method: _Str
+    cycles: Annotated[int, Meta(ge=0, lt=1 << 62)]
+    trusted: Annotated[int, Meta(ge=0, lt=1 << 62)]
+    summary: Annotated[dict[_Str, _Finite | None], Meta(max_length=MAX_DICT_ITEMS)]
+    estimates: _NumMap
+    emb: _WireVector
+    emb_model: _Str
+    session: _Str
+    subject: _Str
+    run: _Str
+
+
 class _WireAlert(_WireHead, tag="alert"):
     id: _Str
     rule: _Str
@@ -616,7 +706,8 @@ class _WireStatus(_WireHead, tag="status"):
 
 
 _DECODER = msgspec.msgpack.Decoder(
-    _WireSkeleton | _WireImage | _WireEvent | _WireCycle | _WireAlert | _WireStatus)
+    _WireSkeleton | _WireImage | _WireEvent | _WireCycle | _WireBout | _WireAlert
+    | _WireStatus)
 _F4 = np.dtype("<f4")
 _U4 = np.dtype("<u4")
 _ONE_F4_BITS = 0x3F800000  # 1.0f: a float32 in [+0, 1] has at most these bits as an unsigned int
@@ -660,6 +751,17 @@ def _from_cycle(w: _WireCycle) -> GaitCycle | None:
                      w.flags, w.anomaly, w.method, w.session, w.subject, w.run or "")
 
 
+def _from_bout(w: _WireBout) -> GaitBout | None:
+    if w.end < w.start or w.trusted > w.cycles or len(w.emb.b) != 4 * w.emb.sh[0]:
+        return None
+    emb = np.frombuffer(w.emb.b, _F4)
+    if not np.isfinite(emb).all():
+        return None
+    return GaitBout(w.src, w.seq, w.t, w.host, w.track, w.start, w.end, w.method, w.cycles,
+                    w.trusted, w.summary, w.estimates, emb, w.emb_model, w.session, w.subject,
+                    w.run)
+
+
 def _from_alert(w: _WireAlert) -> Alert:
     return Alert(w.src, w.seq, w.t, w.host, w.id, w.rule, w.sev, w.state, w.text, w.track,
                  w.value)
@@ -671,7 +773,8 @@ def _from_status(w: _WireStatus) -> Status:
 
 _FROM_WIRE: dict[type, Any] = {
     _WireSkeleton: _from_skeleton, _WireImage: _from_image, _WireEvent: _from_event,
-    _WireCycle: _from_cycle, _WireAlert: _from_alert, _WireStatus: _from_status,
+    _WireCycle: _from_cycle, _WireBout: _from_bout, _WireAlert: _from_alert,
+    _WireStatus: _from_status,
 }
 
 

@@ -10,8 +10,9 @@ transport's sequence number: the worker restarts its per-source ``seq`` at 1 aft
 outbox — therefore lands once.
 
 What is stored: pseudonymous session and subject ids exactly as the worker put them on the
-cycle or event, per-cycle measures, quality flags and anomaly scores. No images and no joint
-positions.
+cycle or event, per-cycle measures, quality flags and anomaly scores; per walking bout its
+summary, model estimates and, when the worker makes one, the gait embedding (biometric: it can
+re-identify a person). No images and no joint positions.
 """
 
 from __future__ import annotations
@@ -20,11 +21,14 @@ import json
 import time
 from dataclasses import dataclass
 
-from streams.schema import CYCLE_METRICS, Alert, GaitCycle, GaitEvent, Message, Status
+import numpy as np
+
+from streams.schema import CYCLE_METRICS, Alert, GaitBout, GaitCycle, GaitEvent, Message, Status
 
 # The stream a message's ``seq`` counts in, per message type. Events and cycles of one source
 # share the worker's counter on ``gait/<source>``, so they are one stream.
-STREAM_OF_TYPE = {"gait_event": "gait", "gait_cycle": "gait", "alert": "alert"}
+STREAM_OF_TYPE = {"gait_event": "gait", "gait_cycle": "gait", "gait_bout": "gait",
+                  "alert": "alert"}
 
 # A status carries the sender's count of messages it lost upstream; its increase is a gap.
 UPSTREAM_DROP_COUNTER = "dropped_upstream"
@@ -36,16 +40,20 @@ CYCLE_COLUMNS = ["source", "seq", "session", "subject", "track", "side", "start_
                  "t_us", "host_us", "wall_us", "run"]
 EVENT_COLUMNS = ["source", "seq", "session", "track", "side", "kind", "event_us", "method",
                  "confidence", "t_us", "host_us", "wall_us", "subject", "run"]
+BOUT_COLUMNS = ["source", "seq", "session", "subject", "track", "start_us", "end_us", "method",
+                "cycles", "trusted_cycles", "summary", "estimates", "embedding_model",
+                "embedding", "t_us", "host_us", "wall_us", "run"]
 ALERT_COLUMNS = ["alert_id", "state", "source", "seq", "rule", "severity", "text", "track",
                  "value", "t_us", "host_us", "wall_us"]
 STATUS_COLUMNS = ["source", "seq", "process", "role", "uptime_s", "counters", "latency_ms",
                   "state", "t_us", "host_us", "wall_us"]
 
-TABLE_COLUMNS = {"cycles": CYCLE_COLUMNS, "events": EVENT_COLUMNS, "alerts": ALERT_COLUMNS,
-                 "status": STATUS_COLUMNS}
+TABLE_COLUMNS = {"cycles": CYCLE_COLUMNS, "events": EVENT_COLUMNS, "bouts": BOUT_COLUMNS,
+                 "alerts": ALERT_COLUMNS, "status": STATUS_COLUMNS}
 TABLE_KEYS = {
     "cycles": ("run", "source", "track", "side", "start_us", "method"),
     "events": ("run", "source", "track", "side", "kind", "event_us", "method"),
+    "bouts": ("run", "source", "track", "start_us", "method"),
     "alerts": ("alert_id", "state"),
     "status": ("source", "seq", "t_us"),
 }
@@ -104,6 +112,22 @@ def event_row(m: GaitEvent, received_us: int, session: str) -> dict:
             "wall_us": received_us, "run": m.run}
 
 
+def bout_row(m: GaitBout, received_us: int) -> dict:
+    emb = np.ascontiguousarray(m.embedding, dtype="<f4").reshape(-1)
+    return {"source": m.source, "seq": m.seq, "session": m.session, "subject": m.subject,
+            "track": m.track, "start_us": m.start_us, "end_us": m.end_us, "method": m.method,
+            "cycles": m.cycles, "trusted_cycles": m.trusted_cycles, "summary": _json(m.summary),
+            "estimates": _json(m.estimates) if m.estimates else None,
+            "embedding_model": m.embedding_model,
+            "embedding": emb.tobytes() if len(emb) else None,
+            "t_us": m.t_us, "host_us": m.host_us, "wall_us": received_us, "run": m.run}
+
+
+def embedding_of(stored: bytes | memoryview | None) -> np.ndarray | None:
+    """A bout's embedding as the log stores it (float32 little-endian bytes), or None."""
+    return None if stored is None else np.frombuffer(bytes(stored), "<f4")
+
+
 def alert_row(m: Alert, received_us: int) -> dict:
     return {"alert_id": m.alert_id, "state": m.state, "source": m.source, "seq": m.seq,
             "rule": m.rule, "severity": m.severity, "text": m.text, "track": m.track,
@@ -127,6 +151,8 @@ def to_record(msg: Message, received_us: int, session: str = "", *,
     stream = STREAM_OF_TYPE.get(msg.TYPE) if track_seq else None
     if isinstance(msg, GaitCycle):
         return Record("cycles", cycle_row(msg, received_us), msg.source, msg.seq, stream)
+    if isinstance(msg, GaitBout):
+        return Record("bouts", bout_row(msg, received_us), msg.source, msg.seq, stream)
     if isinstance(msg, GaitEvent):
         return Record("events", event_row(msg, received_us, session), msg.source, msg.seq,
                       stream)
