@@ -220,6 +220,62 @@ def trial_strides(pair: Pair) -> list[dict[str, Any]]:
     return out
 
 
+# The per-frame angles the worker records (inference.analysis.kinematics; their per-cycle
+# ranges go into its records) that have a lab counterpart: ours -> the gait variable's lab
+# series. Hip flexion per frame is the thigh in the room (no pelvis), so its offset is the
+# lab's pelvic tilt.
+FRAME_ANGLES = {"hip_flexion": "hip_flexion", "knee_flexion": "knee_flexion",
+                "ankle_dorsiflexion": "ankle_dorsiflexion"}
+
+
+def frame_series(pair: Pair) -> list[dict[str, Any]]:
+    """The worker's per-frame angles of the trial (the analyzer fed its canonical26 frames)
+    beside the lab's on the lab's clock, per side and angle."""
+    from capture.readers import load_recording
+    from inference.analysis.analyzer import OnlineGaitAnalyzer
+    from inference.analysis.kinematics import F
+    from inference.eval.events import replay
+
+    rec = load_recording(pair.recording)
+    ref = load_reference(pair)
+    _, joints, conf = rec.skeleton()
+    an = OnlineGaitAnalyzer(rec.name, 0, keep_trace=True)
+    replay(an, rec.t_us, joints, conf)
+    tr = an.trace_arrays()
+    out = []
+    for side in ("left", "right"):
+        lab = lab_series(ref, pair.kind, side)
+        for ours_name, var in FRAME_ANGLES.items():
+            if var not in lab or len(tr["t"]) < 2:
+                continue
+            mine = np.interp(ref.t_us, tr["t"], tr["f"][:, F[f"{ours_name}_{side}"]],
+                             left=np.nan, right=np.nan)
+            ok = np.isfinite(mine) & np.isfinite(lab[var])
+            if ok.sum() >= 10:
+                out.append({"trial": str(pair.recording), "kind": pair.kind, "side": side,
+                            "angle": ours_name, "ours": mine[ok], "lab": lab[var][ok]})
+    return out
+
+
+def compare_frames(series: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per angle: offset (mean, SD over trial sides), RMS after each one's offset, r."""
+    res = {}
+    for name in FRAME_ANGLES:
+        mine = [s for s in series if s["angle"] == name]
+        if not mine:
+            continue
+        offs = [float(np.mean(s["ours"] - s["lab"])) for s in mine]
+        resid = np.concatenate([s["ours"] - o - s["lab"] for s, o in zip(mine, offs)])
+        o_a = np.concatenate([s["ours"] - o for s, o in zip(mine, offs)])
+        l_a = np.concatenate([s["lab"] for s in mine])
+        res[name] = {"trials": len({s["trial"] for s in mine}), "series": len(mine),
+                     "frames": int(len(resid)), "offset_deg": float(np.mean(offs)),
+                     "offset_sd_deg": float(np.std(offs, ddof=1)) if len(offs) > 1 else None,
+                     "rms_deg": float(np.sqrt(np.mean(resid ** 2))),
+                     "r": float(np.corrcoef(o_a, l_a)[0, 1])}
+    return res
+
+
 def compare(strides: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Per variable: offset (mean, SD over trial sides), RMS and r after each trial side's
     offset is removed, trials and strides."""
@@ -261,10 +317,12 @@ def evaluate(folder: Path) -> dict[str, Any]:
             f"{folder}: no trial with the lab's own angles (a C3D with Plug-in-Gait outputs, "
             "or a TRC with its OpenSim IK .mot beside it or in ../ik/)")
     strides: list[dict[str, Any]] = []
+    frames: list[dict[str, Any]] = []
     skipped = {}
     for pair in pairs:
         try:
             got = trial_strides(pair)
+            frames.extend(frame_series(pair))
         except Exception as e:  # one unreadable trial is reported, the rest go on
             skipped[str(pair.recording)] = f"{type(e).__name__}: {e}"
             continue
@@ -275,7 +333,9 @@ def evaluate(folder: Path) -> dict[str, Any]:
     return {"folder": str(folder), "pairs": [(str(p.recording), str(p.reference), p.kind)
                                              for p in pairs],
             "skipped": skipped, "strides": strides,
-            "by_kind": {k: compare([s for s in strides if s["kind"] == k]) for k in kinds}}
+            "by_kind": {k: compare([s for s in strides if s["kind"] == k]) for k in kinds},
+            "frames_by_kind": {k: compare_frames([s for s in frames if s["kind"] == k])
+                               for k in kinds}}
 
 
 def print_report(rep: dict[str, Any]) -> None:
@@ -301,6 +361,12 @@ def print_report(rep: dict[str, Any]) -> None:
             print(f"  {v:20s} {r['trials']:6d} {r['strides']:7d} {r['whole_records']:5d} "
                   f"{r['offset_deg']:7.1f} "
                   f"{sd:>6s} {r['rms_deg']:6.1f} {rr:>5s} {r['lab_range_deg']:7.1f}")
+    for kind, res in rep["frames_by_kind"].items():
+        print(f"per frame, as the worker records them (kinematics), against {kind}:")
+        for name, r in res.items():
+            sd = "-" if r["offset_sd_deg"] is None else f"{r['offset_sd_deg']:.1f}"
+            print(f"  {name:20s} {r['trials']:6d} {r['frames']:7d}f {r['offset_deg']:6.1f} "
+                  f"{sd:>6s} {r['rms_deg']:6.1f} {r['r']:5.2f}")
     print("  degrees; offset = ours - lab, the mean over trial sides of each one's mean over "
           "its strides (sd across them); RMS and r with each trial side's offset removed; "
           "lab ROM = the lab curve's mean range over a stride; whole = trials shorter than "
@@ -378,5 +444,5 @@ def main(args: argparse.Namespace) -> int:
         figure(rep, args.plot)
         print(f"wrote {args.plot}")
     if args.json:
-        print(json.dumps({k: v for k, v in rep.items() if k != "strides"}))
+        print(json.dumps({k: v for k, v in rep.items() if k not in ("strides", "frames")}))
     return 0
