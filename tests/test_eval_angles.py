@@ -115,6 +115,11 @@ def test_eval_angles_on_a_folder_of_symlinks(shared_data, tmp_path):
     # the OpenSim trial: one stride per side (measured ankle offset -6.8, RMS 2.7)
     ank = ik["ankle_dorsiflexion"]
     assert ank["strides"] == 2 and abs(ank["offset_deg"]) <= 10.0 and ank["rms_deg"] <= 4.0
+    # the worker's per-frame ankle beside the lab's (measured: PiG offset 1.1, RMS 1.8; IK
+    # -6.9, 3.0)
+    fr = rep["frames_by_kind"]
+    assert abs(fr["Plug-in-Gait"]["ankle_dorsiflexion"]["offset_deg"]) <= 3.0
+    assert abs(fr["OpenSim IK"]["ankle_dorsiflexion"]["offset_deg"]) <= 10.0
     # a skeleton carries no pelvic tilt, and the planar IK model has no hip adduction
     assert pig["pelvis_tilt"]["trials"] == 0 and ik["hip_adduction"]["trials"] == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -13,7 +13,7 @@ the up axis, which is how clinical gait reports read flexion/extension. Conventi
   the labs' one, heel -> toe (:func:`foot_axis`), wherever the heel is seen; a source without a
   heel (22 joints, Kinect, a heel unseen in a frame) leaves only ankle -> ball of the foot,
   which points down towards the floor when the sole is level and so reads plantarflexed: by
-  10-30 deg on lab markers (README "Joint angles"; that was the 20-40 deg "equinus" of the
+  6-29 deg per trial side on lab markers (README "Joint angles"; that was the "equinus" of the
   plot of an OpenSim trial). The per-stride variables (``gait_variables``) zero it on foot flat.
 * pelvis obliquity: the hip line's rise towards the left; pelvis rotation: the hip line's turn
   about the up axis away from perpendicular to the walking direction (left hip forward positive);
