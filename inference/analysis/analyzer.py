@@ -418,7 +418,9 @@ class OnlineGaitAnalyzer:
         d, speed, from_body = motion.headings(t, raw["h"], raw["hw"], o.frames,
                                           o.smoothing_ahead_ms, q)
         d = motion.hold_heading_sign(self._sign, tq, d, from_body, o.frames.heading_flip_hold_ms)
-        feats = features(val, vel, d, self.floor["ankle_level_m"] if self.floor else 0.0)
+        # the foot axis is heel -> toe where the heel is seen (kinematics.foot_axis)
+        feats = features(val, vel, d, self.floor["ankle_level_m"] if self.floor else 0.0,
+                         heel_seen=raw.cols["w"][lo:hi, _HEEL_POINTS] >= o.frames.min_confidence)
         if (raw.cols["w"][lo:hi, _HEEL_POINTS] > 0).any():  # the heels' own, shorter window
             _, heel_vel = local_poly(t, raw["j"][:, _HEEL_POINTS], self._heel_smooth,
                                      raw["w"][:, _HEEL_POINTS], q)
