@@ -27,6 +27,7 @@ import secrets
 import threading
 import time
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -65,6 +66,12 @@ class WorkerConfig:
     # than embedding_max_s is embedded over its last embedding_max_s (the joint history kept).
     embedding: bool = False
     embedding_max_s: float = 60.0
+    # Threads that run the anomaly scorer and the embedding beside the loop, which goes on with
+    # every track's frames meanwhile (onnxruntime lets go of the GIL while it runs); 0 = in the
+    # loop. At most max_pending_work records wait for them: past that a record goes out without
+    # (counted as model_work_skipped; a cycle says anomaly_skipped) rather than ever later.
+    model_threads: int = 1
+    max_pending_work: int = 32
     # Where this worker notes, every checkpoint_s, the first frame of each stream that no record
     # has yet accounted for, so that a restart counts what it lost ("" = not kept).
     checkpoint: str = ""
@@ -86,6 +93,9 @@ class WorkerConfig:
         cfg = cls(**{"session": session, **options})
         if cfg.analysis not in ANALYSES:
             raise ValueError(f"worker analysis {cfg.analysis!r} not one of {ANALYSES}")
+        if cfg.model_threads < 0 or cfg.max_pending_work < 1:
+            raise ValueError("worker options: model_threads must be >= 0 and max_pending_work "
+                             ">= 1")
         cfg.model_options()  # a bad key fails at start, not at the first person
         return cfg
 
@@ -149,6 +159,8 @@ class Track:
         self.bouts_seen = 0
         self.pending_bouts: list[tuple[int, int]] = []
         self.cycles: list[GaitCycle] = []
+        # records waiting to be published in order: (record, the model work it waits for)
+        self.outq: deque[tuple[Message, Any]] = deque()
         self.covered_to_us: int | None = None  # the end of the last cycle emitted
         self.last_seen = time.monotonic()
         self.last_t_us: int | None = None
@@ -187,9 +199,11 @@ class Track:
         return out
 
     def segment(self, start_us: int, end_us: int) -> tuple[np.ndarray, np.ndarray]:
+        """The held frames from ``start_us`` to ``end_us``: (t_us (n,), joints (n, 22, 3))."""
         ts = np.array([h[0] for h in self.history], dtype=np.int64)
         sel = (ts >= start_us) & (ts <= end_us)
-        return ts[sel], np.stack([h[1] for h, s in zip(self.history, sel) if s])
+        held = [h[1] for h, s in zip(self.history, sel) if s]
+        return ts[sel], (np.stack(held) if held else np.zeros((0, N_CANONICAL, 3), np.float32))
 
     def held_from_seq(self) -> int | None:
         """The seq of the first frame this track holds that no emitted cycle covers (the walking
@@ -245,6 +259,7 @@ class Models:
         self._gait = None
         self._scorer = None
         self._embedder = None
+        self._load = threading.Lock()  # the model threads may ask for a model at once
         self._pose: dict[str, Any] = {}  # per source: each keeps its own person lock
         self._pose_used: dict[str, float] = {}  # per source: when its model last ran
 
@@ -266,18 +281,20 @@ class Models:
         return None if self._gait is None else self._gait.wait_left_s()
 
     def score(self, t_us: np.ndarray, joints: np.ndarray) -> dict[str, float]:
-        if self._scorer is None:
-            from inference.models.motion_diffusion.scorer import load_scorer
+        with self._load:
+            if self._scorer is None:
+                from inference.models.motion_diffusion.scorer import load_scorer
 
-            self._scorer = load_scorer(backend=self.cfg.backend)
+                self._scorer = load_scorer(backend=self.cfg.backend)
         return self._scorer.score(t_us, joints)
 
     def embed(self, t_us: np.ndarray, joints: np.ndarray) -> tuple[np.ndarray | None, str]:
         """(the bout's GaitMAE embedding or None when shorter than a clip, the model's name)."""
-        if self._embedder is None:
-            from inference.models.gait_mae.runtime import GaitEmbedder
+        with self._load:
+            if self._embedder is None:
+                from inference.models.gait_mae.runtime import GaitEmbedder
 
-            self._embedder = GaitEmbedder()
+                self._embedder = GaitEmbedder()
         return self._embedder.embed_walk(t_us, joints)[0], self._embedder.name
 
     def pose(self, source: str) -> Any | None:
@@ -315,51 +332,92 @@ class Worker:
         self.sources = frozenset(cfg.sources) or None  # None: every source
         self.seq: dict[str, int] = {}
         self.outputs: list[Message] = []  # kept only when there is no publisher (tests, analyze)
+        self.pool: ThreadPoolExecutor | None = None
+        if cfg.model_threads and (cfg.anomaly or cfg.embedding):
+            self.pool = ThreadPoolExecutor(cfg.model_threads, thread_name_prefix="model")
+        self.pending_work = 0  # records in the tracks' queues waiting for the pool
 
     def _emit(self, msgs: list[Message], host_us: int, track: Track | None = None) -> None:
+        """Stamp and publish ``msgs`` in order. With the model work off the loop
+        (``model_threads`` > 0) a cycle to score and a bout to embed wait in their track's
+        queue for their result, and the track's later messages behind them, so that a track's
+        records keep their order while the loop goes on with every other track's frames."""
         subject = track.subject if track is not None else self.cfg.subject
         for m in msgs:
             if isinstance(m, (GaitCycle, GaitEvent, GaitBout)):
                 m.session = m.session or self.cfg.session
                 m.subject = m.subject or subject
                 m.run = m.run or self.run
-            if isinstance(m, GaitCycle):
-                if track is not None:
-                    track.covered_to_us = max(track.covered_to_us or m.end_us, m.end_us)
-                    track.cycles.append(m)
-                if self.cfg.anomaly and track is not None:
-                    self._score(m, track)
-                self.status.count("cycles")
-            elif isinstance(m, GaitEvent):
-                self.status.count("events")
-            elif isinstance(m, GaitBout):
-                self.status.count("bouts")
-            self.seq[m.source] = self.seq.get(m.source, 0) + 1
-            m.seq = self.seq[m.source]
             m.host_us = host_us
-            if self.pub is not None:
-                self.pub.send(m)
+            work = None
+            if isinstance(m, GaitCycle) and track is not None:
+                track.cycles.append(m)
+                if self.cfg.anomaly:
+                    work = self._work(m, self._score, m, *track.segment(m.start_us, m.end_us))
+            elif isinstance(m, GaitBout) and track is not None and self.cfg.embedding:
+                work = self._work(m, self._embed, m, *track.segment(m.start_us, m.end_us))
+            if track is None:
+                self._send(m)
             else:
-                self.outputs.append(m)
-            self.status.latency_us(host_us)
+                track.outq.append((m, work))
+        if track is not None:
+            self._drain(track)
+
+    def _work(self, m: Message, job: Callable[..., None], *args: Any) -> Any:
+        """Run ``job(*args)`` (which fills in record ``m``): in the pool (a future) or now
+        (None). Past ``max_pending_work`` records waiting in the pool, the job is skipped
+        (counted, and flagged on a cycle): the records must not fall further behind than that.
+        The job gets its frames as arguments: the track's history moves on while it waits."""
+        if self.pool is None:
+            job(*args)
+            return None
+        if self.pending_work >= self.cfg.max_pending_work:
+            self.status.count("model_work_skipped")
+            if isinstance(m, GaitCycle):
+                m.flags.append("anomaly_skipped")
+            return None
+        self.pending_work += 1
+        return self.pool.submit(job, *args)
+
+    def _drain(self, track: Track, wait: bool = False) -> None:
+        """Publish the track's queued records up to the first one still being worked on (all
+        of them with ``wait``)."""
+        while track.outq:
+            m, work = track.outq[0]
+            if work is not None:
+                if not (wait or work.done()):
+                    return
+                self.pending_work -= 1
+                work.result()  # the jobs catch their own failures and say them on the record
+            track.outq.popleft()
+            if isinstance(m, GaitCycle):  # what a restart would not lose (checkpoint)
+                track.covered_to_us = max(track.covered_to_us or m.end_us, m.end_us)
+            self._send(m)
+
+    def _send(self, m: Message) -> None:
+        if isinstance(m, GaitCycle):
+            self.status.count("cycles")
+        elif isinstance(m, GaitEvent):
+            self.status.count("events")
+        elif isinstance(m, GaitBout):
+            self.status.count("bouts")
+        self.seq[m.source] = self.seq.get(m.source, 0) + 1
+        m.seq = self.seq[m.source]
+        if self.pub is not None:
+            self.pub.send(m)
+        else:
+            self.outputs.append(m)
+        self.status.latency_us(m.host_us)  # from the frame that completed it: waiting included
 
     def _publish_bouts(self, track: Track, host_us: int, final: bool = False) -> None:
         """A GaitBout per ended walking bout and analysis method, after the bout's cycles."""
         from inference.analysis.cycles import summarize, trusted
         from inference.models.gdi.indices import bout_indices
 
-        out: list[Message] = []
+        out: list[GaitBout] = []
         for b0, b1 in track.ended_bouts(final):
             inside = [c for c in track.cycles if b0 <= c.start_us and c.end_us <= b1]
             track.cycles = [c for c in track.cycles if c.end_us > b1]
-            emb, model = None, ""
-            if self.cfg.embedding:
-                try:
-                    t, j = track.segment(b0, b1)
-                    emb, model = self.models.embed(t, j) if len(t) > 1 else (None, "")
-                except Exception as e:  # the bout's record is kept without its embedding
-                    log.warning("embedding failed for %s/%d: %s", track.source, track.body_id, e)
-                    self.status.count("embedding_failed")
             for method in sorted({c.method for c in inside}) or ["classical"]:
                 mine = [c for c in inside if c.method == method]
                 s = summarize(mine)
@@ -373,16 +431,22 @@ class Worker:
                 out.append(GaitBout(
                     source=track.source, seq=0, t_us=int(b1), host_us=host_us,
                     track=track.body_id, start_us=int(b0), end_us=int(b1), method=method,
-                    cycles=len(mine), trusted_cycles=int(s["trusted_cycles"]), summary=summary,
-                    embedding=(np.zeros(0, np.float32) if emb is None
-                               else np.asarray(emb, np.float32)),
-                    embedding_model=model if emb is not None else ""))
+                    cycles=len(mine), trusted_cycles=int(s["trusted_cycles"]), summary=summary))
         if out:
             self._emit(out, host_us, track)
 
-    def _score(self, cycle: GaitCycle, track: Track) -> None:
+    def _embed(self, bout: GaitBout, t: np.ndarray, j: np.ndarray) -> None:
         try:
-            t, j = track.segment(cycle.start_us, cycle.end_us)
+            emb, model = self.models.embed(t, j) if len(t) > 1 else (None, "")
+        except Exception as e:  # the bout's record is kept without its embedding
+            log.warning("embedding failed for %s/%d: %s", bout.source, bout.track, e)
+            self.status.count("embedding_failed")
+            return
+        if emb is not None:
+            bout.embedding, bout.embedding_model = np.asarray(emb, np.float32), model
+
+    def _score(self, cycle: GaitCycle, t: np.ndarray, j: np.ndarray) -> None:
+        try:
             cycle.anomaly = self.models.score(t, j)
         except Exception as e:  # a scorer failure must not lose the cycle record
             log.warning("anomaly scoring failed for %s/%d: %s", cycle.source, cycle.track, e)
@@ -422,6 +486,7 @@ class Worker:
                 # the source's clock really moved: what the track had is finished
                 self._emit(track.flush(), frame.host_us, track)
                 self._publish_bouts(track, frame.host_us, final=True)
+                self._drain(track, wait=True)
                 track = self.tracks[key] = Track(frame.source, body.body_id, self.cfg,
                                                  self.models)
                 self.status.count("tracks_started")
@@ -463,6 +528,8 @@ class Worker:
         frame: the last windows of a person who stopped (or left) run within ``max_wait_s``."""
         host_us = int(time.monotonic() * 1e6)
         for tr in self.tracks.values():
+            if tr.outq:
+                self._drain(tr)  # the model work done since
             try:
                 msgs = tr.poll()
             except Exception:  # a failed batch loses its windows, not the worker
@@ -475,6 +542,8 @@ class Worker:
         """How long to wait for the next frame: until pending model work is due, at most
         ``idle_ms``."""
         left = self.models.gait_wait_left_s()
+        if self.pending_work:  # look again soon for records the model threads finished
+            idle_ms = min(idle_ms, 5)
         return idle_ms if left is None else min(idle_ms, int(np.ceil(left * 1000)))
 
     def expire(self, force: bool = False) -> None:
@@ -489,6 +558,7 @@ class Worker:
             if force or now - tr.last_seen > self.cfg.track_timeout_s:
                 self._emit(tr.flush(), int(now * 1e6), tr)
                 self._publish_bouts(tr, int(now * 1e6), final=True)
+                self._drain(tr, wait=True)
                 del self.tracks[key]
                 self.status.count("tracks_ended")
                 freed += 1
@@ -559,6 +629,8 @@ def run_worker(cfg: WorkerConfig, sub: Subscriber, pub: Publisher | None,
             write_checkpoint(cfg.checkpoint, worker.run,
                              worker.resume_points(sub.positions()), status)
     worker.expire(force=True)
+    if worker.pool is not None:
+        worker.pool.shutdown()
     if cfg.checkpoint:  # every track flushed: only what comes after this was not seen
         write_checkpoint(cfg.checkpoint, worker.run, worker.resume_points(sub.positions()),
                          status)

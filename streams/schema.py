@@ -345,6 +345,7 @@ CYCLE_FLAGS: dict[str, str] = {
     "bone_length": "bone lengths inconsistent",
     "direction_from_body": "walking direction taken from the body",
     "anomaly_failed": "no anomaly score",
+    "anomaly_skipped": "not scored: the worker was behind",
 }
 # Flags that make a cycle unfit for summaries and alert windows (the record is still published).
 UNTRUSTED_FLAGS = frozenset({"missing_events", "implausible_timing", "left_right_swap",

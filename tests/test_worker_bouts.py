@@ -41,7 +41,7 @@ def feed(t_us, joints, **options):
 
 def test_each_bout_follows_its_cycles_and_summarises_them(two_bouts):
     t_us, joints = two_bouts
-    w, live = feed(t_us, joints, embedding=True)
+    w, live = feed(t_us, joints, embedding=True, model_threads=0)  # in the loop: no waiting
     out = w.outputs
     bouts = [i for i, m in enumerate(out) if isinstance(m, GaitBout)]
     assert len(bouts) == 2
@@ -69,6 +69,50 @@ def test_each_bout_follows_its_cycles_and_summarises_them(two_bouts):
         np.testing.assert_array_equal(again.embedding, b.embedding)
         assert again.summary == b.summary
     assert w.status.counters["bouts"] == 2
+
+
+def test_model_work_off_the_loop_gives_the_same_records_in_the_same_order(two_bouts):
+    """Embedding (and scoring) in a model thread: a track's records wait for it in order, and
+    every record is the one the work in the loop gives."""
+    t_us, joints = two_bouts
+    inline, _ = feed(t_us, joints, embedding=True, model_threads=0)
+    pooled, _ = feed(t_us, joints, embedding=True, model_threads=1)
+    a, b = inline.outputs, pooled.outputs
+    assert [type(m).__name__ for m in a] == [type(m).__name__ for m in b]
+    assert [m.seq for m in a] == [m.seq for m in b]
+    for x, y in zip(a, b):
+        if isinstance(x, GaitBout):
+            np.testing.assert_array_equal(x.embedding, y.embedding)
+            assert x.summary == y.summary
+    assert pooled.pending_work == 0 and pooled.status.counters["bouts"] == 2
+
+
+def test_a_worker_behind_sends_records_without_their_model_work():
+    """Past max_pending_work records waiting for the model threads, a cycle goes out unscored
+    (flagged, counted) instead of later and later."""
+    import threading
+
+    gate = threading.Event()
+    w = Worker(WorkerConfig(anomaly=True, max_pending_work=2), None,
+               StatusReporter("w", "worker"))
+    w.models.score = lambda t, j: (gate.wait(10), {"subject": 1.0})[1]  # a scorer that hangs
+    from inference.worker import Track
+
+    tr = Track("cam", 1, w.cfg, w.models)
+    conf = np.ones(22, np.float32)
+    for i in range(60):
+        tr.push(i * 33_333, np.zeros((22, 3), np.float32) + i * 0.01, conf)
+    cycles = [GaitCycle("cam", 0, 0, 0, track=1, side="left", start_us=k * 100_000,
+                        end_us=k * 100_000 + 500_000) for k in range(4)]
+    w._emit(cycles, 0, tr)
+    assert w.pending_work == 2 and w.outputs == []  # two wait; the rest wait behind them
+    assert w.status.counters["model_work_skipped"] == 2
+    assert [c.flags for c in cycles[2:]] == [["anomaly_skipped"], ["anomaly_skipped"]]
+    gate.set()
+    w._drain(tr, wait=True)
+    assert [m.anomaly for m in w.outputs] == [{"subject": 1.0}, {"subject": 1.0}, {}, {}]
+    assert [m.seq for m in w.outputs] == [1, 2, 3, 4]  # in order
+    w.pool.shutdown()
 
 
 def test_no_embedding_unless_configured(two_bouts):
