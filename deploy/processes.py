@@ -12,7 +12,8 @@ import sys
 import threading
 
 from streams.node import StatusReporter, install_stop_handlers
-from streams.transport import Publisher, Subscriber, image_topic, skeleton_topic
+from streams.transport import (SESSION_TOPIC, Publisher, Subscriber, image_topic,
+                               skeleton_topic)
 
 from deploy.config import EXIT_CONFIG, PipelineConfig, ProcessConfig, load_config
 from deploy.preflight import CHECKS, PROBLEMS, capture_options
@@ -20,7 +21,7 @@ from deploy.preflight import CHECKS, PROBLEMS, capture_options
 log = logging.getLogger(__name__)
 
 DEFAULT_TOPICS = {
-    "worker": ["skel/", "img/"],
+    "worker": ["skel/", "img/", SESSION_TOPIC],
     "record": [""],
     "sink": ["gait/", "alert", "status"],
     "preview": ["img/", "skel/"],
@@ -38,7 +39,8 @@ def subscribed_topics(proc: ProcessConfig) -> list[str]:
     """The topic prefixes a process reads: its ``topics``, else a worker's ``sources``' frames,
     else the default of its kind."""
     if not proc.topics and proc.kind == "worker" and proc.options.get("sources"):
-        return [t for s in proc.options["sources"] for t in (skeleton_topic(s), image_topic(s))]
+        return [t for s in proc.options["sources"] for t in (skeleton_topic(s), image_topic(s))
+                ] + [SESSION_TOPIC]
     return proc.topics or DEFAULT_TOPICS.get(proc.kind, [""])
 
 
