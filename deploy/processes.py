@@ -25,6 +25,9 @@ DEFAULT_TOPICS = {
     "record": [""],
     "sink": ["gait/", "alert", "status"],
     "preview": ["img/", "skel/"],
+    # frames for the live view; records for the live numbers; the capture's Status for the
+    # camera's state; the worker's answers to its session requests
+    "kiosk": ["img/", "skel/", "gait/", "status", SESSION_TOPIC],
 }
 
 
@@ -126,6 +129,20 @@ def run_process(cfg: PipelineConfig, proc: ProcessConfig, stop: threading.Event)
                             pub=pub, status=status)
             finally:
                 server.close()
+        elif proc.kind == "kiosk":
+            from deploy.kiosk.app import make_kiosk, run_kiosk
+            from sinks.preview import MjpegServer, PreviewComposer
+
+            kiosk, view, where = make_kiosk(cfg, proc)
+            server = MjpegServer(where["host"], where["port"], allow_remote=proc.allow_remote)
+            server.app = kiosk.app(server)
+            log.info("kiosk on %s (reports from %s)", server.url, kiosk.db)
+            try:
+                run_kiosk(kiosk, make_subscriber(proc), server, PreviewComposer(**view), stop,
+                          pub, status)
+            finally:
+                server.close()
+                kiosk.close()
         else:  # config.py already refuses unknown kinds
             raise ValueError(proc.kind)
     finally:
