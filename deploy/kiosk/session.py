@@ -130,7 +130,7 @@ class CameraWatch:
             return False, f"No picture from the camera for {silent:.0f} s. Is it still plugged in?"
         if self.pictures:
             return True, "Camera on"
-        return True, "Camera on (skeletons only: shown from the front and the side)"
+        return True, "Camera on (depth camera: skeletons only)"
 
 
 # --------------------------------------------------------------------------- live numbers
