@@ -1,0 +1,125 @@
+"""Kiosk sessions below the page: the start form's checks, the worker tagging a camera's tracks
+with a session and answering after the records it concerns, and the report of such a session
+keeping a bystander's strides apart from the patient's (the log is a real SQLite store)."""
+
+from __future__ import annotations
+
+import pytest
+
+from capture.sim.source import SimSource
+from deploy.kiosk.session import CameraWatch, FormError, LiveWalk, check_form
+from deploy.report.data import load_report
+from inference.worker import Worker, WorkerConfig
+from sinks.log.records import to_record
+from sinks.log.sql import sqlite_store
+from streams.node import StatusReporter
+from streams.schema import Body, GaitCycle, GaitEvent, SessionControl, SkeletonFrame, Status
+
+
+@pytest.mark.parametrize("form, field, words", [
+    ({}, "pseudonym", "is required"),
+    ({"pseudonym": "  "}, "pseudonym", "is required"),
+    ({"pseudonym": "Jane Doe"}, "pseudonym", "no names, no spaces"),
+    ({"pseudonym": "P-1", "height_m": "172"}, "height_m", "looks like centimetres"),
+    ({"pseudonym": "P-1", "height_m": "tall"}, "height_m", "must be a number in m"),
+    ({"pseudonym": "P-1", "age_y": "200"}, "age_y", "between 1 and 120 years"),
+    ({"pseudonym": "P-1", "assistive_device": "jetpack"}, "assistive_device", "not one of"),
+])
+def test_the_start_form_names_what_is_wrong(form, field, words):
+    with pytest.raises(FormError) as e:
+        check_form(form)
+    assert words in e.value.errors[field]
+
+
+def test_the_start_form_takes_a_decimal_comma_and_leaves_out_what_is_not_known():
+    p = check_form({"pseudonym": " P-0042 ", "height_m": "1,68", "age_y": "",
+                    "assistive_device": "walker"})
+    assert (p.subject, p.height_m, p.age_y, p.assistive_device) == ("P-0042", 1.68, None,
+                                                                     "walker")
+
+
+def test_the_camera_state_in_words():
+    cam = CameraWatch()
+    assert cam.words(0.0) == (False, "No camera: nothing has come from it. Is it plugged in, "
+                                     "and is the pipeline running?")
+    offline = Status(source="cam", seq=1, t_us=0, host_us=0, process="cam", role="capture",
+                     state={"camera": "offline", "camera_error": "device 0 not found"})
+    cam.on_status(1.0, offline)
+    ok, words = cam.words(1.0)
+    assert not ok and "disconnected (device 0 not found)" in words
+    cam.on_status(2.0, Status(source="cam", seq=2, t_us=0, host_us=0, process="cam",
+                              role="capture", state={"camera": "online"}))
+    cam.on_frame(2.0, picture=True)
+    assert cam.words(2.5) == (True, "Camera on")
+    assert cam.words(9.0) == (False, "No picture for 7 s and the camera process is not "
+                                     "answering: is the pipeline running?")
+
+
+def walk(seconds: float) -> list[SkeletonFrame]:
+    """The patient walking a 6 m walkway for ``seconds``, a bystander (body ids from 100)
+    walking beside for the first third of it."""
+    patient = SimSource("cam", seed=5, walkway_m=6.0, duration_s=seconds)
+    other = SimSource("cam", seed=9, walkway_m=6.0, duration_s=seconds / 3)
+    extra = {f.t_us: f.bodies for f in other.frames()}
+    frames = []
+    for f in patient.frames():
+        f.bodies += [Body(b.body_id + 100, b.joints, b.confidence)
+                     for b in extra.get(f.t_us, [])]
+        frames.append(f)
+    return frames
+
+
+def control(action: str, camera: str = "cam", seq: int = 1) -> SessionControl:
+    return SessionControl(source="kiosk", seq=seq, t_us=0, host_us=0, action=action,
+                          session="K-1", subject="P-7", camera=camera, height_m=1.66, age_y=70,
+                          assistive_device="cane")
+
+
+def test_a_session_tags_the_cameras_tracks_and_the_report_keeps_the_bystander_apart(tmp_path):
+    frames = walk(36.0)
+    w = Worker(WorkerConfig.from_options({"sources": ["cam"]}, session="walkway"), None,
+               StatusReporter("worker", "worker"))
+    begin, end = len(frames) // 6, 5 * len(frames) // 6
+    for i, f in enumerate(frames):
+        if i == begin:
+            w.handle(control("start", camera="cam9"))  # another worker's camera: not ours
+            w.handle(control("start"))
+            w.handle(control("start", seq=2))  # repeated every second until answered
+        if i == end:
+            w.handle(control("end"))
+            w.handle(control("end", seq=2))  # a repeat is answered again, changes nothing
+        w.handle(f)
+    w.expire(force=True)
+    out = w.outputs
+    answers = [(k, m.action) for k, m in enumerate(out) if isinstance(m, SessionControl)]
+    assert [a for _, a in answers] == ["started", "ended", "ended"]
+    (started, _), (ended, _) = answers[0], answers[1]
+    records = [(k, m) for k, m in enumerate(out) if isinstance(m, (GaitCycle, GaitEvent))]
+    inside = [m for k, m in records if started < k < ended]
+    assert inside and all((m.session, m.subject) == ("K-1", "P-7") for m in inside)
+    outside = [m for k, m in records if not started < k < ended]
+    assert outside and all(m.session == "walkway" and m.subject != "P-7" for m in outside)
+    # the walkers were both tagged: a kiosk cannot tell who is who, the report can
+    tracks = {m.track for m in inside if isinstance(m, GaitCycle)}
+    assert any(t >= 100 for t in tracks) and any(t < 100 for t in tracks)
+
+    # the live numbers on the page: the patient's track only
+    live = LiveWalk("K-1")
+    for m in inside:
+        live.on_record(m)
+    assert live.patient()[1] < 100 and live.numbers()["others"] >= 1
+
+    store = sqlite_store(tmp_path / "log.db")
+    store.write([to_record(m, 1_000_000 + k) for k, m in enumerate(out)
+                 if to_record(m, 0) is not None])
+    store.close()
+    d = load_report(str(tmp_path / "log.db"), "K-1")
+    assert d.patient.track < 100 and d.patient.subject == "P-7"
+    assert d.others and all(t.track >= 100 for t in d.others)
+    assert d.cycles and all(c.track == d.patient.track for c in d.cycles)
+    patient_cycles = [m for m in inside if isinstance(m, GaitCycle)
+                      and m.track == d.patient.track]
+    assert len(d.cycles) == len(patient_cycles)
+    assert (d.info.subject, d.info.height_m, d.info.age_y, d.info.assistive_device) == (
+        "P-7", 1.66, 70.0, "cane")
+    assert d.info.ended_wall_us is not None
