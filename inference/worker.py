@@ -73,6 +73,10 @@ class WorkerConfig:
     pose_options: dict[str, Any] = field(default_factory=dict)
     session: str = ""
     subject: str = ""
+    # A kiosk repeats a running session's start every second; a session not heard of for this
+    # long is ended here (its kiosk crashed or was stopped), so that later walkers' records do
+    # not join it.
+    session_timeout_s: float = 15.0
     # The cameras (source names) this worker analyses; empty: every one it hears. Workers that
     # share a site's cameras each name theirs: the process subscribes to just their topics, and
     # a frame of another source (a topic prefix also matches cam10 for cam1) is ignored, counted.
@@ -271,6 +275,7 @@ class Worker:
         self.outputs: list[Message] = []  # kept only when there is no publisher (tests, analyze)
         # the kiosk sessions running, per camera ("" = every camera of this worker)
         self.sessions: dict[str, SessionControl] = {}
+        self.session_heard: dict[str, float] = {}  # per camera: when its kiosk last spoke
         self.session_seq = 0
 
     def session_of(self, source: str) -> SessionControl | None:
@@ -361,6 +366,7 @@ class Worker:
         if msg.camera and self.sources is not None and msg.camera not in self.sources:
             return  # another worker's camera
         running = self.sessions.get(msg.camera)
+        self.session_heard[msg.camera] = time.monotonic()
         if msg.action == "start" and running is not None and running.session == msg.session:
             return  # a repeat of the start already answered
         if msg.action == "end" and (running is None or running.session != msg.session):
@@ -372,9 +378,24 @@ class Worker:
             self.status.count("sessions_started")
             self._answer(msg, "started")
         else:
-            del self.sessions[msg.camera]
-            self.status.count("sessions_ended")
-            self._answer(msg, "ended")
+            self._end_session(msg.camera)
+        self.status.state["sessions"] = ",".join(s.session for s in self.sessions.values())
+
+    def _end_session(self, camera: str) -> None:
+        msg = self.sessions.pop(camera)
+        self.session_heard.pop(camera, None)
+        self.status.count("sessions_ended")
+        self._answer(msg, "ended")
+
+    def expire_sessions(self, now: float) -> None:
+        """End the sessions whose kiosk has gone quiet (see ``session_timeout_s``)."""
+        for camera in [c for c, t in self.session_heard.items()
+                       if c in self.sessions and now - t > self.cfg.session_timeout_s]:
+            log.warning("session %s: no word from its kiosk for %.0f s, ended here",
+                        self.sessions[camera].session, now - self.session_heard[camera])
+            self._close_tracks(camera)
+            self._end_session(camera)
+            self.status.count("sessions_expired")
         self.status.state["sessions"] = ",".join(s.session for s in self.sessions.values())
 
     def _close_tracks(self, camera: str) -> None:
@@ -444,6 +465,7 @@ class Worker:
 
     def expire(self, force: bool = False) -> None:
         now = time.monotonic()
+        self.expire_sessions(now)
         freed = 0
         for source in self.models.expire_pose(now):
             self.status.count("image_sources_ended")

@@ -4,6 +4,8 @@ keeping a bystander's strides apart from the patient's (the log is a real SQLite
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from capture.sim.source import SimSource
@@ -123,3 +125,28 @@ def test_a_session_tags_the_cameras_tracks_and_the_report_keeps_the_bystander_ap
     assert (d.info.subject, d.info.height_m, d.info.age_y, d.info.assistive_device) == (
         "P-7", 1.66, 70.0, "cane")
     assert d.info.ended_wall_us is not None
+
+
+def test_a_session_whose_kiosk_went_quiet_is_ended_by_the_worker():
+    frames = walk(12.0)
+    w = Worker(WorkerConfig.from_options({"session_timeout_s": 0.2}, session="walkway"), None,
+               StatusReporter("worker", "worker"))
+    half = len(frames) // 2
+    w.handle(control("start"))
+    for f in frames[:half]:
+        w.handle(f)
+    w.expire()  # heard from just now: still running
+    assert w.sessions
+    time.sleep(0.3)  # the kiosk stopped repeating its start
+    w.expire()
+    assert not w.sessions and w.status.counters["sessions_expired"] == 1
+    answers = [k for k, m in enumerate(w.outputs) if isinstance(m, SessionControl)]
+    assert [w.outputs[k].action for k in answers] == ["started", "ended"]
+    for f in frames[half:]:
+        w.handle(f)
+    w.expire(force=True)
+    ended = answers[1]
+    before = [m for m in w.outputs[:ended] if isinstance(m, GaitCycle)]
+    after = [m for m in w.outputs[ended:] if isinstance(m, GaitCycle)]
+    assert before and all(m.session == "K-1" for m in before)
+    assert after and all(m.session == "walkway" and m.subject != "P-7" for m in after)

@@ -93,8 +93,9 @@ class Kiosk:
                               age_y=p.age_y, assistive_device=p.assistive_device)
 
     def due(self, now: float) -> list[SessionControl]:
-        """The requests to publish now: a start until answered... and on, every second while
-        the session runs (a restarted worker must hear it again); an end until answered."""
+        """The requests to publish now, once a second: the start for as long as the session
+        runs (a worker that restarts must hear it again, and a worker ends a session whose
+        kiosk has gone quiet), the end until the worker has answered it."""
         with self.lock:
             if now - self._last_sent < RESEND_S:
                 return []

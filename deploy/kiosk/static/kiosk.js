@@ -26,6 +26,8 @@ function show(s) {
     $("others").textContent = s.live.others
       ? s.live.others + " other person(s) seen: kept apart, not counted" : "";
   }
+  $("waiting").textContent = s.phase === "running" && !s.worker_answered
+    ? "Waiting for the analysis to take the session: is the worker running?" : "";
   $("end-msg").textContent = s.message;
   if (s.phase === "report" && s.reports !== reportsShown) {
     reportsShown = s.reports;
