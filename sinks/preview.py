@@ -305,9 +305,18 @@ class MjpegServer:
                 return got is not None
 
             def do_POST(self) -> None:  # noqa: N802 (http.server naming)
-                n = int(self.headers.get("Content-Length") or 0)
+                origin = self.headers.get("Origin")
+                if origin is not None and origin != f"http://{self.headers.get('Host')}":
+                    # another site's page in the kiosk's browser must not start sessions
+                    self._send(403, "text/plain", b"cross-origin request refused\n")
+                    return
+                try:
+                    n = int(self.headers.get("Content-Length") or 0)
+                except ValueError:
+                    n = -1
                 if not 0 <= n <= MAX_POST_BYTES:
-                    self._send(413, "text/plain", b"request too large\n")
+                    self._send(413 if n > 0 else 400, "text/plain",
+                               b"a form of at most 16 KiB with its Content-Length\n")
                     return
                 if not self._app("POST", self.rfile.read(n)):
                     self._send(404, "text/plain", b"not found\n")

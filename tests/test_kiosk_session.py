@@ -150,3 +150,39 @@ def test_a_session_whose_kiosk_went_quiet_is_ended_by_the_worker():
     after = [m for m in w.outputs[ended:] if isinstance(m, GaitCycle)]
     assert before and all(m.session == "K-1" for m in before)
     assert after and all(m.session == "walkway" and m.subject != "P-7" for m in after)
+
+
+def test_the_kiosk_refuses_another_sites_post_and_a_bad_form(tmp_path):
+    import json
+    import urllib.error
+    import urllib.request
+
+    from deploy.kiosk.app import Kiosk
+    from sinks.preview import MjpegServer
+
+    kiosk = Kiosk(str(tmp_path / "none.db"))
+    server = MjpegServer("127.0.0.1", 0)
+    server.app = kiosk.app(server)
+
+    def post(path: str, data: bytes, **headers: str) -> tuple[int, bytes]:
+        req = urllib.request.Request(server.url + path, data=data, headers=headers)
+        try:
+            with urllib.request.urlopen(req, timeout=5) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+    try:
+        code, _ = post("session/start", b"pseudonym=P-1", Origin="http://evil.example")
+        assert code == 403 and kiosk.phase == "idle"
+        code, body = post("session/start", b"pseudonym=Jane+Doe&age_y=300")
+        assert code == 400 and set(json.loads(body)["errors"]) == {"pseudonym", "age_y"}
+        assert kiosk.phase == "idle"
+        code, body = post("session/start", b"pseudonym=P-1",
+                          Origin=server.url.rstrip("/"))
+        assert code == 200 and kiosk.phase == "running" and kiosk.patient.subject == "P-1"
+        assert post("session/start", b"pseudonym=P-2")[0] == 409  # one session at a time
+        assert kiosk.due(0.0)[0].action == "start" and kiosk.due(0.5) == []  # once a second
+        assert post("session/end", b"")[0] == 200 and kiosk.due(5.0)[0].action == "end"
+    finally:
+        server.close()
+        kiosk.close()
