@@ -244,6 +244,21 @@ def test_a_session_started_and_ended_through_the_page(chromium, tmp_path):
         assert ctl == {"started": ("P-0042", 1.72, 67.0, "cane"),
                        "ended": ("P-0042", 1.72, 67.0, "cane")}
         assert outside == 0  # the pseudonym is on the session's strides only
+        # the live numbers the page ended on are the log's too: the same track, every stride
+        key = (mine[0]["source"], mine[0]["track"], mine[0]["run"])
+        conn = sqlite3.connect(db)
+        strikes = conn.execute(
+            "SELECT COUNT(*) FROM events WHERE session = ? AND source = ? AND track = ? AND "
+            "run = ? AND kind = 'foot_strike' AND method = 'classical'",
+            [session, *key]).fetchone()[0]
+        conn.close()
+        with urllib.request.urlopen(url + "state.json", timeout=5) as r:
+            live = json.load(r)["live"]
+        pooled = lambda m: np.mean([r[m] for r in trusted if r[m] is not None])  # noqa: E731
+        assert (live["strides"], live["trusted"], live["steps"]) == (len(mine), len(trusted),
+                                                                     strikes)
+        assert live["cadence_spm"] == pytest.approx(pooled("cadence_spm"), rel=1e-9)
+        assert live["speed_mps"] == pytest.approx(pooled("speed_mps"), rel=1e-9)
 
         # the PDF: printed, rendered to pixels, and holding the same table
         with urllib.request.urlopen(url + "report.pdf", timeout=120) as r:
