@@ -186,3 +186,22 @@ def test_the_kiosk_refuses_another_sites_post_and_a_bad_form(tmp_path):
     finally:
         server.close()
         kiosk.close()
+
+
+def test_an_end_that_gets_no_report_says_why_and_lets_staff_go_on(tmp_path):
+    from deploy.kiosk.app import Kiosk
+
+    kiosk = Kiosk(str(tmp_path / "no-log-yet.db"), end_timeout_s=0.1)
+    try:
+        assert kiosk.start({"pseudonym": "P-1"})[0] == 200
+        assert kiosk.end()[0] == 200
+        assert kiosk.new()[0] == 409  # still waiting for the worker and the log
+        kiosk.poll_end(time.monotonic())
+        assert kiosk.message == ""
+        kiosk.poll_end(time.monotonic() + 1.0)
+        assert kiosk.message.startswith("No report after 0 s: the log cannot be read (no log "
+                                        "database at ")
+        assert f"gaitstream report {kiosk.session} makes it later" in kiosk.message
+        assert kiosk.new() == (200, {"ok": True}) and kiosk.phase == "idle"
+    finally:
+        kiosk.close()

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import sqlite3
 import tempfile
 import threading
 import time
@@ -149,8 +148,10 @@ class Kiosk:
             return 200, {"ok": True, "session": self.session}
 
     def new(self) -> tuple[int, dict]:
+        """Back to the form: after a report, or after an end that got no report in time (the
+        records stay in the log; staff must not be stuck on a page that waits)."""
         with self.lock:
-            if self.phase in ("running", "ending"):
+            if self.phase == "running" or (self.phase == "ending" and not self.message):
                 return 409, {"ok": False, "errors": {"": "End the running session first"}}
             self.phase, self.session, self.patient, self.live = "idle", "", None, None
             self.message = ""
@@ -165,7 +166,7 @@ class Kiosk:
             session, since = self.session, self.ending_since
         try:
             info = session_info(self.db, session)
-        except (ReportError, FileNotFoundError, sqlite3.Error) as e:
+        except Exception as e:  # noqa: BLE001 - any engine's error: said on the page, retried
             info = None
             why = f"the log cannot be read ({e})"
         else:
@@ -181,7 +182,8 @@ class Kiosk:
             d = load_report(self.db, session)
             html = render_html(context(d, source_kind=self.source_kind,
                                        normals_path=self.normals)).encode()
-        except ReportError as e:
+        except Exception as e:  # noqa: BLE001 - said on the page; the kiosk keeps running
+            log.exception("session %s: the report could not be made", session)
             with self.lock:
                 self.message = f"The report could not be made: {e}"
             return

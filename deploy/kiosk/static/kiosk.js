@@ -29,6 +29,7 @@ function show(s) {
   $("waiting").textContent = s.phase === "running" && !s.worker_answered
     ? "Waiting for the analysis to take the session: is the worker running?" : "";
   $("end-msg").textContent = s.message;
+  $("give-up").style.display = s.phase === "ending" && s.message ? "block" : "none";
   if (s.phase === "report" && s.reports !== reportsShown) {
     reportsShown = s.reports;
     $("report-frame").src = "report.html?n=" + s.reports;
@@ -68,8 +69,10 @@ $("end").addEventListener("click", async () => {
   await post("session/end");
   show(await (await fetch("state.json", {cache: "no-store"})).json());
 });
-$("new").addEventListener("click", async () => {
-  await post("session/new");
-  show(await (await fetch("state.json", {cache: "no-store"})).json());
-});
+for (const id of ["new", "give-up"]) {
+  $(id).addEventListener("click", async () => {
+    await post("session/new");
+    show(await (await fetch("state.json", {cache: "no-store"})).json());
+  });
+}
 poll();
