@@ -8,8 +8,13 @@ pause of a second or more, or the track's end) it publishes a GaitBout after the
 their summary and clinical indices and, when configured, the bout's gait embedding (GaitMAE).
 
 Every track carries a pseudonymous subject id on its events and cycles: the configured
-``subject`` when there is one (a kiosk session names its patient's pseudonym), otherwise a random
-id drawn when the track starts and kept for its life. A random id says nothing about the person
+``subject`` when there is one, otherwise a random id drawn when the track starts and kept for
+its life. A kiosk starts and ends sessions on the wire (SessionControl on the ``session`` topic):
+from a start on, every record of that camera's tracks carries the session's id and the patient's
+pseudonym (a bystander's track too: the walk report keeps the longest walker as the patient and
+lists the others apart); the tracks in view are closed at the start and at the end, so that a
+session holds exactly the strides walked inside it, and the worker answers ``started`` /
+``ended`` on its own stream after the records it concerns. A random id says nothing about the person
 and cannot be derived again from the data, so the log links a person to a walk only through the
 site's own records; a person who leaves and comes back starts a new track and gets a new id.
 
@@ -33,7 +38,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from streams.schema import GaitBout, GaitCycle, GaitEvent, ImageFrame, Message, SkeletonFrame
+from streams.schema import (GaitBout, GaitCycle, GaitEvent, ImageFrame, Message, SessionControl,
+                            SkeletonFrame, monotonic_us)
 from streams.skeletons import CANONICAL_JOINTS, LayoutError, to_canonical
 from streams.node import Drain, StatusReporter, give_memory_back
 from streams.options import check_keys, check_types
@@ -81,6 +87,10 @@ class WorkerConfig:
     pose_options: dict[str, Any] = field(default_factory=dict)
     session: str = ""
     subject: str = ""
+    # A kiosk repeats a running session's start every second; a session not heard of for this
+    # long is ended here (its kiosk crashed or was stopped), so that later walkers' records do
+    # not join it.
+    session_timeout_s: float = 15.0
     # The cameras (source names) this worker analyses; empty: every one it hears. Workers that
     # share a site's cameras each name theirs: the process subscribes to just their topics, and
     # a frame of another source (a topic prefix also matches cam10 for cam1) is ignored, counted.
@@ -336,6 +346,13 @@ class Worker:
         if cfg.model_threads and (cfg.anomaly or cfg.embedding):
             self.pool = ThreadPoolExecutor(cfg.model_threads, thread_name_prefix="model")
         self.pending_work = 0  # records in the tracks' queues waiting for the pool
+        # the kiosk sessions running, per camera ("" = every camera of this worker)
+        self.sessions: dict[str, SessionControl] = {}
+        self.session_heard: dict[str, float] = {}  # per camera: when its kiosk last spoke
+        self.session_seq = 0
+
+    def session_of(self, source: str) -> SessionControl | None:
+        return self.sessions.get(source) or self.sessions.get("")
 
     def _emit(self, msgs: list[Message], host_us: int, track: Track | None = None) -> None:
         """Stamp and publish ``msgs`` in order. With the model work off the loop
@@ -345,6 +362,9 @@ class Worker:
         subject = track.subject if track is not None else self.cfg.subject
         for m in msgs:
             if isinstance(m, (GaitCycle, GaitEvent, GaitBout)):
+                running = self.session_of(m.source)
+                if running is not None:
+                    m.session, m.subject = running.session, running.subject or subject
                 m.session = m.session or self.cfg.session
                 m.subject = m.subject or subject
                 m.run = m.run or self.run
@@ -497,6 +517,69 @@ class Worker:
             self._publish_bouts(track, frame.host_us)
         self.status.count("frames")
 
+    def on_session(self, msg: SessionControl) -> None:
+        """A kiosk's start or end of a session (repeated every second while it waits): tracks
+        in view are closed under the tags they had, then the session runs or ends, then the
+        answer goes out, after every record it concerns."""
+        if msg.action not in ("start", "end"):
+            return  # another worker's answer
+        if msg.camera and self.sources is not None and msg.camera not in self.sources:
+            return  # another worker's camera
+        running = self.sessions.get(msg.camera)
+        self.session_heard[msg.camera] = time.monotonic()
+        if msg.action == "start" and running is not None and running.session == msg.session:
+            return  # a repeat of the start already answered
+        if msg.action == "end" and (running is None or running.session != msg.session):
+            self._answer(msg, "ended")  # already ended here (or never started): say so again
+            return
+        self._close_tracks(msg.camera)
+        if msg.action == "start":
+            self.sessions[msg.camera] = msg
+            self.status.count("sessions_started")
+            self._answer(msg, "started")
+        else:
+            self._end_session(msg.camera)
+        self.status.state["sessions"] = ",".join(s.session for s in self.sessions.values())
+
+    def _end_session(self, camera: str) -> None:
+        msg = self.sessions.pop(camera)
+        self.session_heard.pop(camera, None)
+        self.status.count("sessions_ended")
+        self._answer(msg, "ended")
+
+    def expire_sessions(self, now: float) -> None:
+        """End the sessions whose kiosk has gone quiet (see ``session_timeout_s``)."""
+        for camera in [c for c, t in self.session_heard.items()
+                       if c in self.sessions and now - t > self.cfg.session_timeout_s]:
+            log.warning("session %s: no word from its kiosk for %.0f s, ended here",
+                        self.sessions[camera].session, now - self.session_heard[camera])
+            self._close_tracks(camera)
+            self._end_session(camera)
+            self.status.count("sessions_expired")
+        self.status.state["sessions"] = ",".join(s.session for s in self.sessions.values())
+
+    def _close_tracks(self, camera: str) -> None:
+        now = time.monotonic()
+        for key, tr in list(self.tracks.items()):
+            if not camera or tr.source == camera:
+                self._emit(tr.flush(), int(now * 1e6), tr)
+                self._publish_bouts(tr, int(now * 1e6), final=True)
+                self._drain(tr, wait=True)  # the session's answer comes after its records
+                del self.tracks[key]
+                self.status.count("tracks_ended")
+
+    def _answer(self, msg: SessionControl, action: str) -> None:
+        self.session_seq += 1
+        answer = SessionControl(
+            source=self.status.process or "worker", seq=self.session_seq, t_us=msg.t_us,
+            host_us=monotonic_us(), action=action, session=msg.session, subject=msg.subject,
+            camera=msg.camera, height_m=msg.height_m, age_y=msg.age_y,
+            assistive_device=msg.assistive_device)
+        if self.pub is not None:
+            self.pub.send(answer)
+        else:
+            self.outputs.append(answer)
+
     def on_image(self, frame: ImageFrame) -> None:
         if frame.source not in self.models._pose and \
                 len(self.models._pose) >= self.cfg.max_image_sources:
@@ -548,6 +631,7 @@ class Worker:
 
     def expire(self, force: bool = False) -> None:
         now = time.monotonic()
+        self.expire_sessions(now)
         freed = 0
         for source in self.models.expire_pose(now):
             self.status.count("image_sources_ended")
@@ -578,6 +662,9 @@ class Worker:
                 for (topic, source), last in sorted(received.items())]
 
     def handle(self, msg: Message) -> None:
+        if isinstance(msg, SessionControl):  # its source is the kiosk, its camera is checked
+            self.on_session(msg)
+            return
         if self.sources is not None and msg.source not in self.sources:
             self.status.count("other_sources")  # another worker's camera
             return

@@ -577,9 +577,64 @@ class Status(Message):
                    state=dict(state))
 
 
+SESSION_ACTIONS = ("start", "end", "started", "ended")
+# What a session may say about its patient, and the bounds a value must lie in (the kiosk's
+# form checks the same bounds before it sends anything).
+HEIGHT_M_RANGE = (0.5, 2.5)
+AGE_Y_RANGE = (1.0, 120.0)
+
+
+@dataclass
+class SessionControl(Message):
+    """A kiosk session starting or ending on one camera.
+
+    The kiosk sends ``start`` / ``end`` (again every second until the worker answers, since a
+    subscriber that connects late misses what was sent before); the worker answers ``started``
+    / ``ended`` once it tags that camera's tracks with ``session`` and ``subject`` (the
+    patient's pseudonym from the hospital's own system) or, at the end, has published every
+    record of the session's tracks: the log keeps the answers, which therefore come after the
+    session's records on the worker's stream. ``camera`` is the camera's source name ("" for
+    every camera the worker reads). Height, age and walking aid are optional (None, "")."""
+
+    TYPE: ClassVar[str] = "session"
+    action: str = "start"
+    session: str = ""
+    subject: str = ""
+    camera: str = ""
+    height_m: float | None = None
+    age_y: float | None = None
+    assistive_device: str = ""
+
+    def _wire(self) -> _WireSession:
+        return _WireSession(SCHEMA_VERSION, self.source, int(self.seq), int(self.t_us),
+                            int(self.host_us), self.action, self.session, self.subject,
+                            self.camera, None if self.height_m is None else float(self.height_m),
+                            None if self.age_y is None else float(self.age_y),
+                            self.assistive_device)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], head: Header) -> "SessionControl":
+        action = _req(d, "action", str, cls.TYPE)
+        if action not in SESSION_ACTIONS:
+            raise WireError(f"session.action: {action!r} is not one of {SESSION_ACTIONS}")
+        session = _req(d, "session", str, cls.TYPE)
+        if not session:
+            raise WireError("session.session: empty session id")
+        height = _opt(d, "height_m", float, cls.TYPE)
+        if height is not None and not HEIGHT_M_RANGE[0] <= height <= HEIGHT_M_RANGE[1]:
+            raise WireError(f"session.height_m: {height} m outside {HEIGHT_M_RANGE}")
+        age = _opt(d, "age_y", float, cls.TYPE)
+        if age is not None and not AGE_Y_RANGE[0] <= age <= AGE_Y_RANGE[1]:
+            raise WireError(f"session.age_y: {age} years outside {AGE_Y_RANGE}")
+        return cls(**vars(head), action=action, session=session,
+                   subject=_req(d, "subject", str, cls.TYPE),
+                   camera=_req(d, "camera", str, cls.TYPE), height_m=height, age_y=age,
+                   assistive_device=_req(d, "device", str, cls.TYPE))
+
+
 MESSAGE_TYPES: dict[str, type[Message]] = {
     c.TYPE: c for c in (SkeletonFrame, ImageFrame, GaitEvent, GaitCycle, GaitBout, Alert,
-                       Status)
+                        Status, SessionControl)
 }
 
 
@@ -706,9 +761,19 @@ class _WireStatus(_WireHead, tag="status"):
     state: Annotated[dict[_Str, _Str], Meta(max_length=MAX_DICT_ITEMS)]
 
 
+class _WireSession(_WireHead, tag="session"):
+    action: Literal["start", "end", "started", "ended"]
+    session: Annotated[str, Meta(min_length=1, max_length=MAX_STRING)]
+    subject: _Str
+    camera: _Str
+    height_m: Annotated[float, Meta(ge=HEIGHT_M_RANGE[0], le=HEIGHT_M_RANGE[1])] | None
+    age_y: Annotated[float, Meta(ge=AGE_Y_RANGE[0], le=AGE_Y_RANGE[1])] | None
+    device: _Str
+
+
 _DECODER = msgspec.msgpack.Decoder(
     _WireSkeleton | _WireImage | _WireEvent | _WireCycle | _WireBout | _WireAlert
-    | _WireStatus)
+    | _WireStatus | _WireSession)
 _F4 = np.dtype("<f4")
 _U4 = np.dtype("<u4")
 _ONE_F4_BITS = 0x3F800000  # 1.0f: a float32 in [+0, 1] has at most these bits as an unsigned int
@@ -772,10 +837,15 @@ def _from_status(w: _WireStatus) -> Status:
     return Status(w.src, w.seq, w.t, w.host, w.proc, w.role, w.up, w.counters, w.lat, w.state)
 
 
+def _from_session(w: _WireSession) -> SessionControl:
+    return SessionControl(w.src, w.seq, w.t, w.host, w.action, w.session, w.subject, w.camera,
+                          w.height_m, w.age_y, w.device)
+
+
 _FROM_WIRE: dict[type, Any] = {
     _WireSkeleton: _from_skeleton, _WireImage: _from_image, _WireEvent: _from_event,
     _WireCycle: _from_cycle, _WireBout: _from_bout, _WireAlert: _from_alert,
-    _WireStatus: _from_status,
+    _WireStatus: _from_status, _WireSession: _from_session,
 }
 
 

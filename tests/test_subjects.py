@@ -14,7 +14,7 @@ from inference.worker import Worker, WorkerConfig
 from sinks.log.sink import LogSink, LogSinkConfig
 from sinks.log.sql import postgres_store, sqlite_store
 from sinks.log.records import embedding_of
-from streams.schema import Body, GaitBout, GaitCycle, GaitEvent, SkeletonFrame
+from streams.schema import Body, GaitBout, GaitCycle, GaitEvent, SessionControl, SkeletonFrame
 from streams.node import StatusReporter
 
 TRIAL = "c3d_gait_lab_samples/trials/KTK_walk.c3d"
@@ -23,7 +23,8 @@ TRIAL = "c3d_gait_lab_samples/trials/KTK_walk.c3d"
 DELETE_SUBJECT = ["DELETE FROM cycles WHERE subject = ?",
                   "DELETE FROM events WHERE subject = ?",
                   "DELETE FROM bouts WHERE subject = ?",
-                  "DELETE FROM tracks WHERE subject = ?"]
+                  "DELETE FROM tracks WHERE subject = ?",
+                  "DELETE FROM session_controls WHERE subject = ?"]
 
 
 @pytest.fixture(scope="module")
@@ -98,13 +99,16 @@ def test_the_readme_recipe_deletes_one_subject_from_the_log(engine, walk, tmp_pa
     sink = LogSink(store, LogSinkConfig(), StatusReporter("log", "sink"), session="S-1")
     for m in msgs:
         sink.handle("gait/cam", m)
+    (s1,), (s2,) = by_track(msgs)[1], by_track(msgs)[2]
+    for k, s in enumerate((s1, s2)):  # each was a kiosk session's patient too
+        sink.handle("session", SessionControl(source="worker", seq=k + 1, t_us=0, host_us=0,
+                                              action="started", session=f"K-{k}", subject=s))
     assert sink.close() == 0  # committed, store closed
     store = open_()
 
     def per_subject(table):
         _, it = store.query(f"SELECT subject, COUNT(*) FROM {table} GROUP BY subject")
         return dict(it)
-    (s1,), (s2,) = by_track(msgs)[1], by_track(msgs)[2]
     n_cycles = sum(isinstance(m, GaitCycle) and m.subject == s1 for m in msgs)
     n_events = sum(isinstance(m, GaitEvent) and m.subject == s1 for m in msgs)
     assert n_cycles >= 2 and n_events >= 6
@@ -112,6 +116,7 @@ def test_the_readme_recipe_deletes_one_subject_from_the_log(engine, walk, tmp_pa
     assert per_subject("events") == {s1: n_events, s2: n_events}
     assert per_subject("tracks") == {s1: 1, s2: 1}
     assert per_subject("bouts") == {s1: 1, s2: 1}
+    assert per_subject("session_controls") == {s1: 1, s2: 1}
     # the embedding (biometric) is stored as the vector the worker made
     emb = {m.subject: m.embedding for m in msgs if isinstance(m, GaitBout)}
     _, it = store.query("SELECT subject, embedding FROM bouts")
@@ -125,4 +130,5 @@ def test_the_readme_recipe_deletes_one_subject_from_the_log(engine, walk, tmp_pa
     assert per_subject("events") == {s2: n_events}
     assert per_subject("tracks") == {s2: 1}
     assert per_subject("bouts") == {s2: 1}
+    assert per_subject("session_controls") == {s2: 1}
     store.close()

@@ -251,6 +251,28 @@ SELECT session, source, track, subject, first_start_us, last_end_us, first_wall_
         "CREATE INDEX bouts_session_wall ON bouts (session, wall_us)",
         "CREATE INDEX bouts_subject ON bouts (subject)",
     ]),
+    # A kiosk session is started and ended by staff (SessionControl): its patient's pseudonym,
+    # the optional height, age and walking aid the report's normal ranges and header use, and
+    # when it started and ended, as the worker confirmed them after the records they concern.
+    # One row per (session, action): a repeated confirmation is the same row.
+    (6, "kiosk sessions: who, what was entered, when they started and ended", [
+        """CREATE TABLE session_controls (
+    session TEXT NOT NULL,
+    action TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    camera TEXT NOT NULL,
+    height_m DOUBLE PRECISION,
+    age_y DOUBLE PRECISION,
+    assistive_device TEXT NOT NULL,
+    source TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    t_us BIGINT NOT NULL,
+    host_us BIGINT NOT NULL,
+    wall_us BIGINT NOT NULL,
+    PRIMARY KEY (session, action)
+)""",
+        "CREATE INDEX session_controls_subject ON session_controls (subject)",
+    ]),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -7,7 +7,8 @@ transport's sequence number: the worker restarts its per-source ``seq`` at 1 aft
 (source, track, side) that starts at ``start_us`` under one ``method``; an event is
 (source, track, side, kind, event_us, method); an alert is (alert_id, state); a status is
 (source, seq, t_us). A message delivered twice — a replay after a crash, a redelivery from an
-outbox — therefore lands once.
+outbox — therefore lands once. A kiosk session's confirmation (``started`` / ``ended``, from the
+worker) is (session, action); the kiosk's own requests are not stored.
 
 What is stored: pseudonymous session and subject ids exactly as the worker put them on the
 cycle or event, per-cycle measures, quality flags and anomaly scores; per walking bout its
@@ -23,7 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from streams.schema import CYCLE_METRICS, Alert, GaitBout, GaitCycle, GaitEvent, Message, Status
+from streams.schema import (CYCLE_METRICS, Alert, GaitBout, GaitCycle, GaitEvent, Message,
+                            SessionControl, Status)
 
 # The stream a message's ``seq`` counts in, per message type. Events and cycles of one source
 # share the worker's counter on ``gait/<source>``, so they are one stream.
@@ -47,15 +49,19 @@ ALERT_COLUMNS = ["alert_id", "state", "source", "seq", "rule", "severity", "text
                  "value", "t_us", "host_us", "wall_us"]
 STATUS_COLUMNS = ["source", "seq", "process", "role", "uptime_s", "counters", "latency_ms",
                   "state", "t_us", "host_us", "wall_us"]
+SESSION_COLUMNS = ["session", "action", "subject", "camera", "height_m", "age_y",
+                   "assistive_device", "source", "seq", "t_us", "host_us", "wall_us"]
 
 TABLE_COLUMNS = {"cycles": CYCLE_COLUMNS, "events": EVENT_COLUMNS, "bouts": BOUT_COLUMNS,
-                 "alerts": ALERT_COLUMNS, "status": STATUS_COLUMNS}
+                 "alerts": ALERT_COLUMNS, "status": STATUS_COLUMNS,
+                 "session_controls": SESSION_COLUMNS}
 TABLE_KEYS = {
     "cycles": ("run", "source", "track", "side", "start_us", "method"),
     "events": ("run", "source", "track", "side", "kind", "event_us", "method"),
     "bouts": ("run", "source", "track", "start_us", "method"),
     "alerts": ("alert_id", "state"),
     "status": ("source", "seq", "t_us"),
+    "session_controls": ("session", "action"),
 }
 
 
@@ -141,6 +147,13 @@ def status_row(m: Status, received_us: int) -> dict:
             "host_us": m.host_us, "wall_us": received_us}
 
 
+def session_row(m: SessionControl, received_us: int) -> dict:
+    return {"session": m.session, "action": m.action, "subject": m.subject, "camera": m.camera,
+            "height_m": m.height_m, "age_y": m.age_y, "assistive_device": m.assistive_device,
+            "source": m.source, "seq": m.seq, "t_us": m.t_us, "host_us": m.host_us,
+            "wall_us": received_us}
+
+
 def to_record(msg: Message, received_us: int, session: str = "", *,
               store_status: bool = True, track_seq: bool = True) -> Record | None:
     """The record a message becomes; None for message types the log does not keep.
@@ -158,6 +171,11 @@ def to_record(msg: Message, received_us: int, session: str = "", *,
                       stream)
     if isinstance(msg, Alert):
         return Record("alerts", alert_row(msg, received_us), msg.source, msg.seq, stream)
+    if isinstance(msg, SessionControl):
+        if msg.action not in ("started", "ended"):
+            return None  # a kiosk's request: only the worker's confirmation is a fact
+        return Record("session_controls", session_row(msg, received_us), msg.source, msg.seq,
+                      None)
     if isinstance(msg, Status):
         drops = msg.counters.get(UPSTREAM_DROP_COUNTER)
         return Record("status" if store_status else None,
