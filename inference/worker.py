@@ -31,7 +31,7 @@ from typing import Any, Callable
 import numpy as np
 
 from streams.schema import GaitCycle, GaitEvent, ImageFrame, Message, SkeletonFrame
-from streams.skeletons import CANONICAL_JOINTS, LayoutError, to_canonical
+from streams.skeletons import CANONICAL_JOINTS, CJ, LayoutError, to_canonical
 from streams.node import Drain, StatusReporter, give_memory_back
 from streams.options import check_keys, check_types
 from streams.transport import Publisher, Subscriber
@@ -45,6 +45,10 @@ ANALYSES = ("classical", "gait-transformer", "both")
 class WorkerConfig:
     analysis: str = "classical"  # classical | gait-transformer | both
     anomaly: bool = False  # score each cycle with the diffusion scorer
+    # DPG on webcam (image-source) tracks: each cycle gets the network's GDI, knee flexion at
+    # maximum extension, cadence and step length of its side (metrics ``dpg_*``) from the last
+    # 124 frames (4.1 s at 30 Hz) of the track's 2D keypoints, once it has them
+    dpg: bool = False
     backend: str = "onnxruntime"  # model backend: onnxruntime | torch | tensorrt
     track_timeout_s: float = 3.0  # a track unseen this long is flushed and forgotten
     # A frame this far ahead of its track's last one is taken for a bad timestamp, unless the
@@ -80,6 +84,15 @@ class WorkerConfig:
         if cfg.analysis not in ANALYSES:
             raise ValueError(f"worker analysis {cfg.analysis!r} not one of {ANALYSES}")
         cfg.model_options()  # a bad key fails at start, not at the first person
+        if cfg.dpg:
+            from inference.models.dpg.config import CLIP_FRAMES, ONNX_PATH, RATE_HZ
+
+            if cfg.history_s < CLIP_FRAMES / RATE_HZ:
+                raise ValueError(f"worker dpg needs history_s >= {CLIP_FRAMES / RATE_HZ:.2f} s "
+                                 f"(one clip of {CLIP_FRAMES} frames at {RATE_HZ:g} Hz), got "
+                                 f"{cfg.history_s:g}")
+            if not ONNX_PATH.is_file():
+                raise ValueError(f"worker dpg: the model file {ONNX_PATH} is missing")
         return cfg
 
     def model_options(self) -> Any:
@@ -199,6 +212,7 @@ class Models:
     def __init__(self, cfg: WorkerConfig, clock: Callable[[], float] | None = None):
         self.cfg = cfg
         self.clock = clock  # what the gait model's batching waits on; None: the host's clock
+        self._dpg = None  # inference.models.dpg.runtime.DPGEstimator, loaded at first use
         self._gait = None
         self._scorer = None
         self._pose: dict[str, Any] = {}  # per source: each keeps its own person lock
@@ -227,6 +241,27 @@ class Models:
 
             self._scorer = load_scorer(backend=self.cfg.backend)
         return self._scorer.score(t_us, joints)
+
+    def dpg_estimates(self, t_us: np.ndarray, joints: np.ndarray) -> dict[str, float] | None:
+        """DPG on the last clip of a webcam track's canonical joints (camera-centred, y up: the
+        wire frame of a webcam, ``inference.pose.metric``), seen again as image coordinates."""
+        from inference.models.dpg.config import CLIP_FRAMES, LANDMARKS, RATE_HZ
+        from inference.models.dpg.features import project
+        from inference.models.gdi.indices import leg_length
+
+        clip_us = (CLIP_FRAMES - 1) / RATE_HZ * 1e6
+        if len(t_us) < 2 or t_us[-1] - t_us[0] < clip_us:
+            return None
+        keep = t_us >= t_us[-1] - clip_us - 1e6 / RATE_HZ  # the last clip (and a frame spare)
+        j = joints[keep][:, [CJ[n] for n in LANDMARKS]].astype(np.float64)
+        cam = j * np.array([1.0, -1.0, -1.0])  # wire (y up, z back) -> camera (y down, z forward)
+        if not (cam[..., 2] > 0).all():
+            return None  # a joint at or behind the camera: no image of it
+        if self._dpg is None:
+            from inference.models.dpg.runtime import DPGEstimator
+
+            self._dpg = DPGEstimator()
+        return self._dpg.estimate(t_us[keep], project(cam), leg_length(joints), hop=CLIP_FRAMES)
 
     def pose(self, source: str) -> Any | None:
         """The pose estimator of an image source; None when the worker holds its limit of them."""
@@ -276,6 +311,8 @@ class Worker:
                     track.covered_to_us = max(track.covered_to_us or m.end_us, m.end_us)
                 if self.cfg.anomaly and track is not None:
                     self._score(m, track)
+                if self.cfg.dpg and track is not None and track.source in self.models._pose:
+                    self._dpg(m, track)
                 self.status.count("cycles")
             elif isinstance(m, GaitEvent):
                 self.status.count("events")
@@ -296,6 +333,22 @@ class Worker:
             log.warning("anomaly scoring failed for %s/%d: %s", cycle.source, cycle.track, e)
             cycle.flags.append("anomaly_failed")
             self.status.count("anomaly_failed")
+
+    def _dpg(self, cycle: GaitCycle, track: Track) -> None:
+        try:
+            t = np.array([h[0] for h in track.history], dtype=np.int64)
+            j = np.stack([h[1] for h in track.history]) if len(t) else None
+            est = self.models.dpg_estimates(t, j) if j is not None else None
+        except Exception as e:  # DPG failing must not lose the cycle record
+            log.warning("DPG failed for %s/%d: %s", cycle.source, cycle.track, e)
+            cycle.flags.append("dpg_failed")
+            self.status.count("dpg_failed")
+            return
+        if est is None:
+            return  # less than one clip (4.1 s) of keypoints yet
+        for name in ("gdi", "knee_flex_max_ext_deg", "cadence_spm", "step_length_m"):
+            cycle.metrics[f"dpg_{name}"] = est[f"{name}_{cycle.side}"]
+        self.status.count("dpg_cycles")
 
     def on_skeleton(self, frame: SkeletonFrame) -> None:
         for body in frame.bodies:

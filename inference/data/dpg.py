@@ -87,17 +87,20 @@ class Camera:
     hfov_deg: float
     noise_px: float
 
-    def to_image(self, points: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """World points (..., 3) -> pixel coordinates (..., 2), y down, with Gaussian noise."""
+    def camera_frame(self, points: np.ndarray) -> np.ndarray:
+        """World points (..., 3) -> camera coordinates: x right, y down, z forward (depth)."""
         fwd = self.target - self.position
         fwd = fwd / np.linalg.norm(fwd)
         right = np.cross(fwd, [0.0, 1.0, 0.0])
         right /= np.linalg.norm(right)
         down = np.cross(fwd, right)
         rel = np.asarray(points, np.float64) - self.position
-        cam = np.stack([rel @ right, rel @ down, rel @ fwd], axis=-1)
+        return np.stack([rel @ right, rel @ down, rel @ fwd], axis=-1)
+
+    def to_image(self, points: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """World points (..., 3) -> pixel coordinates (..., 2), y down, with Gaussian noise."""
         f = 0.5 * self.width_px / np.tan(np.radians(self.hfov_deg) / 2)
-        px = f * project(cam) + 0.5 * self.width_px
+        px = f * project(self.camera_frame(points)) + 0.5 * self.width_px
         return px + rng.normal(0.0, self.noise_px, px.shape)
 
 
@@ -333,6 +336,30 @@ def video_canonical(trial: VideoTrial) -> np.ndarray:
         if n is not None:
             out[:, CJ[n]] = trial.joints_mm[:, i] * np.array([1e-3, -1e-3, -1e-3])
     return out
+
+
+# Canonical joints the 17 lack, filled so that the classical analysis takes the skeleton (at
+# confidence 0: filled, not seen): (joint, from, to, fraction along from -> to)
+VIDEO_FILL: tuple[tuple[str, str, str, float], ...] = (
+    ("spine1", "pelvis", "neck", 0.25), ("spine2", "pelvis", "neck", 0.5),
+    ("spine3", "pelvis", "neck", 0.75), ("left_collar", "neck", "left_shoulder", 0.5),
+    ("right_collar", "neck", "right_shoulder", 0.5), ("left_foot", "left_ankle", "left_ankle", 0),
+    ("right_foot", "right_ankle", "right_ankle", 0))
+
+
+def video_skeleton_frames(trial: VideoTrial) -> list:
+    """The trial's 3D poses as canonical22 SkeletonFrames (the feet at the ankles, confidence
+    0 on every filled joint), for the classical analysis."""
+    from streams.schema import Body, SkeletonFrame
+
+    j = video_canonical(trial)
+    conf = np.ones(j.shape[:2], np.float32)
+    for name, a, b, f in VIDEO_FILL:
+        j[:, CJ[name]] = (1 - f) * j[:, CJ[a]] + f * j[:, CJ[b]]
+        conf[:, CJ[name]] = 0.0
+    j = j.astype(np.float32)
+    return [SkeletonFrame(source="video", seq=i + 1, t_us=int(t), host_us=0, layout="canonical22",
+                          bodies=[Body(0, j[i], conf[i])]) for i, t in enumerate(trial.t_us)]
 
 
 def video_clips(trials: list[VideoTrial], hop: int = HOP_FRAMES) -> list[Clip]:
