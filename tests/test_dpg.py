@@ -5,7 +5,6 @@ tiny folder of each layout, and the worker's ``dpg`` option on a webcam track.""
 from __future__ import annotations
 
 import csv
-import io
 import time
 import zipfile
 
@@ -176,7 +175,7 @@ def test_eval_dpg_on_a_tiny_fgdi_folder(shared_data, tmp_path, capsys):
     assert main(["eval", "dpg", str(tmp_path), "--all", "--views", "1"]) == 0
     out = capsys.readouterr().out
     assert "layout fgdi: 2 clips of 2 persons" in out
-    for label in ("gdi ", "knee_flex_max_ext (deg)", "cadence (steps/min)", "step_length (cm)"):
+    for label in ("GDI", "knee flex at max ext (deg)", "cadence (steps/min)", "step length (cm)"):
         line = next(x for x in out.splitlines() if x.strip().startswith(label.strip()))
         nums = [float(v) for v in line.replace("[", " ").replace("]", " ").replace(",", " ")
                 .split()[-10:] if v.replace(".", "").replace("-", "").isdigit()]
@@ -191,7 +190,7 @@ def test_eval_dpg_on_a_tiny_video_folder(shared_data, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "layout video:" in out and "2 persons" in out
     assert "needs big-toe keypoints" in out  # the 1D-CNN cannot be fed: said, not skipped
-    assert "cadence (steps/min)" in out and "step_length (cm)" in out
+    assert "cadence (steps/min)" in out and "step length (cm)" in out
     assert "classical analysis" in out
 
 

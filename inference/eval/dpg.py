@@ -11,12 +11,13 @@ DIR is read by its layout:
   keypoints (the canonical foot joint as the big toe); its single GDI is compared with each
   side's, its step length is its speed / its cadence (it has no step-length network);
 * the video-keypoints layout (``inference.data.dpg.read_video_folder``): clips of the image-
-  plane projection against the IMU's cadence and left/right step length; beside DPG, the
-  classical analysis (events from the 3D skeleton, the worker's code path) on the same trial.
+  plane projection, averaged per trial as the runtime averages a walk, against the IMU's
+  per-trial cadence and left/right step length; beside DPG, the classical analysis (events
+  from the 3D skeleton, the worker's code path) on the same trial.
   The 1D-CNN needs toe keypoints that the 17 joints lack: not run, and said.
 
 By default only the persons the training held out are scored (``--all``: every person, for a
-folder training never saw). MAE is over (clip, side) pairs; its 95 % interval and that of the
+folder training never saw). MAE is over (clip, side) pairs (video: (trial, side)); its 95 % interval and that of the
 paired difference DPG - baseline come from 2000 bootstrap resamples of persons.
 """
 
@@ -34,6 +35,8 @@ from inference.models.dpg.config import CONFIG_PATH, ONNX_PATH, SIDES
 
 TARGET_UNITS = {"gdi": "", "knee_flex_max_ext_deg": "deg", "cadence_spm": "steps/min",
                 "step_length_m": "m"}
+LABELS = {"gdi": "GDI", "knee_flex_max_ext_deg": "knee flex at max ext (deg)",
+          "cadence_spm": "cadence (steps/min)", "step_length_m": "step length (cm)"}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -186,9 +189,15 @@ def evaluate_video(folder: Path, est, args) -> dict[str, Any]:
     if not clips:
         raise ValueError(f"{folder}: no trial of 4.1 s or more among those scored")
     pred = est.predict_images(np.stack([c.images for c in clips]))
-    rows = _rows(clips, pred)
+    # The IMU gives one value per trial: DPG's estimate of a trial is the mean over its clips,
+    # as the runtime estimates a walk (one row per trial and side)
+    trial_of_arr = np.array(trial_of)
+    firsts = [int(np.flatnonzero(trial_of_arr == i)[0]) for i in sorted(set(trial_of))]
+    walk_pred = np.stack([pred[trial_of_arr == trial_of[k]].mean(axis=0) for k in firsts])
+    rows = _rows([clips[k] for k in firsts], walk_pred)
+    rep["trials_scored"] = len(firsts)
     ev = [events_for(t) for t in trials] if not args.no_events else None
-    idx = {id(c): trial_of[k] for k, c in enumerate(clips)}
+    idx = {id(clips[k]): trial_of[k] for k in firsts}
     for name, r in rows.items():
         if ev is None:
             other = np.full(len(r["truth"]), np.nan)
@@ -206,23 +215,23 @@ def print_report(rep: dict[str, Any]) -> None:
           f"baseline: {rep['baseline']}")
     if rep.get("kidzinski"):
         print(f"  Kidzinski 2020 1D-CNN: {rep['kidzinski']}")
+    if rep.get("trials_scored"):
+        print(f"  {rep['trials_scored']} trials scored: DPG = the mean over a trial's clips, "
+              "against the IMU's per-trial values (n = trials x sides)")
     if rep.get("trials_too_short"):
         print(f"  {rep['trials_too_short']} trial(s) shorter than one clip (4.1 s): not scored")
-    print(f"  {'target':24s} {'n':>5s} {'DPG MAE [95% CI]':>26s} {'baseline MAE [95% CI]':>26s}"
+    print(f"  {'target':26s} {'n':>5s} {'DPG MAE [95% CI]':>26s} {'baseline MAE [95% CI]':>26s}"
           f" {'DPG - baseline [95% CI]':>28s}")
     for name, t in rep["targets"].items():
         unit = TARGET_UNITS.get(name, "")
         f = 100.0 if unit == "m" else 1.0  # step length in cm
-        unit = "cm" if unit == "m" else unit
 
         def fmt(d):
             return f"{d['mae'] * f:7.2f} [{d['ci95'][0] * f:6.2f}, {d['ci95'][1] * f:6.2f}]"
         base = fmt(t["baseline"]) if "baseline" in t else f"{'-':>22s}"
         diff = (f"{t['diff'] * f:7.2f} [{t['diff_ci95'][0] * f:6.2f}, "
                 f"{t['diff_ci95'][1] * f:6.2f}]") if "diff" in t else "-"
-        label = f"{name.replace('_m', '').replace('_spm', '').replace('_deg', '')} ({unit})" \
-            if unit else name
-        print(f"  {label:24s} {t['n']:5d} {fmt(t['dpg']):>26s} {base:>26s} {diff:>28s}")
+        print(f"  {LABELS[name]:26s} {t['n']:5d} {fmt(t['dpg']):>26s} {base:>26s} {diff:>28s}")
 
 
 def main(args: argparse.Namespace) -> int:

@@ -3,8 +3,8 @@
 Persons are held out whole (``inference.data.dpg.held_out``: every third FGDI subject of each
 group and every third video participant); training sees clips of the others and of simulated
 walkers only. Writes ``dpg.onnx`` and ``dpg.json`` (the target scaling and the held-out MAE per
-output) into ``--models-dir``. The clip sets can be cached (``--cache``, an .npz) so that a second
-budget does not simulate again.
+output) into ``--models-dir``. The simulated clips can be cached (``--cache``, an .npz) so that a
+second budget does not simulate again.
 
 Loss: mean squared error of the scaled outputs that have truth (GDI and knee come from the
 simulator and the FGDI strides only, cadence and step length from all three).
@@ -32,14 +32,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--models-dir", type=Path, default=MODELS_DIR,
                    help="where dpg.onnx and dpg.json go")
     p.add_argument("--sim", type=int, default=300, help="simulated walkers")
-    p.add_argument("--views", type=int, default=8, help="camera views per FGDI subject-session")
+    p.add_argument("--views", type=int, default=24, help="camera views per FGDI subject-session")
     p.add_argument("--minutes", type=float, default=10.0, help="wall-clock training budget")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--init", type=Path, default=None,
+                   help="start from the weights and target scaling of this dpg.onnx (its dpg.json "
+                        "beside it): a second budget continues a first")
     p.add_argument("--cache", type=Path, default=None,
-                   help="an .npz of the clip sets: read when there, written otherwise")
+                   help="an .npz of the simulated clips: read when there, written otherwise")
 
 
 def split_persons(fgdi: Path, video: Path) -> set[str]:
@@ -66,24 +69,20 @@ def build_sets(args) -> tuple[dict, dict]:
     from inference.data.dpg import fgdi_clips, read_video_folder, sim_clips, video_clips
 
     if args.cache is not None and args.cache.is_file():
-        z = np.load(args.cache)
-        tr = {k[6:]: z[k] for k in z.files if k.startswith("train_")}
-        te = {k[5:]: z[k] for k in z.files if k.startswith("test_")}
-        return tr, te
+        with np.load(args.cache) as z:
+            sim = {k: z[k] for k in z.files}
+    else:
+        t0 = time.monotonic()
+        sim = stack(sim_clips(args.sim, seed=args.seed))
+        log.info("%d simulated clips in %.0f s", len(sim["images"]), time.monotonic() - t0)
+        if args.cache is not None:
+            np.savez(args.cache, **sim)
     held = split_persons(args.fgdi, args.video)
-    t0 = time.monotonic()
-    sim = sim_clips(args.sim, seed=args.seed)
-    log.info("%d simulated clips in %.0f s", len(sim), time.monotonic() - t0)
-    fg = fgdi_clips(args.fgdi, views=args.views, seed=args.seed)
-    vid = video_clips(read_video_folder(args.video))
-    train = sim + [c for c in fg + vid if c.person not in held]
-    # the held-out FGDI persons: one view each (the evaluation draws its own)
-    test = [c for c in fg + vid if c.person in held]
-    tr, te = stack(train), stack(test)
-    if args.cache is not None:
-        np.savez(args.cache, **{f"train_{k}": v for k, v in tr.items()},
-                 **{f"test_{k}": v for k, v in te.items()})
-    return tr, te
+    real = fgdi_clips(args.fgdi, views=args.views, seed=args.seed) + \
+        video_clips(read_video_folder(args.video))
+    train = stack([c for c in real if c.person not in held])
+    train = {k: np.concatenate([sim[k], v]) for k, v in train.items()}
+    return train, stack([c for c in real if c.person in held])
 
 
 def mae_by_output(pred: np.ndarray, y: np.ndarray) -> dict[str, float | None]:
@@ -106,11 +105,19 @@ def main(args: argparse.Namespace) -> int:
     y = tr["targets"]
     mean = np.nanmean(y, axis=0)
     std = np.nanstd(y, axis=0) + 1e-6
+    if args.init is not None:
+        from inference.models.dpg.config import load_config
+        from inference.models.dpg.model import module_from_onnx
+
+        _, meta = load_config(args.init.with_suffix(".json"))
+        mean, std = np.asarray(meta["target_mean"]), np.asarray(meta["target_std"])
     ys = np.nan_to_num((y - mean) / std).astype(np.float32)
     mask = np.isfinite(y).astype(np.float32)
     x = torch.from_numpy(tr["images"])
     cfg = DPGConfig()
-    model = DPG(cfg)
+    model = DPG(cfg) if args.init is None else \
+        module_from_onnx(args.init, args.init.with_suffix(".json"))
+    epochs_before = 0 if args.init is None else int(meta.get("epochs", 0))
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     log.info("training on %d clips (%s), %d held-out clips", len(x),
              ", ".join(f"{s}: {(tr['source'] == s).sum()}" for s in np.unique(tr["source"])),
@@ -123,13 +130,16 @@ def main(args: argparse.Namespace) -> int:
         tot = 0.0
         for i in range(0, len(order), args.batch):
             b = order[i:i + args.batch]
+            left = max(0.0, (end - time.monotonic()) / (60 * args.minutes))
+            for g in opt.param_groups:  # cosine decay over the wall-clock budget
+                g["lr"] = args.lr * (0.05 + 0.95 * 0.5 * (1 - np.cos(np.pi * left)))
             out = model(x[b])
             m = torch.from_numpy(mask[b])
             loss = (((out - torch.from_numpy(ys[b])) ** 2) * m).sum() / m.sum().clamp(min=1)
             opt.zero_grad()
             loss.backward()
             opt.step()
-            tot += float(loss) * len(b)
+            tot += float(loss.detach()) * len(b)
             if time.monotonic() > end:
                 break
         epoch += 1
@@ -144,7 +154,7 @@ def main(args: argparse.Namespace) -> int:
                 {"trained_on": "simulator, FGDI strides (driven, side views), clinic-video "
                                "keypoints; see dpg.md"})
     save_config(cfg, args.models_dir / "dpg.json", mean.tolist(), std.tolist(),
-                epochs=epoch, train_clips=int(len(x)),
+                epochs=epochs_before + epoch, train_clips=int(len(x)),
                 train_sources={s: int((tr["source"] == s).sum())
                                for s in np.unique(tr["source"])},
                 held_out_mae_in_training_units=held)
