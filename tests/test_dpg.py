@@ -220,17 +220,18 @@ def test_worker_option_is_validated():
 
 
 def test_worker_adds_dpg_estimates_to_webcam_cycles():
+    from _sim import path_walk
+    from capture.sim.paths import Line
     from capture.sim.skeleton import layout_joints
     from capture.sim.truth import cycle_truth
     from inference.data.dpg import random_camera
-    from inference.data.simulated import walk_frames, walkway_person
     from inference.worker import Worker, WorkerConfig
     from streams.node import StatusReporter
     from streams.schema import Body, GaitCycle, ImageFrame, SkeletonFrame
 
-    person, t_s = walkway_person(9.0, seed=3, rate_hz=30.0)
-    t_us, joints, points, _ = walk_frames(person, t_s)
-    cam = random_camera(joints[:120], np.random.default_rng(0), side_view=True)
+    person, t_us, joints = path_walk((Line(9.0),), seed=3)  # ~7 s of straight walking
+    points, _ = person.evaluate(t_us / 1e6)
+    cam = random_camera(joints, np.random.default_rng(0), side_view=True)
     # the wire frame of a webcam: camera-centred, y up, z towards the viewer
     mp = (cam.camera_frame(layout_joints(points, "mediapipe33")) * [1, -1, -1]).astype(np.float32)
     by_t = {int(t): j for t, j in zip(t_us, mp)}
@@ -245,28 +246,36 @@ def test_worker_adds_dpg_estimates_to_webcam_cycles():
         def close(self):
             pass
 
-    w = Worker(WorkerConfig.from_options({"dpg": True}), None, StatusReporter("w", "worker"))
-    w.models._pose["cam"], w.models._pose_used["cam"] = SimPose(), time.monotonic()
-    img = np.zeros((6, 8, 3), np.uint8)
-    for i, t in enumerate(t_us):
-        w.handle(ImageFrame(source="cam", seq=i + 1, t_us=int(t), width=8, height=6,
-                            encoding="bgr8", image=img))
-        # the same walker from a depth camera (skeletons, no images): no DPG
-        w.handle(SkeletonFrame(source="kinect", seq=i + 1, t_us=int(t), layout="canonical22",
-                               bodies=[Body(0, joints[i].astype(np.float32),
-                                            np.ones(22, np.float32))]))
-    w.expire(force=True)
-    cycles = [m for m in w.outputs if isinstance(m, GaitCycle)]
+    def run(n_frames: int) -> tuple[Worker, list[GaitCycle]]:
+        w = Worker(WorkerConfig.from_options({"dpg": True}), None, StatusReporter("w", "worker"))
+        w.models._pose["cam"], w.models._pose_used["cam"] = SimPose(), time.monotonic()
+        img = np.zeros((6, 8, 3), np.uint8)
+        for i, t in enumerate(t_us[:n_frames]):
+            w.handle(ImageFrame(source="cam", seq=i + 1, t_us=int(t), host_us=0, width=8,
+                                height=6, encoding="bgr8", image=img))
+            # the same walker from a depth camera (skeletons, no images): no DPG
+            w.handle(SkeletonFrame(source="kinect", seq=i + 1, t_us=int(t), host_us=0,
+                                   layout="canonical22",
+                                   bodies=[Body(0, joints[i].astype(np.float32),
+                                                np.ones(22, np.float32))]))
+        w.expire(force=True)
+        return w, [m for m in w.outputs if isinstance(m, GaitCycle)]
+
+    # 3.5 s seen: cycles, but less than one DPG clip (4.1 s), so no estimates
+    _, short = run(105)
+    assert any(c.source == "cam" for c in short)
+    assert not any("dpg_gdi" in c.metrics for c in short)
+    w, cycles = run(len(t_us))
     cam_cycles = [c for c in cycles if c.source == "cam"]
     assert cam_cycles and any(c.source == "kinect" for c in cycles)
     assert not any("dpg_cadence_spm" in c.metrics for c in cycles if c.source == "kinect")
-    late = [c for c in cam_cycles if c.end_us - t_us[0] >= 4.2e6]
-    early = [c for c in cam_cycles if c.end_us - t_us[0] < 4.1e6]
-    assert late and all("dpg_gdi" in c.metrics for c in late)
-    assert not any("dpg_gdi" in c.metrics for c in early)  # less than one clip seen yet
+    late = [c for c in cam_cycles if "dpg_gdi" in c.metrics]
+    # every cycle that ends after one clip of keypoints (emitted later still) has estimates
+    assert late and all("dpg_gdi" in c.metrics for c in cam_cycles
+                        if c.end_us - t_us[0] >= 4.2e6)
     truth = np.mean([c["metrics"]["cadence_spm"] for c in cycle_truth(person)])
     got = np.mean([c.metrics["dpg_cadence_spm"] for c in late])
-    assert abs(got - truth) < 15.0, (got, truth)
+    assert abs(got - truth) < 8.0, (got, truth)  # held-out simulated walkers: MAE 5.5
     for c in late:
         assert 0.2 < c.metrics["dpg_step_length_m"] < 1.2
         assert -20 < c.metrics["dpg_knee_flex_max_ext_deg"] < 40
