@@ -33,6 +33,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="where dpg.onnx and dpg.json go")
     p.add_argument("--sim", type=int, default=300, help="simulated walkers")
     p.add_argument("--views", type=int, default=24, help="camera views per FGDI subject-session")
+    p.add_argument("--video-hop", type=int, default=31,
+                   help="frames between the starts of training clips of a video trial (30 Hz)")
     p.add_argument("--minutes", type=float, default=10.0, help="wall-clock training budget")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--lr", type=float, default=1e-3)
@@ -79,7 +81,7 @@ def build_sets(args) -> tuple[dict, dict]:
             np.savez(args.cache, **sim)
     held = split_persons(args.fgdi, args.video)
     real = fgdi_clips(args.fgdi, views=args.views, seed=args.seed) + \
-        video_clips(read_video_folder(args.video))
+        video_clips(read_video_folder(args.video), hop=args.video_hop)
     train = stack([c for c in real if c.person not in held])
     train = {k: np.concatenate([sim[k], v]) for k, v in train.items()}
     return train, stack([c for c in real if c.person in held])
