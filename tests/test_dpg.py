@@ -194,6 +194,14 @@ def test_eval_dpg_on_a_tiny_video_folder(shared_data, tmp_path, capsys):
     assert "classical analysis" in out
 
 
+def test_eval_dpg_names_a_folder_of_neither_layout(tmp_path, capsys):
+    from deploy.cli import main
+
+    (tmp_path / "notes.csv").write_text("a,b\n1,2\n")
+    assert main(["eval", "dpg", str(tmp_path)]) == 2
+    assert "neither the FGDI layout nor the video-keypoints layout" in capsys.readouterr().err
+
+
 def test_video_layout_is_read_by_its_index(shared_data, tmp_path):
     from inference.data.dpg import read_video_folder
 

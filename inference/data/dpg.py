@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from inference.data import SHARED_DATA
-from inference.models.dpg.config import CLIP_FRAMES, LANDMARKS, OUTPUTS, RATE_HZ, SIDES
+from inference.models.dpg.config import CLIP_FRAMES, LANDMARKS, RATE_HZ, SIDES
 from inference.models.dpg.features import HOP_FRAMES, clip_images, project
 from inference.models.gdi.indices import leg_length
 from streams.skeletons import CANONICAL_JOINTS, CJ
@@ -380,6 +380,3 @@ def video_clips(trials: list[VideoTrial], hop: int = HOP_FRAMES) -> list[Clip]:
             out.append(c)
     return out
 
-
-def output_index(name: str) -> int:
-    return OUTPUTS.index(name)

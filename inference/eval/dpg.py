@@ -24,6 +24,7 @@ paired difference DPG - baseline come from 2000 bootstrap resamples of persons.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -238,8 +239,12 @@ def main(args: argparse.Namespace) -> int:
     from inference.models.dpg.runtime import DPGEstimator
 
     est = DPGEstimator(args.onnx, args.config)
-    kind = layout(args.folder)
-    rep = evaluate_fgdi(args.folder, est, args) if kind == "fgdi" else \
-        evaluate_video(args.folder, est, args)
+    try:
+        kind = layout(args.folder)
+        rep = evaluate_fgdi(args.folder, est, args) if kind == "fgdi" else \
+            evaluate_video(args.folder, est, args)
+    except ValueError as e:  # a folder of neither layout, or a malformed file in it: one line
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     print_report(rep)
     return 0
