@@ -52,6 +52,10 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("train diffusion", "inference.train.diffusion", "train the diffusion anomaly scorer"),
     ("train gdi", "inference.train.gdi", "fit the GDI basis, convert the normative curves"),
     ("train gait-mae", "inference.train.gait_mae", "train the GaitMAE skeleton-motion embedding"),
+    ("train dpg", "inference.train.dpg",
+     "train DPG (2D keypoints -> GDI, knee, cadence, step length) on simulated and real clips"),
+    ("eval dpg", "inference.eval.dpg",
+     "DPG vs the Kidzinski 2020 1D-CNN (or the event-based measures) per target, with CIs"),
     ("embed", "inference.embed", "GaitMAE embedding per walking bout of a recording"),
     ("eval embedding", "inference.eval.embedding",
      "probes, re-identification and reconstruction of the GaitMAE embedding, with CIs"),
@@ -61,6 +65,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("bench webcam", "inference.bench.webcam", "pose ms/frame and end-to-end frames/s"),
     ("bench gait-transformer", "inference.bench.gait_transformer", "model windows/s per backend"),
     ("bench diffusion", "inference.bench.diffusion", "ms per scored cycle per backend and K"),
+    ("bench dpg", "inference.bench.dpg", "ms per clip of DPG and the Kidzinski 1D-CNN"),
     ("bench fuzz", "deploy.fuzz", "hostile messages against a running pipeline: refusals, "
      "restarts, memory"),
     ("bench capacity", "inference.bench.capacity",

@@ -40,7 +40,7 @@ import numpy as np
 
 from streams.schema import (GaitBout, GaitCycle, GaitEvent, ImageFrame, Message, SessionControl,
                             SkeletonFrame, monotonic_us)
-from streams.skeletons import CANONICAL_JOINTS, LayoutError, to_canonical
+from streams.skeletons import CANONICAL_JOINTS, CJ, LayoutError, to_canonical
 from streams.node import Drain, StatusReporter, give_memory_back
 from streams.options import check_keys, check_types
 from streams.transport import Publisher, Subscriber
@@ -54,6 +54,11 @@ ANALYSES = ("classical", "gait-transformer", "both")
 class WorkerConfig:
     analysis: str = "classical"  # classical | gait-transformer | both
     anomaly: bool = False  # score each cycle with the diffusion scorer
+    # DPG on webcam (image-source) tracks: each walking bout's GaitBout gets the network's GDI,
+    # knee flexion at maximum extension, cadence and step length per side (estimates
+    # ``dpg.<target>_<side>``), the mean over the bout's 124-frame (4.1 s) clips; a bout
+    # shorter than one clip gets none
+    dpg: bool = False
     backend: str = "onnxruntime"  # model backend: onnxruntime | torch | tensorrt
     track_timeout_s: float = 3.0  # a track unseen this long is flushed and forgotten
     # A frame this far ahead of its track's last one is taken for a bad timestamp, unless the
@@ -68,11 +73,12 @@ class WorkerConfig:
     image_source_timeout_s: float = 30.0
     history_s: float = 6.0  # joint history kept per track (anomaly scoring of a cycle)
     # The gait embedding (GaitMAE) of each walking bout, on its GaitBout record. Off by default:
-    # an embedding can re-identify a person (biometric data; README, "Privacy"). A bout longer
-    # than embedding_max_s is embedded over its last embedding_max_s (the joint history kept).
+    # an embedding can re-identify a person (biometric data; README, "Privacy").
     embedding: bool = False
-    embedding_max_s: float = 60.0
-    # Threads that run the anomaly scorer and the embedding beside the loop, which goes on with
+    # With the embedding or DPG on, the joint history kept per track: a bout longer than this
+    # is read over its last bout_history_s.
+    bout_history_s: float = 60.0
+    # Threads that run the anomaly scorer, the embedding and DPG beside the loop, which goes on with
     # every track's frames meanwhile (onnxruntime lets go of the GIL while it runs); 0 = in the
     # loop. At most max_pending_work records wait for them: past that a record goes out without
     # (counted as model_work_skipped; a cycle says anomaly_skipped) rather than ever later.
@@ -107,6 +113,15 @@ class WorkerConfig:
             raise ValueError("worker options: model_threads must be >= 0 and max_pending_work "
                              ">= 1")
         cfg.model_options()  # a bad key fails at start, not at the first person
+        if cfg.dpg:
+            from inference.models.dpg.config import CLIP_FRAMES, ONNX_PATH, RATE_HZ
+
+            if cfg.bout_history_s < CLIP_FRAMES / RATE_HZ:
+                raise ValueError(f"worker dpg needs bout_history_s >= "
+                                 f"{CLIP_FRAMES / RATE_HZ:.2f} s (one clip of {CLIP_FRAMES} "
+                                 f"frames at {RATE_HZ:g} Hz), got {cfg.bout_history_s:g}")
+            if not ONNX_PATH.is_file():
+                raise ValueError(f"worker dpg: the model file {ONNX_PATH} is missing")
         return cfg
 
     def model_options(self) -> Any:
@@ -161,7 +176,8 @@ class Track:
         if cfg.analysis in ("gait-transformer", "both"):
             self.analyzers.append(models.gait_tracker(source, body_id))
         self.history: deque[tuple[int, np.ndarray, int]] = deque()  # (t_us, joints, seq)
-        self.history_us = int(max(cfg.history_s, cfg.embedding_max_s if cfg.embedding else 0)
+        whole_bouts = cfg.embedding or cfg.dpg  # models that read a whole bout
+        self.history_us = int(max(cfg.history_s, cfg.bout_history_s if whole_bouts else 0)
                               * 1e6)
         self.layout = ""  # the wire layout its frames come in (which indices it measures)
         # the walking bouts the classical analysis ended that are not yet published, and the
@@ -266,6 +282,7 @@ class Models:
     def __init__(self, cfg: WorkerConfig, clock: Callable[[], float] | None = None):
         self.cfg = cfg
         self.clock = clock  # what the gait model's batching waits on; None: the host's clock
+        self._dpg = None  # inference.models.dpg.runtime.DPGEstimator, loaded at first use
         self._gait = None
         self._scorer = None
         self._embedder = None
@@ -307,6 +324,28 @@ class Models:
                 self._embedder = GaitEmbedder()
         return self._embedder.embed_walk(t_us, joints)[0], self._embedder.name
 
+    def dpg_estimates(self, t_us: np.ndarray, joints: np.ndarray) -> dict[str, float] | None:
+        """DPG's mean estimates over the clips of a webcam bout's canonical joints
+        (camera-centred, y up: the wire frame of a webcam, ``inference.pose.metric``), seen
+        again as image coordinates; None when shorter than a clip or a joint is behind the
+        camera."""
+        from inference.models.dpg.config import CLIP_FRAMES, LANDMARKS, RATE_HZ
+        from inference.models.dpg.features import project
+        from inference.models.gdi.indices import leg_length
+
+        if len(t_us) < 2 or t_us[-1] - t_us[0] < (CLIP_FRAMES - 1) / RATE_HZ * 1e6:
+            return None
+        j = joints[:, [CJ[n] for n in LANDMARKS]].astype(np.float64)
+        cam = j * np.array([1.0, -1.0, -1.0])  # wire (y up, z back) -> camera (y down, z forward)
+        if not (cam[..., 2] > 0).all():
+            return None  # a joint at or behind the camera: no image of it
+        with self._load:
+            if self._dpg is None:
+                from inference.models.dpg.runtime import DPGEstimator
+
+                self._dpg = DPGEstimator()
+        return self._dpg.estimate(t_us, project(cam), leg_length(joints))
+
     def pose(self, source: str) -> Any | None:
         """The pose estimator of an image source; None when the worker holds its limit of them."""
         if source not in self._pose:
@@ -343,7 +382,7 @@ class Worker:
         self.seq: dict[str, int] = {}
         self.outputs: list[Message] = []  # kept only when there is no publisher (tests, analyze)
         self.pool: ThreadPoolExecutor | None = None
-        if cfg.model_threads and (cfg.anomaly or cfg.embedding):
+        if cfg.model_threads and (cfg.anomaly or cfg.embedding or cfg.dpg):
             self.pool = ThreadPoolExecutor(cfg.model_threads, thread_name_prefix="model")
         self.pending_work = 0  # records in the tracks' queues waiting for the pool
         # the kiosk sessions running, per camera ("" = every camera of this worker)
@@ -374,8 +413,11 @@ class Worker:
                 track.cycles.append(m)
                 if self.cfg.anomaly:
                     work = self._work(m, self._score, m, *track.segment(m.start_us, m.end_us))
-            elif isinstance(m, GaitBout) and track is not None and self.cfg.embedding:
-                work = self._work(m, self._embed, m, *track.segment(m.start_us, m.end_us))
+            elif isinstance(m, GaitBout) and track is not None and (
+                    self.cfg.embedding or self.cfg.dpg and track.source in self.models._pose):
+                webcam = track.source in self.models._pose  # DPG reads 2-D video keypoints
+                work = self._work(m, self._bout_models, m, webcam,
+                                  *track.segment(m.start_us, m.end_us))
             if track is None:
                 self._send(m)
             else:
@@ -455,15 +497,28 @@ class Worker:
         if out:
             self._emit(out, host_us, track)
 
-    def _embed(self, bout: GaitBout, t: np.ndarray, j: np.ndarray) -> None:
-        try:
-            emb, model = self.models.embed(t, j) if len(t) > 1 else (None, "")
-        except Exception as e:  # the bout's record is kept without its embedding
-            log.warning("embedding failed for %s/%d: %s", bout.source, bout.track, e)
-            self.status.count("embedding_failed")
-            return
-        if emb is not None:
-            bout.embedding, bout.embedding_model = np.asarray(emb, np.float32), model
+    def _bout_models(self, bout: GaitBout, webcam: bool, t: np.ndarray, j: np.ndarray) -> None:
+        """The models that read a whole bout: its embedding, and DPG's estimates for a
+        webcam's bout (named ``dpg.<target>``, beside the summary of its measured cycles)."""
+        if self.cfg.embedding:
+            try:
+                emb, model = self.models.embed(t, j) if len(t) > 1 else (None, "")
+                if emb is not None:
+                    bout.embedding, bout.embedding_model = np.asarray(emb, np.float32), model
+            except Exception as e:  # the bout's record is kept without its embedding
+                log.warning("embedding failed for %s/%d: %s", bout.source, bout.track, e)
+                self.status.count("embedding_failed")
+        if self.cfg.dpg and webcam:
+            try:
+                est = self.models.dpg_estimates(t, j)
+            except Exception as e:  # the bout's record is kept without DPG's estimates
+                log.warning("DPG failed for %s/%d: %s", bout.source, bout.track, e)
+                self.status.count("dpg_failed")
+                return
+            if est is not None:  # None: shorter than one clip (4.1 s) of keypoints
+                bout.estimates.update({f"dpg.{k}": v for k, v in est.items()
+                                       if np.isfinite(v)})
+                self.status.count("dpg_bouts")
 
     def _score(self, cycle: GaitCycle, t: np.ndarray, j: np.ndarray) -> None:
         try:
