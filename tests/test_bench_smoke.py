@@ -95,7 +95,7 @@ def test_bench_capacity_json(tmp_path):
     assert r["bench"] == "capacity" and r["rate_hz"] == 30 and r["p99_limit_ms"] == 250
     by = {c["name"]: c for c in r["configs"]}
     assert set(by) == {"classical", "dpg"}
-    assert by["dpg"] == {"name": "dpg", "built": False, "note": "not built"}
+    assert not by["dpg"]["built"] and "pose estimation" in by["dpg"]["note"]
     c = by["classical"]
     assert c["built"] and 1 <= len(c["steps"]) <= 2 and c["tracks"] in (0, 1, 2)
     for s in c["steps"]:
@@ -108,4 +108,4 @@ def test_bench_capacity_json(tmp_path):
             assert s["cpu_per_track_pct"] == pytest.approx(100 * s["cpu_core_fraction"]
                                                            / s["tracks"])
     assert png.stat().st_size > 1000 and png.read_bytes()[:4] == b"\x89PNG"
-    assert any("not built" in ln for ln in lines)
+    assert any("not ramped" in ln for ln in lines)
