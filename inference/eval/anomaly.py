@@ -100,7 +100,7 @@ def score_walk(scorer: AnomalyScorer, w: Walk, keep_clips: bool = False) -> Scor
     t_us = frame_times(w)
     for a, b in segs:
         x0, cols = scorer.clip(t_us[a:b + 1], w.joints[a:b + 1], w.confidence[a:b + 1])
-        ep, ee = column_errors(scorer.denoise, x0, scorer.steps, scorer.noise)
+        ep, ee = column_errors(scorer.denoise, x0, scorer.steps, scorer.noise, scorer.prompt)
         out.cycles.append(ratio_scores(ep, ee, cols))
         if keep_clips:
             out.clips.append((x0, cols))
@@ -177,7 +177,8 @@ def per_step_errors(scorer: AnomalyScorer, x0: np.ndarray, steps: np.ndarray,
                     chunk: int = 150) -> tuple[np.ndarray, np.ndarray]:
     """Errors (len(steps), 263) under both prompts, with the scorer's noise for each step."""
     noise = step_noise(steps, len(x0), scorer.seed)
-    parts = [column_errors(scorer.denoise, x0, steps[i:i + chunk], noise[i:i + chunk])
+    parts = [column_errors(scorer.denoise, x0, steps[i:i + chunk], noise[i:i + chunk],
+                           scorer.prompt)
              for i in range(0, len(steps), chunk)]
     return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
 
