@@ -95,3 +95,68 @@ def curve_walk(curves: dict[str, np.ndarray], cycles: int = 3, rate_hz: float = 
         root[i, [0, 2]] = root[i - 1, [0, 2]] - step[c, [0, 2]]
     joints = body + root[:, None, :]
     return np.round(t * 1e6).astype(np.int64), joints, period
+
+
+# Plug-in-Gait variables (inference.analysis.gait_variables, each side in its own sign
+# convention) -> the OpenSim coordinates curve_walk takes: (coordinate, sign for the right side,
+# sign for the left side). The leg angles share their signs (flexion, adduction, internal
+# rotation and dorsiflexion + in both); OpenSim's knee_angle is negative in flexion. The pelvis is
+# one body: Plug-in-Gait reads tilt + anterior (OpenSim: + posterior), obliquity + with the
+# side's hip up and rotation + with the side's hip ahead, so the left side's read mirrors the
+# right's (OpenSim: pelvis_list + = left hip up, pelvis_rotation + = right hip ahead).
+PIG_TO_OPENSIM: dict[str, tuple[str, float, float]] = {
+    "hip_flexion": ("hip_flexion_{s}", 1.0, 1.0),
+    "hip_adduction": ("hip_adduction_{s}", 1.0, 1.0),
+    "hip_rotation": ("hip_rotation_{s}", 1.0, 1.0),
+    "knee_flexion": ("knee_angle_{s}", -1.0, -1.0),
+    "ankle_dorsiflexion": ("ankle_angle_{s}", 1.0, 1.0),
+    "pelvis_tilt": ("pelvis_tilt", -1.0, -1.0),
+    "pelvis_obliquity": ("pelvis_list", -1.0, 1.0),
+    "pelvis_rotation": ("pelvis_rotation", 1.0, -1.0),
+}
+# A stride's curves have no time: a normal adult cycle (cadence ~110 steps/min) unless told.
+DEFAULT_STRIDE_S = 1.1
+
+
+def pig_curves(right: np.ndarray, left: np.ndarray, period_s: float = DEFAULT_STRIDE_S
+               ) -> dict[str, np.ndarray]:
+    """curve_walk's input from one right and one left stride of the nine gait variables
+    ((9, 101) degrees each, 0 and 100 % at the side's own foot strikes, VARIABLES order).
+
+    The cycle is the right stride's; the left stride is placed half a cycle later (its foot
+    strike at 50 %), as in symmetric walking: two strides of a person that were not walked
+    together become one walk. The pelvis is the mean of the two sides' reads (mirrored, the
+    left's shifted by half a cycle); a variable missing (NaN, as pelvis tilt from a skeleton)
+    on both sides is taken as 0. The trunk is held upright and foot progression is not used: it
+    follows from the pelvis and hip rotations and the walking direction.
+    """
+    from inference.analysis.gait_variables import V
+
+    right, left = np.asarray(right, float), np.asarray(left, float)
+    for name, a in (("right", right), ("left", left)):
+        if a.ndim != 2 or a.shape[0] != len(V) or a.shape[1] < 3:
+            raise ValueError(f"{name} stride: expected ({len(V)}, points) curves, got {a.shape}")
+    n = right.shape[1] - 1  # the last point is the next foot strike (= the first)
+    phase = np.arange(n) / n
+    # the left stride read on the right stride's cycle: at right-cycle phase p it is at p - 0.5
+    left_on_right = np.stack([np.interp((phase - 0.5) % 1.0, np.linspace(0, 1, left.shape[1]), v)
+                              for v in left])
+    out: dict[str, np.ndarray] = {"time": phase * period_s}
+    for var, (coord, sign_r, sign_l) in PIG_TO_OPENSIM.items():
+        r, l_ = right[V[var], :n], left_on_right[V[var]]
+        if "{s}" in coord:
+            out[coord.format(s="r")] = sign_r * np.nan_to_num(r)
+            out[coord.format(s="l")] = sign_l * np.nan_to_num(l_)
+        else:
+            out[coord] = np.nan_to_num(np.nanmean(np.stack([sign_r * r, sign_l * l_]), axis=0))
+    for k in ("lumbar_extension", "lumbar_bending", "lumbar_rotation"):
+        out[k] = np.zeros(n)
+    return out
+
+
+def pig_walk(right: np.ndarray, left: np.ndarray, cycles: int = 3, rate_hz: float = 100.0,
+             period_s: float = DEFAULT_STRIDE_S) -> tuple[np.ndarray, np.ndarray, float]:
+    """(t_us, joints (T, 22, 3), cycle duration s): the canonical skeleton walked ``cycles``
+    times through a right and a left stride of the nine gait variables (pig_curves), so that
+    kinematics-only data (the FGDI strides, a lab's Plug-in-Gait curves) can be seen as a walk."""
+    return curve_walk(pig_curves(right, left, period_s), cycles=cycles, rate_hz=rate_hz)
