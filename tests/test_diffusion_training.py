@@ -156,3 +156,13 @@ def test_k_is_chosen_where_the_curve_stays_above_the_threshold_not_where_it_firs
     assert smallest_k_staying_above(rho, 0.95) == 48
     assert smallest_k_staying_above({4: 0.96, 8: 0.97, 900: 1.0}, 0.95) == 4
     assert smallest_k_staying_above({4: 0.5, 900: 1.0}, 0.95) == 900
+
+
+def test_the_split_rule_holds_out_about_a_third_of_any_ids_the_same_way_every_time():
+    from inference.data.diffusion import HELD_OUT_BUCKETS, held_out
+
+    ids = [f"subject-{i:04d}" for i in range(3000)]
+    share = np.mean([held_out(i) for i in ids])
+    assert abs(share - 1 / HELD_OUT_BUCKETS) < 0.03
+    assert [held_out(i) for i in ids[:50]] == [held_out(i) for i in ids[:50]]
+    assert held_out(" subject-0001 ") == held_out("subject-0001")  # padding is not identity

@@ -32,8 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from inference.data.diffusion import (Walk, _dict_rows, _header, _zip_members, held_out,
-                                      kinect_v1_walks, load_walk, walk_from_arrays)
+from inference.data.diffusion import (Walk, _dict_rows, _header, _zip_members,
+                                      kinect_v1_trained_on, kinect_v1_walks, load_walk, walk_from_arrays)
 from inference.data.fgdi import FgdiError, is_control, read_folder
 from inference.models.motion_diffusion import features as hml3d
 
@@ -221,8 +221,7 @@ def read_kinect_v1(folder: Path) -> LabelledSet:
     out = LabelledSet("kinect_v1", folder)
     for person, path, label in walks:
         name = f"{person}/{Path(str(path)).name}"
-        # what real_training_walks takes: normal, kept by the split rule, a loose file
-        trained = label == "normal" and not held_out(person) and "::" not in str(path)
+        trained = kinect_v1_trained_on(person, path, label)
         out.items.append(Item(name, person, label,
                               lambda path=path, name=name: load_walk(path, "kinect", name=name),
                               trained_on=trained))

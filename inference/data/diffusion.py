@@ -140,6 +140,12 @@ def kinect_v1_walks(folder: Path) -> list[tuple[str, Path | str, str]]:
     return out
 
 
+def kinect_v1_trained_on(person: str, path: Path | str, label: str) -> bool:
+    """Whether training takes a Kinect v1 walk: normal, a person the split rule keeps, and a
+    loose file (the zipped walks stay out to keep loading short; they are all evaluation)."""
+    return label == "normal" and not held_out(person) and "::" not in str(path)
+
+
 def real_training_walks(data_dir: Path = DEFAULT_DATA_DIR) -> list[Walk]:
     """The project's real normal walks used for training (see the module docstring)."""
     items: list[tuple[str | Path, str, str, str]] = []
@@ -150,7 +156,7 @@ def real_training_walks(data_dir: Path = DEFAULT_DATA_DIR) -> list[Walk]:
         items.append((walk, "lab", walk.stem, NORMAL_PROMPT))
     for folder in sorted(p for p in data_dir.iterdir() if p.is_dir()):
         for person, path, label in kinect_v1_walks(folder):
-            if label == "normal" and not held_out(person) and "::" not in str(path):
+            if kinect_v1_trained_on(person, path, label):
                 items.append((path, "kinect", f"{person}/{Path(str(path)).name}",
                               NORMAL_PROMPT))
     return _load_all(items, "training data")
