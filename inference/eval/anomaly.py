@@ -569,7 +569,8 @@ def plot_set(res: dict, rows: list[Scored], path: Path, key: str = "subject") ->
     ax.set_ylabel("anomaly score ('walk normal' / empty-prompt x0 error)")
     ax.set_title(f"{res['layout']}: {Path(res['folder']).name} (grey: trained on)")
     ax.grid(alpha=0.3, axis="y")
-    ax.legend(fontsize=7, loc="upper left")
+    if "normal" in res:
+        ax.legend(fontsize=7, loc="upper left")
     if extra:
         ax = axes[0, 1]
         if "severity" in res:
@@ -633,9 +634,19 @@ def plot_body_map(bm: dict, path: Path, title: str) -> None:
 
     from streams.skeletons import CANONICAL_PARENTS
 
-    rest = hml3d.forward_kinematics(np.broadcast_to(np.eye(3), (1, 22, 3, 3)).copy(),
-                                    hml3d.TARGET_BONE_LENGTHS[None])[0]
-    x, y = -rest[:, 0], rest[:, 1]  # seen from the front: the body's left on the right
+    # the figure's pose: the rest skeleton seen from the front (the body's left on the
+    # viewer's right), arms and feet turned outwards so that no joint hides another
+    dirs = hml3d.REST_DIRECTIONS[:, :2].copy()
+    for name, d in (("shoulder", (0.45, -0.9)), ("elbow", (0.45, -0.9)),
+                    ("wrist", (0.45, -0.9)), ("foot", (0.6, -0.6))):
+        dirs[CANONICAL_JOINTS.index(f"left_{name}")] = d
+        dirs[CANONICAL_JOINTS.index(f"right_{name}")] = (-d[0], d[1])
+    dirs /= np.maximum(np.linalg.norm(dirs, axis=1, keepdims=True), 1e-9)
+    pos = np.zeros((len(CANONICAL_JOINTS), 2))
+    for j, p in enumerate(CANONICAL_PARENTS):
+        if p >= 0:
+            pos[j] = pos[p] + hml3d.TARGET_BONE_LENGTHS[j] * dirs[j]
+    x, y = pos[:, 0], pos[:, 1]
     groups = list(bm)
     fig, axes = plt.subplots(len(groups), len(BODY_KINDS), figsize=(2.6 * len(BODY_KINDS) + 1.2,
                                                                     3.0 * len(groups) + 0.6),
@@ -656,9 +667,12 @@ def plot_body_map(bm: dict, path: Path, title: str) -> None:
             sc = ax.scatter(x[ok], y[ok], c=v[ok], cmap="coolwarm",
                             norm=norm, s=90, edgecolors="k", zorder=2)
             ax.set_aspect("equal")
+            ax.set_xlim(x.min() - 0.1, x.max() + 0.1)
             ax.axis("off")
             ax.set_title(f"{g}: {kind}", fontsize=9)
-    fig.colorbar(sc, ax=axes, shrink=0.6, label="feature-level ratio / the normal walks' (log)")
+    fig.subplots_adjust(right=0.84, top=1 - 0.6 / fig.get_figheight())
+    cax = fig.add_axes([0.88, 0.25, 0.025, 0.5])
+    fig.colorbar(sc, cax=cax, label="feature-level ratio / the normal walks' (log)")
     fig.suptitle(title)
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -709,7 +723,7 @@ def evaluate(scorer: AnomalyScorer, sets: list[LabelledSet], *, sim: bool = True
                 part["body_map_file"] = str(out / f"body_map_{name}.png")
                 plot_body_map(bm, out / f"body_map_{name}.png",
                               f"{name}: where the walks deviate (feature-level ratio against "
-                              "the normal walks')")
+                              "the normal walks'; front view, the body's left on the right)")
         log.info("%s done (%.0f s)", name, time.monotonic() - t0)
     if with_k_curve:
         clips = [c for r in all_rows for c in r.clips]

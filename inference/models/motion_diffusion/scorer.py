@@ -37,7 +37,7 @@ from streams.skeletons import CANONICAL_JOINTS
 log = logging.getLogger(__name__)
 
 T_MAX = 900  # steps in [0, T_MAX) are averaged, as the method
-DEFAULT_K = 32  # smallest K from which the rank correlation with 900 steps stays >= 0.95
+DEFAULT_K = 48  # smallest K from which the rank correlation with 900 steps stays >= 0.95
 # (eval anomaly --k-curve; motion_diffusion.md)
 MAX_FRAMES = 200  # longest clip scored: 10 s at 20 fps (a gait cycle is about 1 s)
 MIN_CONFIDENCE = 0.5  # joints below this mean confidence over the cycle are left out
