@@ -722,7 +722,7 @@ def evaluate(scorer: AnomalyScorer, sets: list[LabelledSet], *, sim: bool = True
             if bm:
                 part["body_map_file"] = str(out / f"body_map_{name}.png")
                 plot_body_map(bm, out / f"body_map_{name}.png",
-                              f"{name}: where the walks deviate (feature-level ratio against "
+                              f"{name}: where the walks deviate\n(feature-level ratio against "
                               "the normal walks'; front view, the body's left on the right)")
         log.info("%s done (%.0f s)", name, time.monotonic() - t0)
     if with_k_curve:
