@@ -46,6 +46,8 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("eval gdi", "inference.eval.gdi", "GDI and GPS per group of an FGDI-layout folder, with CIs"),
     ("eval gait-variables", "inference.eval.gait_variables",
      "the nine gait variables from skeletons against a lab's Plug-in-Gait angles"),
+    ("eval angles", "inference.eval.angles",
+     "joint angles from markers against the lab's own (Plug-in-Gait, OpenSim IK)"),
     ("train gait-transformer", "inference.train.gait_transformer", "train the gait transformer"),
     ("train diffusion", "inference.train.diffusion", "train the diffusion anomaly scorer"),
     ("train gdi", "inference.train.gdi", "fit the GDI basis, convert the normative curves"),

@@ -12,7 +12,7 @@
 
     [[process]]
     name = "cam"                        # unique; also the source name on the wire
-    kind = "capture"                    # capture | worker | record | sink | preview
+    kind = "capture"                    # capture | worker | record | sink | preview | kiosk
     publish = "tcp://127.0.0.1:5550"    # where this process binds its PUB socket
     subscribe = []                      # endpoints to read from
     topics = []                         # topic prefixes to read (default per kind)
@@ -37,7 +37,7 @@ from typing import Any
 from streams.transport import CurveConfig
 from streams.options import check_keys, check_types
 
-PROCESS_KINDS = ("capture", "worker", "record", "sink", "preview")
+PROCESS_KINDS = ("capture", "worker", "record", "sink", "preview", "kiosk")
 
 # A process's exit code for "the configuration (or the installation) is wrong": the launcher does
 # not restart it, since the same configuration would fail the same way (sysexits' EX_CONFIG).

@@ -132,9 +132,29 @@ def _preview(cfg: PipelineConfig, proc: ProcessConfig) -> None:
     require("cv2", "the preview")
 
 
+def _kiosk(cfg: PipelineConfig, proc: ProcessConfig) -> None:
+    from deploy.kiosk.app import KIOSK_OPTIONS, log_path
+    from deploy.report.render import SOURCE_KINDS
+    from sinks.preview import PreviewComposer
+
+    composer = set(inspect.signature(PreviewComposer).parameters)
+    check_keys("options of a kiosk process", proc.options, composer | KIOSK_OPTIONS)
+    kind = proc.options.get("source_kind")
+    if kind is not None and kind not in SOURCE_KINDS:
+        raise ValueError(f"options.source_kind {kind!r} not one of {SOURCE_KINDS}")
+    log_path(cfg, proc.options)
+    if proc.publish is None:
+        raise ValueError("a kiosk needs publish (the endpoint its session requests go out on, "
+                         "which the worker subscribes to)")
+    if not any(proc.publish in p.subscribe for p in cfg.processes if p.kind == "worker"):
+        raise ValueError(f"no worker subscribes to the kiosk's publish endpoint {proc.publish}: "
+                         "sessions started on its page would never reach the analysis")
+    require("cv2", "the kiosk's live view")
+
+
 CHECKS: dict[str, Callable[[PipelineConfig, ProcessConfig], Any]] = {
     "capture": _capture, "worker": _worker, "sink": _sink, "record": _record,
-    "preview": _preview,
+    "preview": _preview, "kiosk": _kiosk,
 }
 
 

@@ -12,7 +12,8 @@ import sys
 import threading
 
 from streams.node import StatusReporter, install_stop_handlers
-from streams.transport import Publisher, Subscriber, image_topic, skeleton_topic
+from streams.transport import (SESSION_TOPIC, Publisher, Subscriber, image_topic,
+                               skeleton_topic)
 
 from deploy.config import EXIT_CONFIG, PipelineConfig, ProcessConfig, load_config
 from deploy.preflight import CHECKS, PROBLEMS, capture_options
@@ -20,10 +21,13 @@ from deploy.preflight import CHECKS, PROBLEMS, capture_options
 log = logging.getLogger(__name__)
 
 DEFAULT_TOPICS = {
-    "worker": ["skel/", "img/"],
+    "worker": ["skel/", "img/", SESSION_TOPIC],
     "record": [""],
     "sink": ["gait/", "alert", "status"],
     "preview": ["img/", "skel/"],
+    # frames for the live view; records for the live numbers; the capture's Status for the
+    # camera's state; the worker's answers to its session requests
+    "kiosk": ["img/", "skel/", "gait/", "status", SESSION_TOPIC],
 }
 
 
@@ -38,7 +42,8 @@ def subscribed_topics(proc: ProcessConfig) -> list[str]:
     """The topic prefixes a process reads: its ``topics``, else a worker's ``sources``' frames,
     else the default of its kind."""
     if not proc.topics and proc.kind == "worker" and proc.options.get("sources"):
-        return [t for s in proc.options["sources"] for t in (skeleton_topic(s), image_topic(s))]
+        return [t for s in proc.options["sources"] for t in (skeleton_topic(s), image_topic(s))
+                ] + [SESSION_TOPIC]
     return proc.topics or DEFAULT_TOPICS.get(proc.kind, [""])
 
 
@@ -124,6 +129,20 @@ def run_process(cfg: PipelineConfig, proc: ProcessConfig, stop: threading.Event)
                             pub=pub, status=status)
             finally:
                 server.close()
+        elif proc.kind == "kiosk":
+            from deploy.kiosk.app import make_kiosk, run_kiosk
+            from sinks.preview import MjpegServer, PreviewComposer
+
+            kiosk, view, where = make_kiosk(cfg, proc)
+            server = MjpegServer(where["host"], where["port"], allow_remote=proc.allow_remote)
+            server.app = kiosk.app(server)
+            log.info("kiosk on %s (reports from %s)", server.url, kiosk.db)
+            try:
+                run_kiosk(kiosk, make_subscriber(proc), server, PreviewComposer(**view), stop,
+                          pub, status)
+            finally:
+                server.close()
+                kiosk.close()
         else:  # config.py already refuses unknown kinds
             raise ValueError(proc.kind)
     finally:

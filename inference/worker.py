@@ -3,11 +3,18 @@
 Per track (source, body id) it keeps the analysis state and a short joint history; it maps every
 layout to the canonical skeleton, runs the classical analysis (and the gait transformer when one is
 configured), scores completed cycles with the anomaly scorer when one is configured, and publishes
-GaitEvent / GaitCycle on ``gait/<source>``.
+GaitEvent / GaitCycle on ``gait/<source>``; when the classical analysis ends a walking bout (a
+pause of a second or more, or the track's end) it publishes a GaitBout after the bout's cycles:
+their summary and clinical indices and, when configured, the bout's gait embedding (GaitMAE).
 
 Every track carries a pseudonymous subject id on its events and cycles: the configured
-``subject`` when there is one (a kiosk session names its patient's pseudonym), otherwise a random
-id drawn when the track starts and kept for its life. A random id says nothing about the person
+``subject`` when there is one, otherwise a random id drawn when the track starts and kept for
+its life. A kiosk starts and ends sessions on the wire (SessionControl on the ``session`` topic):
+from a start on, every record of that camera's tracks carries the session's id and the patient's
+pseudonym (a bystander's track too: the walk report keeps the longest walker as the patient and
+lists the others apart); the tracks in view are closed at the start and at the end, so that a
+session holds exactly the strides walked inside it, and the worker answers ``started`` /
+``ended`` on its own stream after the records it concerns. A random id says nothing about the person
 and cannot be derived again from the data, so the log links a person to a walk only through the
 site's own records; a person who leaves and comes back starts a new track and gets a new id.
 
@@ -25,12 +32,14 @@ import secrets
 import threading
 import time
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
 
-from streams.schema import GaitCycle, GaitEvent, ImageFrame, Message, SkeletonFrame
+from streams.schema import (GaitBout, GaitCycle, GaitEvent, ImageFrame, Message, SessionControl,
+                            SkeletonFrame, monotonic_us)
 from streams.skeletons import CANONICAL_JOINTS, LayoutError, to_canonical
 from streams.node import Drain, StatusReporter, give_memory_back
 from streams.options import check_keys, check_types
@@ -58,6 +67,17 @@ class WorkerConfig:
     # an image source silent this long gives its pose model (and its memory) back
     image_source_timeout_s: float = 30.0
     history_s: float = 6.0  # joint history kept per track (anomaly scoring of a cycle)
+    # The gait embedding (GaitMAE) of each walking bout, on its GaitBout record. Off by default:
+    # an embedding can re-identify a person (biometric data; README, "Privacy"). A bout longer
+    # than embedding_max_s is embedded over its last embedding_max_s (the joint history kept).
+    embedding: bool = False
+    embedding_max_s: float = 60.0
+    # Threads that run the anomaly scorer and the embedding beside the loop, which goes on with
+    # every track's frames meanwhile (onnxruntime lets go of the GIL while it runs); 0 = in the
+    # loop. At most max_pending_work records wait for them: past that a record goes out without
+    # (counted as model_work_skipped; a cycle says anomaly_skipped) rather than ever later.
+    model_threads: int = 1
+    max_pending_work: int = 32
     # Where this worker notes, every checkpoint_s, the first frame of each stream that no record
     # has yet accounted for, so that a restart counts what it lost ("" = not kept).
     checkpoint: str = ""
@@ -67,6 +87,10 @@ class WorkerConfig:
     pose_options: dict[str, Any] = field(default_factory=dict)
     session: str = ""
     subject: str = ""
+    # A kiosk repeats a running session's start every second; a session not heard of for this
+    # long is ended here (its kiosk crashed or was stopped), so that later walkers' records do
+    # not join it.
+    session_timeout_s: float = 15.0
     # The cameras (source names) this worker analyses; empty: every one it hears. Workers that
     # share a site's cameras each name theirs: the process subscribes to just their topics, and
     # a frame of another source (a topic prefix also matches cam10 for cam1) is ignored, counted.
@@ -79,6 +103,9 @@ class WorkerConfig:
         cfg = cls(**{"session": session, **options})
         if cfg.analysis not in ANALYSES:
             raise ValueError(f"worker analysis {cfg.analysis!r} not one of {ANALYSES}")
+        if cfg.model_threads < 0 or cfg.max_pending_work < 1:
+            raise ValueError("worker options: model_threads must be >= 0 and max_pending_work "
+                             ">= 1")
         cfg.model_options()  # a bad key fails at start, not at the first person
         return cfg
 
@@ -88,6 +115,18 @@ class WorkerConfig:
         check_keys("worker gait_model_options", self.gait_model_options,
                    GaitModelOptions.__dataclass_fields__)
         return GaitModelOptions(**self.gait_model_options)
+
+
+def _flat(d: dict[str, Any], prefix: str) -> dict[str, float | None]:
+    """{"left": {"hip_flexion": 5.0}} -> {"<prefix>.left.hip_flexion": 5.0}: nested numbers as
+    the flat map a GaitBout's summary is."""
+    out: dict[str, float | None] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}.{k}"))
+        elif v is None or isinstance(v, (int, float)) and not isinstance(v, bool):
+            out[f"{prefix}.{k}"] = None if v is None else float(v)
+    return out
 
 
 def new_subject_id() -> str:
@@ -103,6 +142,9 @@ def new_run_id() -> str:
 
 
 N_CANONICAL = len(CANONICAL_JOINTS)
+# How long after a bout's end its last cycle is surely out: the classical analysis decides an
+# event with at most ~1 s of look-ahead (AnalyzerOptions), a cycle at its closing strike.
+BOUT_SETTLE_US = 3_000_000
 
 
 class Track:
@@ -119,7 +161,16 @@ class Track:
         if cfg.analysis in ("gait-transformer", "both"):
             self.analyzers.append(models.gait_tracker(source, body_id))
         self.history: deque[tuple[int, np.ndarray, int]] = deque()  # (t_us, joints, seq)
-        self.history_us = int(cfg.history_s * 1e6)
+        self.history_us = int(max(cfg.history_s, cfg.embedding_max_s if cfg.embedding else 0)
+                              * 1e6)
+        self.layout = ""  # the wire layout its frames come in (which indices it measures)
+        # the walking bouts the classical analysis ended that are not yet published, and the
+        # cycles emitted since the last published bout (what the next bouts summarise)
+        self.bouts_seen = 0
+        self.pending_bouts: list[tuple[int, int]] = []
+        self.cycles: list[GaitCycle] = []
+        # records waiting to be published in order: (record, the model work it waits for)
+        self.outq: deque[tuple[Message, Any]] = deque()
         self.covered_to_us: int | None = None  # the end of the last cycle emitted
         self.last_seen = time.monotonic()
         self.last_t_us: int | None = None
@@ -158,9 +209,11 @@ class Track:
         return out
 
     def segment(self, start_us: int, end_us: int) -> tuple[np.ndarray, np.ndarray]:
+        """The held frames from ``start_us`` to ``end_us``: (t_us (n,), joints (n, 22, 3))."""
         ts = np.array([h[0] for h in self.history], dtype=np.int64)
         sel = (ts >= start_us) & (ts <= end_us)
-        return ts[sel], np.stack([h[1] for h, s in zip(self.history, sel) if s])
+        held = [h[1] for h, s in zip(self.history, sel) if s]
+        return ts[sel], (np.stack(held) if held else np.zeros((0, N_CANONICAL, 3), np.float32))
 
     def held_from_seq(self) -> int | None:
         """The seq of the first frame this track holds that no emitted cycle covers (the walking
@@ -175,6 +228,20 @@ class Track:
         for a in self.analyzers:
             out.extend(a.flush())
         return out
+
+    def ended_bouts(self, final: bool) -> list[tuple[int, int]]:
+        """The walking bouts whose cycles have all been emitted: those the classical analysis
+        ended at least BOUT_SETTLE_US before the newest frame (its look-ahead emits a bout's
+        last cycle after the bout's end), every one on ``final``."""
+        for a in self.analyzers:
+            got = getattr(a, "bouts", None)
+            if got is not None and len(got) > self.bouts_seen:
+                self.pending_bouts.extend(got[self.bouts_seen:])
+                self.bouts_seen = len(got)
+        ready = [b for b in self.pending_bouts
+                 if final or (self.last_t_us or 0) - b[1] >= BOUT_SETTLE_US]
+        self.pending_bouts = [b for b in self.pending_bouts if b not in ready]
+        return ready
 
 
 def pixels(frame: ImageFrame) -> np.ndarray:
@@ -201,6 +268,8 @@ class Models:
         self.clock = clock  # what the gait model's batching waits on; None: the host's clock
         self._gait = None
         self._scorer = None
+        self._embedder = None
+        self._load = threading.Lock()  # the model threads may ask for a model at once
         self._pose: dict[str, Any] = {}  # per source: each keeps its own person lock
         self._pose_used: dict[str, float] = {}  # per source: when its model last ran
 
@@ -222,11 +291,21 @@ class Models:
         return None if self._gait is None else self._gait.wait_left_s()
 
     def score(self, t_us: np.ndarray, joints: np.ndarray) -> dict[str, float]:
-        if self._scorer is None:
-            from inference.models.motion_diffusion.scorer import load_scorer
+        with self._load:
+            if self._scorer is None:
+                from inference.models.motion_diffusion.scorer import load_scorer
 
-            self._scorer = load_scorer(backend=self.cfg.backend)
+                self._scorer = load_scorer(backend=self.cfg.backend)
         return self._scorer.score(t_us, joints)
+
+    def embed(self, t_us: np.ndarray, joints: np.ndarray) -> tuple[np.ndarray | None, str]:
+        """(the bout's GaitMAE embedding or None when shorter than a clip, the model's name)."""
+        with self._load:
+            if self._embedder is None:
+                from inference.models.gait_mae.runtime import GaitEmbedder
+
+                self._embedder = GaitEmbedder()
+        return self._embedder.embed_walk(t_us, joints)[0], self._embedder.name
 
     def pose(self, source: str) -> Any | None:
         """The pose estimator of an image source; None when the worker holds its limit of them."""
@@ -263,34 +342,131 @@ class Worker:
         self.sources = frozenset(cfg.sources) or None  # None: every source
         self.seq: dict[str, int] = {}
         self.outputs: list[Message] = []  # kept only when there is no publisher (tests, analyze)
+        self.pool: ThreadPoolExecutor | None = None
+        if cfg.model_threads and (cfg.anomaly or cfg.embedding):
+            self.pool = ThreadPoolExecutor(cfg.model_threads, thread_name_prefix="model")
+        self.pending_work = 0  # records in the tracks' queues waiting for the pool
+        # the kiosk sessions running, per camera ("" = every camera of this worker)
+        self.sessions: dict[str, SessionControl] = {}
+        self.session_heard: dict[str, float] = {}  # per camera: when its kiosk last spoke
+        self.session_seq = 0
+
+    def session_of(self, source: str) -> SessionControl | None:
+        return self.sessions.get(source) or self.sessions.get("")
 
     def _emit(self, msgs: list[Message], host_us: int, track: Track | None = None) -> None:
+        """Stamp and publish ``msgs`` in order. With the model work off the loop
+        (``model_threads`` > 0) a cycle to score and a bout to embed wait in their track's
+        queue for their result, and the track's later messages behind them, so that a track's
+        records keep their order while the loop goes on with every other track's frames."""
         subject = track.subject if track is not None else self.cfg.subject
         for m in msgs:
-            if isinstance(m, (GaitCycle, GaitEvent)):
+            if isinstance(m, (GaitCycle, GaitEvent, GaitBout)):
+                running = self.session_of(m.source)
+                if running is not None:
+                    m.session, m.subject = running.session, running.subject or subject
                 m.session = m.session or self.cfg.session
                 m.subject = m.subject or subject
                 m.run = m.run or self.run
-            if isinstance(m, GaitCycle):
-                if track is not None:
-                    track.covered_to_us = max(track.covered_to_us or m.end_us, m.end_us)
-                if self.cfg.anomaly and track is not None:
-                    self._score(m, track)
-                self.status.count("cycles")
-            elif isinstance(m, GaitEvent):
-                self.status.count("events")
-            self.seq[m.source] = self.seq.get(m.source, 0) + 1
-            m.seq = self.seq[m.source]
             m.host_us = host_us
-            if self.pub is not None:
-                self.pub.send(m)
+            work = None
+            if isinstance(m, GaitCycle) and track is not None:
+                track.cycles.append(m)
+                if self.cfg.anomaly:
+                    work = self._work(m, self._score, m, *track.segment(m.start_us, m.end_us))
+            elif isinstance(m, GaitBout) and track is not None and self.cfg.embedding:
+                work = self._work(m, self._embed, m, *track.segment(m.start_us, m.end_us))
+            if track is None:
+                self._send(m)
             else:
-                self.outputs.append(m)
-            self.status.latency_us(host_us)
+                track.outq.append((m, work))
+        if track is not None:
+            self._drain(track)
 
-    def _score(self, cycle: GaitCycle, track: Track) -> None:
+    def _work(self, m: Message, job: Callable[..., None], *args: Any) -> Any:
+        """Run ``job(*args)`` (which fills in record ``m``): in the pool (a future) or now
+        (None). Past ``max_pending_work`` records waiting in the pool, the job is skipped
+        (counted, and flagged on a cycle): the records must not fall further behind than that.
+        The job gets its frames as arguments: the track's history moves on while it waits."""
+        if self.pool is None:
+            job(*args)
+            return None
+        if self.pending_work >= self.cfg.max_pending_work:
+            self.status.count("model_work_skipped")
+            if isinstance(m, GaitCycle):
+                m.flags.append("anomaly_skipped")
+            return None
+        self.pending_work += 1
+        return self.pool.submit(job, *args)
+
+    def _drain(self, track: Track, wait: bool = False) -> None:
+        """Publish the track's queued records up to the first one still being worked on (all
+        of them with ``wait``)."""
+        while track.outq:
+            m, work = track.outq[0]
+            if work is not None:
+                if not (wait or work.done()):
+                    return
+                self.pending_work -= 1
+                work.result()  # the jobs catch their own failures and say them on the record
+            track.outq.popleft()
+            if isinstance(m, GaitCycle):  # what a restart would not lose (checkpoint)
+                track.covered_to_us = max(track.covered_to_us or m.end_us, m.end_us)
+            self._send(m)
+
+    def _send(self, m: Message) -> None:
+        if isinstance(m, GaitCycle):
+            self.status.count("cycles")
+        elif isinstance(m, GaitEvent):
+            self.status.count("events")
+        elif isinstance(m, GaitBout):
+            self.status.count("bouts")
+        self.seq[m.source] = self.seq.get(m.source, 0) + 1
+        m.seq = self.seq[m.source]
+        if self.pub is not None:
+            self.pub.send(m)
+        else:
+            self.outputs.append(m)
+        self.status.latency_us(m.host_us)  # from the frame that completed it: waiting included
+
+    def _publish_bouts(self, track: Track, host_us: int, final: bool = False) -> None:
+        """A GaitBout per ended walking bout and analysis method, after the bout's cycles."""
+        from inference.analysis.cycles import summarize, trusted
+        from inference.models.gdi.indices import bout_indices
+
+        out: list[GaitBout] = []
+        for b0, b1 in track.ended_bouts(final):
+            inside = [c for c in track.cycles if b0 <= c.start_us and c.end_us <= b1]
+            track.cycles = [c for c in track.cycles if c.end_us > b1]
+            for method in sorted({c.method for c in inside}) or ["classical"]:
+                mine = [c for c in inside if c.method == method]
+                s = summarize(mine)
+                summary: dict[str, float | None] = {}
+                for k, v in s["metrics"].items():
+                    summary.update({f"{k}.{q}": v[q] for q in ("n", "mean", "sd", "cv_pct")})
+                use = [(c.side, c.metrics) for c in mine if trusted(c)]
+                ind = bout_indices(use, track.layout) if use and track.layout else None
+                for k in ("gdi", "gps", "gvs"):  # per side (and GPS overall), flat
+                    summary.update(_flat((ind or {}).get(k) or {}, k))
+                out.append(GaitBout(
+                    source=track.source, seq=0, t_us=int(b1), host_us=host_us,
+                    track=track.body_id, start_us=int(b0), end_us=int(b1), method=method,
+                    cycles=len(mine), trusted_cycles=int(s["trusted_cycles"]), summary=summary))
+        if out:
+            self._emit(out, host_us, track)
+
+    def _embed(self, bout: GaitBout, t: np.ndarray, j: np.ndarray) -> None:
         try:
-            t, j = track.segment(cycle.start_us, cycle.end_us)
+            emb, model = self.models.embed(t, j) if len(t) > 1 else (None, "")
+        except Exception as e:  # the bout's record is kept without its embedding
+            log.warning("embedding failed for %s/%d: %s", bout.source, bout.track, e)
+            self.status.count("embedding_failed")
+            return
+        if emb is not None:
+            bout.embedding, bout.embedding_model = np.asarray(emb, np.float32), model
+
+    def _score(self, cycle: GaitCycle, t: np.ndarray, j: np.ndarray) -> None:
+        try:
             cycle.anomaly = self.models.score(t, j)
         except Exception as e:  # a scorer failure must not lose the cycle record
             log.warning("anomaly scoring failed for %s/%d: %s", cycle.source, cycle.track, e)
@@ -329,13 +505,80 @@ class Worker:
                     continue
                 # the source's clock really moved: what the track had is finished
                 self._emit(track.flush(), frame.host_us, track)
+                self._publish_bouts(track, frame.host_us, final=True)
+                self._drain(track, wait=True)
                 track = self.tracks[key] = Track(frame.source, body.body_id, self.cfg,
                                                  self.models)
                 self.status.count("tracks_started")
             else:
                 track.ahead.clear()
+            track.layout = frame.layout
             self._emit(track.push(frame.t_us, joints, conf, frame.seq), frame.host_us, track)
+            self._publish_bouts(track, frame.host_us)
         self.status.count("frames")
+
+    def on_session(self, msg: SessionControl) -> None:
+        """A kiosk's start or end of a session (repeated every second while it waits): tracks
+        in view are closed under the tags they had, then the session runs or ends, then the
+        answer goes out, after every record it concerns."""
+        if msg.action not in ("start", "end"):
+            return  # another worker's answer
+        if msg.camera and self.sources is not None and msg.camera not in self.sources:
+            return  # another worker's camera
+        running = self.sessions.get(msg.camera)
+        self.session_heard[msg.camera] = time.monotonic()
+        if msg.action == "start" and running is not None and running.session == msg.session:
+            return  # a repeat of the start already answered
+        if msg.action == "end" and (running is None or running.session != msg.session):
+            self._answer(msg, "ended")  # already ended here (or never started): say so again
+            return
+        self._close_tracks(msg.camera)
+        if msg.action == "start":
+            self.sessions[msg.camera] = msg
+            self.status.count("sessions_started")
+            self._answer(msg, "started")
+        else:
+            self._end_session(msg.camera)
+        self.status.state["sessions"] = ",".join(s.session for s in self.sessions.values())
+
+    def _end_session(self, camera: str) -> None:
+        msg = self.sessions.pop(camera)
+        self.session_heard.pop(camera, None)
+        self.status.count("sessions_ended")
+        self._answer(msg, "ended")
+
+    def expire_sessions(self, now: float) -> None:
+        """End the sessions whose kiosk has gone quiet (see ``session_timeout_s``)."""
+        for camera in [c for c, t in self.session_heard.items()
+                       if c in self.sessions and now - t > self.cfg.session_timeout_s]:
+            log.warning("session %s: no word from its kiosk for %.0f s, ended here",
+                        self.sessions[camera].session, now - self.session_heard[camera])
+            self._close_tracks(camera)
+            self._end_session(camera)
+            self.status.count("sessions_expired")
+        self.status.state["sessions"] = ",".join(s.session for s in self.sessions.values())
+
+    def _close_tracks(self, camera: str) -> None:
+        now = time.monotonic()
+        for key, tr in list(self.tracks.items()):
+            if not camera or tr.source == camera:
+                self._emit(tr.flush(), int(now * 1e6), tr)
+                self._publish_bouts(tr, int(now * 1e6), final=True)
+                self._drain(tr, wait=True)  # the session's answer comes after its records
+                del self.tracks[key]
+                self.status.count("tracks_ended")
+
+    def _answer(self, msg: SessionControl, action: str) -> None:
+        self.session_seq += 1
+        answer = SessionControl(
+            source=self.status.process or "worker", seq=self.session_seq, t_us=msg.t_us,
+            host_us=monotonic_us(), action=action, session=msg.session, subject=msg.subject,
+            camera=msg.camera, height_m=msg.height_m, age_y=msg.age_y,
+            assistive_device=msg.assistive_device)
+        if self.pub is not None:
+            self.pub.send(answer)
+        else:
+            self.outputs.append(answer)
 
     def on_image(self, frame: ImageFrame) -> None:
         if frame.source not in self.models._pose and \
@@ -368,6 +611,8 @@ class Worker:
         frame: the last windows of a person who stopped (or left) run within ``max_wait_s``."""
         host_us = int(time.monotonic() * 1e6)
         for tr in self.tracks.values():
+            if tr.outq:
+                self._drain(tr)  # the model work done since
             try:
                 msgs = tr.poll()
             except Exception:  # a failed batch loses its windows, not the worker
@@ -380,10 +625,13 @@ class Worker:
         """How long to wait for the next frame: until pending model work is due, at most
         ``idle_ms``."""
         left = self.models.gait_wait_left_s()
+        if self.pending_work:  # look again soon for records the model threads finished
+            idle_ms = min(idle_ms, 5)
         return idle_ms if left is None else min(idle_ms, int(np.ceil(left * 1000)))
 
     def expire(self, force: bool = False) -> None:
         now = time.monotonic()
+        self.expire_sessions(now)
         freed = 0
         for source in self.models.expire_pose(now):
             self.status.count("image_sources_ended")
@@ -393,6 +641,8 @@ class Worker:
         for key, tr in list(self.tracks.items()):
             if force or now - tr.last_seen > self.cfg.track_timeout_s:
                 self._emit(tr.flush(), int(now * 1e6), tr)
+                self._publish_bouts(tr, int(now * 1e6), final=True)
+                self._drain(tr, wait=True)
                 del self.tracks[key]
                 self.status.count("tracks_ended")
                 freed += 1
@@ -412,6 +662,9 @@ class Worker:
                 for (topic, source), last in sorted(received.items())]
 
     def handle(self, msg: Message) -> None:
+        if isinstance(msg, SessionControl):  # its source is the kiosk, its camera is checked
+            self.on_session(msg)
+            return
         if self.sources is not None and msg.source not in self.sources:
             self.status.count("other_sources")  # another worker's camera
             return
@@ -463,6 +716,8 @@ def run_worker(cfg: WorkerConfig, sub: Subscriber, pub: Publisher | None,
             write_checkpoint(cfg.checkpoint, worker.run,
                              worker.resume_points(sub.positions()), status)
     worker.expire(force=True)
+    if worker.pool is not None:
+        worker.pool.shutdown()
     if cfg.checkpoint:  # every track flushed: only what comes after this was not seen
         write_checkpoint(cfg.checkpoint, worker.run, worker.resume_points(sub.positions()),
                          status)

@@ -30,7 +30,8 @@ from streams.schema import UNTRUSTED_FLAGS, flag_words
 
 log = logging.getLogger(__name__)
 
-EXPORT_TABLES = ("cycles", "events", "alerts", "status", "gaps", "tracks", "sessions")
+EXPORT_TABLES = ("cycles", "events", "alerts", "status", "gaps", "tracks", "sessions",
+                 "session_controls")
 FILTERS = {  # which filters each table can honour: (session, track, time column)
     "cycles": (True, True, "wall_us"),
     "events": (True, True, "wall_us"),
@@ -39,6 +40,7 @@ FILTERS = {  # which filters each table can honour: (session, track, time column
     "gaps": (False, False, "wall_us"),
     "tracks": (True, True, "last_wall_us"),
     "sessions": (True, False, "last_wall_us"),
+    "session_controls": (True, False, "wall_us"),
 }
 CHUNK = 50_000
 # columns an export of cycles adds after the table's own (and before wall_time)

@@ -148,7 +148,8 @@ class MosquittoBroker:
     ``persistence=True`` keeps persistent client sessions (subscriptions and their queued
     QoS 1 messages) across a stop and start, as a production broker would."""
 
-    def __init__(self, port: int | None = None, persistence: bool = False):
+    def __init__(self, port: int | None = None, persistence: bool = False,
+                 user: str | None = None):
         self.exe = find_mosquitto()
         if self.exe is None:
             raise ServerUnavailable("mosquitto not found: install the Debian package mosquitto")
@@ -157,8 +158,10 @@ class MosquittoBroker:
         self.conf = self.dir / "mosquitto.conf"
         persist = (f"persistence true\npersistence_location {self.dir}/\n" if persistence
                    else "persistence false\n")
+        # ``user``: whom mosquitto started as root runs as ("root": stay; in a user namespace,
+        # where the mosquitto user is not mapped, dropping to it fails)
         self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
-                             f"{persist}log_dest stderr\n")
+                             f"{persist}log_dest stderr\n" + (f"user {user}\n" if user else ""))
         # mosquitto started as root drops to its own user, which must write the session file
         os.chmod(self.dir, 0o777 if persistence else 0o755)
         os.chmod(self.conf, 0o644)

@@ -31,6 +31,7 @@ import socket
 import threading
 import time
 from collections import deque
+from typing import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
@@ -268,13 +269,21 @@ class PreviewComposer:
 # --------------------------------------------------------------------------- HTTP
 
 
+# An application served beside the pictures (the kiosk's pages): (method, path, body) → (status,
+# content type, body), or None for the paths it leaves to the preview.
+App = Callable[[str, str, bytes], "tuple[int, str, bytes] | None"]
+MAX_POST_BYTES = 16 * 1024  # a form of a few short fields
+
+
 class MjpegServer:
-    """Serves the latest picture as an MJPEG stream, a snapshot and a page that shows it."""
+    """Serves the latest picture as an MJPEG stream, a snapshot and a page that shows it;
+    ``app`` answers first, for the paths and POSTs of an application built on the preview."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 8090, *, allow_remote: bool = False,
-                 jpeg_quality: int = 80):
+                 jpeg_quality: int = 80, app: App | None = None):
         check_bind_endpoint(f"tcp://{host}:{port}", allow_remote)
         self.jpeg_quality = jpeg_quality
+        self.app = app  # may be set after the server starts (an app that reads its counters)
         self._cond = threading.Condition()
         self._jpeg: bytes | None = None
         self._last: float | None = None  # monotonic time of the last picture
@@ -288,8 +297,34 @@ class MjpegServer:
             def log_message(self, fmt: str, *args: object) -> None:
                 log.debug("preview http: " + fmt, *args)
 
+            def _app(self, method: str, body: bytes) -> bool:
+                got = (server.app(method, self.path.split("?", 1)[0], body) if server.app
+                       else None)
+                if got is not None:
+                    self._send(*got)
+                return got is not None
+
+            def do_POST(self) -> None:  # noqa: N802 (http.server naming)
+                origin = self.headers.get("Origin")
+                if origin is not None and origin != f"http://{self.headers.get('Host')}":
+                    # another site's page in the kiosk's browser must not start sessions
+                    self._send(403, "text/plain", b"cross-origin request refused\n")
+                    return
+                try:
+                    n = int(self.headers.get("Content-Length") or 0)
+                except ValueError:
+                    n = -1
+                if not 0 <= n <= MAX_POST_BYTES:
+                    self._send(413 if n > 0 else 400, "text/plain",
+                               b"a form of at most 16 KiB with its Content-Length\n")
+                    return
+                if not self._app("POST", self.rfile.read(n)):
+                    self._send(404, "text/plain", b"not found\n")
+
             def do_GET(self) -> None:  # noqa: N802 (http.server naming)
                 path = self.path.split("?", 1)[0]
+                if self._app("GET", b""):
+                    return
                 if path in ("/", "/index.html"):
                     self._send(200, "text/html; charset=utf-8", PAGE)
                 elif path == "/snapshot.jpg":

@@ -345,6 +345,7 @@ CYCLE_FLAGS: dict[str, str] = {
     "bone_length": "bone lengths inconsistent",
     "direction_from_body": "walking direction taken from the body",
     "anomaly_failed": "no anomaly score",
+    "anomaly_skipped": "not scored: the worker was behind",
 }
 # Flags that make a cycle unfit for summaries and alert windows (the record is still published).
 UNTRUSTED_FLAGS = frozenset({"missing_events", "implausible_timing", "left_right_swap",
@@ -432,6 +433,73 @@ class GaitCycle(Message):
                    run=_opt(d, "run", str, cls.TYPE, ""))
 
 
+MAX_EMBEDDING = 4096  # floats in a bout's embedding (GaitMAE: 128)
+
+
+@dataclass
+class GaitBout(Message):
+    """One walking bout of one track (walking from a start to a pause of a second or more),
+    published after the cycles that lie in it.
+
+    ``summary``: per-bout figures of the trusted cycles in it, flat (``<measure>.mean``, ``.sd``,
+    ``.cv_pct``, ``.n``, and the clinical indices ``gdi``, ``gps_deg``, ... where the source
+    gives them; None = not computable). ``estimates``: what a learned model estimates from the
+    whole bout, its key prefixed with the model's name (``dpg.gdi``). ``embedding``: the gait
+    foundation model's vector of the bout (float32, empty when none was made), named by
+    ``embedding_model``; it can re-identify a person, so it is biometric data wherever it goes.
+    """
+
+    TYPE: ClassVar[str] = "gait_bout"
+    track: int = 0
+    start_us: int = 0
+    end_us: int = 0
+    method: str = "classical"
+    cycles: int = 0
+    trusted_cycles: int = 0
+    summary: dict[str, float | None] = field(default_factory=dict)
+    estimates: dict[str, float] = field(default_factory=dict)
+    embedding: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    embedding_model: str = ""
+    session: str = ""
+    subject: str = ""
+    run: str = ""
+
+    def _wire(self) -> _WireBout:
+        e = np.ascontiguousarray(self.embedding, dtype=_F4).reshape(-1)
+        return _WireBout(
+            SCHEMA_VERSION, self.source, int(self.seq), int(self.t_us), int(self.host_us),
+            int(self.track), int(self.start_us), int(self.end_us), self.method, int(self.cycles),
+            int(self.trusted_cycles),
+            {k: (None if v is None or not math.isfinite(v) else float(v))
+             for k, v in self.summary.items()},
+            {k: float(v) for k, v in self.estimates.items() if math.isfinite(v)},
+            _WireVector("<f4", (len(e),), e.tobytes()), self.embedding_model, self.session,
+            self.subject, self.run)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], head: Header) -> "GaitBout":
+        start, end = _req(d, "start", int, cls.TYPE), _req(d, "end", int, cls.TYPE)
+        if end < start:
+            raise WireError("gait_bout: end before start")
+        cycles, trusted = _req(d, "cycles", int, cls.TYPE), _req(d, "trusted", int, cls.TYPE)
+        if not 0 <= trusted <= cycles:
+            raise WireError("gait_bout: trusted cycles not between 0 and the cycles")
+        emb = unpack_array(d.get("emb"), "gait_bout.embedding", "<f4", 1)
+        if len(emb) > MAX_EMBEDDING:
+            raise WireError(f"gait_bout.embedding: {len(emb)} values (at most {MAX_EMBEDDING})")
+        return cls(**vars(head), track=_req(d, "track", int, cls.TYPE), start_us=start,
+                   end_us=end, method=_req(d, "method", str, cls.TYPE), cycles=cycles,
+                   trusted_cycles=trusted,
+                   summary=_num_dict(_req(d, "summary", dict, cls.TYPE), "gait_bout.summary",
+                                     allow_none=True),
+                   estimates=_num_dict(_req(d, "estimates", dict, cls.TYPE),
+                                       "gait_bout.estimates"),
+                   embedding=emb, embedding_model=_req(d, "emb_model", str, cls.TYPE),
+                   session=_req(d, "session", str, cls.TYPE),
+                   subject=_req(d, "subject", str, cls.TYPE),
+                   run=_req(d, "run", str, cls.TYPE))
+
+
 SEVERITIES = ("info", "warning", "critical")
 ALERT_STATES = ("raised", "cleared")
 
@@ -509,8 +577,64 @@ class Status(Message):
                    state=dict(state))
 
 
+SESSION_ACTIONS = ("start", "end", "started", "ended")
+# What a session may say about its patient, and the bounds a value must lie in (the kiosk's
+# form checks the same bounds before it sends anything).
+HEIGHT_M_RANGE = (0.5, 2.5)
+AGE_Y_RANGE = (1.0, 120.0)
+
+
+@dataclass
+class SessionControl(Message):
+    """A kiosk session starting or ending on one camera.
+
+    The kiosk sends ``start`` / ``end`` (again every second until the worker answers, since a
+    subscriber that connects late misses what was sent before); the worker answers ``started``
+    / ``ended`` once it tags that camera's tracks with ``session`` and ``subject`` (the
+    patient's pseudonym from the hospital's own system) or, at the end, has published every
+    record of the session's tracks: the log keeps the answers, which therefore come after the
+    session's records on the worker's stream. ``camera`` is the camera's source name ("" for
+    every camera the worker reads). Height, age and walking aid are optional (None, "")."""
+
+    TYPE: ClassVar[str] = "session"
+    action: str = "start"
+    session: str = ""
+    subject: str = ""
+    camera: str = ""
+    height_m: float | None = None
+    age_y: float | None = None
+    assistive_device: str = ""
+
+    def _wire(self) -> _WireSession:
+        return _WireSession(SCHEMA_VERSION, self.source, int(self.seq), int(self.t_us),
+                            int(self.host_us), self.action, self.session, self.subject,
+                            self.camera, None if self.height_m is None else float(self.height_m),
+                            None if self.age_y is None else float(self.age_y),
+                            self.assistive_device)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], head: Header) -> "SessionControl":
+        action = _req(d, "action", str, cls.TYPE)
+        if action not in SESSION_ACTIONS:
+            raise WireError(f"session.action: {action!r} is not one of {SESSION_ACTIONS}")
+        session = _req(d, "session", str, cls.TYPE)
+        if not session:
+            raise WireError("session.session: empty session id")
+        height = _opt(d, "height_m", float, cls.TYPE)
+        if height is not None and not HEIGHT_M_RANGE[0] <= height <= HEIGHT_M_RANGE[1]:
+            raise WireError(f"session.height_m: {height} m outside {HEIGHT_M_RANGE}")
+        age = _opt(d, "age_y", float, cls.TYPE)
+        if age is not None and not AGE_Y_RANGE[0] <= age <= AGE_Y_RANGE[1]:
+            raise WireError(f"session.age_y: {age} years outside {AGE_Y_RANGE}")
+        return cls(**vars(head), action=action, session=session,
+                   subject=_req(d, "subject", str, cls.TYPE),
+                   camera=_req(d, "camera", str, cls.TYPE), height_m=height, age_y=age,
+                   assistive_device=_req(d, "device", str, cls.TYPE))
+
+
 MESSAGE_TYPES: dict[str, type[Message]] = {
-    c.TYPE: c for c in (SkeletonFrame, ImageFrame, GaitEvent, GaitCycle, Alert, Status)
+    c.TYPE: c for c in (SkeletonFrame, ImageFrame, GaitEvent, GaitCycle, GaitBout, Alert,
+                        Status, SessionControl)
 }
 
 
@@ -596,6 +720,28 @@ class _WireCycle(_WireHead, tag="gait_cycle"):
     run: _Str | None = None
 
 
+class _WireVector(Struct, forbid_unknown_fields=True):
+    dt: Literal["<f4"]
+    sh: tuple[Annotated[int, Meta(ge=0, le=MAX_EMBEDDING)]]
+    b: bytes
+
+
+class _WireBout(_WireHead, tag="gait_bout"):
+    track: _I62
+    start: _I62
+    end: _I62
+    method: _Str
+    cycles: Annotated[int, Meta(ge=0, lt=1 << 62)]
+    trusted: Annotated[int, Meta(ge=0, lt=1 << 62)]
+    summary: Annotated[dict[_Str, _Finite | None], Meta(max_length=MAX_DICT_ITEMS)]
+    estimates: _NumMap
+    emb: _WireVector
+    emb_model: _Str
+    session: _Str
+    subject: _Str
+    run: _Str
+
+
 class _WireAlert(_WireHead, tag="alert"):
     id: _Str
     rule: _Str
@@ -615,8 +761,19 @@ class _WireStatus(_WireHead, tag="status"):
     state: Annotated[dict[_Str, _Str], Meta(max_length=MAX_DICT_ITEMS)]
 
 
+class _WireSession(_WireHead, tag="session"):
+    action: Literal["start", "end", "started", "ended"]
+    session: Annotated[str, Meta(min_length=1, max_length=MAX_STRING)]
+    subject: _Str
+    camera: _Str
+    height_m: Annotated[float, Meta(ge=HEIGHT_M_RANGE[0], le=HEIGHT_M_RANGE[1])] | None
+    age_y: Annotated[float, Meta(ge=AGE_Y_RANGE[0], le=AGE_Y_RANGE[1])] | None
+    device: _Str
+
+
 _DECODER = msgspec.msgpack.Decoder(
-    _WireSkeleton | _WireImage | _WireEvent | _WireCycle | _WireAlert | _WireStatus)
+    _WireSkeleton | _WireImage | _WireEvent | _WireCycle | _WireBout | _WireAlert
+    | _WireStatus | _WireSession)
 _F4 = np.dtype("<f4")
 _U4 = np.dtype("<u4")
 _ONE_F4_BITS = 0x3F800000  # 1.0f: a float32 in [+0, 1] has at most these bits as an unsigned int
@@ -660,6 +817,17 @@ def _from_cycle(w: _WireCycle) -> GaitCycle | None:
                      w.flags, w.anomaly, w.method, w.session, w.subject, w.run or "")
 
 
+def _from_bout(w: _WireBout) -> GaitBout | None:
+    if w.end < w.start or w.trusted > w.cycles or len(w.emb.b) != 4 * w.emb.sh[0]:
+        return None
+    emb = np.frombuffer(w.emb.b, _F4)
+    if not np.isfinite(emb).all():
+        return None
+    return GaitBout(w.src, w.seq, w.t, w.host, w.track, w.start, w.end, w.method, w.cycles,
+                    w.trusted, w.summary, w.estimates, emb, w.emb_model, w.session, w.subject,
+                    w.run)
+
+
 def _from_alert(w: _WireAlert) -> Alert:
     return Alert(w.src, w.seq, w.t, w.host, w.id, w.rule, w.sev, w.state, w.text, w.track,
                  w.value)
@@ -669,9 +837,15 @@ def _from_status(w: _WireStatus) -> Status:
     return Status(w.src, w.seq, w.t, w.host, w.proc, w.role, w.up, w.counters, w.lat, w.state)
 
 
+def _from_session(w: _WireSession) -> SessionControl:
+    return SessionControl(w.src, w.seq, w.t, w.host, w.action, w.session, w.subject, w.camera,
+                          w.height_m, w.age_y, w.device)
+
+
 _FROM_WIRE: dict[type, Any] = {
     _WireSkeleton: _from_skeleton, _WireImage: _from_image, _WireEvent: _from_event,
-    _WireCycle: _from_cycle, _WireAlert: _from_alert, _WireStatus: _from_status,
+    _WireCycle: _from_cycle, _WireBout: _from_bout, _WireAlert: _from_alert,
+    _WireStatus: _from_status, _WireSession: _from_session,
 }
 
 

@@ -43,6 +43,7 @@ def gait_topic(source: str) -> str:
 
 ALERT_TOPIC = "alert"
 STATUS_TOPIC = "status"
+SESSION_TOPIC = "session"  # kiosk sessions starting and ending (SessionControl)
 
 
 def topic_for(msg: Message) -> str:
@@ -56,6 +57,8 @@ def topic_for(msg: Message) -> str:
         return gait_topic(msg.source)
     if kind == "alert":
         return ALERT_TOPIC
+    if kind == "session":
+        return SESSION_TOPIC
     return STATUS_TOPIC
 
 

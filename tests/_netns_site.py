@@ -5,8 +5,14 @@ privilege is needed): this namespace holds the cameras and the log; ``wa`` and `
 here, each joined to this one by a veth pair, and each worker runs in its own with ``ip netns
 exec``. The processes are started in flow order's reverse (the log first) and stopped in flow
 order once the cameras have played their walks, as the launcher does; ``gaitstream run`` itself
-cannot put a process in a namespace. Exit status 0 when every process stopped cleanly.
+cannot put a process in a namespace. The MQTT broker (mosquitto on this namespace's loopback,
+port MQTT_PORT) and a subscriber to it run here too; what the subscriber received is written to
+OUT as JSON. Exit status 0 when every process stopped cleanly.
+
+    _netns_site.py CONFIG MQTT_PORT OUT
 """
+
+import json
 
 import signal
 import subprocess
@@ -20,7 +26,11 @@ def sh(*args: str) -> None:
     subprocess.run(args, check=True)
 
 
-def main(cfg: str) -> int:
+def main(cfg: str, mqtt_port: int, out: str) -> int:
+    from sinks.localservers import MosquittoBroker
+    from sinks_servers import MqttReceiver  # beside this file
+
+
     sh("mount", "-t", "tmpfs", "none", "/run")  # ip netns keeps its handles there
     sh("mkdir", "-p", "/run/netns")
     sh("ip", "link", "set", "lo", "up")
@@ -41,7 +51,11 @@ def main(cfg: str) -> int:
         cmd = [sys.executable, "-m", "deploy.cli", "proc", "--config", cfg, "--name", name]
         return subprocess.Popen((["ip", "netns", "exec", ns] if ns else []) + cmd)
 
+    # root of this user namespace: mosquitto cannot drop to its own user, which is not mapped
+    broker = MosquittoBroker(mqtt_port, user="root").start()
+    mq = MqttReceiver(mqtt_port)
     log = proc("log")
+    alerts = proc("alerts")
     workers = [proc(w, w) for w in NETS]
     time.sleep(4.0)  # the workers import their analysis and connect before the walks start
     cams = [proc("cam1"), proc("cam2")]
@@ -52,11 +66,19 @@ def main(cfg: str) -> int:
         p.send_signal(signal.SIGINT)
     for name, p in zip(NETS, workers, strict=True):
         codes[name] = p.wait(60)
+    alerts.send_signal(signal.SIGINT)
+    codes["alerts"] = alerts.wait(60)
     log.send_signal(signal.SIGINT)
     codes["log"] = log.wait(60)
+    time.sleep(0.5)
+    with mq.lock:
+        json.dump({"alerts": {f"{a}|{s}": p for (a, s), p in mq.alerts.items()},
+                   "repeats": mq.repeats}, open(out, "w"))
+    mq.close()
+    broker.close()
     print(codes, flush=True)
     return 0 if not any(codes.values()) else 1
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    sys.exit(main(sys.argv[1], int(sys.argv[2]), sys.argv[3]))

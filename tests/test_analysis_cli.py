@@ -76,7 +76,9 @@ def test_plot_writes_a_figure(shared_data, tmp_path):
     out = tmp_path / "ktk.png"
     info = plot_trial(shared_data / TRIALS / "KTK_walk.c3d", out)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 20_000
-    assert info == {"events": 8, "true_events": 8}
+    # its strides' curves over the normal bands, with the Plug-in-Gait outputs of the C3D
+    assert info == {"events": 8, "true_events": 8, "strides": {"left": 1, "right": 1},
+                    "reference": "Plug-in-Gait"}
 
 
 def test_bench_prints_json_last(shared_data):

@@ -91,8 +91,8 @@ def test_bench_capacity_json(tmp_path):
                           "--walk-s", "8", "--sensor", "none", "--plot", str(png))
     assert r["bench"] == "capacity" and r["rate_hz"] == 30 and r["p99_limit_ms"] == 250
     by = {c["name"]: c for c in r["configs"]}
-    assert set(by) == {"classical", "embedding", "dpg"}
-    assert by["embedding"] == {"name": "embedding", "built": False, "note": "not built"}
+    assert set(by) == {"classical", "dpg"}
+    assert by["dpg"] == {"name": "dpg", "built": False, "note": "not built"}
     c = by["classical"]
     assert c["built"] and 1 <= len(c["steps"]) <= 2 and c["tracks"] in (0, 1, 2)
     for s in c["steps"]:
@@ -100,6 +100,7 @@ def test_bench_capacity_json(tmp_path):
         if "p99_ms" in s:  # a step with Status from the worker
             assert 0 <= s["p50_ms"] <= s["p99_ms"] < 60_000
             assert s["dropped"] >= 0 and 0 <= s["cpu_core_fraction"] <= 4
+            assert s["skipped"] == 0  # the classical analysis has no model work to skip
             assert s["frames_per_s"] > 0  # the worker analysed the simulated frames
             assert s["cpu_per_track_pct"] == pytest.approx(100 * s["cpu_core_fraction"]
                                                            / s["tracks"])

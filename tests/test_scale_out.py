@@ -8,7 +8,9 @@ keeps them from analysing the same person twice. The site runs twice: all on thi
 loopback under the launcher, and with each worker in a network namespace of its own, made by the
 test (``unshare``, a user namespace: no privilege needed where the kernel allows them), reaching
 the cameras and the log only over virtual links with addresses of the test's namespaces. The log
-is one PostgreSQL database (the session's test cluster; from the namespaces, by its socket file).
+is one PostgreSQL database (the session's test cluster; from the namespaces, by its socket file);
+the alerts of both workers' cycles go to one MQTT broker (mosquitto, in the namespace of the
+cameras and the log for the second run) through one alert sink, and each arrives there once.
 """
 
 import json
@@ -16,12 +18,13 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
 import psycopg
 import pytest
-from sinks_servers import pg_dsn, postgres_cluster  # noqa: F401 - fixture
+from sinks_servers import MqttReceiver, broker, pg_dsn, postgres_cluster  # noqa: F401 - fixture
 
 from conftest import REPO, free_port, gaitstream
 
@@ -39,10 +42,11 @@ def make_keys(tmp_path: Path) -> Path:
 
 
 def site_config(tmp_path: Path, keys: Path, bind: dict, reach: dict, remote: bool,
-                dsn: str) -> Path:
+                dsn: str, mqtt_port: int) -> Path:
     """Two sim cameras, workers ``wa`` (cam1) and ``wb`` (cam2), one log sink into PostgreSQL
-    at ``dsn``. ``bind``: the endpoint each publisher binds; ``reach[(who, whom)]``: where
-    ``who`` connects to ``whom``."""
+    at ``dsn``, one alert sink delivering to the MQTT broker on loopback port ``mqtt_port``.
+    ``bind``: the endpoint each publisher binds; ``reach[(who, whom)]``: where ``who`` connects
+    to ``whom``."""
     allow = "allow_remote = true\n" if remote else ""
 
     def camera(name, seed):
@@ -90,9 +94,24 @@ publish = "{bind['launcher']}"
 stop_when_done = ["cam1", "cam2"]
 """ + camera("cam1", 1) + camera("cam2", 2) + worker("wa", "cam1") + worker("wb", "cam2") + f"""
 [[process]]
-name = "log"
+name = "alerts"
 kind = "sink"
 subscribe = ["{reach[('log', 'wa')]}", "{reach[('log', 'wb')]}"]
+topics = ["gait/"]
+publish = "{bind['alerts']}"
+[process.subscribe_curve]
+secret_key_file = "{keys / 'log.key_secret'}"
+server_key_file = "{keys / 'workers.key'}"
+[process.curve]
+secret_key_file = "{keys / 'workers.key_secret'}"
+authorized_dir = "{tmp_path / 'allow-workers'}"
+[process.options]
+sink = "alert"
+
+[[process]]
+name = "log"
+kind = "sink"
+subscribe = ["{reach[('log', 'wa')]}", "{reach[('log', 'wb')]}", "{bind['alerts']}"]
 topics = ["gait/", "status"]
 [process.subscribe_curve]
 secret_key_file = "{keys / 'log.key_secret'}"
@@ -101,6 +120,25 @@ server_key_file = "{keys / 'workers.key'}"
 store = "postgresql"
 dsn = "{dsn}"
 status_every_s = 0.0  # every Status kept: the workers' last ones say what they published
+
+[alerts]
+outbox = "{tmp_path / 'alerts-outbox.db'}"
+
+[[alerts.output]]
+type = "mqtt"
+port = {mqtt_port}
+
+# every walking track raises once (and, walking to the end, never clears)
+[[alerts.rule]]
+name = "walking"
+kind = "metric"
+metric = "speed_mps"
+op = "above"
+raise = 0.3
+clear = 0.2
+window = 2
+severity = "info"
+text = "walking: {{scope}}"
 """)
     return cfg
 
@@ -127,17 +165,44 @@ def check_every_record_once(dsn: str) -> None:
         assert "other_sources" not in counters  # the subscription already kept the other out
 
 
-def test_two_workers_split_the_cameras_and_every_record_arrives_once(tmp_path, pg_dsn):  # noqa: F811
+def check_every_alert_once(dsn: str, alerts: dict, repeats: int) -> None:
+    """What the MQTT subscriber got: each alert the alert sink raised (its last Status, in the
+    log) once, one per walking track of either camera."""
+    db = psycopg.connect(dsn)
+    counters = json.loads(db.execute(
+        "SELECT counters FROM status WHERE process = 'alerts' ORDER BY id DESC LIMIT 1"
+    ).fetchone()[0])
+    tracks = db.execute("SELECT COUNT(DISTINCT (source, track)) FROM cycles").fetchone()[0]
+    assert repeats == 0
+    assert counters["alerts_raised"] == counters["delivered.mqtt"] == len(alerts) >= 2
+    assert all(state == "raised" for _, state in alerts)
+    scopes = Counter(p["text"] for p in alerts.values())  # the rule's text names its scope
+    assert max(scopes.values()) == 1 and len(scopes) <= tracks
+    # both workers' cycles reached the rule
+    assert all(any(cam in s for s in scopes) for cam in ("cam1", "cam2")), scopes
+
+
+def test_two_workers_split_the_cameras_and_every_record_arrives_once(tmp_path, pg_dsn,  # noqa: F811
+                                                                     broker):  # noqa: F811
     keys = make_keys(tmp_path)
-    bind = {k: f"tcp://127.0.0.1:{free_port()}" for k in ("cam1", "cam2", "wa", "wb", "launcher")}
+    mq = MqttReceiver(broker.port)
+    bind = {k: f"tcp://127.0.0.1:{free_port()}"
+            for k in ("cam1", "cam2", "wa", "wb", "alerts", "launcher")}
     reach = {(who, whom): bind[whom] for who, whoms in (("wa", ("cam1", "cam2")),
                                                         ("wb", ("cam1", "cam2")),
                                                         ("log", ("wa", "wb"))) for whom in whoms}
-    cfg = site_config(tmp_path, keys, bind, reach, remote=False, dsn=pg_dsn)
-    run = subprocess.run([sys.executable, "-m", "deploy.cli", "run", str(cfg), "--logs",
-                          str(tmp_path / "logs")], cwd=REPO, timeout=180, env=ENV)
-    assert run.returncode == 0
-    check_every_record_once(pg_dsn)
+    cfg = site_config(tmp_path, keys, bind, reach, remote=False, dsn=pg_dsn,
+                      mqtt_port=broker.port)
+    try:
+        run = subprocess.run([sys.executable, "-m", "deploy.cli", "run", str(cfg), "--logs",
+                              str(tmp_path / "logs")], cwd=REPO, timeout=180, env=ENV)
+        assert run.returncode == 0
+        check_every_record_once(pg_dsn)
+        time.sleep(0.5)  # QoS 1: the broker forwards after the sink's publish is acknowledged
+        with mq.lock:
+            check_every_alert_once(pg_dsn, dict(mq.alerts), mq.repeats)
+    finally:
+        mq.close()
 
 
 def namespaces_work() -> bool:
@@ -155,10 +220,11 @@ def test_the_same_site_with_each_worker_in_its_own_network_namespace(tmp_path, p
     to it by a veth pair (10.20.1.0/24 for wa, 10.20.2.0/24 for wb): the workers' and cameras'
     sockets bind addresses that exist only in these namespaces, over CURVE."""
     keys = make_keys(tmp_path)
-    port = {k: free_port() for k in ("cam1", "cam2", "wa", "wb", "launcher")}
+    port = {k: free_port() for k in ("cam1", "cam2", "wa", "wb", "alerts", "launcher", "mqtt")}
     near = {"wa": "10.20.1", "wb": "10.20.2"}  # the site side is .1, the worker .2
     bind = {"cam1": f"tcp://0.0.0.0:{port['cam1']}", "cam2": f"tcp://0.0.0.0:{port['cam2']}",
             "wa": f"tcp://10.20.1.2:{port['wa']}", "wb": f"tcp://10.20.2.2:{port['wb']}",
+            "alerts": f"tcp://127.0.0.1:{port['alerts']}",
             "launcher": f"tcp://127.0.0.1:{port['launcher']}"}
     reach = {(w, cam): f"tcp://{near[w]}.1:{port[cam]}" for w in ("wa", "wb")
              for cam in ("cam1", "cam2")}
@@ -168,7 +234,9 @@ def test_the_same_site_with_each_worker_in_its_own_network_namespace(tmp_path, p
     cluster = postgres_cluster()
     db = pg_dsn.rsplit("/", 1)[1]
     socket_dsn = f"postgresql://{cluster.USER}@/{db}?host={cluster.dir}&port={cluster.port}"
-    cfg = site_config(tmp_path, keys, bind, reach, remote=True, dsn=socket_dsn)
+    cfg = site_config(tmp_path, keys, bind, reach, remote=True, dsn=socket_dsn,
+                      mqtt_port=port["mqtt"])
+    got = tmp_path / "mqtt.json"  # what the subscriber in the namespace received
     # Run as root, the cluster belongs to the postgres user, whom the user namespace does not
     # map: its folder must let others through to the socket for the test's run (only).
     mode = cluster.dir.stat().st_mode & 0o777
@@ -176,13 +244,17 @@ def test_the_same_site_with_each_worker_in_its_own_network_namespace(tmp_path, p
         os.chmod(cluster.dir, mode | 0o011)
     try:
         r = subprocess.run(["unshare", "-rnm", "--propagation", "private", sys.executable,
-                            str(Path(__file__).with_name("_netns_site.py")), str(cfg)],
+                            str(Path(__file__).with_name("_netns_site.py")), str(cfg),
+                            str(port["mqtt"]), str(got)],
                            cwd=REPO, timeout=240, env=ENV, capture_output=True, text=True)
     finally:
         os.chmod(cluster.dir, mode)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert "wa cannot reach wb" in r.stdout
     check_every_record_once(pg_dsn)
+    mqtt = json.loads(got.read_text())
+    check_every_alert_once(pg_dsn, {tuple(k.split("|")): p for k, p in mqtt["alerts"].items()},
+                           mqtt["repeats"])
 
 
 def test_a_worker_takes_only_its_sources_though_a_prefix_lets_more_through():

@@ -9,9 +9,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from streams.schema import (
-    MAX_MESSAGE_BYTES, Alert, Body, GaitCycle, GaitEvent, ImageFrame, SkeletonFrame, Status,
-    WireError, decode, encode,
+    MAX_MESSAGE_BYTES, Alert, Body, GaitCycle, GaitEvent, ImageFrame, SessionControl,
+    SkeletonFrame, Status, WireError, decode, encode,
 )
+from streams.schema import _decode_checked, _decode_typed
 
 
 def skel(n_bodies=2, joints=22, seed=0):
@@ -53,9 +54,40 @@ def test_other_messages_round_trip():
               severity="critical", state="raised", text="speed 0.6 m/s", track=2, value=0.6),
         Status(source="w", seq=1, t_us=2, host_us=3, process="w", role="worker", uptime_s=1.5,
                counters={"received": 10}, latency_ms={"p50": 0.3}, state={"camera": "online"}),
+        SessionControl(source="kiosk", seq=1, t_us=2, host_us=3, action="start", session="K-1",
+                       subject="P-0042", camera="cam", height_m=1.72, age_y=67,
+                       assistive_device="cane"),
+        SessionControl(source="worker", seq=2, t_us=2, host_us=3, action="ended", session="K-1"),
     ]
     for m in msgs:
         assert decode(encode(m)) == m
+
+
+def session_dict(**change):
+    d = msgpack.unpackb(encode(SessionControl(source="kiosk", seq=1, t_us=2, host_us=3,
+                                              session="K-1", subject="P-1", height_m=1.7)))
+    d.update(change)
+    return msgpack.packb(d)
+
+
+@pytest.mark.parametrize("change, reason", [
+    ({"action": "pause"}, "session.action: 'pause' is not one of"),
+    ({"session": ""}, "empty session id"),
+    ({"height_m": 17.0}, "height_m: 17.0 m outside"),  # centimetres where metres belong
+    ({"age_y": -3}, "age_y: -3.0 years outside"),
+    ({"subject": 5}, "session.subject: expected a string"),
+])
+def test_invalid_session_controls_say_what_is_wrong(change, reason):
+    data = session_dict(**change)
+    assert _decode_typed(data) is None  # the typed step refuses it too, never looser
+    with pytest.raises(WireError, match=reason):
+        decode(data)
+
+
+def test_session_control_without_the_optional_values():
+    m = decode(session_dict(height_m=None))
+    assert (m.height_m, m.age_y, m.assistive_device) == (None, None, "")
+    assert _decode_checked(session_dict(height_m=None)) == m
 
 
 def test_nan_metric_becomes_none_on_the_wire():

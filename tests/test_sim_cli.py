@@ -72,7 +72,8 @@ def test_plot_of_a_simulated_trial_shows_its_true_events(simulated, tmp_path):
     png = tmp_path / "trial.png"
     p = cli("plot", str(out / "trials" / f"{name}.c3d"), "--out", str(png))
     assert p.returncode == 0, p.stderr[-2000:]
-    m = re.fullmatch(rf"wrote {re.escape(str(png))} \((\d+) detected events, (\d+) true events\)",
+    m = re.fullmatch(rf"wrote {re.escape(str(png))} \((\d+) detected events, (\d+) true events; "
+                     r"\d+ left and \d+ right strides(?:, the lab's angles: [^)]+)?\)",
                      p.stdout.strip())
     assert m, p.stdout
     detected, true = map(int, m.groups())

@@ -226,11 +226,12 @@ def test_migrations_upgrade_an_old_database_in_order_and_keep_its_data(engine, t
                      "'P-0042', 1, 'left', 9900000, 11000000, 'classical', '[]', 7, 7, 7)")
     old.close()
     new = open_()
-    assert new.schema_version() == LATEST_VERSION == 4
+    assert new.schema_version() == LATEST_VERSION == 6
     _, it = new.query("SELECT version, name FROM schema_migrations ORDER BY version")
     assert [tuple(r) for r in it] == [(v, n) for v, n, _ in MIGRATIONS]
     assert {"cycles_session_wall", "cycles_subject", "cycles_track", "cycles_wall",
-            "events_wall", "events_subject", "tracks_subject"} <= schema_objects(new)
+            "events_wall", "events_subject", "tracks_subject", "bouts_subject",
+            "bouts_session_wall", "session_controls_subject"} <= schema_objects(new)
     (ev,) = rows(new, "events")
     assert (ev["seq"], ev["subject"], ev["run"]) == (1, "", "")  # old rows keep their data
     (old_cycle,) = rows(new, "cycles")

@@ -1,10 +1,11 @@
 """Pseudonymous subject ids: every track's events and cycles carry one (a random id per track
 when none is configured, the configured one when a kiosk session sets it), the log stores it on
 cycles, events and tracks, and the README's deletion recipe removes exactly one subject's rows
-from SQLite and PostgreSQL."""
+(gait embeddings included) from SQLite and PostgreSQL."""
 
 import re
 
+import numpy as np
 import pytest
 from sinks_servers import pg_dsn  # noqa: F401 - fixture
 
@@ -12,7 +13,8 @@ from capture.readers import load_recording
 from inference.worker import Worker, WorkerConfig
 from sinks.log.sink import LogSink, LogSinkConfig
 from sinks.log.sql import postgres_store, sqlite_store
-from streams.schema import Body, GaitCycle, GaitEvent, SkeletonFrame
+from sinks.log.records import embedding_of
+from streams.schema import Body, GaitBout, GaitCycle, GaitEvent, SessionControl, SkeletonFrame
 from streams.node import StatusReporter
 
 TRIAL = "c3d_gait_lab_samples/trials/KTK_walk.c3d"
@@ -20,7 +22,9 @@ TRIAL = "c3d_gait_lab_samples/trials/KTK_walk.c3d"
 # The README's recipe ("Privacy: what is stored where"), statement for statement.
 DELETE_SUBJECT = ["DELETE FROM cycles WHERE subject = ?",
                   "DELETE FROM events WHERE subject = ?",
-                  "DELETE FROM tracks WHERE subject = ?"]
+                  "DELETE FROM bouts WHERE subject = ?",
+                  "DELETE FROM tracks WHERE subject = ?",
+                  "DELETE FROM session_controls WHERE subject = ?"]
 
 
 @pytest.fixture(scope="module")
@@ -28,9 +32,11 @@ def walk(shared_data):
     return load_recording(shared_data / TRIAL)
 
 
-def run_worker(walk, body_ids, subject="", rounds=1, expire_between=False):
+def run_worker(walk, body_ids, subject="", rounds=1, expire_between=False, embedding=False,
+               kinds=(GaitEvent, GaitCycle)):
     """Feed the lab walk as ``body_ids`` (each a person walking the same way)."""
-    w = Worker(WorkerConfig(subject=subject, session="S-1"), None, StatusReporter("w", "worker"))
+    w = Worker(WorkerConfig(subject=subject, session="S-1", embedding=embedding), None,
+               StatusReporter("w", "worker"))
     t_off = 0
     for _ in range(rounds):
         for i, t in enumerate(walk.t_us):
@@ -41,7 +47,7 @@ def run_worker(walk, body_ids, subject="", rounds=1, expire_between=False):
         if expire_between:
             w.expire(force=True)  # the person left; the same body id later is someone new
     w.expire(force=True)
-    return [m for m in w.outputs if isinstance(m, (GaitEvent, GaitCycle))]
+    return [m for m in w.outputs if isinstance(m, kinds)]
 
 
 def by_track(msgs):
@@ -87,25 +93,35 @@ def test_the_readme_recipe_deletes_one_subject_from_the_log(engine, walk, tmp_pa
         def open_():
             return postgres_store(dsn)
     store = open_()
-    msgs = run_worker(walk, [1, 2])
+    msgs = run_worker(walk, [1, 2], embedding=True, kinds=(GaitEvent, GaitCycle, GaitBout))
     for i, m in enumerate(msgs):
         m.seq = i + 1
     sink = LogSink(store, LogSinkConfig(), StatusReporter("log", "sink"), session="S-1")
     for m in msgs:
         sink.handle("gait/cam", m)
+    (s1,), (s2,) = by_track(msgs)[1], by_track(msgs)[2]
+    for k, s in enumerate((s1, s2)):  # each was a kiosk session's patient too
+        sink.handle("session", SessionControl(source="worker", seq=k + 1, t_us=0, host_us=0,
+                                              action="started", session=f"K-{k}", subject=s))
     assert sink.close() == 0  # committed, store closed
     store = open_()
 
     def per_subject(table):
         _, it = store.query(f"SELECT subject, COUNT(*) FROM {table} GROUP BY subject")
         return dict(it)
-    (s1,), (s2,) = by_track(msgs)[1], by_track(msgs)[2]
     n_cycles = sum(isinstance(m, GaitCycle) and m.subject == s1 for m in msgs)
     n_events = sum(isinstance(m, GaitEvent) and m.subject == s1 for m in msgs)
     assert n_cycles >= 2 and n_events >= 6
     assert per_subject("cycles") == {s1: n_cycles, s2: n_cycles}
     assert per_subject("events") == {s1: n_events, s2: n_events}
     assert per_subject("tracks") == {s1: 1, s2: 1}
+    assert per_subject("bouts") == {s1: 1, s2: 1}
+    assert per_subject("session_controls") == {s1: 1, s2: 1}
+    # the embedding (biometric) is stored as the vector the worker made
+    emb = {m.subject: m.embedding for m in msgs if isinstance(m, GaitBout)}
+    _, it = store.query("SELECT subject, embedding FROM bouts")
+    for subject, stored in it:
+        np.testing.assert_array_equal(embedding_of(stored), emb[subject])
     store.conn.execute(store.dialect.begin)
     for sql in DELETE_SUBJECT:
         store.conn.execute(store.dialect.sql(sql), (s1,))
@@ -113,4 +129,6 @@ def test_the_readme_recipe_deletes_one_subject_from_the_log(engine, walk, tmp_pa
     assert per_subject("cycles") == {s2: n_cycles}
     assert per_subject("events") == {s2: n_events}
     assert per_subject("tracks") == {s2: 1}
+    assert per_subject("bouts") == {s2: 1}
+    assert per_subject("session_controls") == {s2: 1}
     store.close()

@@ -123,6 +123,20 @@ class Trend:
 
 
 @dataclass
+class SessionInfo:
+    """What staff entered when they started the session at the kiosk (the log's
+    ``session_controls``), and when the worker confirmed its start and end."""
+
+    subject: str
+    camera: str
+    height_m: float | None
+    age_y: float | None
+    assistive_device: str
+    started_wall_us: int
+    ended_wall_us: int | None
+
+
+@dataclass
 class ReportData:
     session: str
     db: str
@@ -140,6 +154,7 @@ class ReportData:
     trends: list[Trend]
     subject_given: str | None = None
     methods_left_out: dict[str, int] = field(default_factory=dict)
+    info: SessionInfo | None = None  # None: not a kiosk session (or a log from before them)
 
     @property
     def trusted(self) -> list[Cycle]:
@@ -210,6 +225,27 @@ def _index_stats(cycles: list[Cycle]) -> tuple[dict, dict, dict]:
     return gdi, gps, gvs
 
 
+def session_info(db: str, session: str) -> SessionInfo | None:
+    """The kiosk's record of ``session``; None when it was not started at a kiosk."""
+    conn, adapt = connect_log_readonly(db, ReportError)
+    try:
+        version = conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()[0]
+        if version < 5:  # a log from before kiosk sessions were kept
+            return None
+        rows = conn.execute(adapt(
+            "SELECT action, subject, camera, height_m, age_y, assistive_device, wall_us FROM "
+            "session_controls WHERE session = ?"), [session]).fetchall()
+    finally:
+        conn.close()
+    by = {r[0]: r for r in rows}
+    start = by.get("started")
+    if start is None:
+        return None
+    end = by.get("ended")
+    return SessionInfo(start[1], start[2], start[3], start[4], start[5], int(start[6]),
+                       None if end is None else int(end[6]))
+
+
 def load_report(db: str, session: str, subject: str | None = None) -> ReportData:
     """The report of ``session`` in the log ``db``: the track of ``subject`` (any subject when
     None) with the most strides is the patient's; every other track is listed as kept apart."""
@@ -217,6 +253,10 @@ def load_report(db: str, session: str, subject: str | None = None) -> ReportData
                  [session])
     sess = _read(db, "SELECT first_wall_us, last_wall_us FROM sessions WHERE session = ?",
                  [session])
+    info = session_info(db, session)
+    if info is not None:  # the session's own bounds, also when nobody walked in it
+        sess = [(info.started_wall_us, info.ended_wall_us or (sess[0][1] if sess
+                                                               else info.started_wall_us))]
     if not rows and not sess:
         known = [r[0] for r in _read(db, "SELECT session FROM sessions ORDER BY first_wall_us",
                                      [])]
@@ -251,7 +291,7 @@ def load_report(db: str, session: str, subject: str | None = None) -> ReportData
     trends = (_trends(db, patient.subject, session, method)
               if patient is not None and patient.subject else [])
     return ReportData(session, db, int(first), int(last), patient, others, method, pc, stats,
-                      reasons.most_common(), gdi, gps, gvs, trends, subject, left_out)
+                      reasons.most_common(), gdi, gps, gvs, trends, subject, left_out, info)
 
 
 def _trends(db: str, subject: str, session: str, method: str) -> list[Trend]:

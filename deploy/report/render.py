@@ -52,6 +52,8 @@ def context(d: ReportData, *, age: float | None = None, sex: str | None = None,
             source_kind: str | None = None, normals_path: str | Path | None = None,
             curves: dict[str, Any] | None = None) -> dict[str, Any]:
     """Everything the template shows, as text already formatted (the template only places)."""
+    if age is None and d.info is not None:
+        age = d.info.age_y  # as entered at the kiosk when the session started
     both = [c.metrics.get("speed_mps") for c in d.trusted]
     both = [v for v in both if v is not None]
     speed = sum(both) / len(both) if both else None
@@ -156,7 +158,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pdf", help="write the PDF here (printed by headless Chromium)")
     p.add_argument("--subject", help="the patient's subject id, when several people were "
                    "logged in the session (default: the walker with the most strides)")
-    p.add_argument("--age", type=float, help="the walker's age in years (normal ranges)")
+    p.add_argument("--age", type=float, help="the walker's age in years (normal ranges; "
+                   "default: the age entered at the kiosk, when it was)")
     p.add_argument("--sex", choices=("male", "female"), help="for the normal ranges")
     p.add_argument("--source-kind", choices=SOURCE_KINDS,
                    help="what recorded the session (the log does not keep it): GDI/GPS from "

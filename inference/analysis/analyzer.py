@@ -247,6 +247,9 @@ class OnlineGaitAnalyzer:
             # smoothed lower-body joints, for the stride's clinical indices (float32: a
             # micrometre is far below what the angles resolve)
             "lj": ((len(_LOWER), 3), np.float32),
+            # and the foot points (heels, toes; NaN where not seen), so that a stride whose heel
+            # is seen throughout takes the heel -> toe foot axis as eval angles measures it
+            "lf": ((N_POINTS - N_JOINTS, 3), np.float32),
         })
         self._final = 0  # global raw index of the next frame to finalise
         self._prepared = 0  # global raw index of the next frame without heading inputs/quality
@@ -418,7 +421,9 @@ class OnlineGaitAnalyzer:
         d, speed, from_body = motion.headings(t, raw["h"], raw["hw"], o.frames,
                                           o.smoothing_ahead_ms, q)
         d = motion.hold_heading_sign(self._sign, tq, d, from_body, o.frames.heading_flip_hold_ms)
-        feats = features(val, vel, d, self.floor["ankle_level_m"] if self.floor else 0.0)
+        # the foot axis is heel -> toe where the heel is seen (kinematics.foot_axis)
+        feats = features(val, vel, d, self.floor["ankle_level_m"] if self.floor else 0.0,
+                         heel_seen=raw.cols["w"][lo:hi, _HEEL_POINTS] >= o.frames.min_confidence)
         if (raw.cols["w"][lo:hi, _HEEL_POINTS] > 0).any():  # the heels' own, shorter window
             _, heel_vel = local_poly(t, raw["j"][:, _HEEL_POINTS], self._heel_smooth,
                                      raw["w"][:, _HEEL_POINTS], q)
@@ -432,8 +437,10 @@ class OnlineGaitAnalyzer:
         angle = motion.heading_angle(d)
         # The new rows go into the trace first: the foot range, turn rate and foot travel look
         # back over the trace including them; the columns made from those are filled after.
+        seen = raw.cols["w"][lo:hi, N_JOINTS:] >= o.frames.min_confidence
         tr.extend(t=tq, f=feats, q=quality, a=angle, p=val[:, _ANKLES],
-                  c=raw.cols["w"][lo:hi, _FEET], lj=val[:, _LOWER])
+                  c=raw.cols["w"][lo:hi, _FEET], lj=val[:, _LOWER],
+                  lf=np.where(seen[..., None], val[:, N_JOINTS:], np.nan))
         k = tr.n - (hi - lo)
         foot_range, turn = motion_inputs(tr["t"], tr["f"], tr["a"], k)
         state = motion.motion_state(speed, foot_range, turn, o.frames)
@@ -577,8 +584,9 @@ class OnlineGaitAnalyzer:
         """The stride's GDI, GPS and GVS from the trace's smoothed joints (none when the
         trace does not cover it)."""
         tr = self._tr
-        j = np.full((tr.n, N_JOINTS, 3), np.nan)
+        j = np.full((tr.n, N_POINTS, 3), np.nan)
         j[:, _LOWER] = tr["lj"]
+        j[:, N_JOINTS:] = tr["lf"]
         # up: the floor's normal (a pitched camera's y is not vertical, and the sagittal
         # angles would carry its pitch), from the resting ankles of the floor window before
         # the stride's end: the same whenever the stride is emitted (batching changes latency,

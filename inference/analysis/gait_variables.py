@@ -22,10 +22,13 @@ hip_rotation          internal +; from the plane of hip, knee and ankle (the kne
                       varus/valgus and by millimetres of joint placement; Plug-in-Gait uses
                       the knee's anatomical axis (markers). NaN when the knee never bends.
 knee_flexion          angle between thigh and shank, flexion +, hyperextension -
-ankle_dorsiflexion    foot (ankle -> ball of the foot) vs the shank's perpendicular,
-                      dorsiflexion +, zeroed on the stride's own foot flat (the stance frames
-                      where the foot moves least): a skeleton has no heel-to-toe sole line.
-                      A fixed equinus (no foot flat) reads as a smaller deviation than it is.
+ankle_dorsiflexion    foot vs the shank's perpendicular, dorsiflexion +. The foot is heel ->
+                      toe (``kinematics.foot_axis``, the labs' axis) in a stride whose heel is
+                      seen throughout: no zeroing, a fixed equinus reads as what it is. A
+                      skeleton without a heel has only ankle -> ball of the foot, which points
+                      down when the sole is level: that stride is zeroed on its own foot flat
+                      (the stance frames where the foot moves least), so a fixed equinus (no
+                      foot flat) reads as a smaller deviation than it is.
 foot_progression      foot (ankle -> ball) in the horizontal plane vs the walking direction,
                       internal (toe-in) +; from frames where the foot is pitched less than
                       60 deg, held across the rest (early swing)
@@ -40,6 +43,7 @@ from __future__ import annotations
 import numpy as np
 
 from inference.analysis.filters import Window, local_poly
+from inference.analysis.kinematics import HEEL_TOE, foot_axis
 from streams.skeletons import CJ
 
 VARIABLES: tuple[str, ...] = (
@@ -96,6 +100,8 @@ UP = np.array([0.0, 1.0, 0.0])
 # frontal-plane misalignment of an adult knee (varus/valgus ~5 deg), so that the bend's
 # direction is the flexion plane's.
 MIN_BENT_KNEE_DEG = 20.0
+# the confidence from which a foot point counts as seen (the analysis' min_confidence)
+MIN_SEEN = 0.5
 # cos of the steepest foot pitch at which its direction on the floor is read (60 deg)
 MIN_FOOT_LEVEL = 0.5
 # the variables only some frames of a stride define (filled from those)
@@ -134,11 +140,12 @@ def walking_direction(joints: np.ndarray, up: np.ndarray = UP) -> np.ndarray:
     return f / np.linalg.norm(f) * (1.0 if feet @ f >= 0 else -1.0)
 
 
-def frame_variables(joints: np.ndarray, side: str, fwd: np.ndarray, up: np.ndarray = UP
-                    ) -> np.ndarray:
-    """(N, 9) variables of ``side`` per frame of (N, 22, 3) joints; pelvis tilt is NaN, hip
-    flexion lacks the tilt and the ankle its foot-flat zero (:func:`stride_variables` adds
-    them). ``up``: the floor's normal (default +y)."""
+def frame_variables(joints: np.ndarray, side: str, fwd: np.ndarray, up: np.ndarray = UP,
+                    heel_seen: np.ndarray | bool = False) -> np.ndarray:
+    """(N, 9) variables of ``side`` per frame of (N, 22, 3) joints (or (N, 26, 3) with the
+    foot points, whose heel -> toe is the foot axis where ``heel_seen``); pelvis tilt is NaN,
+    hip flexion lacks the tilt and a heel-less ankle its foot-flat zero
+    (:func:`stride_variables` adds them). ``up``: the floor's normal (default +y)."""
     s = 1.0 if side == "left" else -1.0
     hip, ohip = joints[:, CJ[f"{side}_hip"]], joints[:, CJ[f"{OTHER[side]}_hip"]]
     knee, ankle = joints[:, CJ[f"{side}_knee"]], joints[:, CJ[f"{side}_ankle"]]
@@ -176,10 +183,11 @@ def frame_variables(joints: np.ndarray, side: str, fwd: np.ndarray, up: np.ndarr
     out[:, V["hip_rotation"]] = np.where(flex >= MIN_BENT_KNEE_DEG, rot, np.nan)
     # ankle: the foot's angle from the shank's forward perpendicular in the shank's sagittal
     # plane (the plane of the shank and the pelvis' lateral axis' normal)
-    f = _unit(foot - ankle)
+    f = _unit(foot_axis(joints, side, np.broadcast_to(heel_seen, (len(joints),)))[0])
     up_s = -shank
     fwd_s = _unit(np.cross(own_perp * s, up_s))
     out[:, V["ankle_dorsiflexion"]] = np.degrees(np.arctan2(_dot(f, up_s), _dot(f, fwd_s)))
+    f = _unit(foot - ankle)  # foot progression: ankle -> ball, as before (see VARIABLES)
     fh = f - _dot(f, up)[:, None] * up
     # A foot pointing steeply down (early swing: shank back, ankle plantarflexed) has no
     # direction in the floor plane to speak of: its error grows as 1 / cos(pitch). Only frames
@@ -195,8 +203,10 @@ def stride_variables(t_us: np.ndarray, joints: np.ndarray, side: str, fs0: int, 
                      confidence: np.ndarray | None = None, smooth: Window | None = SMOOTH,
                      up: np.ndarray = UP) -> np.ndarray | None:
     """(9, n_points) curves of the stride of ``side`` from strike ``fs0`` to ``fs1`` (us), from
-    frames ``t_us`` (ascending) of (N, 22, 3) canonical joints (``confidence`` (N, 22): weights
-    of the smoothing, 0 = not tracked). ``pelvis_tilt`` (n_points,): the tilt assumed for hip
+    frames ``t_us`` (ascending) of (N, 22, 3) canonical joints, or (N, 26, 3) canonical26 with
+    the heels and toes (``confidence`` (N, 22 or 26): weights of the smoothing, 0 = not
+    tracked; the foot axis is heel -> toe when the side's heel and toe are seen, confidence
+    0.5 or more, in every frame of the stride, or are finite throughout without confidences). ``pelvis_tilt`` (n_points,): the tilt assumed for hip
     flexion (see the module docstring); without it hip flexion is the thigh against the
     untilted pelvis frame. ``up``: the floor's normal (a camera pitched against the floor has
     its y axis tilted: the analysis estimates the floor). None when the frames do not cover the
@@ -216,7 +226,11 @@ def stride_variables(t_us: np.ndarray, joints: np.ndarray, side: str, fs0: int, 
     else:
         j = np.asarray(joints[i0:i1], dtype=np.float64)
     t = t_us[i0:i1].astype(np.float64)
-    fv = frame_variables(j, side, walking_direction(j, up), up)
+    # one foot axis for the whole stride: heel -> toe only if the heel is there throughout
+    heel_seen = j.shape[1] > max(HEEL_TOE[side]) and bool(
+        np.isfinite(j[:, list(HEEL_TOE[side])]).all() if confidence is None
+        else (np.asarray(confidence[i0:i1])[:, list(HEEL_TOE[side])] >= MIN_SEEN).all())
+    fv = frame_variables(j, side, walking_direction(j, up), up, heel_seen)
     good = np.isfinite(np.delete(fv, [V[n] for n in ("pelvis_tilt",) + PARTIAL], axis=1)
                        ).all(axis=1)
     if good.mean() < 0.75:
@@ -234,7 +248,7 @@ def stride_variables(t_us: np.ndarray, joints: np.ndarray, side: str, fs0: int, 
     feet = j[:, [CJ[f"{side}_ankle"], CJ[f"{side}_foot"]]]
     speed = np.linalg.norm(np.gradient(feet, t, axis=0), axis=-1).sum(axis=1)
     stance = np.flatnonzero((t >= fs0) & (t <= fs0 + 0.6 * (fs1 - fs0)) & good)
-    if len(stance):
+    if len(stance) and not heel_seen:
         flat = stance[np.argsort(speed[stance])[:max(1, len(stance) // 4)]]
         # at foot flat the sole is level: the ankle angle is then the shank's forward lean
         shank = j[flat, CJ[f"{side}_ankle"]] - j[flat, CJ[f"{side}_knee"]]

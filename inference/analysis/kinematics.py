@@ -8,8 +8,13 @@ the up axis, which is how clinical gait reports read flexion/extension. Conventi
   thigh's angle in the room; Plug-in-Gait's (thigh vs pelvis) differs by the pelvic tilt, a
   near-constant offset in walking.
 * knee flexion: thigh relative to shank (knee -> ankle), 0 when straight, flexion positive.
-* ankle dorsiflexion: 90 deg minus the angle between the shank (pointing up) and the foot
-  (ankle -> ball of the foot); dorsiflexion positive.
+* ankle dorsiflexion: the angle between the shank (knee -> ankle) and the foot's long axis,
+  minus 90 deg: 0 with the foot square to the shank, dorsiflexion positive. The foot's axis is
+  the labs' one, heel -> toe (:func:`foot_axis`), wherever the heel is seen; a source without a
+  heel (22 joints, Kinect, a heel unseen in a frame) leaves only ankle -> ball of the foot,
+  which points down towards the floor when the sole is level and so reads plantarflexed: by
+  6-29 deg per trial side on lab markers (README "Joint angles"; that was the "equinus" of the
+  plot of an OpenSim trial). The per-stride variables (``gait_variables``) zero it on foot flat.
 * pelvis obliquity: the hip line's rise towards the left; pelvis rotation: the hip line's turn
   about the up axis away from perpendicular to the walking direction (left hip forward positive);
   trunk tilt: forward lean of pelvis -> neck (forward positive).
@@ -66,13 +71,38 @@ _N_ANGLES, _HIPS, _OBLIQUITY = 11, 7, 6
 _VEL = np.array(_REL.tolist() + [CJ["pelvis"]])
 
 
+# The foot points (canonical26) the foot axis is made of: heel -> toe, per side.
+HEEL_TOE = {side: (CANONICAL_FEET_JOINTS.index(f"{side}_heel"),
+                   CANONICAL_FEET_JOINTS.index(f"{side}_toe")) for side in SIDES}
+
+
+def foot_axis(joints: np.ndarray, side: str, heel_seen: np.ndarray | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """(vector (N, 3) along the foot's long axis, (N,) whether it is heel -> toe) of (N, 22|26,
+    3) joints. Heel -> toe, as the labs define the foot (Plug-in-Gait's static calibration
+    levels it with the sole; OpenSim's calcaneus frame): its angle to the shank does not depend
+    on how high above the floor the ankle centre sits. Where the heel is not seen
+    (``heel_seen`` (N,) False, the joints have no foot points, or a point is not finite):
+    ankle -> ball of the foot (the canonical foot joint)."""
+    ankle_to_ball = joints[:, CJ[f"{side}_foot"]] - joints[:, CJ[f"{side}_ankle"]]
+    if joints.shape[1] <= max(HEEL_TOE[side]):
+        return ankle_to_ball, np.zeros(len(joints), dtype=bool)
+    heel, toe = HEEL_TOE[side]
+    v = joints[:, toe] - joints[:, heel]
+    ok = np.isfinite(v).all(axis=1) & (np.einsum("nk,nk->n", v, v) > 0)
+    if heel_seen is not None:
+        ok &= np.asarray(heel_seen, dtype=bool)
+    return np.where(ok[:, None], v, ankle_to_ball), ok
+
+
 def _wrap(a: np.ndarray) -> np.ndarray:
     return (a + 180.0) % 360.0 - 180.0
 
 
 def sagittal_angles(joints: np.ndarray, fwd: np.ndarray, up: np.ndarray = UP
                     ) -> dict[str, np.ndarray]:
-    """Joint angles (deg) per frame of (N, 22, 3) joints with (N, 3) walking directions."""
+    """Joint angles (deg) per frame of (N, 22 or 26, 3) joints with (N, 3) walking
+    directions (with the foot points of canonical26 the foot axis is heel -> toe)."""
     f = features(joints, np.zeros_like(joints, dtype=np.float64), fwd, 0.0, up)
     names = [f"{a}_{side}" for a in ("hip_flexion", "knee_flexion", "ankle_dorsiflexion",
                                       "arm_angle") for side in SIDES]
@@ -100,13 +130,16 @@ _HEELS = np.array([CANONICAL_FEET_JOINTS.index("left_heel"),
 
 
 def features(joints: np.ndarray, velocities: np.ndarray, fwd: np.ndarray,
-             floor_y: float = 0.0, up: np.ndarray = UP) -> np.ndarray:
+             floor_y: float = 0.0, up: np.ndarray = UP,
+             heel_seen: np.ndarray | None = None) -> np.ndarray:
     """The :data:`FEATURES` of each frame: (N, len(FEATURES)).
 
     ``joints``/``velocities``: (N, 22, 3) smoothed positions and their time derivatives (m/s),
     or (N, 26, 3) with the foot points of canonical26 (the heel features NaN without them);
     ``fwd``: (N, 3) horizontal walking directions; ``floor_y``: the level ankle heights are
-    measured from, along ``up`` (the resting ankles' level: heights are then foot lift).
+    measured from, along ``up`` (the resting ankles' level: heights are then foot lift);
+    ``heel_seen``: (N, 2) left/right heels seen well enough to carry the foot axis
+    (:func:`foot_axis`; default: wherever the foot points are finite).
     """
     # Called once per group of a few frames on the online path, where numpy's per-call cost
     # outweighs the arithmetic: every vector is projected onto the walking direction, the
@@ -128,7 +161,13 @@ def features(joints: np.ndarray, velocities: np.ndarray, fwd: np.ndarray,
     ang = out[:, :_N_ANGLES]
     np.degrees(np.arctan2(proj[:, :_N_ANGLES, 0], x), out=ang)
     thigh, shank = ang[:, 0:2], ang[:, 2:4]
-    # a flat foot pointing forward is inclined 90 deg from straight down
+    if joints.shape[1] > _HEELS.max():  # heel -> toe where the heel is seen (foot_axis)
+        for k, side in enumerate(SIDES):
+            v, ok = foot_axis(joints, side, None if heel_seen is None else heel_seen[:, k])
+            if ok.any():
+                ang[ok, 4 + k] = np.degrees(np.arctan2(np.einsum("nk,nk->n", v[ok], fwd[ok]),
+                                                       -(v[ok] @ up)))
+    # a foot square to the shank is inclined 90 deg from it
     ang[:, 4:6] = _wrap(ang[:, 4:6] - shank) - 90.0
     np.subtract(thigh, shank, out=ang[:, 2:4])  # knee flexion
     np.negative(ang[:, 8], out=ang[:, 8])  # trunk tilt: forward lean positive

@@ -20,12 +20,13 @@ import os
 from pathlib import Path
 
 from sinks.log.gaps import SeqBook, SourceState
-from sinks.log.records import TABLE_COLUMNS, TABLE_KEYS, Record, wall_us
+from sinks.log.records import TABLE_COLUMNS, TABLE_KEYS, Record, embedding_of, wall_us
 from sinks.log.store import StoreUnavailable, WriteResult
 
 log = logging.getLogger(__name__)
 
 _JSON_COLUMNS = {"cycles": {"extra_metrics", "flags", "anomaly"},
+                 "bouts": {"summary", "estimates"},
                  "status": {"counters", "latency_ms", "state"}}
 
 
@@ -96,6 +97,8 @@ class JsonlStore:
         nested = _JSON_COLUMNS.get(table, ())
         for c in TABLE_COLUMNS.get(table, row):
             v = row[c]
+            if isinstance(v, bytes):  # a bout's embedding: float32 bytes -> its numbers
+                v = embedding_of(v).tolist()
             out[c] = json.loads(v) if c in nested and isinstance(v, str) else v
         return json.dumps(out, separators=(",", ":")).encode() + b"\n"
 

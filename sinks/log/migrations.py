@@ -8,7 +8,8 @@ newer build (a version this code does not know) is refused rather than guessed a
 Append new steps at the end; never edit a step that has shipped. The DDL is written once for
 both engines: ``{pk}`` is the only dialect difference (an auto-numbered row id); BIGINT and
 DOUBLE PRECISION mean the same to both, and JSON documents are TEXT in both so that exports
-read them the same way.
+read them the same way. ``{blob}`` is a byte string (SQLite BLOB, PostgreSQL BYTEA): a bout's
+embedding, float32 little-endian.
 """
 
 from __future__ import annotations
@@ -221,6 +222,57 @@ SELECT session, source, track, subject, first_start_us, last_end_us, first_wall_
         "CREATE INDEX events_wall ON events (wall_us)",
         "CREATE INDEX events_subject ON events (subject)",
     ]),
+    # A walking bout's summary, model estimates and gait embedding (GaitBout). The embedding is
+    # the one column of the log that can re-identify a person on its own (README, "Privacy"):
+    # it is deleted with the subject's other rows.
+    (5, "walking bouts with summary, estimates and embedding", [
+        """CREATE TABLE bouts (
+    id {pk},
+    source TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    session TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    track BIGINT NOT NULL,
+    start_us BIGINT NOT NULL,
+    end_us BIGINT NOT NULL,
+    method TEXT NOT NULL,
+    cycles BIGINT NOT NULL,
+    trusted_cycles BIGINT NOT NULL,
+    summary TEXT NOT NULL,
+    estimates TEXT,
+    embedding_model TEXT NOT NULL,
+    embedding {blob},
+    t_us BIGINT NOT NULL,
+    host_us BIGINT NOT NULL,
+    wall_us BIGINT NOT NULL,
+    run TEXT NOT NULL,
+    UNIQUE (run, source, track, start_us, method)
+)""",
+        "CREATE INDEX bouts_session_wall ON bouts (session, wall_us)",
+        "CREATE INDEX bouts_subject ON bouts (subject)",
+    ]),
+    # A kiosk session is started and ended by staff (SessionControl): its patient's pseudonym,
+    # the optional height, age and walking aid the report's normal ranges and header use, and
+    # when it started and ended, as the worker confirmed them after the records they concern.
+    # One row per (session, action): a repeated confirmation is the same row.
+    (6, "kiosk sessions: who, what was entered, when they started and ended", [
+        """CREATE TABLE session_controls (
+    session TEXT NOT NULL,
+    action TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    camera TEXT NOT NULL,
+    height_m DOUBLE PRECISION,
+    age_y DOUBLE PRECISION,
+    assistive_device TEXT NOT NULL,
+    source TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    t_us BIGINT NOT NULL,
+    host_us BIGINT NOT NULL,
+    wall_us BIGINT NOT NULL,
+    PRIMARY KEY (session, action)
+)""",
+        "CREATE INDEX session_controls_subject ON session_controls (subject)",
+    ]),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]
@@ -236,8 +288,8 @@ class SchemaError(RuntimeError):
     """The database's schema cannot be used by this build."""
 
 
-def render(sql: str, pk: str) -> str:
-    return sql.replace("{pk}", pk)
+def render(sql: str, pk: str, blob: str) -> str:
+    return sql.replace("{pk}", pk).replace("{blob}", blob)
 
 
 def pending(applied: set[int], upto: int = LATEST_VERSION) -> list[tuple[int, str, list[str]]]:
@@ -273,6 +325,6 @@ def table_columns() -> dict[str, list[tuple[str, str]]]:
                 parts = line.strip().rstrip(",").split()
                 if len(parts) < 2 or parts[0] in ("PRIMARY", "UNIQUE", ")"):
                     continue
-                sqltype = "BIGINT" if parts[1] == "{pk}" else parts[1]
+                sqltype = {"{pk}": "BIGINT", "{blob}": "BLOB"}.get(parts[1], parts[1])
                 cols.append((parts[0], "DOUBLE PRECISION" if sqltype == "DOUBLE" else sqltype))
     return tables

@@ -27,6 +27,14 @@ class GaitEmbedder:
         self.batch = batch
 
     @property
+    def name(self) -> str:
+        """What a stored embedding names as its model: vectors of different weights are not
+        comparable (the ONNX file's own content hash tells the weights apart)."""
+        import hashlib
+
+        return "gait_mae:" + hashlib.sha256(self.onnx_path.read_bytes()).hexdigest()[:12]
+
+    @property
     def dim(self) -> int:
         return self.cfg.embedding_dim
 
