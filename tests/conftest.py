@@ -44,3 +44,32 @@ def shared_data() -> Path:
         pytest.fail(f"shared data folder missing: {SHARED_DATA} (CI runs with ../shared beside "
                     "the clone)")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """A tiny random diffusion denoiser exported like the shipped one (vocabulary of the scoring
+    prompt and two more prompts), with stats from walker clips."""
+    import numpy as np
+    import torch
+
+    from inference.models.motion_diffusion import features as hml3d
+    from inference.models.motion_diffusion.config import (SCORE_PROMPT, DenoiserConfig,
+                                                          build_vocabulary, save_config)
+    from inference.models.motion_diffusion.model import MotionDenoiser, export_onnx
+    from tests._walker import walker
+
+    vocabulary = build_vocabulary([SCORE_PROMPT, "walk perturbed", "run"])
+    d = tmp_path_factory.mktemp("tiny")
+    torch.manual_seed(1)
+    cfg = DenoiserConfig(d_model=32, n_layers=1, n_heads=2, d_ff=64, n_words=len(vocabulary))
+    m = MotionDenoiser(cfg)
+    with torch.no_grad():
+        for p in m.parameters():  # distinct values everywhere, like trained weights
+            p.add_(torch.randn_like(p) * 0.05)
+    export_onnx(m, d / "motion_diffusion.onnx")
+    save_config(cfg, d / "motion_diffusion.json", vocabulary)
+    data = np.concatenate([hml3d.motion_features(walker(np.arange(0, 3, 0.05), speed=s)).data
+                           for s in (0.9, 1.3)])
+    hml3d.Normalizer.fit(data).save(d / "motion_diffusion_stats.npz")
+    return d

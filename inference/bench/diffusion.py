@@ -2,8 +2,8 @@
 
 A cycle is scored as the worker does it: its canonical joints at the source's timestamps are
 resampled to 20 fps, turned into normalised HumanML3D features, noised at K steps and denoised
-under both prompts in one batch of 2K clips. The cycles are strides of a real normal walk
-(opencap, 100 Hz) cut to 1.0-1.3 s. Reported per backend and K: median and 90th percentile of
+under both prompts in one batch of 2K clips. The cycles are stride-long pieces (1.0-1.3 s) of
+a synthetic normal walk of an evaluation seed (no file of ../shared/data is needed). Reported per backend and K: median and 90th percentile of
 the whole call, and the part spent outside the model (features). The goal on this CPU is a
 cycle in <= 50 ms at the chosen K.
 """
@@ -25,17 +25,19 @@ log = logging.getLogger(__name__)
 
 
 def bench_cycles(n: int, rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
-    """n stride-long pieces (t_us, joints) of a real normal walk."""
-    from capture.readers import load_recording
-    from inference.data.diffusion import DEFAULT_DATA_DIR, OPENCAP
+    """n stride-long pieces (t_us, joints) of a synthetic normal walk."""
+    from inference.data.diffusion import EVAL_SEED0, sim_walks
+    from inference.models.motion_diffusion.features import FPS
 
-    r = load_recording(DEFAULT_DATA_DIR / OPENCAP / "session20210830" / "walking1_markers.trc")
+    w = sim_walks(1, EVAL_SEED0)[0]
+    t_us = np.round(np.arange(w.n_frames) * 1e6 / FPS).astype(np.int64)
+    duration_s = t_us[-1] / 1e6
     out = []
     for _ in range(n):
-        dur = rng.uniform(1.0, min(1.3, r.duration_s))
-        a = rng.uniform(0, r.duration_s - dur)
-        sel = (r.t_us >= a * 1e6) & (r.t_us <= (a + dur) * 1e6)
-        out.append((r.t_us[sel], r.joints[sel]))
+        dur = rng.uniform(1.0, 1.3)
+        a = rng.uniform(0, duration_s - dur)
+        sel = (t_us >= a * 1e6) & (t_us <= (a + dur) * 1e6)
+        out.append((t_us[sel], w.joints[sel]))
     return out
 
 

@@ -1,15 +1,27 @@
 """Which recordings the diffusion scorer learns from and is judged on, loaded at 20 fps.
 
-Training uses normal walking only. Some normal walks are held out so that the evaluation can
-compare altered gaits with normal walks the model has never seen (the opencap subject's second
-normal walk, two of the six normal-shoe Kinect walkers); the altered walks (opencap toe-in,
-toe-out, trunk sway; the Kinect high-heels and backpack walkers; the crouch curve) are never
-used in training.
+Nothing here names a file or a person of ../shared/data. Training draws from
+
+- motion corpora: any folder with an index CSV that has a ``file`` column (a file in the folder,
+  or a member of a zip in it) and label columns (:data:`LABEL_COLUMNS`: action, style,
+  description, label); the labels' words are the clip's prompt (:func:`corpus_walks`);
+- the project's normal walks: gait-lab C3D trials and the OpenSim example walk, and the Kinect v1
+  walkers of the person-data layout with no condition flag (backpack, high heels) whose person id
+  the split rule (:func:`held_out`) keeps for training; prompt "walk normal";
+- the synthetic walker (``sim_walks``).
+
+The split rule is a hash of the person id, so a folder of the same layout with other people is
+split the same way and no list of ids is kept: about one person in three is held out. The
+evaluation layouts (``inference.eval.anomaly``) are never trained on, apart from the Kinect v1
+normal walkers the rule keeps for training, which it reports apart.
 """
 
 from __future__ import annotations
 
+import csv
 import logging
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,17 +36,15 @@ log = logging.getLogger(__name__)
 
 LEG_JOINTS = [CJ[n] for n in ("left_hip", "right_hip", "left_knee", "right_knee", "left_ankle",
                               "right_ankle", "left_foot", "right_foot")]
+NORMAL_PROMPT = "walk normal"
+LABEL_COLUMNS = ("action", "style", "description", "label")  # corpus index columns with words
+HELD_OUT_BUCKETS = 3  # one person in three is held out
 
-KINECT = "kinect_v1_walking_andersson2015"
-OPENCAP = "opencap_mocap_modified_gait"
-KINECT_TRAIN_PERSONS = ("Person001", "Person002", "Person003", "Person004")
-KINECT_HELD_OUT_NORMAL = ("Person005", "Person006")
-KINECT_ALTERED = {"Person029": "high_heels", "Person034": "backpack"}
-OPENCAP_TRAIN_NORMAL = ("session20210830/walking1_markers.trc", "expert1/markers/walking1.trc")
-OPENCAP_HELD_OUT_NORMAL = ("expert1/markers/walking2.trc",)
-OPENCAP_ALTERED = {f"expert1/markers/walking{p}{i}.trc": label
-                   for p, label in (("TI", "toe_in"), ("TO", "toe_out"), ("TS", "trunk_sway"))
-                   for i in (1, 2)}
+
+def held_out(person: str) -> bool:
+    """The split rule: a person is held out of training when the CRC-32 of its id falls in one
+    of HELD_OUT_BUCKETS buckets. Stable across runs and machines, needs no list of ids."""
+    return zlib.crc32(person.strip().encode()) % HELD_OUT_BUCKETS == 0
 
 
 @dataclass
@@ -47,6 +57,7 @@ class Walk:
     confidence: np.ndarray  # (T, 22) float32
     label: str = "normal"
     cycles: list[tuple[int, int]] | None = None  # true strides as frame ranges, when known
+    prompt: str = NORMAL_PROMPT  # the words training puts this walk under
 
     @property
     def n_frames(self) -> int:
@@ -71,33 +82,149 @@ def legs_tracked(w: Walk) -> bool:
     return bool(w.confidence[:, LEG_JOINTS].mean() >= 0.5)
 
 
-def real_training_walks(data_dir: Path = DEFAULT_DATA_DIR) -> list[Walk]:
-    """The real normal walks used for training; files that cannot be read or whose legs are not
+def _load_all(items: list[tuple[str | Path, str, str, str]], what: str,
+              check_legs: bool = True) -> list[Walk]:
+    """Walks from (path, group, name, prompt); unreadable files and walks whose legs are not
     tracked are left out, each with a logged reason."""
     from capture.readers import RecordingError
 
-    paths: list[tuple[Path, str]] = []
-    paths += [(p, "lab") for p in sorted((data_dir / "c3d_gait_lab_samples" / "trials")
-                                          .glob("*.c3d"))]
-    paths.append((data_dir / "opensim_walking_trc_grf" / "subject01_walk1.trc", "lab"))
-    paths += [(data_dir / OPENCAP / rel, "opencap") for rel in OPENCAP_TRAIN_NORMAL]
-    for person in KINECT_TRAIN_PERSONS:
-        paths += [(p, "kinect") for p in sorted((data_dir / KINECT / "walks" / person)
-                                                 .glob("*.txt"))]
     walks = []
-    for path, group in paths:
-        name = f"{path.parent.name}/{path.name}" if group == "kinect" else path.stem
+    for path, group, name, prompt in items:
         try:
             w = load_walk(path, group, name=name)
-        except (RecordingError, hml3d.FeatureError) as e:
-            log.warning("training data: skipping %s: %s", path.name, e)
+        except (RecordingError, hml3d.FeatureError, OSError, ValueError) as e:
+            log.warning("%s: skipping %s: %s", what, name, e)
             continue
-        if not legs_tracked(w):
-            log.warning("training data: skipping %s: legs not tracked (mean confidence < 0.5)",
-                        name)
+        if check_legs and not legs_tracked(w):
+            log.warning("%s: skipping %s: legs not tracked (mean confidence < 0.5)", what, name)
             continue
+        w.prompt = prompt
         walks.append(w)
     return walks
+
+
+def kinect_v1_walks(folder: Path) -> list[tuple[str, Path | str, str]]:
+    """(person, recording path, label) of a Kinect v1 folder in the person-data layout: a CSV
+    with ``Individual`` and the condition flag columns (``BackPack``, ``HighHeels``: "S" = yes),
+    and index CSVs with ``person`` and ``file`` columns (the file under ``walks/<person>/`` or a
+    member of a zip in the folder). Label: the flags set ("backpack", "high_heels", both joined
+    by "+"), or "normal"."""
+    from inference.data.groundtruth import load_kinect_persons
+
+    persons = {}
+    indexes = []
+    for p in sorted(folder.glob("*.csv")):
+        head = _header(p)
+        if "Individual" in head:
+            persons.update(load_kinect_persons(p))
+        elif {"person", "file"} <= set(head):
+            indexes.append(p)
+    if not persons or not indexes:
+        return []
+    zips = _zip_members(folder)
+    out = []
+    for idx in indexes:
+        for row in _dict_rows(idx):
+            person, rel = row["person"].strip(), row["file"].strip()
+            if person not in persons:
+                continue
+            loose = folder / "walks" / person / rel
+            path = loose if loose.is_file() else (f"{zips[rel]}::{rel}" if rel in zips else None)
+            if path is None:
+                log.warning("%s: %s of %s not found", idx.name, rel, person)
+                continue
+            pr = persons[person]
+            flags = [n for n, on in (("backpack", pr.backpack), ("high_heels", pr.high_heels))
+                     if on]
+            out.append((person, path, "+".join(flags) or "normal"))
+    return out
+
+
+def kinect_v1_trained_on(person: str, path: Path | str, label: str) -> bool:
+    """Whether training takes a Kinect v1 walk: normal, a person the split rule keeps, and a
+    loose file (the zipped walks stay out to keep loading short; they are all evaluation)."""
+    return label == "normal" and not held_out(person) and "::" not in str(path)
+
+
+def real_training_walks(data_dir: Path = DEFAULT_DATA_DIR) -> list[Walk]:
+    """The project's real normal walks used for training (see the module docstring)."""
+    items: list[tuple[str | Path, str, str, str]] = []
+    items += [(p, "lab", p.stem, NORMAL_PROMPT)
+              for p in sorted((data_dir / "c3d_gait_lab_samples" / "trials").glob("*.c3d"))]
+    walk = data_dir / "opensim_walking_trc_grf" / "subject01_walk1.trc"
+    if walk.is_file():
+        items.append((walk, "lab", walk.stem, NORMAL_PROMPT))
+    for folder in sorted(p for p in data_dir.iterdir() if p.is_dir()):
+        for person, path, label in kinect_v1_walks(folder):
+            if kinect_v1_trained_on(person, path, label):
+                items.append((path, "kinect", f"{person}/{Path(str(path)).name}",
+                              NORMAL_PROMPT))
+    return _load_all(items, "training data")
+
+
+# --------------------------------------------------------------------------- corpora
+
+
+def _header(path: Path) -> list[str]:
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        return [h.strip() for h in next(csv.reader(fh), [])]
+
+
+def _dict_rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        return [{(k or "").strip(): (v or "") for k, v in r.items()}
+                for r in csv.DictReader(fh)]
+
+
+def _zip_members(folder: Path) -> dict[str, Path]:
+    """Member name -> the zip in ``folder`` that holds it."""
+    out = {}
+    for z in sorted(folder.glob("*.zip")):
+        with zipfile.ZipFile(z) as zf:
+            for n in zf.namelist():
+                out.setdefault(n, z)
+    return out
+
+
+def corpus_index(folder: Path) -> list[tuple[str, str]]:
+    """(recording path, prompt) of every clip listed by the index CSVs of a corpus folder: a CSV
+    with a ``file`` column and at least one of :data:`LABEL_COLUMNS`; the prompt is the label
+    columns' text joined ("walk-turn-left", "tired" -> "walk-turn-left tired")."""
+    folder = Path(folder)
+    zips = None
+    out = []
+    for idx in sorted(folder.glob("*.csv")):
+        head = _header(idx)
+        labels = [c for c in LABEL_COLUMNS if c in head]
+        if "file" not in head or not labels:
+            continue
+        if zips is None:
+            zips = _zip_members(folder)
+        for row in _dict_rows(idx):
+            rel = row["file"].strip()
+            prompt = " ".join(row[c].strip() for c in labels if row[c].strip())
+            if (folder / rel).is_file():
+                out.append((str(folder / rel), prompt))
+            elif rel in zips:
+                out.append((f"{zips[rel]}::{rel}", prompt))
+            else:
+                log.warning("%s: %s is neither in the folder nor in its zips", idx.name, rel)
+    return out
+
+
+def is_corpus(folder: Path) -> bool:
+    return any("file" in (h := _header(p)) and any(c in h for c in LABEL_COLUMNS)
+               for p in Path(folder).glob("*.csv"))
+
+
+def corpus_walks(folder: Path) -> list[Walk]:
+    """Every clip of a corpus folder at 20 fps, under its label words, group "corpus"."""
+    items = [(path, "corpus", f"{Path(folder).name}/{Path(path.split('::')[-1]).stem}", prompt)
+             for path, prompt in corpus_index(folder)]
+    if not items:
+        raise ValueError(f"{folder}: no index CSV with a 'file' column and one of "
+                         f"{', '.join(LABEL_COLUMNS)}")
+    return _load_all(items, f"corpus {Path(folder).name}", check_legs=False)
 
 
 def sim_walks(n: int, first_seed: int, pattern: str = "normal", severity: int = 0) -> list[Walk]:
@@ -143,7 +270,8 @@ def sim_walks(n: int, first_seed: int, pattern: str = "normal", severity: int = 
         walks.append(Walk(f"sim/{pattern}{severity}/seed{seed}", "sim", joints,
                           np.ones(joints.shape[:2], np.float32),
                           "normal" if pattern == "normal" else f"{pattern}/{severity}",
-                          sorted(cycles)))
+                          sorted(cycles),
+                          NORMAL_PROMPT if pattern == "normal" else f"walk {pattern}"))
     return walks
 
 

@@ -1,32 +1,34 @@
-"""Train the motion diffusion model of the anomaly scorer on normal walking.
+"""Train the motion diffusion model of the anomaly scorer: a text-conditioned prior over all the
+human motion it is given.
 
-Data: the synthetic walker's normal gait (severity 0, its own seeds) and the real normal walks in
-../shared/data (see inference/data/diffusion.py for what is held out), resampled to 20 fps.
-Every batch is B windows of one random length (12-40 feature frames, about the length of one
-or two gait cycles), turned into HumanML3D features on the fly and normalised with statistics
-fitted on normal windows before training.
+Data (resampled to 20 fps; see inference/data/diffusion.py for the split rule):
 
-Prompts: windows of normal walking are "walking"; a share of them are the same walks with
-randomly perturbed joint angles ("perturbed walking": posture offsets, larger or smaller range
-of motion, oscillations, of random bones, and lateral sway of the pelvis). Then every prompt is
-replaced by the empty one with probability ``--uncond`` (classifier-free dropout). Without other
-motion behind it the unconditional model learns the same distribution as the "walking" one and
-their error ratio, the anomaly score, carries nothing.
+- motion corpora (``--corpus DIR``, repeatable; by default every folder of ``--data`` with a
+  corpus index, i.e. the Bandai Namco and CMU corpora of ../shared/data), each clip under the
+  words of its labels (action + style, or the free-text description);
+- the project's normal walks (gait-lab trials, the Kinect v1 normal walkers the split rule keeps
+  for training) and the synthetic walker's normal gait, under "walk normal";
+- the synthetic walker's altered gaits of :data:`BROAD_PATTERNS` only, under "walk <pattern>";
+  the other patterns (crouch, trunk sway, hemiparetic, ...) are never trained on, so that
+  ``gaitstream eval anomaly`` reports patterns the model has never seen apart;
+- a share of the normal-walk windows with randomly perturbed joint angles, under
+  "walk perturbed".
 
-The method's unconditional model had a large corpus of other motion behind it (HumanML3D). The
-stand-in here (``--broad-share`` of the windows, always under the empty prompt, never under
-"walking") is the synthetic walker's altered gaits of :data:`BROAD_PATTERNS` only, at random
-severities, on training seeds. The other patterns (crouch, hemiparetic, trunk sway, reduced arm
-swing, freezing) are never trained on, so that ``gaitstream eval anomaly`` can report the score
-on patterns the model has never seen apart from the ones its unconditional model has; none of
-the real altered-gait recordings is used.
+Every batch is B windows of one random length (12-40 feature frames), drawn from the groups with
+fixed weights, turned into HumanML3D features on the fly and normalised with statistics fitted on
+windows drawn the same way. A prompt is the mean of learned embeddings of its words
+(``config.encode_prompts``); every prompt is replaced by the empty one with probability
+``--uncond`` (classifier-free dropout), so the empty prompt is the prior over everything above
+and the scorer's ratio ("walk normal" error / empty-prompt error) asks how much better knowing
+"normal walking" explains a cycle than knowing only "human motion".
 
 Loss: mean squared error of the predicted clean features (x0, as MDM), leaving out the columns of
 joints the recording did not track (lower-body marker sets). Adam, warm-up then cosine decay,
 gradient clipping, exponential moving average of the weights (the EMA weights are exported).
 
-Writes the ONNX model, the normalisation statistics and a JSON description into
-inference/models (``--models-dir``), and checkpoints, a training log and plots into ``--out``.
+Writes the ONNX model, the normalisation statistics and a JSON description (vocabulary, what the
+model saw) into inference/models (``--models-dir``), and checkpoints, a training log and plots
+into ``--out``.
 """
 
 from __future__ import annotations
@@ -46,13 +48,13 @@ from scipy.spatial.transform import Rotation
 
 from inference.models.motion_diffusion import features as hml3d
 from inference.models.motion_diffusion.scorer import columns_from_confidence
-from inference.data.diffusion import (DEFAULT_DATA_DIR, EVAL_SEED0, Walk, real_training_walks,
-                                      sim_walks)
+from inference.data.diffusion import (DEFAULT_DATA_DIR, EVAL_SEED0, NORMAL_PROMPT, Walk,
+                                      corpus_walks, is_corpus, real_training_walks, sim_walks)
 
 log = logging.getLogger(__name__)
 
-# Altered gaits the unconditional model may see (as unlabelled "other motion"); crouch and trunk
-# sway stay out because the real checks (the crouch curve, the opencap trunk-sway walks) test them.
+# Altered gaits of the simulator the model sees, under their names; crouch and trunk sway stay out
+# because the real checks (the crouch curve, the opencap trunk-sway walks) test them.
 BROAD_PATTERNS = ("shuffling", "stiff_knee", "antalgic", "festination", "ataxic")
 BROAD_SEED0 = 50_000  # training seeds of the broad walkers (normal ones start at 0)
 
@@ -62,7 +64,7 @@ PAIRS.update({b: a for a, b in PAIRS.items()})
 
 @dataclass
 class TrainConfig:
-    minutes: float = 18.0  # wall-clock budget (training stops at whichever comes first)
+    minutes: float = 30.0  # wall-clock budget (training stops at whichever comes first)
     max_steps: int = 20000
     batch: int = 64
     min_frames: int = 12
@@ -70,13 +72,14 @@ class TrainConfig:
     lr: float = 4e-4
     warmup: int = 300
     weight_decay: float = 0.0
-    uncond: float = 0.25  # classifier-free dropout: probability of the empty prompt
-    perturbed: float = 0.5  # share of normal windows with perturbed joint angles
+    uncond: float = 0.15  # classifier-free dropout: probability of the empty prompt
+    perturbed: float = 0.2  # share of normal-walk windows with perturbed joint angles
     ema: float = 0.998
     seed: int = 0
-    sim_share: float = 0.5  # share of windows from the simulator when it is available
+    corpus_share: float = 0.45  # share of windows from the motion corpora
+    sim_share: float = 0.25  # share of windows from the simulator's normal walkers
     sim_walks: int = 60
-    broad_share: float = 0.0  # share of windows of BROAD_PATTERNS under the empty prompt
+    broad_share: float = 0.1  # share of windows of the simulator's BROAD_PATTERNS
     broad_walks: int = 4  # walkers per broad pattern and severity
     threads: int = 2
     d_model: int = 128
@@ -163,11 +166,13 @@ class WindowSampler:
         total = sum(group_weights[g] for g in self.groups)
         self.weights = {g: group_weights[g] / total for g in self.groups}
 
-    def sample(self, n: int, frames: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(joints (n, frames, 22, 3), confidence (n, frames, 22), each window's group (n,))."""
+    def sample(self, n: int, frames: int) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                   list[str]]:
+        """(joints (n, frames, 22, 3), confidence (n, frames, 22), each window's group (n,),
+        each window's prompt)."""
         names = list(self.weights)
         gs = self.rng.choice(len(names), size=n, p=[self.weights[g] for g in names])
-        js, cs, groups = [], [], []
+        js, cs, groups, prompts = [], [], [], []
         for gi in gs:
             walks = [w for w in self.groups[names[gi]] if w.n_frames >= frames]
             if not walks:  # this group has nothing that long: any group that has
@@ -178,35 +183,40 @@ class WindowSampler:
             js.append(w.joints[s:s + frames])
             cs.append(w.confidence[s:s + frames])
             groups.append(w.group)
-        return np.stack(js).astype(np.float64), np.stack(cs), np.array(groups)
+            prompts.append(w.prompt)
+        return np.stack(js).astype(np.float64), np.stack(cs), np.array(groups), prompts
 
     def longest(self) -> int:
         return max(w.n_frames for ws in self.groups.values() for w in ws)
 
 
-def make_batch(sampler: WindowSampler, n: int, frames: int, cfg: TrainConfig,
-               norm: hml3d.Normalizer | None, rng: np.random.Generator):
-    """Normalised features (n, frames-1, 263), prompt indices, column masks (n, 263)."""
-    from inference.models.motion_diffusion.config import EMPTY, PERTURBED, WALKING
+PERTURBED_PROMPT = "walk perturbed"
 
-    joints, conf, groups = sampler.sample(n, frames)
-    prompt = np.full(n, WALKING)
-    broad = groups == "broad"
-    prompt[broad] = EMPTY  # other motion: never "walking"
-    pert = (rng.random(n) < cfg.perturbed) & ~broad
+
+def make_batch(sampler: WindowSampler, n: int, frames: int, cfg: TrainConfig,
+               norm: hml3d.Normalizer | None, rng: np.random.Generator,
+               vocabulary: list[str]):
+    """Normalised features (n, frames-1, 263), prompt word weights (n, V), column masks
+    (n, 263). Windows of normal walking may be perturbed (then "walk perturbed"); then every
+    prompt is dropped to the empty one with probability ``cfg.uncond``."""
+    from inference.models.motion_diffusion.config import encode_prompts
+
+    joints, conf, groups, prompts = sampler.sample(n, frames)
+    prompts = np.array(prompts, dtype=object)
+    pert = (rng.random(n) < cfg.perturbed) & (prompts == NORMAL_PROMPT)
     if pert.any():
         joints[pert] = perturb(joints[pert], rng)
-        prompt[pert] = PERTURBED
-    prompt[rng.random(n) < cfg.uncond] = EMPTY
+        prompts[pert] = PERTURBED_PROMPT
+    prompts[rng.random(n) < cfg.uncond] = ""
     data = hml3d.motion_features(joints).data
     x0 = norm.normalize(data) if norm is not None else data.astype(np.float32)
     cols = np.stack([columns_from_confidence(c[:-1]) for c in conf])
-    return x0, prompt, cols
+    return x0, encode_prompts(list(prompts), vocabulary), cols
 
 
 def broad_walks(cfg: TrainConfig) -> list[Walk]:
-    """The unconditional model's other motion: ``cfg.broad_walks`` walkers per broad pattern and
-    severity 1-3, on training seeds of their own (below EVAL_SEED0), grouped as "broad"."""
+    """``cfg.broad_walks`` walkers per broad pattern and severity 1-3 (prompt "walk <pattern>"),
+    on training seeds of their own (below EVAL_SEED0), grouped as "broad"."""
     walks = []
     seed = BROAD_SEED0 + cfg.seed * 1000
     for pattern in BROAD_PATTERNS:
@@ -224,11 +234,14 @@ def broad_walks(cfg: TrainConfig) -> list[Walk]:
 
 
 def train(cfg: TrainConfig, out: Path, models_dir: Path, data_dir: Path,
-          use_sim: bool = True) -> dict:
+          use_sim: bool = True, corpora: list[Path] | None = None) -> dict:
+    """``corpora``: motion corpus folders (None: every corpus folder of ``data_dir``)."""
     import torch
 
-    from inference.models.motion_diffusion.config import (CONFIG_PATH, ONNX_PATH, STATS_PATH,
-                                                          DenoiserConfig, q_sample, save_config)
+    from inference.models.motion_diffusion.config import (CONFIG_PATH, ONNX_PATH, SCORE_PROMPT,
+                                                          STATS_PATH, DenoiserConfig,
+                                                          build_vocabulary, q_sample,
+                                                          save_config)
     from inference.models.motion_diffusion.model import MotionDenoiser, export_onnx
 
     torch.set_num_threads(cfg.threads)
@@ -238,8 +251,16 @@ def train(cfg: TrainConfig, out: Path, models_dir: Path, data_dir: Path,
     models_dir.mkdir(parents=True, exist_ok=True)
 
     t_start = time.monotonic()
-    walks = real_training_walks(data_dir)
-    weights = {"lab": 0.4, "kinect": 0.4, "opencap": 0.2}
+    if corpora is None:
+        corpora = [p for p in sorted(Path(data_dir).iterdir()) if p.is_dir() and is_corpus(p)]
+    walks: list[Walk] = []
+    for c in corpora:
+        walks += corpus_walks(c)
+    walks += real_training_walks(data_dir) if Path(data_dir).is_dir() else []
+    weights = {"lab": 0.35, "kinect": 0.5, "opencap": 0.15}
+    weights = {g: w * (1 - cfg.corpus_share) for g, w in weights.items()}
+    if any(w.group == "corpus" for w in walks):
+        weights["corpus"] = cfg.corpus_share
     if use_sim:
         try:
             first = cfg.seed * cfg.sim_walks
@@ -258,19 +279,21 @@ def train(cfg: TrainConfig, out: Path, models_dir: Path, data_dir: Path,
             walks += broad
             weights = {g: w * (1 - cfg.broad_share) for g, w in weights.items()}
             weights["broad"] = cfg.broad_share
-    normal_weights = {g: w for g, w in weights.items() if g != "broad"}
+    if not walks:
+        raise ValueError(f"no training motion: no corpus in {corpora or data_dir} and no walks")
     summary_data = {g: {"walks": sum(w.group == g for w in walks),
                         "minutes": round(sum(w.n_frames for w in walks if w.group == g)
                                          / hml3d.FPS / 60, 2)} for g in weights}
+    summary_data = {g: v for g, v in summary_data.items() if v["walks"]}
     log.info("training data: %s", summary_data)
+    vocabulary = build_vocabulary([w.prompt for w in walks] + [PERTURBED_PROMPT, SCORE_PROMPT])
+    log.info("prompt vocabulary: %d words", len(vocabulary))
     sampler = WindowSampler(walks, weights, rng)
     max_frames = min(cfg.max_frames, sampler.longest() - 1)
 
-    # normalisation statistics from normal windows only: an altered walk's features then read
-    # as deviations from normal walking
-    normal_sampler = WindowSampler([w for w in walks if w.group != "broad"], normal_weights, rng)
-    stat_batches = [normal_sampler.sample(64, int(rng.integers(cfg.min_frames,
-                                                               max_frames + 1)) + 1)[0]
+    # normalisation statistics from windows drawn as in training, so that no kind of motion
+    # has features tens of standard deviations out
+    stat_batches = [sampler.sample(64, int(rng.integers(cfg.min_frames, max_frames + 1)) + 1)[0]
                     for _ in range(40)]
     norm = hml3d.Normalizer.fit(np.concatenate(
         [hml3d.motion_features(j).data.reshape(-1, hml3d.FEATURE_DIM) for j in stat_batches]))
@@ -280,11 +303,12 @@ def train(cfg: TrainConfig, out: Path, models_dir: Path, data_dir: Path,
     vrng = np.random.default_rng(cfg.seed + 1)
     val_cfg = copy.copy(cfg)
     val_cfg.uncond = 0.0
-    val = [make_batch(sampler, 64, 25, val_cfg, norm, vrng) for _ in range(2)]
+    val = [make_batch(sampler, 64, 25, val_cfg, norm, vrng, vocabulary) for _ in range(2)]
     val_t = [vrng.integers(0, 1000, 64) for _ in val]
     val_noise = [vrng.standard_normal(v[0].shape).astype(np.float32) for v in val]
 
-    mcfg = DenoiserConfig(d_model=cfg.d_model, n_layers=cfg.n_layers, d_ff=2 * cfg.d_model)
+    mcfg = DenoiserConfig(d_model=cfg.d_model, n_layers=cfg.n_layers, d_ff=2 * cfg.d_model,
+                          n_words=len(vocabulary))
     model = MotionDenoiser(mcfg)
     ema = copy.deepcopy(model).eval()
     for p in ema.parameters():
@@ -311,7 +335,7 @@ def train(cfg: TrainConfig, out: Path, models_dir: Path, data_dir: Path,
                 x0t = torch.from_numpy(x0)
                 tt = torch.from_numpy(t)
                 xt = q_sample(x0t, tt, torch.from_numpy(noise))
-                pred = ema(xt, tt.float(), torch.from_numpy(prompt).float())
+                pred = ema(xt, tt.float(), torch.from_numpy(prompt))
                 res[name] = float(masked_mse(pred, x0t, torch.from_numpy(cols).float()))
         return res
 
@@ -322,7 +346,7 @@ def train(cfg: TrainConfig, out: Path, models_dir: Path, data_dir: Path,
     log.info("training for at most %d steps or %.1f min", cfg.max_steps, budget_s / 60)
     while step < cfg.max_steps and time.monotonic() - t_train < budget_s:
         frames = int(rng.integers(cfg.min_frames, max_frames + 1)) + 1
-        x0, prompt, cols = make_batch(sampler, cfg.batch, frames, cfg, norm, rng)
+        x0, prompt, cols = make_batch(sampler, cfg.batch, frames, cfg, norm, rng, vocabulary)
         x0 = torch.from_numpy(x0)
         t = torch.randint(0, 1000, (cfg.batch,))
         xt = q_sample(x0, t, torch.randn_like(x0))
@@ -330,7 +354,7 @@ def train(cfg: TrainConfig, out: Path, models_dir: Path, data_dir: Path,
         for g in opt.param_groups:
             g["lr"] = lr_at(step, frac)
         model.train()
-        loss = masked_mse(model(xt, t.float(), torch.from_numpy(prompt).float()), x0,
+        loss = masked_mse(model(xt, t.float(), torch.from_numpy(prompt)), x0,
                           torch.from_numpy(cols).float())
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -364,11 +388,12 @@ def train(cfg: TrainConfig, out: Path, models_dir: Path, data_dir: Path,
         "steps": step, "train_minutes": round(train_s / 60, 2),
         "total_minutes": round((time.monotonic() - t_start) / 60, 2),
         "final_loss_ema_avg": loss_avg, "final_val": final, "parameters": n_params,
-        "data": summary_data, "train_config": asdict(cfg),
+        "data": summary_data, "corpora": [str(c) for c in corpora],
+        "train_config": asdict(cfg),
         "broad_patterns": list(BROAD_PATTERNS) if "broad" in summary_data else [],
         "torch_threads": cfg.threads, "cpu_count": os.cpu_count(),
     }
-    save_config(mcfg, out / CONFIG_PATH.name, training=summary)
+    save_config(mcfg, out / CONFIG_PATH.name, vocabulary, training=summary)
     for p in (onnx_tmp, out / STATS_PATH.name, out / CONFIG_PATH.name):
         os.replace(p, models_dir / p.name)
     (out / "history.json").write_text(json.dumps(history, indent=1))
@@ -408,7 +433,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="checkpoints, training log and plots")
     p.add_argument("--models-dir", type=Path, default=MODELS_DIR,
                    help="where the ONNX model, statistics and description go")
-    p.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR, help="../shared/data")
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR, help="../shared/data: the "
+                   "project's normal walks (and its corpora when no --corpus is given)")
+    p.add_argument("--corpus", type=Path, action="append", default=None, metavar="DIR",
+                   help="a motion corpus folder (an index CSV with a 'file' column and label "
+                        "columns: action, style, description or label); repeat for more. "
+                        "Default: every such folder of --data")
     p.add_argument("--minutes", type=float, default=d.minutes, help="wall-clock budget")
     p.add_argument("--max-steps", type=int, default=d.max_steps)
     p.add_argument("--batch", type=int, default=d.batch)
@@ -426,6 +456,12 @@ def main(args: argparse.Namespace) -> int:
     cfg = TrainConfig(minutes=args.minutes, max_steps=args.max_steps, batch=args.batch,
                       threads=args.threads, seed=args.seed, broad_share=args.broad_share,
                       perturbed=args.perturbed)
-    summary = train(cfg, args.out, args.models_dir, args.data, use_sim=not args.no_sim)
+    for c in args.corpus or []:
+        if not c.is_dir() or not is_corpus(c):
+            print(f"train diffusion: --corpus {c}: not a folder with an index CSV that has a "
+                  "'file' column and one of action, style, description, label")
+            return 2
+    summary = train(cfg, args.out, args.models_dir, args.data, use_sim=not args.no_sim,
+                    corpora=args.corpus)
     print(json.dumps(summary, indent=1))
     return 0

@@ -1,4 +1,4 @@
-"""What the motion diffusion model is, without torch: its prompt vocabulary, sizes, noise
+"""What the motion diffusion model is, without torch: how prompts are encoded, sizes, noise
 schedule and files. The scorer runs from these and the ONNX file alone (the base install has no
 torch); the network itself is in ``model.py``."""
 
@@ -6,17 +6,52 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-# The prompt vocabulary. "walking" = normal walking; "perturbed walking" = walking whose joint
-# angles were randomly altered in training (see inference/train/diffusion.py), so that the
-# unconditional model covers more than normal gait and the "walking" prompt carries information.
-PROMPTS: tuple[str, ...] = ("", "walking", "perturbed walking")
-EMPTY, WALKING, PERTURBED = 0, 1, 2
+# Prompts are label words. No pretrained text encoder can be downloaded here, so a prompt is the
+# mean of learned embeddings of its words (a bag of words): "walk normal" -> the mean of the
+# embeddings of "walk" and "normal". The vocabulary is what the training labels held; it is saved
+# with the model (``vocabulary`` in the JSON) and the scorer encodes prompts with that list. The
+# empty prompt is the zero vector: training replaces a window's prompt by it with a fixed
+# probability (classifier-free dropout), so the empty prompt is the prior over all training motion.
+SCORE_PROMPT = "walk normal"  # the prompt the scorer asks: normal walking
+
+
+class PromptError(ValueError):
+    """A prompt has a word the model's vocabulary does not know."""
+
+
+def prompt_words(text: str) -> list[str]:
+    """Lower-case words of a label: letters and digits; '-', '_', ',' and spaces separate."""
+    return re.findall(r"[a-z0-9]+", text.lower())
+
+
+def encode_prompts(texts: list[str] | tuple[str, ...], vocabulary: list[str] | tuple[str, ...]
+                   ) -> np.ndarray:
+    """(len(texts), len(vocabulary)) float32 word weights, each row the mean one-hot of its
+    words (a repeated word counts more); the empty prompt is a row of zeros."""
+    index = {w: i for i, w in enumerate(vocabulary)}
+    out = np.zeros((len(texts), len(vocabulary)), np.float32)
+    for row, text in enumerate(texts):
+        words = prompt_words(text)
+        unknown = [w for w in words if w not in index]
+        if unknown:
+            raise PromptError(f"prompt {text!r}: the model's vocabulary has no "
+                              f"{', '.join(map(repr, unknown))}")
+        for w in words:
+            out[row, index[w]] += 1.0 / len(words)
+    return out
+
+
+def build_vocabulary(texts) -> list[str]:
+    """The sorted words of all training prompts."""
+    return sorted({w for t in texts for w in prompt_words(t)})
+
 
 N_STEPS = 1000
 INPUT_NAMES = ("x", "t", "prompt")
@@ -31,7 +66,7 @@ class DenoiserConfig:
     n_heads: int = 4
     d_ff: int = 256
     dropout: float = 0.1
-    n_prompts: int = len(PROMPTS)
+    n_words: int = 2  # vocabulary size (the JSON's vocabulary)
     max_frames: int = 200  # longest clip (frames at 20 fps) the positional table covers
 
 
@@ -70,14 +105,22 @@ STATS_PATH = MODELS_DIR / "motion_diffusion_stats.npz"
 CONFIG_PATH = MODELS_DIR / "motion_diffusion.json"
 
 
-def save_config(cfg: DenoiserConfig, path: str | Path, **extra) -> None:
-    Path(path).write_text(json.dumps({"denoiser": asdict(cfg), "prompts": list(PROMPTS),
-                                      "n_steps": N_STEPS, "schedule": "cosine", **extra},
-                                     indent=2) + "\n")
+def save_config(cfg: DenoiserConfig, path: str | Path, vocabulary: list[str], **extra) -> None:
+    if cfg.n_words != len(vocabulary):
+        raise ValueError(f"{cfg.n_words} word embeddings for a vocabulary of {len(vocabulary)}")
+    Path(path).write_text(json.dumps({"denoiser": asdict(cfg), "vocabulary": list(vocabulary),
+                                      "score_prompt": SCORE_PROMPT, "n_steps": N_STEPS,
+                                      "schedule": "cosine", **extra}, indent=2) + "\n")
 
 
 def load_config(path: str | Path = CONFIG_PATH) -> tuple[DenoiserConfig, dict]:
     meta = json.loads(Path(path).read_text())
-    if tuple(meta["prompts"]) != PROMPTS:
-        raise ValueError(f"{path}: prompts {meta['prompts']} differ from this code's {PROMPTS}")
-    return DenoiserConfig(**meta["denoiser"]), meta
+    if "vocabulary" not in meta:
+        raise ValueError(f"{path}: no prompt vocabulary (a model of an older format: retrain "
+                         "with gaitstream train diffusion)")
+    cfg = DenoiserConfig(**meta["denoiser"])
+    if cfg.n_words != len(meta["vocabulary"]):
+        raise ValueError(f"{path}: {cfg.n_words} word embeddings for a vocabulary of "
+                         f"{len(meta['vocabulary'])} words")
+    encode_prompts([meta.get("score_prompt", SCORE_PROMPT)], meta["vocabulary"])
+    return cfg, meta

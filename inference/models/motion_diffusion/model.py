@@ -9,15 +9,17 @@ that low-noise steps do not have to be learnt as an identity map; the output is 
 training loss is still the x0 error. The noise schedule is MDM's: 1000 steps, cosine (Nichol &
 Dhariwal 2021).
 
-Prompts. MDM encodes free text with CLIP; there is no CLIP here (no model download is possible
-and the scorer only ever asks two questions: "is this walking?" and "is this any motion?"), so
-the text encoder is a learned embedding over a fixed vocabulary, :data:`PROMPTS`. Index 0 is the
-empty prompt: training replaces every prompt by it with a fixed probability (classifier-free
-dropout), so the empty prompt is the unconditional model of all the training motion.
+Prompts. MDM encodes free text with CLIP; no pretrained text encoder can be downloaded here, so a
+prompt is a bag of label words (:func:`config.encode_prompts`: each word's weight, the mean of
+one-hot vectors over the vocabulary saved with the model) and its embedding is that weighted sum
+of learned word embeddings (one linear map without bias). The empty prompt is all zeros, so its
+embedding is zero: training replaces every prompt by it with a fixed probability
+(classifier-free dropout), so the empty prompt is the unconditional model of all the training
+motion.
 
 ONNX graph ``motion_diffusion.onnx``: inputs ``x`` (B, T, 263) float32, ``t`` (B,) float32
-diffusion step, ``prompt`` (B,) float32 prompt index (floats because every backend feeds
-float32); output ``x0`` (B, T, 263). B and T are dynamic.
+diffusion step, ``prompt`` (B, V) float32 word weights over the
+vocabulary of V words; output ``x0`` (B, T, 263). B and T are dynamic.
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ class EncoderLayer(nn.Module):
 
 
 class MotionDenoiser(nn.Module):
-    """x_t (B, T, F), step t (B,), prompt index (B,) -> predicted clean clip x0 (B, T, F)."""
+    """x_t (B, T, F), step t (B,), prompt word weights (B, V) -> predicted clean clip x0 (B, T, F)."""
 
     def __init__(self, cfg: DenoiserConfig):
         super().__init__()
@@ -73,7 +75,7 @@ class MotionDenoiser(nn.Module):
         d = cfg.d_model
         self.input = nn.Linear(cfg.n_features, d)
         self.step_mlp = nn.Sequential(nn.Linear(d, d), nn.SiLU(), nn.Linear(d, d))
-        self.prompt = nn.Embedding(cfg.n_prompts, d)
+        self.prompt = nn.Linear(cfg.n_words, d, bias=False)  # word embeddings
         self.register_buffer("positions", sinusoid(torch.arange(cfg.max_frames + 1), d),
                              persistent=False)
         self.register_buffer("alphas_cumprod",
@@ -84,7 +86,7 @@ class MotionDenoiser(nn.Module):
         self.output = nn.Linear(d, cfg.n_features)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, prompt: torch.Tensor) -> torch.Tensor:
-        cond = self.step_mlp(sinusoid(t, self.cfg.d_model)) + self.prompt(prompt.long())
+        cond = self.step_mlp(sinusoid(t, self.cfg.d_model)) + self.prompt(prompt)
         # the condition is its own token (as MDM) and is also added to every frame, so that each
         # frame sees the step and the prompt without having to attend to them first
         h = torch.cat([cond[:, None, :], self.input(x) + cond[:, None, :]], dim=1)
@@ -106,7 +108,9 @@ def export_onnx(model: MotionDenoiser, path: str | Path, frames: int = 24) -> No
 
     model = model.eval()
     x = torch.zeros(2, frames, model.cfg.n_features)
-    t, p = torch.tensor([10.0, 500.0]), torch.tensor([1.0, 0.0])
+    t = torch.tensor([10.0, 500.0])
+    p = torch.zeros(2, model.cfg.n_words)
+    p[0, 0] = 1.0
     # keep_initializers_as_inputs is what turns off the exporter's merging of equal weights;
     # the weights are then taken out of the graph inputs again below. The TorchScript exporter
     # is used because the newer one needs onnxscript, which is not a dependency.

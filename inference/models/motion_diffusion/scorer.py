@@ -3,8 +3,8 @@
 
 A cycle's canonical joints become normalised HumanML3D features x0 (T frames at 20 fps). For each
 diffusion step t of a fixed set, x0 is noised to x_t with fixed noise, and the denoiser predicts
-x0 twice: under the prompt "walking" and under the empty prompt (the unconditional model). The
-error of the "walking" prediction, divided by the error of the unconditional one, says how much
+x0 twice: under the prompt "walk normal" and under the empty prompt (the unconditional model, a
+prior over all the motion the model was trained on). The error of the prompted prediction, divided by the error of the unconditional one, says how much
 knowing "this is normal walking" fails to explain the cycle; it is averaged over the steps.
 
 - subject level: squared error over all features;
@@ -29,15 +29,15 @@ from typing import Callable
 import numpy as np
 
 from inference.models.motion_diffusion import features as hml3d
-from inference.models.motion_diffusion.config import (CONFIG_PATH, EMPTY, INPUT_NAMES, ONNX_PATH,
-                                                      OUTPUT_NAMES, STATS_PATH, WALKING,
-                                                      load_config, q_sample)
+from inference.models.motion_diffusion.config import (CONFIG_PATH, INPUT_NAMES, ONNX_PATH,
+                                                      OUTPUT_NAMES, SCORE_PROMPT, STATS_PATH,
+                                                      encode_prompts, load_config, q_sample)
 from streams.skeletons import CANONICAL_JOINTS
 
 log = logging.getLogger(__name__)
 
 T_MAX = 900  # steps in [0, T_MAX) are averaged, as the method
-DEFAULT_K = 32  # smallest K from which the rank correlation with 900 steps stays >= 0.95
+DEFAULT_K = 48  # smallest K from which the rank correlation with 900 steps stays >= 0.95
 # (eval anomaly --k-curve; motion_diffusion.md)
 MAX_FRAMES = 200  # longest clip scored: 10 s at 20 fps (a gait cycle is about 1 s)
 MIN_CONFIDENCE = 0.5  # joints below this mean confidence over the cycle are left out
@@ -59,15 +59,18 @@ def step_noise(steps: np.ndarray, frames: int, seed: int = 0) -> np.ndarray:
 
 
 def column_errors(denoise: Denoise, x0: np.ndarray, steps: np.ndarray, noise: np.ndarray,
-                  prompt: int = WALKING) -> tuple[np.ndarray, np.ndarray]:
+                  prompt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Squared x0 errors per step and feature column, averaged over frames: (prompt, empty),
-    each (K, 263). One batch of 2K clips: K steps under ``prompt`` then under the empty prompt."""
+    each (K, 263). ``prompt``: the prompt's word weights (V,). One batch of 2K clips: K steps
+    under ``prompt`` then under the empty prompt (zero weights)."""
     x0 = np.asarray(x0, dtype=np.float32)
     noise = noise[:, : len(x0)]
     xt = q_sample(np.broadcast_to(x0, noise.shape), steps, noise)
     k = len(steps)
+    words = np.zeros((2 * k, len(prompt)), np.float32)
+    words[:k] = prompt
     pred = denoise(np.concatenate([xt, xt]), np.concatenate([steps, steps]).astype(np.float32),
-                   np.repeat(np.array([prompt, EMPTY], dtype=np.float32), k))
+                   words)
     err = ((pred - x0) ** 2).mean(axis=1)
     return err[:k], err[k:]
 
@@ -122,6 +125,7 @@ class AnomalyScorer:
 
     denoise: Denoise
     normalizer: hml3d.Normalizer
+    prompt: np.ndarray  # word weights (V,) of the scoring prompt
     k: int = DEFAULT_K
     seed: int = 0
     backend_name: str = ""
@@ -150,7 +154,7 @@ class AnomalyScorer:
               confidence: np.ndarray | None = None) -> dict[str, float]:
         """The GaitCycle.anomaly dict of one cycle: ``subject`` and the feature levels."""
         x0, cols = self.clip(t_us, joints, confidence)
-        ep, ee = column_errors(self.denoise, x0, self.steps, self.noise)
+        ep, ee = column_errors(self.denoise, x0, self.steps, self.noise, self.prompt)
         return ratio_scores(ep, ee, cols)
 
 
@@ -182,17 +186,20 @@ def load_scorer(backend: str = "onnxruntime", *, k: int = DEFAULT_K, seed: int =
         if not p.is_file():
             raise FileNotFoundError(f"diffusion scorer file missing: {p} (gaitstream train "
                                     "diffusion writes it)")
-    load_config(config_path)  # fails early on a vocabulary mismatch
+    _, meta = load_config(config_path)  # fails early on a vocabulary mismatch
+    prompt = encode_prompts([meta.get("score_prompt", SCORE_PROMPT)], meta["vocabulary"])[0]
+    v = len(prompt)
     b = make_backend(backend, onnx_path=onnx_path,
                      torch_module=torch_module,
                      input_names=INPUT_NAMES, output_names=OUTPUT_NAMES, device=device,
                      threads=threads,
                      trt_profile={"x": ((2, 3, 263), (2 * k, 24, 263), (2 * k, MAX_FRAMES, 263)),
                                   "t": ((2,), (2 * k,), (2 * k,)),
-                                  "prompt": ((2,), (2 * k,), (2 * k,))})
+                                  "prompt": ((2, v), (2 * k, v), (2 * k, v))})
     if backend == "torch" and threads is not None:
         import torch
         torch.set_num_threads(threads)
     log.info("diffusion scorer: %s, K=%d", b.name, k)
-    return AnomalyScorer(backend_denoiser(b), hml3d.Normalizer.load(stats_path), k=k, seed=seed,
+    return AnomalyScorer(backend_denoiser(b), hml3d.Normalizer.load(stats_path), prompt, k=k,
+                         seed=seed,
                          backend_name=b.name)
