@@ -2,6 +2,7 @@
 
 import csv
 import threading
+from pathlib import Path
 
 import ezc3d
 import numpy as np
@@ -330,6 +331,33 @@ def test_kinect_frame_counts_match_walks_index(kinect):
     for row in index:
         joints, conf, problems = read_kinect_v1(root / "walks" / row["person"] / row["file"])
         assert joints.shape == (int(row["n_frames"]), 20, 3) and conf.all() and not problems
+
+
+def test_kinect_walks_read_from_a_zip_member_as_from_the_file(kinect, tmp_path):
+    """A lab's walks shipped zipped (as the dataset's walks_more.zip) are read in place, member
+    by member, with the walker's height from person-data.csv beside the zip."""
+    import shutil
+    import zipfile
+
+    root, index, persons = kinect
+    row = index[0]
+    loose = root / "walks" / row["person"] / row["file"]
+    shutil.copy(root / "person-data.csv", tmp_path)
+    member = f"Data/{row['person']}/{row['file']}"
+    with zipfile.ZipFile(tmp_path / "more.zip", "w") as z:
+        z.write(loose, member)
+    a = load_recording(loose)
+    b = load_recording(f"{tmp_path / 'more.zip'}::{member}")
+    assert b.name == a.name == f"{row['person']}_{Path(row['file']).stem}"
+    np.testing.assert_array_equal(a.joints, b.joints)
+    assert b.meta["subject_height_m"] == a.meta["subject_height_m"] \
+        == persons[row["person"]].height_m
+    # and every member of the dataset's own zip is read
+    more = root / "walks_more.zip"
+    with zipfile.ZipFile(more) as z:
+        names = z.namelist()
+    rec = load_recording(f"{more}::{names[-1]}")
+    assert rec.n_frames > 30 and rec.source_layout == "kinect_v1_20"
 
 
 def test_kinect_walks_map_to_canonical_and_keep_their_own_layout(kinect):

@@ -55,11 +55,14 @@ def load_recording(path: str | Path, **opts: Any) -> Recording:
         from capture.readers.asf_amc import load_amc
         return load_amc(path, **opts)
     if ext in TEXT_SUFFIXES:
+        from capture.readers.kinect_v1 import is_kinect_v1_text, load_kinect_v1
         from capture.readers.kinect_v2 import is_kinect_v2_text, load_kinect_v2
         if is_kinect_v2_text(path):
             return load_kinect_v2(path, **opts)
+        if is_kinect_v1_text(path):
+            return load_kinect_v1(path, **opts)
     if sourcefile.split(path)[1] is not None:
-        raise RecordingError(f"{path}: zip members are read for BVH, AMC and Kinect v2 text")
+        raise RecordingError(f"{path}: zip members are read for BVH, AMC and Kinect v1/v2 text")
     path = Path(path)
     if ext == ".c3d":
         from capture.readers.c3d import load_c3d
@@ -76,10 +79,6 @@ def load_recording(path: str | Path, **opts: Any) -> Recording:
                                  "poses come from inference.video.load_video_recording")
         from capture.readers.k4a_mkv import load_k4a_mkv
         return load_k4a_mkv(path, **opts)
-    if ext in TEXT_SUFFIXES:
-        from capture.readers.kinect_v1 import is_kinect_v1_text, load_kinect_v1
-        if is_kinect_v1_text(path):
-            return load_kinect_v1(path, **opts)
     if ext in TEXT_SUFFIXES:
         raise RecordingError(f"{path.name}: not a Kinect v1 or v2 skeleton text (the formats "
                              f"read from {', '.join(TEXT_SUFFIXES)} files, told by content)")

@@ -15,6 +15,7 @@ import numpy as np
 
 from streams.skeletons import KINECT_V1_JOINTS, to_canonical
 
+from capture.readers import sourcefile
 from capture.readers.recording import Recording, RecordingError
 
 LAYOUT = "kinect_v1_20"
@@ -34,12 +35,10 @@ _INDEX = {f: KINECT_V1_JOINTS.index(s) for f, s in FILE_NAMES.items()}
 
 
 def is_kinect_v1_text(path: str | Path) -> bool:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            first = fh.readline().strip()
-    except OSError:
-        return False
-    return first.split(";")[0] in FILE_NAMES and first.count(";") == 3
+    """Told by content: a file (or ``archive.zip::member``) whose first line is a Kinect v1
+    joint line."""
+    first = sourcefile.read_head(path, 256).splitlines()[:1]
+    return bool(first) and first[0].split(";")[0] in FILE_NAMES and first[0].count(";") == 3
 
 
 def read_kinect_v1(path: str | Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -47,11 +46,8 @@ def read_kinect_v1(path: str | Path) -> tuple[np.ndarray, np.ndarray, list[str]]
 
     A frame that lacks a joint or repeats one keeps what it has; the missing joints get
     confidence 0 and the problem is listed (never silently dropped)."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError as e:
-        raise RecordingError(f"{path.name}: cannot read ({e})") from None
+    text = sourcefile.read_text(path)
+    path = Path(str(sourcefile.name(path)))  # for messages: the file's (or member's) name
     fast = _read_regular(text)
     if fast is not None:
         return fast, np.ones(fast.shape[:2], np.float32), []
@@ -116,10 +112,17 @@ def _read_regular(text: str) -> np.ndarray | None:
     return out
 
 
-def dataset_height(path: Path) -> float | None:
+def dataset_height(path: str | Path) -> float | None:
     """The walker's height from the dataset's person-data.csv (``<root>/walks/<Person>/k.txt``
-    beside ``<root>/person-data.csv``), None when the file is not laid out that way."""
-    table = path.parent.parent.parent / "person-data.csv"
+    beside ``<root>/person-data.csv``, or a member ``<Person>/k.txt`` at any depth of a zip in
+    ``<root>``), None when the file is not laid out that way."""
+    disk, member = sourcefile.split(path)
+    if member is None:
+        path = Path(path)
+        table = path.parent.parent.parent / "person-data.csv"
+    else:
+        path = Path(member)
+        table = disk.parent / "person-data.csv"
     if not table.is_file():
         return None
     with open(table, newline="", encoding="utf-8") as fh:
@@ -134,11 +137,13 @@ def dataset_height(path: Path) -> float | None:
 
 def load_kinect_v1(path: str | Path, *, rate_hz: float = NOMINAL_RATE_HZ,
                    height_m: float | None = None) -> Recording:
-    """``height_m`` (metres) overrides the dataset's person-data.csv."""
-    path = Path(path)
+    """``height_m`` (metres) overrides the dataset's person-data.csv. ``path`` may be a member of
+    a zip (``archive.zip::member``)."""
     if height_m is None:
         height_m = dataset_height(path)
     raw, conf, problems = read_kinect_v1(path)
+    disk, member = sourcefile.split(path)
+    path = Path(member) if member is not None else disk  # <Person>/<k>.txt names the walk
     # a missing joint holds its last value (confidence 0 says so) so that nothing is NaN
     filled = raw.copy()
     for k in range(filled.shape[1]):

@@ -2,8 +2,7 @@
 readers into canonical joints, with who walked and the labels each corpus has.
 
 - KinectGait (Andersson & Araujo 2015, ``kinect_v1_walking_andersson2015``): loose walks and the
-  ``walks_more.zip`` members (Kinect v1 text is read from a plain file, so members are extracted
-  one at a time to a temporary folder and deleted); labels from ``person-data.csv``: height,
+  ``walks_more.zip`` members (``archive.zip::member``); labels from ``person-data.csv``: height,
   weight, BMI and age where recorded (BMI 0 and empty cells mean unknown), sex.
 - Pathological gait (Jun et al. 2020, ``pathological_gait_kinect_v2``): every zip member
   (``archive.zip::member``), label = the performed gait type, person = ``human``.
@@ -19,8 +18,6 @@ import csv
 import logging
 import os
 import pickle
-import tempfile
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,7 +73,7 @@ def kinect_v1_walks(root: Path, limit: int | None = None) -> list[Walk]:
     table = person_table(root)
     out: list[Walk] = []
 
-    def add(person: str, path: Path, name: str) -> None:
+    def add(person: str, path: Path | str, name: str) -> None:
         try:
             rec = load_kinect_v1(path, height_m=(table.get(person) or {}).get("height_m"))
         except RecordingError as e:
@@ -91,12 +88,9 @@ def kinect_v1_walks(root: Path, limit: int | None = None) -> list[Walk]:
                 f"walks/{row['person']}/{row['file']}")
     with open(root / "walks_more_index.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
-    with zipfile.ZipFile(root / "walks_more.zip") as z, tempfile.TemporaryDirectory() as tmp:
-        for row in rows[:limit]:
-            path = Path(tmp) / "walk.txt"
-            path.write_bytes(z.read(row["file"]))
-            add(row["person"], path, f"walks_more.zip::{row['file']}")
-            path.unlink()
+    for row in rows[:limit]:
+        add(row["person"], f"{root / 'walks_more.zip'}::{row['file']}",
+            f"walks_more.zip::{row['file']}")
     return out
 
 
