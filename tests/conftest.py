@@ -27,6 +27,16 @@ def wait_for(cond, timeout_s: float = 15.0, step_s: float = 0.02):
     return cond()
 
 
+def stop_process(p: subprocess.Popen, wait_s: float = 10.0) -> None:
+    """SIGTERM, and SIGKILL if it has not ended within ``wait_s``."""
+    p.terminate()
+    try:
+        p.wait(wait_s)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait(5)
+
+
 def gaitstream(*args: str, **popen_kw) -> subprocess.Popen:
     """``gaitstream ARGS`` (``python -m deploy.cli``) as a child process run from the repo."""
     return subprocess.Popen([sys.executable, "-m", "deploy.cli", *args], cwd=REPO, **popen_kw)

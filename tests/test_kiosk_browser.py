@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from _cdp import Browser, chromium_path
-from conftest import REPO, free_port, wait_for
+from conftest import REPO, free_port, stop_process, wait_for
 from deploy.report.data import PARAMETERS
 from streams.schema import UNTRUSTED_FLAGS
 
@@ -98,15 +98,6 @@ def run_pipeline(cfg: Path, tmp: Path) -> subprocess.Popen:
     log = open(tmp / "pipeline.log", "wb")
     return subprocess.Popen([sys.executable, "-m", "deploy.cli", "run", str(cfg)], cwd=REPO,
                             stdout=log, stderr=subprocess.STDOUT)
-
-
-def stop(p: subprocess.Popen) -> None:
-    p.terminate()
-    try:
-        p.wait(20)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        p.wait(5)
 
 
 def answering(url: str) -> bool:
@@ -282,7 +273,7 @@ def test_a_session_started_and_ended_through_the_page(chromium, tmp_path):
     finally:
         if b is not None:
             b.close()
-        stop(pipeline)
+        stop_process(pipeline, 20)
 
 
 def test_a_missing_camera_is_said_in_words(chromium, tmp_path):
@@ -305,4 +296,4 @@ def test_a_missing_camera_is_said_in_words(chromium, tmp_path):
     finally:
         if b is not None:
             b.close()
-        stop(kiosk)
+        stop_process(kiosk, 20)

@@ -23,7 +23,7 @@ import pytest
 
 from sinks.preview import (BONE_COLOUR, CANVAS_COLOUR, JOINT_COLOUR, orthographic_views,
                            project_to_image)
-from conftest import REPO, free_port
+from conftest import REPO, free_port, stop_process
 from kinect_fakes import standing_body_world
 from streams.schema import Body, ImageFrame, SkeletonFrame, Status, monotonic_us
 from streams.skeletons import CANONICAL_PARENTS, to_canonical
@@ -64,15 +64,6 @@ def start_preview(tmp: Path, subscribe: str, source: str, hfov: float, publish: 
            "--max-fps", "30", "--publish", publish]
     log = open(tmp / f"preview-{source}.log", "wb")
     return subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT), port
-
-
-def stop_process(p: subprocess.Popen) -> None:
-    p.terminate()
-    try:
-        p.wait(10)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        p.wait(5)
 
 
 def standing_skeleton(source: str, t_us: int) -> SkeletonFrame:
