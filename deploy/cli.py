@@ -128,13 +128,17 @@ def main(argv: list[str] | None = None) -> int:
             parser.parse_args(argv)  # prints the usage error and exits 2
         parser.print_help()
         return 0 if argv else 2
+    before = set(logging.getLogger().handlers)
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     if not verbose:
         logging.getLogger("absl").setLevel(logging.ERROR)
-    for handler in logging.getLogger().handlers:  # a flood of bad input: counted, not each line
+    # A flood of bad input is counted, not written line by line: on the handler made here only
+    # (a host that configured logging before, such as a test runner, keeps its handlers as they
+    # are: a filter left on them would hold back its records long after this command)
+    for handler in set(logging.getLogger().handlers) - before:
         handler.addFilter(FloodFilter())
     module = importlib.import_module(targets[words])
     sub = argparse.ArgumentParser(prog="gaitstream " + " ".join(words),

@@ -283,3 +283,19 @@ def test_jpeg_frames_are_decoded_and_broken_ones_refused_before_a_pose_model_is_
                             height=wh[1], encoding="jpeg", image=data))
     assert w.status.counters["rejected_images"] == 2
     assert w.models._pose == {} and "errors" not in w.status.counters
+
+
+def test_the_cli_leaves_a_hosts_log_handlers_unfiltered(tmp_path, caplog):
+    """An in-process run of a command (a test, a notebook) must not leave its flood filter on
+    handlers it did not make: they would hold back the host's repeated warnings afterwards."""
+    import logging
+
+    from deploy.cli import main
+
+    assert main(["eval", "dpg", str(tmp_path)]) == 2  # any command: a folder of neither layout
+    assert not any(type(f).__name__ == "FloodFilter" for h in logging.getLogger().handlers
+                   for f in h.filters)
+    log = logging.getLogger("flood-host")
+    for _ in range(3):
+        log.warning("the same warning")
+    assert sum(r.getMessage() == "the same warning" for r in caplog.records) == 3
