@@ -346,6 +346,25 @@ class Models:
                 self._dpg = DPGEstimator()
         return self._dpg.estimate(t_us, project(cam), leg_length(joints))
 
+    def preload(self) -> None:
+        """Load the configured models now, not at the first cycle or bout: the first patient's
+        records must not wait for a model to load (a second or more), and a model that cannot
+        load stops the worker at its start."""
+        cfg = self.cfg
+        with self._load:
+            if cfg.anomaly and self._scorer is None:
+                from inference.models.motion_diffusion.scorer import load_scorer
+
+                self._scorer = load_scorer(backend=cfg.backend)
+            if cfg.embedding and self._embedder is None:
+                from inference.models.gait_mae.runtime import GaitEmbedder
+
+                self._embedder = GaitEmbedder()
+            if cfg.dpg and self._dpg is None:
+                from inference.models.dpg.runtime import DPGEstimator
+
+                self._dpg = DPGEstimator()
+
     def pose(self, source: str) -> Any | None:
         """The pose estimator of an image source; None when the worker holds its limit of them."""
         if source not in self._pose:
@@ -738,6 +757,7 @@ def run_worker(cfg: WorkerConfig, sub: Subscriber, pub: Publisher | None,
     """Analyse what ``sub`` delivers until ``stop``, then what is still arriving (``Drain``, at
     most ``drain_s``), then flush every track."""
     worker = Worker(cfg, pub, status)
+    worker.models.preload()
     if cfg.checkpoint:
         points = read_checkpoint(cfg.checkpoint)
         if points:

@@ -153,15 +153,7 @@ def _worker(options: dict[str, Any], ep_in: str, ep_out: str, cpu: int | None) -
         from inference.models.gait_transformer.runtime import load_gait_model
 
         load_gait_model(backend=cfg.backend, options=cfg.model_options())
-    if cfg.anomaly:
-        from inference.models.motion_diffusion.scorer import load_scorer
-
-        load_scorer(backend=cfg.backend)
-    if cfg.embedding:
-        from inference.models.gait_mae.runtime import GaitEmbedder
-
-        GaitEmbedder()
-    pub = Publisher(ep_out)
+    pub = Publisher(ep_out)  # run_worker loads the scorer and the embedder before its loop
     run_worker(cfg, Subscriber([ep_in], ["skel/"]), pub, stop, StatusReporter("worker", "worker"))
     pub.close()
 
