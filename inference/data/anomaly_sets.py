@@ -5,9 +5,9 @@ the labels, persons, severities and camera views its own files give. No file or 
 Layouts (a folder is tried against each; ``find_sets`` walks a tree and stops at a match):
 
 - ``trial_labels``: ``ground_truth/trial_labels.csv`` (or ``trial_labels.csv``) with a ``trial``
-  column (a path without suffix under the folder, e.g. ``expert1/walking1``) and a label column
+  column (a path without suffix under the folder, e.g. ``person3/walk2``) and a label column
   (:data:`LABEL_COLUMNS`). The recording of a trial is the file under the trial's folder whose
-  stem is the trial's name or starts with it and ``_`` (``walking1_markers.trc``), at any depth;
+  stem is the trial's name or starts with it and ``_`` (``walk2_markers.trc``), at any depth;
   the person is the trial's first path component;
 - ``fgdi``: the FGDI curve CSVs (``inference.data.fgdi``): each subject-session's right and left
   strides drive the canonical skeleton (``angle_curves.pig_walk``); group from the subjects'
