@@ -158,3 +158,41 @@ def test_eval_embedding_on_a_tiny_folder(tmp_path):
     r = rep["reid"]["folder/all/embedding"]
     assert r["queries"] == 12 and abs(r["chance"] - 2 / 11) < 1e-9
     assert 0.0 <= r["top1"] <= 1.0
+
+
+def test_corpora_are_found_by_their_layout_not_their_names(shared_data, tmp_path):
+    """A Kinect v1 person-data folder and a Kinect v2 index folder with other file, folder and
+    zip names are read the same way: the walks, persons and labels of the rows they index."""
+    import zipfile
+
+    from inference.data.gait_mae import corpus_folders, load_walks
+
+    v1_src, v2_src = (shared_data / "kinect_v1_walking_andersson2015",
+                      shared_data / "pathological_gait_kinect_v2")
+    v1, v2 = tmp_path / "lab_a", tmp_path / "lab_b"
+    (v1 / "walks" / "Person001").mkdir(parents=True)
+    v2.mkdir()
+    (v1 / "people.csv").write_bytes((v1_src / "person-data.csv").read_bytes())
+    (v1 / "walks" / "Person001" / "w1.txt").write_bytes(
+        (v1_src / "walks" / "Person001" / "1.txt").read_bytes())
+    with zipfile.ZipFile(v1 / "more.zip", "w") as z:
+        z.writestr("x/Person002/w2.txt", (v1_src / "walks" / "Person002" / "2.txt").read_bytes())
+    (v1 / "index.csv").write_text("person,file\nPerson001,w1.txt\nPerson002,x/Person002/w2.txt\n")
+    with open(v2_src / "files_index.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))[:2]
+    with zipfile.ZipFile(next(v2_src.glob("*.zip"))) as src, \
+            zipfile.ZipFile(v2 / "other.zip", "w") as z:
+        for r in rows:
+            z.writestr(r["file"], src.read(r["file"]))
+    (v2 / "idx.csv").write_text("file,human,gait,kinect\n" + "".join(
+        f"{r['file']},{r['human']},{r['gait']},{r['kinect']}\n" for r in rows))
+    found = corpus_folders(tmp_path)
+    assert found == {"kinect_v1": [v1], "kinect_v2": [v2]}
+    walks = load_walks(tmp_path, cache=tmp_path / "walks.pkl")
+    v1w = [w for w in walks if w.corpus == "kinect_v1"]
+    assert sorted(w.person for w in v1w) == ["kv1:Person001", "kv1:Person002"]
+    assert {w.walk for w in v1w} == {"walks/Person001/w1.txt", "more.zip::x/Person002/w2.txt"}
+    assert all(w.labels["height_m"] > 1.4 for w in v1w)  # from the person table
+    v2w = [w for w in walks if w.corpus == "kinect_v2"]
+    assert [(w.person, w.labels["gait"]) for w in v2w] == [
+        (f"kv2:human{r['human']}", r["gait"]) for r in rows]

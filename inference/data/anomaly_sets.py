@@ -32,8 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
-from inference.data.diffusion import (Walk, _dict_rows, _header, _zip_members,
-                                      kinect_v1_trained_on, kinect_v1_walks, load_walk, walk_from_arrays)
+from inference.data.diffusion import (KINECT_V2_COLUMNS, Walk, _dict_rows, _header,
+                                      kinect_v1_trained_on, kinect_v1_walks, kinect_v2_rows,
+                                      load_walk, walk_from_arrays)
 from inference.data.fgdi import FgdiError, is_control, read_folder
 from inference.models.motion_diffusion import features as hml3d
 
@@ -188,29 +189,19 @@ def cycle_walk(name: str, t_us: np.ndarray, joints: np.ndarray, period: float,
 
 # --------------------------------------------------------------------------- Kinect v2 / v1
 
-KINECT_V2_COLUMNS = ("file", "human", "gait", "kinect")
-
-
 def read_kinect_v2(folder: Path) -> LabelledSet:
-    idx = [p for p in sorted(folder.glob("*.csv")) if set(KINECT_V2_COLUMNS) <= set(_header(p))]
-    if not idx:
+    rows, notes = kinect_v2_rows(folder)
+    if not rows and not notes:
         raise LayoutError(f"{folder}: no index CSV with the columns {', '.join(KINECT_V2_COLUMNS)}")
-    zips = _zip_members(folder)
     out = LabelledSet("kinect_v2", folder)
-    for p in idx:
-        for row in _dict_rows(p):
-            rel = row["file"].strip()
-            path = folder / rel if (folder / rel).is_file() else (
-                f"{zips[rel]}::{rel}" if rel in zips else None)
-            if path is None:
-                out.notes.append(f"{rel}: neither in the folder nor in its zips")
-                continue
-            person = f"human{row['human'].strip()}"
-            name = f"{person}/{Path(rel).stem}"
-            out.items.append(Item(name, person, row["gait"].strip(),
-                                  lambda path=path, name=name: load_walk(path, "kinect_v2",
-                                                                         name=name),
-                                  view=row["kinect"].strip()))
+    out.notes.extend(notes)
+    for row, path in rows:
+        person = f"human{row['human'].strip()}"
+        name = f"{person}/{Path(row['file'].strip()).stem}"
+        out.items.append(Item(name, person, row["gait"].strip(),
+                              lambda path=path, name=name: load_walk(path, "kinect_v2",
+                                                                     name=name),
+                              view=row["kinect"].strip()))
     return out
 
 

@@ -140,6 +140,29 @@ def kinect_v1_walks(folder: Path) -> list[tuple[str, Path | str, str]]:
     return out
 
 
+KINECT_V2_COLUMNS = ("file", "human", "gait", "kinect")
+
+
+def kinect_v2_rows(folder: Path) -> tuple[list[tuple[dict[str, str], Path | str]], list[str]]:
+    """(index row, recording path) of a folder in the Kinect v2 layout: index CSVs with
+    :data:`KINECT_V2_COLUMNS` naming each file, which lies in the folder or in a zip in it
+    (``archive.zip::member``); and notes on rows whose file is in neither. Empty when no CSV
+    of the folder has those columns."""
+    idx = [p for p in sorted(folder.glob("*.csv")) if set(KINECT_V2_COLUMNS) <= set(_header(p))]
+    zips = _zip_members(folder) if idx else {}
+    out, notes = [], []
+    for p in idx:
+        for row in _dict_rows(p):
+            rel = row["file"].strip()
+            path = folder / rel if (folder / rel).is_file() else (
+                f"{zips[rel]}::{rel}" if rel in zips else None)
+            if path is None:
+                notes.append(f"{rel}: neither in the folder nor in its zips")
+            else:
+                out.append((row, path))
+    return out, notes
+
+
 def kinect_v1_trained_on(person: str, path: Path | str, label: str) -> bool:
     """Whether training takes a Kinect v1 walk: normal, a person the split rule keeps, and a
     loose file (the zipped walks stay out to keep loading short; they are all evaluation)."""

@@ -1,11 +1,13 @@
 """Walks for GaitMAE training and evaluation: the shared Kinect corpora read through the project's
-readers into canonical joints, with who walked and the labels each corpus has.
+readers into canonical joints, with who walked and the labels each corpus has. A folder (or each
+subfolder of it) is read by its layout, found by its tables' columns, not by its file names:
 
-- KinectGait (Andersson & Araujo 2015, ``kinect_v1_walking_andersson2015``): loose walks and the
-  ``walks_more.zip`` members (``archive.zip::member``); labels from ``person-data.csv``: height,
-  weight, BMI and age where recorded (BMI 0 and empty cells mean unknown), sex.
-- Pathological gait (Jun et al. 2020, ``pathological_gait_kinect_v2``): every zip member
-  (``archive.zip::member``), label = the performed gait type, person = ``human``.
+- the Kinect v1 person-data layout (KinectGait, Andersson & Araujo 2015): a table with an
+  ``Individual`` column and index CSVs with ``person`` and ``file`` (loose walks under
+  ``walks/<person>/`` or members of a zip in the folder); labels from the person table: height,
+  weight, BMI and age where recorded (BMI 0 and empty cells mean unknown), sex;
+- the Kinect v2 layout (the pathological gaits of Jun et al. 2020): an index CSV with ``file``,
+  ``human``, ``gait`` and ``kinect``; label = the performed gait type, person = ``human``.
 
 Each walk is kept as frames at the model rate (``features.resample``), so that clips, bouts and
 engineered features can all be made from it; the whole list is cached (outside the repository)
@@ -15,6 +17,7 @@ because reading 1,600 files takes minutes.
 from __future__ import annotations
 
 import csv
+import hashlib
 import logging
 import os
 import pickle
@@ -25,13 +28,13 @@ import numpy as np
 
 from capture.readers import RecordingError, load_recording
 from capture.readers.kinect_v1 import load_kinect_v1
+from inference.data.diffusion import _header, kinect_v2_rows
+from inference.data.diffusion import kinect_v1_walks as layout_v1_walks
 from inference.models.gait_mae.features import resample
 
 log = logging.getLogger(__name__)
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-KINECT_V1 = "kinect_v1_walking_andersson2015"
-KINECT_V2 = "pathological_gait_kinect_v2"
 
 
 @dataclass
@@ -57,68 +60,87 @@ def _float(cell: str) -> float | None:
 
 
 def person_table(root: Path) -> dict[str, dict]:
+    """The labels of the person-data layout's table (the CSV with an ``Individual`` column)."""
     out = {}
-    with open(root / "person-data.csv", newline="", encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            row = {k.strip(): (v or "").strip() for k, v in row.items()}
-            out[row["Individual"]] = {
-                "height_m": _float(row["Height"]), "weight_kg": _float(row["Weight (Kg)"]),
-                "age": _float(row["Age"]), "bmi": _float(row["Body Mass Index"]),
-                "sex": {"F": 0.0, "M": 1.0}.get(row["Gender"].upper()),
-                "backpack": row["BackPack"] == "S", "high_heels": row["HighHeels"] == "S"}
+    for p in sorted(root.glob("*.csv")):
+        if "Individual" not in _header(p):
+            continue
+        with open(p, newline="", encoding="utf-8") as fh:
+            for row in csv.DictReader(fh):
+                row = {k.strip(): (v or "").strip() for k, v in row.items()}
+                out[row["Individual"]] = {
+                    "height_m": _float(row["Height"]), "weight_kg": _float(row["Weight (Kg)"]),
+                    "age": _float(row["Age"]), "bmi": _float(row["Body Mass Index"]),
+                    "sex": {"F": 0.0, "M": 1.0}.get(row["Gender"].upper()),
+                    "backpack": row["BackPack"] == "S", "high_heels": row["HighHeels"] == "S"}
     return out
 
 
-def kinect_v1_walks(root: Path, limit: int | None = None) -> list[Walk]:
+def _name(root: Path, path: Path | str) -> str:
+    """A walk's name: its path under the folder, or ``archive.zip::member``."""
+    s = str(path)
+    return s[len(str(root)) + 1:] if s.startswith(str(root) + "/") else s
+
+
+def kinect_v1_walks(root: Path) -> list[Walk]:
+    """Walks of a folder in the Kinect v1 person-data layout (``inference.data.diffusion.
+    kinect_v1_walks``: found by its tables' columns, loose files or zip members)."""
     table = person_table(root)
     out: list[Walk] = []
-
-    def add(person: str, path: Path | str, name: str) -> None:
+    for person, path, _ in layout_v1_walks(root):
         try:
             rec = load_kinect_v1(path, height_m=(table.get(person) or {}).get("height_m"))
         except RecordingError as e:
-            log.warning("skipped %s: %s", name, e)
-            return
-        out.append(Walk("kinect_v1", f"kv1:{person}", name, rec.t_us, rec.joints,
+            log.warning("skipped %s: %s", _name(root, path), e)
+            continue
+        out.append(Walk("kinect_v1", f"kv1:{person}", _name(root, path), rec.t_us, rec.joints,
                         dict(table.get(person, {}))))
-
-    with open(root / "walks_index.csv", newline="") as fh:
-        for row in csv.DictReader(fh):
-            add(row["person"], root / "walks" / row["person"] / row["file"],
-                f"walks/{row['person']}/{row['file']}")
-    with open(root / "walks_more_index.csv", newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    for row in rows[:limit]:
-        add(row["person"], f"{root / 'walks_more.zip'}::{row['file']}",
-            f"walks_more.zip::{row['file']}")
     return out
 
 
-def kinect_v2_walks(root: Path, limit: int | None = None) -> list[Walk]:
-    archive = root / "kinect_v2_pathological_gait_dev.zip"
+def kinect_v2_walks(root: Path) -> list[Walk]:
+    """Walks of a folder in the Kinect v2 layout (``inference.data.diffusion.kinect_v2_rows``):
+    label = the performed gait type, person = ``human``, view = ``kinect``."""
     out: list[Walk] = []
-    with open(root / "files_index.csv", newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    for row in rows[:limit]:
+    rows, notes = kinect_v2_rows(root)
+    for n in notes:
+        log.warning("%s: %s", root.name, n)
+    for row, path in rows:
         try:
-            rec = load_recording(f"{archive}::{row['file']}")
+            rec = load_recording(path)
         except RecordingError as e:  # the garbage rows SOURCES.md warns of, when a file is all
             log.warning("skipped %s: %s", row["file"], e)
             continue
         out.append(Walk("kinect_v2", f"kv2:human{row['human']}", row["file"], rec.t_us,
                         rec.joints, {"gait": row["gait"], "kinect": int(row["kinect"]),
-                                     "walk_id": f"h{row['human']}_{row['gait']}{row['rep']}"}))
+                                     "walk_id": f"h{row['human']}_{row['gait']}{row.get('rep', '')}"}))
     return out
+
+
+def corpus_folders(data: Path) -> dict[str, list[Path]]:
+    """The folders of ``data`` (itself, or its subfolders) in each layout GaitMAE reads."""
+    found: dict[str, list[Path]] = {"kinect_v1": [], "kinect_v2": []}
+    for d in [data] + sorted(p for p in data.iterdir() if p.is_dir()):
+        if layout_v1_walks(d):
+            found["kinect_v1"].append(d)
+        elif kinect_v2_rows(d)[0]:
+            found["kinect_v2"].append(d)
+    return found
 
 
 def load_walks(data: Path = DATA, cache: Path | None = None, refresh: bool = False
                ) -> list[Walk]:
-    """Every walk of both corpora, read once and cached as a pickle beside other caches."""
-    cache = cache or default_cache() / "gait_mae_walks.pkl"
+    """Every walk of the Kinect v1 and v2 corpora in ``data`` (found by their layouts), read
+    once and cached as a pickle per folder beside other caches."""
+    data = Path(data).resolve()
+    key = hashlib.sha256(str(data).encode()).hexdigest()[:12]
+    cache = cache or default_cache() / f"gait_mae_walks_{key}.pkl"
     if cache.is_file() and not refresh:
         with open(cache, "rb") as fh:
             return pickle.load(fh)
-    walks = kinect_v1_walks(data / KINECT_V1) + kinect_v2_walks(data / KINECT_V2)
+    folders = corpus_folders(data)
+    walks = [w for d in folders["kinect_v1"] for w in kinect_v1_walks(d)] + \
+        [w for d in folders["kinect_v2"] for w in kinect_v2_walks(d)]
     cache.parent.mkdir(parents=True, exist_ok=True)
     with open(cache, "wb") as fh:
         pickle.dump(walks, fh)

@@ -1,8 +1,9 @@
 """``gaitstream eval embedding DIR``: what the GaitMAE embedding knows, against engineered gait
 features, on the same walks and the same folds.
 
-DIR is either the shared data folder (its ``kinect_v1_walking_andersson2015`` and
-``pathological_gait_kinect_v2`` corpora, ``inference.data.gait_mae``) or any folder with a
+DIR is either a folder holding (in itself or its subfolders) walks in the Kinect v1 person-data
+or the Kinect v2 index layout (``inference.data.gait_mae``; ../shared/data has one of each), or
+any folder with a
 ``walks.csv`` (columns ``file``, ``person`` and any of ``height_m``, ``bmi``, ``age``, ``sex``
 (0 F / 1 M), ``gait``; files read by ``capture.readers.load_recording``, relative to DIR).
 
@@ -38,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from inference.analysis.cycles import CYCLE_METRICS, summarize
-from inference.data.gait_mae import KINECT_V1, KINECT_V2, Walk, default_cache, load_walks
+from inference.data.gait_mae import Walk, corpus_folders, default_cache, load_walks
 from inference.models.gait_mae.config import ONNX_PATH, POSITION_UNIT_M
 from inference.models.gait_mae.features import clips_from_frames, resample
 
@@ -82,9 +83,10 @@ def folder_walks(d: Path) -> list[Walk]:
 def gather(d: Path, refresh: bool) -> list[Walk]:
     if (d / "walks.csv").is_file():
         return folder_walks(d)
-    if (d / KINECT_V1).is_dir() or (d / KINECT_V2).is_dir():
+    if any(corpus_folders(d).values()):
         return load_walks(d, refresh=refresh)
-    raise FileNotFoundError(f"{d}: neither walks.csv nor the Kinect corpora")
+    raise FileNotFoundError(f"{d}: neither walks.csv nor a folder in the Kinect v1 person-data "
+                            "or Kinect v2 index layout")
 
 
 def engineered(w: Walk) -> np.ndarray:
